@@ -1,0 +1,52 @@
+# spikebox — two commands on a fresh machine:
+#   make demo   set up the robot environment and run the main job
+#   make test   set up the robot environment and pass the tests
+PYTHON310 ?= python3.10
+PYTHON311 ?= python3.11
+VENV      := .venv
+PY        := $(VENV)/bin/python
+STAMP     := $(VENV)/.installed
+FIRMWARE  := firmware_bridge/firmware
+BUILD     := $(CURDIR)/build/firmware
+
+.PHONY: all venv firmware ctest test demo bench-bridge train-env clean
+
+all: test
+
+# The robot environment: Python 3.10 (JetPack 6; lava-nc 0.10 needs <3.11), numpy<2.
+$(STAMP): pyproject.toml requirements/robot.txt
+	@command -v $(PYTHON310) >/dev/null || { echo "need Python 3.10 ($(PYTHON310)); with pyenv: pyenv install 3.10.13"; exit 1; }
+	$(PYTHON310) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -c requirements/robot.txt -e '.[test]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+# The reference firmware built for this computer: the virtual MCU and its C tests.
+firmware:
+	$(MAKE) -s -C $(FIRMWARE) BUILD=$(BUILD) virtual_mcu test_firmware
+
+ctest:
+	$(MAKE) -s -C $(FIRMWARE) BUILD=$(BUILD) test
+
+test: venv firmware
+	$(PY) -m pytest -q
+
+demo: venv firmware
+	$(VENV)/bin/spikebox run --seconds 12
+
+bench-bridge: venv firmware
+	$(VENV)/bin/spikebox bench bridge
+
+# The off-device training environment (Python 3.11 + torch==2.13.0), only for
+# the recipes that need PyTorch. Nothing on the robot side uses it.
+.venv-train/.installed: requirements/train.txt pyproject.toml
+	$(PYTHON311) -m venv .venv-train
+	.venv-train/bin/python -m pip install --quiet --disable-pip-version-check -r requirements/train.txt
+	.venv-train/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	@touch $@
+
+train-env: .venv-train/.installed
+
+clean:
+	rm -rf build $(VENV) .venv-train .pytest_cache

@@ -1,0 +1,449 @@
+"""The host end of the serial link to the robot's microcontroller.
+
+    link = Link(LinkConfig(url="/dev/ttyUSB0"))
+    link.connect()                      # opens, handshakes; raises on a mismatch
+    while running:                      # the robot's control loop
+        link.send_drive(200, 200)       # latest-value-wins setpoint, mm/s
+        link.heartbeat()                # from the loop itself, never a side thread
+        t = link.latest_telemetry(max_age_ms=100)
+    link.estop()                        # acked, retried, deduplicated
+    link.close()
+
+One reader thread owns the port: it decodes frames, keeps the latest
+telemetry, answers nothing on its own except the handshake, and when the port
+disappears (USB unplugged, MCU reset, virtual MCU killed) re-opens it with
+backoff and handshakes again. Callers are never blocked by a missing MCU:
+`send_drive` just reports that nothing was sent. Ports are opened with
+`serial.serial_for_url`, so `loop://`, `spy://`, pty paths and /dev/tty* work.
+"""
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import serial
+
+from .framing import Frame, FrameDecoder, LinkCounters, encode_frame
+from .protocol import (ACK_REFUSED, BY_NAME, HELLO_OK, PROTOCOL_VERSION, SCHEMA_HASH,
+                       STATE_HANDSHAKEN)
+from .telemetry import Telemetry
+
+logger = logging.getLogger(__name__)
+mcu_logger = logging.getLogger("spikebox.mcu")
+
+_ID = {m.name: m.msg_id for m in BY_NAME.values()}
+_HELLO_STATUS = {1: "protocol version mismatch", 2: "schema mismatch"}
+
+
+class BridgeError(RuntimeError):
+    """Base of the errors the bridge raises."""
+
+
+class NotConnectedError(BridgeError):
+    """Used before connect() or after close()."""
+
+
+class LinkDownError(BridgeError):
+    """The MCU is not reachable right now (the link is re-connecting)."""
+
+
+class HandshakeTimeout(BridgeError):
+    """Nothing answered our HELLO in time."""
+
+
+class ProtocolMismatch(BridgeError):
+    """The MCU speaks another protocol version or message schema."""
+
+
+class CommandTimeout(BridgeError):
+    """An ESTOP/CLEAR was not acknowledged after every retry."""
+
+
+class CommandRefused(BridgeError):
+    """The MCU answered a command with result 'refused'."""
+
+
+@dataclass
+class LinkConfig:
+    url: str                          # serial_for_url: /dev/ttyUSB0, a pty path, loop://, spy://...
+    baudrate: int = 115200
+    handshake_timeout_ms: int = 1000  # connect() gives up after this
+    hello_interval_ms: int = 100      # HELLO is repeated this often until answered
+    link_timeout_ms: int = 500        # MCU silent this long → re-handshake / re-open
+    ack_timeout_ms: int = 50          # per ESTOP/CLEAR attempt
+    max_retries: int = 5              # resends of a command after the first try
+    backoff_min_ms: int = 20          # port re-open backoff, doubling ...
+    backoff_max_ms: int = 250         # ... up to this
+    write_timeout_ms: int = 20        # a write never blocks a caller longer than this
+    max_wheel_mm_s: int = 1500        # setpoints are clipped to ±this
+    rtt_window: int = 4096            # DRIVE→TELEMETRY round trips kept for stats
+
+    def __post_init__(self):
+        if not self.url:
+            raise ValueError("LinkConfig.url is empty: give a port such as /dev/ttyUSB0")
+        for name in ("handshake_timeout_ms", "hello_interval_ms", "link_timeout_ms",
+                     "ack_timeout_ms", "backoff_min_ms", "backoff_max_ms", "write_timeout_ms"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"LinkConfig.{name} must be > 0, got {getattr(self, name)}")
+        if self.max_retries < 0:
+            raise ValueError("LinkConfig.max_retries must be >= 0")
+        if not 0 < self.max_wheel_mm_s <= 32767:
+            raise ValueError("LinkConfig.max_wheel_mm_s must be in 1..32767")
+
+
+@dataclass(frozen=True)
+class DriveSent:
+    """What send_drive actually put on the wire (after clipping)."""
+    seq: int
+    left_mm_s: int
+    right_mm_s: int
+    sent_at: float
+
+
+@dataclass(frozen=True)
+class McuInfo:
+    firmware_id: str
+    proto_version: int
+    schema_hash: int
+    watchdog_ms: int
+
+
+@dataclass
+class _HostCounters(LinkCounters):
+    frames_sent: int = 0
+    tx_errors: int = 0          # writes that failed or timed out
+    drives_not_sent: int = 0    # send_drive while the link was down
+    reconnects: int = 0         # successful handshakes after the first
+    retries: int = 0            # command resends
+
+
+@dataclass
+class _Pending:
+    done: threading.Event = field(default_factory=threading.Event)
+    result: int | None = None
+
+
+class Link:
+    """Host end of the spikebox serial protocol. Thread-safe; see the module docstring."""
+
+    def __init__(self, config: LinkConfig, *, rx_filter: Callable[[bytes], bytes] | None = None,
+                 on_frame: Callable[[Frame], None] | None = None):
+        # rx_filter sees every received chunk before the decoder (a seam for
+        # fault injection); on_frame sees every frame the decoder accepted (for
+        # recording traffic). Both run on the reader thread and must be quick.
+        self.config = config
+        self._rx_filter = rx_filter
+        self._on_frame = on_frame
+        self._lock = threading.Lock()          # port, seq, pending tables
+        self._port: serial.SerialBase | None = None
+        self._decoder = FrameDecoder(_HostCounters())
+        self._seq = 0
+        self._cmd_id = 0
+        self._started = False
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._handshaken = threading.Event()
+        self._mismatch: ProtocolMismatch | None = None
+        self._mcu: McuInfo | None = None
+        self._telemetry: Telemetry | None = None
+        self._last_rx = 0.0
+        self._opened_at = 0.0
+        self._handshakes = 0
+        self._drive_sent_at: dict[int, float] = {}
+        self._rtt_ms: collections.deque[float] = collections.deque(maxlen=config.rtt_window)
+        self._reconnect_ms: list[float] = []
+        self._pending: dict[int, _Pending] = {}
+        self.logs: collections.deque[tuple[int, str]] = collections.deque(maxlen=200)
+
+    # ---- public API -------------------------------------------------------------------
+    def connect(self) -> McuInfo:
+        """Open the port and handshake. Raises HandshakeTimeout or ProtocolMismatch."""
+        if self._started:
+            raise BridgeError("connect() called twice; make a new Link after close()")
+        self._started = True
+        self._thread = threading.Thread(target=self._run, name="spikebox-link", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + self.config.handshake_timeout_ms / 1000
+        while not self._handshaken.wait(0.01):
+            if self._mismatch is not None:
+                self.close()
+                raise self._mismatch
+            if time.monotonic() > deadline:
+                self.close()
+                raise HandshakeTimeout(
+                    f"no HELLO_ACK from {self.config.url} within "
+                    f"{self.config.handshake_timeout_ms} ms: is the MCU powered, flashed with "
+                    f"spikebox firmware and at {self.config.baudrate} baud?")
+        return self._mcu
+
+    @property
+    def connected(self) -> bool:
+        """True while handshaken with a live MCU."""
+        return self._handshaken.is_set()
+
+    @property
+    def mcu(self) -> McuInfo | None:
+        return self._mcu
+
+    def send_drive(self, left_mm_s: float, right_mm_s: float) -> DriveSent | None:
+        """Send a wheel setpoint (mm/s, clipped). None when the link is down: never blocks."""
+        self._check_started()
+        lim = self.config.max_wheel_mm_s
+        left = int(max(-lim, min(lim, round(left_mm_s))))
+        right = int(max(-lim, min(lim, round(right_mm_s))))
+        if not self._handshaken.is_set():
+            self._decoder.counters.drives_not_sent += 1
+            return None
+        seq, t = self._send("DRIVE", dict(left_mm_s=left, right_mm_s=right))
+        if seq is None:
+            return None
+        return DriveSent(seq, left, right, t)
+
+    def heartbeat(self) -> bool:
+        """Tell the MCU the control loop is alive. Call it from the loop, every cycle."""
+        self._check_started()
+        if not self._handshaken.is_set():
+            return False
+        ms = int(time.monotonic() * 1000) & 0xFFFFFFFF
+        return self._send("HEARTBEAT", dict(uptime_ms=ms, state=0))[0] is not None
+
+    def estop(self, reason: int = 0) -> int:
+        """Latch the MCU's e-stop. Acked and retried; returns the ACK result (0 or 1)."""
+        return self._command("ESTOP", dict(reason=reason))
+
+    def clear(self) -> int:
+        """Clear the e-stop; the motors stay at zero until the next send_drive."""
+        return self._command("CLEAR", {})
+
+    def latest_telemetry(self, max_age_ms: float | None = None) -> Telemetry | None:
+        """The newest TELEMETRY, or None if there is none (or it is older than max_age_ms)."""
+        t = self._telemetry
+        if t is None or (max_age_ms is not None
+                         and (time.monotonic() - t.received_at) * 1000 > max_age_ms):
+            return None
+        return t
+
+    def stats(self) -> dict:
+        """Host link counters, round trips, reconnects and the MCU's own counters."""
+        out = self._decoder.counters.as_dict()
+        rtts = sorted(self._rtt_ms)
+        out["rtt_ms_p50"] = _percentile(rtts, 50)
+        out["rtt_ms_p99"] = _percentile(rtts, 99)
+        out["rtt_samples"] = len(rtts)
+        out["reconnect_ms"] = list(self._reconnect_ms)
+        out["connected"] = self.connected
+        t = self._telemetry
+        out["mcu"] = t.mcu_counters() if t else None
+        return out
+
+    def rtt_samples_ms(self) -> list[float]:
+        return list(self._rtt_ms)
+
+    def close(self) -> None:
+        """Stop the reader and close the port. Safe to call twice."""
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=2)
+        with self._lock:
+            self._close_port()
+        self._handshaken.clear()
+
+    def __enter__(self) -> "Link":
+        self.connect()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ---- sending ----------------------------------------------------------------------
+    def _check_started(self) -> None:
+        if not self._started or self._stop.is_set():
+            raise NotConnectedError("Link is not connected: call connect() first")
+
+    def _send(self, name: str, fields: dict) -> tuple[int | None, float]:
+        with self._lock:
+            if self._port is None:
+                return None, 0.0
+            seq = self._seq
+            self._seq = (self._seq + 1) & 0xFFFF
+            # A leading delimiter ends whatever a failed earlier write left half-sent.
+            data = b"\x00" + encode_frame(name, seq, fields)
+            t = time.monotonic()
+            if name == "DRIVE":
+                self._drive_sent_at[seq] = t
+                if len(self._drive_sent_at) > 512:
+                    self._drive_sent_at.pop(next(iter(self._drive_sent_at)))
+            try:
+                self._port.write(data)
+            except (serial.SerialException, OSError) as e:
+                self._decoder.counters.tx_errors += 1
+                logger.warning("write to %s failed: %s", self.config.url, e)
+                return None, t
+            self._decoder.counters.frames_sent += 1
+            return seq, t
+
+    def _command(self, name: str, fields: dict) -> int:
+        self._check_started()
+        if not self._handshaken.is_set() and name != "ESTOP":
+            raise LinkDownError(f"{name}: link to {self.config.url} is down (re-connecting)")
+        with self._lock:
+            self._cmd_id = (self._cmd_id + 1) & 0xFFFF
+            cmd_id = self._cmd_id
+            pending = self._pending[cmd_id] = _Pending()
+        try:
+            for attempt in range(self.config.max_retries + 1):
+                if attempt:
+                    self._decoder.counters.retries += 1
+                self._send(name, dict(fields, cmd_id=cmd_id))
+                if pending.done.wait(self.config.ack_timeout_ms / 1000):
+                    if pending.result == ACK_REFUSED:
+                        raise CommandRefused(f"{name} refused by the MCU")
+                    return pending.result
+                self._decoder.counters.timeouts += 1
+        finally:
+            with self._lock:
+                self._pending.pop(cmd_id, None)
+        raise CommandTimeout(
+            f"{name} not acknowledged after {self.config.max_retries + 1} tries "
+            f"of {self.config.ack_timeout_ms} ms on {self.config.url}")
+
+    # ---- the reader thread ------------------------------------------------------------
+    def _run(self) -> None:
+        backoff = self.config.backoff_min_ms / 1000
+        next_hello = 0.0
+        while not self._stop.is_set():
+            if self._port is None:
+                if not self._open():
+                    self._stop.wait(backoff)
+                    backoff = min(backoff * 2, self.config.backoff_max_ms / 1000)
+                    continue
+                backoff = self.config.backoff_min_ms / 1000
+                next_hello = 0.0
+            now = time.monotonic()
+            if not self._handshaken.is_set() and now >= next_hello:
+                interval = self.config.hello_interval_ms / 1000
+                next_hello = now + (interval if self._mismatch is None else 10 * interval)
+                self._send("HELLO", dict(proto_version=PROTOCOL_VERSION, schema_hash=SCHEMA_HASH))
+            try:
+                port = self._port
+                data = port.read(port.in_waiting or 1) if port is not None else b""
+            except (serial.SerialException, OSError, TypeError) as e:
+                # TypeError: pyserial's read on a port closed under it by close()
+                self._lost(f"read failed: {e}")
+                continue
+            if data:
+                self._last_rx = time.monotonic()
+                if self._rx_filter is not None:
+                    data = self._rx_filter(data)
+                for frame in self._decoder.feed(data):
+                    if self._on_frame is not None:
+                        self._on_frame(frame)
+                    self._handle(frame)
+            elif (self._handshaken.is_set()
+                  and (time.monotonic() - self._last_rx) * 1000 > self.config.link_timeout_ms):
+                self._decoder.counters.timeouts += 1
+                self._lost(f"MCU silent for {self.config.link_timeout_ms} ms")
+
+    def _open(self) -> bool:
+        try:
+            port = serial.serial_for_url(self.config.url, baudrate=self.config.baudrate,
+                                         timeout=0.005,
+                                         write_timeout=self.config.write_timeout_ms / 1000)
+        except (serial.SerialException, OSError, ValueError) as e:
+            logger.debug("open %s failed: %s", self.config.url, e)
+            return False
+        with self._lock:
+            self._port = port
+        self._opened_at = self._last_rx = time.monotonic()
+        self._decoder.reset_sequence()
+        logger.info("opened %s", self.config.url)
+        return True
+
+    def _lost(self, why: str) -> None:
+        was_up = self._handshaken.is_set()
+        self._handshaken.clear()
+        with self._lock:
+            self._close_port()
+        if was_up:
+            logger.warning("link to %s lost (%s); re-connecting", self.config.url, why)
+
+    def _close_port(self) -> None:
+        if self._port is not None:
+            try:
+                self._port.close()
+            except (serial.SerialException, OSError):
+                pass
+            self._port = None
+
+    def _handle(self, frame: Frame) -> None:
+        name = frame.name
+        f = frame.fields()
+        if name == "HELLO_ACK":
+            self._on_hello_ack(f)
+        elif name == "TELEMETRY":
+            t = Telemetry.from_fields(f, received_at=time.monotonic())
+            self._telemetry = t
+            sent = self._drive_sent_at.pop(t.last_drive_seq, None)
+            if sent is not None:
+                self._rtt_ms.append((t.received_at - sent) * 1000)
+            self._check_mcu_state(t.state)
+        elif name == "HEARTBEAT":
+            self._check_mcu_state(f["state"])
+        elif name == "ACK":
+            with self._lock:
+                pending = self._pending.get(f["cmd_id"])
+            if pending is not None:
+                pending.result = f["result"]
+                pending.done.set()
+        elif name == "LOG":
+            self.logs.append((f["level"], f["text"]))
+            mcu_logger.log(f["level"] or logging.INFO, "%s", f["text"])
+        # HELLO, DRIVE, ESTOP, CLEAR from the MCU side mean a crossed or looped
+        # link (loop://): the decoder counted them; nothing to act on.
+
+    def _on_hello_ack(self, f: dict) -> None:
+        info = McuInfo(f["firmware_id"], f["proto_version"], f["schema_hash"], f["watchdog_ms"])
+        if f["status"] != HELLO_OK or info.proto_version != PROTOCOL_VERSION \
+                or info.schema_hash != SCHEMA_HASH:
+            why = _HELLO_STATUS.get(f["status"], "mismatch")
+            msg = (f"MCU at {self.config.url} refused the handshake ({why}): host speaks "
+                   f"protocol {PROTOCOL_VERSION} schema 0x{SCHEMA_HASH:08x}, MCU "
+                   f"'{info.firmware_id}' speaks protocol {info.proto_version} schema "
+                   f"0x{info.schema_hash:08x}. Flash firmware built from this spikebox "
+                   f"version, or install the spikebox version that matches the firmware.")
+            if self._mismatch is None:
+                logger.error(msg)
+            self._mismatch = ProtocolMismatch(msg)
+            return
+        if self._handshaken.is_set():
+            return  # a duplicate answer to a repeated HELLO
+        self._mismatch = None
+        self._mcu = info
+        self._decoder.reset_sequence()
+        self._handshakes += 1
+        if self._handshakes > 1:
+            self._decoder.counters.reconnects += 1
+            self._reconnect_ms.append((time.monotonic() - self._opened_at) * 1000)
+        self._last_rx = time.monotonic()
+        self._handshaken.set()
+        logger.info("handshake with '%s' (protocol %d, watchdog %d ms)",
+                    info.firmware_id, info.proto_version, info.watchdog_ms)
+
+    def _check_mcu_state(self, state: int) -> None:
+        if self._handshaken.is_set() and not state & STATE_HANDSHAKEN:
+            # The MCU rebooted behind an open port (a reset button, a brown-out).
+            logger.warning("MCU at %s lost its handshake (rebooted?); handshaking again",
+                           self.config.url)
+            self._opened_at = time.monotonic()
+            self._handshaken.clear()
+
+
+def _percentile(sorted_values: list[float], pct: float) -> float | None:
+    if not sorted_values:
+        return None
+    k = min(len(sorted_values) - 1, max(0, round(pct / 100 * (len(sorted_values) - 1))))
+    return sorted_values[k]

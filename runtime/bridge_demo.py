@@ -1,0 +1,123 @@
+"""`spikebox run` until the demo world exists: the control loop drives the bridge.
+
+A fixed drive pattern at 50 Hz over the serial link — forward, spin, e-stop
+and clear, an arc, a deliberate silence that trips the MCU's watchdog — with a
+status line a second and the link's figures at the end. Against the virtual
+MCU (the reference firmware behind a pty) by default, or any port URL.
+"""
+from __future__ import annotations
+
+import logging
+import time
+
+from spikebox.firmware_bridge.link import BridgeError, Link, LinkConfig
+from spikebox.firmware_bridge.virtual_mcu import VirtualMcu
+
+from .ratekeeper import Ratekeeper
+
+logger = logging.getLogger(__name__)
+
+RATE_HZ = 50
+CYCLE_S = 10.0
+# (start s within the cycle, what, left mm/s, right mm/s)
+PATTERN = [
+    (0.0, "forward", 200, 200),
+    (3.0, "spin", -150, 150),
+    (4.5, "estop", 0, 0),
+    (5.0, "clear", 0, 0),
+    (5.1, "arc", 250, 150),
+    (7.0, "silent", 0, 0),   # no DRIVE, no HEARTBEAT: the MCU's watchdog must stop the wheels
+    (7.6, "forward", 200, 200),
+]
+
+
+def _phase(t: float) -> tuple[str, int, int]:
+    t %= CYCLE_S
+    current = PATTERN[0]
+    for p in PATTERN:
+        if t >= p[0]:
+            current = p
+    return current[1], current[2], current[3]
+
+
+def run_bridge_demo(serial_url: str = "virtual", seconds: float | None = None,
+                    frames: int | None = None) -> int:
+    print("spikebox run: the demo world, activator and pager are not built yet "
+          "(issues #3, #4);\nthis run exercises the firmware bridge: a drive pattern at "
+          f"{RATE_HZ} Hz over the serial link.")
+    mcu = None
+    url = serial_url
+    if serial_url == "virtual":
+        mcu = VirtualMcu().start()
+        url = mcu.url
+        print(f"virtual MCU: reference firmware on {mcu.pty_path} (link {url})")
+    link = Link(LinkConfig(url=url))
+    try:
+        info = link.connect()
+    except BridgeError as e:
+        print(f"error: {e}")
+        if mcu:
+            mcu.close()
+        return 1
+    print(f"handshake: '{info.firmware_id}', protocol {info.proto_version}, "
+          f"watchdog {info.watchdog_ms} ms")
+    rk = Ratekeeper(RATE_HZ)
+    start = time.monotonic()
+    last_phase, next_status, watchdog_seen = None, 0.0, None
+    try:
+        while (seconds is None or time.monotonic() - start < seconds) and \
+                (frames is None or rk.frame < frames):
+            t = time.monotonic() - start
+            phase, left, right = _phase(t)
+            if phase != last_phase:
+                print(f"{t:6.2f} s  -> {phase}")
+                try:
+                    if phase == "estop":
+                        link.estop()
+                    elif phase == "clear":
+                        link.clear()
+                except BridgeError as e:
+                    print(f"         {phase} failed: {e}")
+                last_phase = phase
+            if phase not in ("silent", "estop"):
+                link.send_drive(left, right)
+                link.heartbeat()
+            elif phase == "estop":
+                link.heartbeat()
+            tel = link.latest_telemetry(max_age_ms=200)
+            if tel and tel.watchdog_stopped and watchdog_seen is None:
+                watchdog_seen = tel.last_watchdog_stop_ms
+                print(f"{t:6.2f} s  MCU watchdog stopped the motors "
+                      f"{watchdog_seen} ms after the host went silent")
+            if t >= next_status:
+                next_status += 1.0
+                _status(t, link, tel)
+            rk.keep_time()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        s = link.stats()
+        link.close()
+        if mcu:
+            mcu.close()
+    print(f"done: {rk.frame} cycles, {rk.missed_deadlines} missed deadlines; "
+          f"{s['frames_sent']} frames sent, {s['frames']} received, "
+          f"RTT p50 {_ms(s['rtt_ms_p50'])} p99 {_ms(s['rtt_ms_p99'])}; host errors "
+          f"crc {s['crc_errors']} framing {s['framing_errors']} gaps {s['seq_gaps']}; "
+          f"MCU counters {s['mcu']}")
+    return 0
+
+
+def _ms(v: float | None) -> str:
+    return "-" if v is None else f"{v:.2f} ms"
+
+
+def _status(t: float, link: Link, tel) -> None:
+    if tel is None:
+        print(f"{t:6.2f} s  no telemetry (link {'up' if link.connected else 'down'})")
+        return
+    flags = [n for n, on in (("ESTOP", tel.estopped), ("WATCHDOG", tel.watchdog_stopped),
+                             ("AWAIT_DRIVE", tel.awaiting_drive)) if on]
+    print(f"{t:6.2f} s  wheels {tel.left_mm_s:5d} {tel.right_mm_s:5d} mm/s  ticks "
+          f"{tel.left_ticks:7d} {tel.right_ticks:7d}  battery {tel.battery_mv} mV  "
+          f"{' '.join(flags) or 'OK'}")

@@ -1,0 +1,3 @@
+from spikebox.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,131 @@
+"""The `spikebox` command: run, export, inspect, bench.
+
+    spikebox run                       # the demo (today: the firmware bridge on a virtual MCU)
+    spikebox run --serial /dev/ttyUSB0 --seconds 10
+    spikebox bench bridge --json
+
+Each subcommand imports its stage only when called, so `spikebox --help` is
+instant and the robot side never imports the export side.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+from spikebox import __version__
+
+NOT_BUILT = 3  # exit status of a subcommand that does not exist yet
+
+
+def _not_built(what: str, issue: int) -> int:
+    print(f"spikebox: {what} is not built yet (issue #{issue}); nothing was done.",
+          file=sys.stderr)
+    return NOT_BUILT
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    for flag, issue in (("config", 4), ("box", 4), ("source", 3), ("budget_mb", 4),
+                        ("report", 4), ("view", 3)):
+        if getattr(args, flag):
+            return _not_built(f"spikebox run --{flag.replace('_', '-')}", issue)
+    from spikebox.runtime.bridge_demo import run_bridge_demo
+    return run_bridge_demo(serial_url=args.serial, seconds=args.seconds, frames=args.frames)
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    return _not_built(f"spikebox export {args.action}", 4)
+
+
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    return _not_built("spikebox inspect", 4)
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    if args.target != "bridge":
+        return _not_built(f"spikebox bench {args.target}", 3 if args.target == "activator" else 4)
+    from spikebox.firmware_bridge.bench import format_table, run_bridge_bench
+    result = run_bridge_bench(drives=args.drives, fault_rate=args.fault_rate,
+                              trials=args.trials, progress=not args.json)
+    print(json.dumps(result, sort_keys=True) if args.json else format_table(result))
+    return 0 if result["targets_met"] else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    fmt = argparse.RawDescriptionHelpFormatter
+    p = argparse.ArgumentParser(
+        prog="spikebox", formatter_class=fmt,
+        description="example:  spikebox run\n\n"
+                    "A spiking activator watches the camera and pages small ONNX expert\n"
+                    "models into a RAM budget; their outputs drive the robot over serial.")
+    p.add_argument("--version", action="version", version=f"spikebox {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
+    sub = p.add_subparsers(dest="command", metavar="{run,export,inspect,bench}", required=True)
+
+    run = sub.add_parser(
+        "run", formatter_class=fmt, help="run the robot daemon (no arguments: the demo)",
+        description="example:  spikebox run --serial virtual --seconds 10\n\n"
+                    "Runs the robot's control loop. Today only the firmware bridge exists:\n"
+                    "the run drives a fixed pattern over the serial link, shows e-stop and\n"
+                    "the MCU watchdog, and prints link figures. The demo world, activator\n"
+                    "and pager arrive with issues #3 and #4.")
+    run.add_argument("--config", metavar="FILE", help="TOML config (not built yet, #4)")
+    run.add_argument("--box", metavar="DIR", help="box of experts (not built yet, #4)")
+    run.add_argument("--source", metavar="sim|INDEX|FILE|PIPELINE",
+                     help="camera or sim source (not built yet, #3)")
+    run.add_argument("--serial", metavar="URL|virtual", default="virtual",
+                     help="serial port URL (/dev/ttyUSB0, a pty path, spy://...) or 'virtual' "
+                          "for the reference firmware on a pseudo-terminal (default)")
+    run.add_argument("--budget-mb", type=float, help="expert RAM budget (not built yet, #4)")
+    stop = run.add_mutually_exclusive_group()
+    stop.add_argument("--seconds", type=float, help="stop after S seconds (default: Ctrl-C)")
+    stop.add_argument("--frames", type=int, help="stop after N control cycles")
+    run.add_argument("--report", metavar="DIR", help="write a run report (not built yet, #4)")
+    run.add_argument("--view", action="store_true", help="show the camera view (not built yet, #3)")
+    run.set_defaults(func=_cmd_run)
+
+    exp = sub.add_parser(
+        "export", formatter_class=fmt, help="build and edit boxes of experts (not built yet)",
+        description="example:  spikebox export add mybox line_follow line.onnx --examples frames/\n\n"
+                    "Not built yet (issue #4): every action exits with status 3.")
+    exp.add_argument("action", choices=["init", "add", "remove", "compile", "check"])
+    exp.add_argument("rest", nargs=argparse.REMAINDER)
+    exp.set_defaults(func=_cmd_export)
+
+    ins = sub.add_parser(
+        "inspect", formatter_class=fmt, help="show what a box holds (not built yet)",
+        description="example:  spikebox inspect mybox\n\nNot built yet (issue #4): exits with status 3.")
+    ins.add_argument("box", metavar="BOX")
+    ins.set_defaults(func=_cmd_inspect)
+
+    bench = sub.add_parser(
+        "bench", formatter_class=fmt, help="measure a stage (bridge is built)",
+        description="example:  spikebox bench bridge --json\n\n"
+                    "bridge: over a pty to the virtual MCU, measures DRIVE→TELEMETRY round\n"
+                    "trips, fault tolerance, the watchdog stop and reconnect time; prints a\n"
+                    "table, or one JSON object with --json. Exit status 1 if a target is\n"
+                    "missed. activator, pager, e2e: not built yet (status 3).")
+    bench.add_argument("target", choices=["bridge", "activator", "pager", "e2e"])
+    bench.add_argument("--json", action="store_true", help="print one JSON object")
+    bench.add_argument("--drives", type=int, default=2000, help="DRIVE round trips (bridge)")
+    bench.add_argument("--fault-rate", type=float, default=0.01,
+                       help="per-byte fault probability for the fault run (bridge)")
+    bench.add_argument("--trials", type=int, default=5,
+                       help="watchdog and reconnect trials (bridge)")
+    bench.set_defaults(func=_cmd_bench)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

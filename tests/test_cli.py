@@ -1,0 +1,48 @@
+"""The `spikebox` command: every help opens with an example; unbuilt parts say so and fail."""
+import subprocess
+import sys
+
+import pytest
+
+from spikebox.cli import NOT_BUILT, build_parser, main
+
+
+def _spikebox(*args, timeout=60):
+    return subprocess.run([sys.executable, "-m", "spikebox", *args], capture_output=True,
+                          text=True, timeout=timeout)
+
+
+@pytest.mark.parametrize("cmd", [[], ["run"], ["export"], ["inspect"], ["bench"]])
+def test_every_help_opens_with_an_example(cmd):
+    out = _spikebox(*cmd, "--help")
+    assert out.returncode == 0
+    description = out.stdout.split("\n\n", 1)[1]
+    assert description.startswith("example:  spikebox"), out.stdout
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["export", "init", "mybox"], "spikebox export init is not built yet (issue #4)"),
+    (["inspect", "mybox"], "spikebox inspect is not built yet (issue #4)"),
+    (["bench", "pager"], "spikebox bench pager is not built yet (issue #4)"),
+    (["bench", "activator"], "spikebox bench activator is not built yet (issue #3)"),
+    (["run", "--box", "mybox"], "spikebox run --box is not built yet (issue #4)"),
+    (["run", "--source", "0"], "spikebox run --source is not built yet (issue #3)"),
+])
+def test_unbuilt_commands_say_so_and_exit_nonzero(argv, words, capsys):
+    assert main(argv) == NOT_BUILT
+    assert words in capsys.readouterr().err
+
+
+def test_console_script_is_installed():
+    import shutil
+    exe = shutil.which("spikebox", path=str(__import__("pathlib").Path(sys.executable).parent))
+    assert exe, "the spikebox console script is missing from the venv"
+    out = subprocess.run([exe, "--version"], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.startswith("spikebox ")
+
+
+def test_parser_names_the_design_surface():
+    p = build_parser()
+    run = p.parse_args(["run", "--serial", "loop://", "--seconds", "1"])
+    assert (run.serial, run.seconds) == ("loop://", 1.0)
+    assert p.parse_args(["run"]).serial == "virtual"
