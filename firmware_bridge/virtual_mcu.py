@@ -76,16 +76,22 @@ class VirtualMcu:
         self.binary = ensure_binary()
         self.proc: subprocess.Popen | None = None
         self.pty_path: str | None = None
+        self.stderr_path: Path | None = None
 
     def start(self) -> "VirtualMcu":
         if self.running:
             raise RuntimeError("virtual MCU already running")
-        self.proc = subprocess.Popen([str(self.binary), *self.args], stdout=subprocess.PIPE,
-                                     stdin=subprocess.DEVNULL, text=True)
+        # The firmware's own stderr (its exit summary, setup errors) goes to a
+        # file beside the link, so a failed start can say what happened.
+        self.stderr_path = Path(self.url).with_suffix(".stderr")
+        with open(self.stderr_path, "ab") as err:
+            self.proc = subprocess.Popen([str(self.binary), *self.args], stdout=subprocess.PIPE,
+                                         stderr=err, stdin=subprocess.DEVNULL, text=True)
         line = _readline_with_timeout(self.proc.stdout, self.start_timeout_s)
         if not line.startswith("READY "):
             self.kill()
-            raise RuntimeError(f"virtual MCU did not start ({self.binary}): {line!r}")
+            raise RuntimeError(f"virtual MCU did not start ({self.binary}): {line!r}; "
+                               f"its stderr: {self.stderr_path.read_text()[-500:]!r}")
         self.pty_path = line.split(None, 1)[1].strip()
         return self
 

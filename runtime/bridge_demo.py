@@ -18,6 +18,7 @@ from .ratekeeper import Ratekeeper
 logger = logging.getLogger(__name__)
 
 RATE_HZ = 50
+ACK_WORDS = {0: "applied", 1: "duplicate"}
 CYCLE_S = 10.0
 # (start s within the cycle, what, left mm/s, right mm/s)
 PATTERN = [
@@ -70,14 +71,16 @@ def run_bridge_demo(serial_url: str = "virtual", seconds: float | None = None,
             t = time.monotonic() - start
             phase, left, right = _phase(t)
             if phase != last_phase:
-                print(f"{t:6.2f} s  -> {phase}")
+                note = ""
                 try:
                     if phase == "estop":
-                        link.estop()
+                        note = f" (acked: {ACK_WORDS[link.estop()]}; wheels held at zero)"
                     elif phase == "clear":
-                        link.clear()
+                        note = (f" (acked: {ACK_WORDS[link.clear()]}; wheels stay at zero "
+                                "until the next DRIVE)")
                 except BridgeError as e:
-                    print(f"         {phase} failed: {e}")
+                    note = f" FAILED: {e}"
+                print(f"{t:6.2f} s  -> {phase}{note}")
                 last_phase = phase
             if phase not in ("silent", "estop"):
                 link.send_drive(left, right)

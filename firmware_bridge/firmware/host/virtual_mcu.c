@@ -1,0 +1,472 @@
+/*
+ * virtual_mcu: the real firmware core behind a pseudo-terminal, driving a
+ * simulated robot, so the host side (spikebox.firmware_bridge) can be run and
+ * tested end to end with no board attached.
+ *
+ *   virtual_mcu --link /tmp/spikebox-mcu
+ *   → READY /dev/pts/7      (then open /tmp/spikebox-mcu like a serial port)
+ *
+ * The host opens the --link path (a symlink to the pty's slave side); this
+ * process holds the master side, feeds what it reads to sb_core_rx at once
+ * and calls sb_core_tick every millisecond.
+ */
+#define _XOPEN_SOURCE 600 /* posix_openpt, grantpt, unlockpt, ptsname */
+#define _DEFAULT_SOURCE   /* cfmakeraw (glibc) */
+#define _DARWIN_C_SOURCE  /* cfmakeraw (macOS) */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../sb_core.h"
+#include "sim_robot.h"
+
+#define DEFAULT_FIRMWARE_ID "spikebox-vmcu/1"
+
+typedef struct {
+    const char *link;
+    uint16_t watchdog_ms;
+    const char *firmware_id;
+    uint8_t proto_version;
+    uint32_t schema_hash;
+    double rx_fault_rate; /* per received byte */
+    uint64_t seed;
+    long exit_after_ms;   /* < 0: run until signalled */
+} options_t;
+
+typedef struct {
+    int master;
+    int slave; /* held open so the master never sees EIO/HUP between host sessions */
+    char slave_path[PATH_MAX];
+    struct timespec t0;
+    sim_robot_t robot;
+    uint64_t rng;
+    double rx_fault_rate;
+    unsigned long tx_dropped; /* bytes thrown away because nobody was reading */
+    unsigned long tx_flushes; /* stale pty contents discarded for the same reason */
+    unsigned long rx_faults;
+} vmcu_t;
+
+static volatile sig_atomic_t g_stop = 0;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    g_stop = 1;
+}
+
+/* ---- command line ---- */
+
+static void usage(FILE *to)
+{
+    fprintf(to,
+            "usage: virtual_mcu --link PATH [--watchdog-ms N] [--firmware-id S]\n"
+            "                   [--proto-version N] [--schema-hash HEX]\n"
+            "                   [--rx-fault-rate P] [--seed N] [--exit-after-ms N]\n"
+            "Creates a pseudo-terminal running the spikebox firmware core, links PATH\n"
+            "to it, prints 'READY <pty path>' and serves until SIGTERM/SIGINT.\n");
+}
+
+static int parse_ul(const char *s, int base, unsigned long max, unsigned long *out)
+{
+    char *end;
+    unsigned long v;
+    if (s == NULL || *s == '\0' || *s == '-') {
+        return 0;
+    }
+    errno = 0;
+    v = strtoul(s, &end, base);
+    if (errno != 0 || *end != '\0' || v > max) {
+        return 0;
+    }
+    *out = v;
+    return 1;
+}
+
+/* Accepts "--name value" and "--name=value". Returns 0 on a usage error. */
+static int parse_args(int argc, char **argv, options_t *o)
+{
+    int i;
+    o->link = NULL;
+    o->watchdog_ms = SB_DEFAULT_WATCHDOG_MS;
+    o->firmware_id = DEFAULT_FIRMWARE_ID;
+    o->proto_version = SB_PROTO_VERSION;
+    o->schema_hash = SB_SCHEMA_HASH;
+    o->rx_fault_rate = 0.0;
+    o->seed = 1;
+    o->exit_after_ms = -1;
+
+    for (i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        const char *val = NULL;
+        const char *eq = strchr(arg, '=');
+        size_t name_len = eq ? (size_t)(eq - arg) : strlen(arg);
+        unsigned long u;
+        char name[32];
+
+        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+            usage(stdout);
+            exit(0);
+        }
+        if (strncmp(arg, "--", 2) != 0 || name_len >= sizeof name) {
+            fprintf(stderr, "virtual_mcu: unexpected argument '%s'\n", arg);
+            return 0;
+        }
+        memcpy(name, arg, name_len);
+        name[name_len] = '\0';
+        if (eq) {
+            val = eq + 1;
+        } else if (i + 1 < argc) {
+            val = argv[++i];
+        } else {
+            fprintf(stderr, "virtual_mcu: %s needs a value\n", name);
+            return 0;
+        }
+
+        if (strcmp(name, "--link") == 0) {
+            o->link = val;
+        } else if (strcmp(name, "--watchdog-ms") == 0) {
+            if (!parse_ul(val, 10, 65535ul, &u) || u == 0ul) {
+                goto bad;
+            }
+            o->watchdog_ms = (uint16_t)u;
+        } else if (strcmp(name, "--firmware-id") == 0) {
+            if (strlen(val) > SB_FIRMWARE_ID_LEN) {
+                fprintf(stderr, "virtual_mcu: --firmware-id is at most %u chars\n",
+                        (unsigned)SB_FIRMWARE_ID_LEN);
+                return 0;
+            }
+            o->firmware_id = val;
+        } else if (strcmp(name, "--proto-version") == 0) {
+            if (!parse_ul(val, 10, 255ul, &u)) {
+                goto bad;
+            }
+            o->proto_version = (uint8_t)u;
+        } else if (strcmp(name, "--schema-hash") == 0) {
+            if (!parse_ul(val, 16, 0xFFFFFFFFul, &u)) { /* strtoul takes an 0x prefix */
+                goto bad;
+            }
+            o->schema_hash = (uint32_t)u;
+        } else if (strcmp(name, "--rx-fault-rate") == 0) {
+            char *end;
+            double p = strtod(val, &end);
+            if (*val == '\0' || *end != '\0' || !(p >= 0.0 && p <= 1.0)) {
+                goto bad;
+            }
+            o->rx_fault_rate = p;
+        } else if (strcmp(name, "--seed") == 0) {
+            if (!parse_ul(val, 10, ULONG_MAX, &u)) {
+                goto bad;
+            }
+            o->seed = (uint64_t)u;
+        } else if (strcmp(name, "--exit-after-ms") == 0) {
+            if (!parse_ul(val, 10, (unsigned long)LONG_MAX, &u)) {
+                goto bad;
+            }
+            o->exit_after_ms = (long)u;
+        } else {
+            fprintf(stderr, "virtual_mcu: unknown option %s\n", name);
+            return 0;
+        }
+        continue;
+    bad:
+        fprintf(stderr, "virtual_mcu: bad value '%s' for %s\n", val, name);
+        return 0;
+    }
+    if (o->link == NULL || *o->link == '\0') {
+        fprintf(stderr, "virtual_mcu: --link PATH is required\n");
+        return 0;
+    }
+    return 1;
+}
+
+/* ---- fault injection: a noisy UART in front of the core ---- */
+
+static uint64_t rng_next(uint64_t *s) /* splitmix64: small, seedable, good enough */
+{
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static double rng_unit(uint64_t *s) { return (double)(rng_next(s) >> 11) * (1.0 / 9007199254740992.0); }
+
+/* With probability p per byte: drop it, flip one of its bits, or insert a
+ * random byte before it. out has room for 2 * n bytes. */
+static size_t corrupt(vmcu_t *v, const uint8_t *in, size_t n, uint8_t *out)
+{
+    size_t i, o = 0;
+    for (i = 0; i < n; i++) {
+        if (rng_unit(&v->rng) >= v->rx_fault_rate) {
+            out[o++] = in[i];
+            continue;
+        }
+        v->rx_faults++;
+        switch (rng_next(&v->rng) % 3u) {
+        case 0: /* dropped */
+            break;
+        case 1:
+            out[o++] = (uint8_t)(in[i] ^ (1u << (rng_next(&v->rng) % 8u)));
+            break;
+        default:
+            out[o++] = (uint8_t)rng_next(&v->rng);
+            out[o++] = in[i];
+            break;
+        }
+    }
+    return o;
+}
+
+/* ---- HAL ---- */
+
+static uint32_t hal_millis(void *ctx)
+{
+    vmcu_t *v = ctx;
+    struct timespec t;
+    int64_t ns;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    ns = (int64_t)(t.tv_sec - v->t0.tv_sec) * 1000000000 + (t.tv_nsec - v->t0.tv_nsec);
+    return (uint32_t)(ns / 1000000); /* wraps after 49 days, as millis() does */
+}
+
+static void hal_set_motors(void *ctx, int16_t left_mm_s, int16_t right_mm_s)
+{
+    vmcu_t *v = ctx;
+    sim_robot_set(&v->robot, left_mm_s, right_mm_s);
+}
+
+static void hal_read_sensors(void *ctx, sb_sensors_t *out)
+{
+    vmcu_t *v = ctx;
+    sim_robot_read(&v->robot, out);
+}
+
+static void hal_serial_write(void *ctx, const uint8_t *data, size_t n)
+{
+    vmcu_t *v = ctx;
+    int flushed = 0;
+    while (n > 0u) {
+        ssize_t w = write(v->master, data, n);
+        if (w > 0) {
+            data += w;
+            n -= (size_t)w;
+        } else if (w < 0 && errno == EINTR) {
+            continue;
+        } else if (w < 0 && errno == EAGAIN && !flushed) {
+            /* The pty is full: nobody has read for a while. A UART with no
+             * listener loses its bytes; throw the stale ones away so that a
+             * host opening the port later reads fresh frames, not old ones. */
+            tcflush(v->slave, TCIFLUSH);
+            v->tx_flushes++;
+            flushed = 1;
+        } else {
+            v->tx_dropped += (unsigned long)n;
+            return;
+        }
+    }
+}
+
+/* ---- pseudo-terminal ---- */
+
+static int open_pty(vmcu_t *v)
+{
+    struct termios tio;
+    const char *name;
+    int flags;
+
+    v->master = posix_openpt(O_RDWR | O_NOCTTY);
+    if (v->master < 0 || grantpt(v->master) != 0 || unlockpt(v->master) != 0 ||
+        (name = ptsname(v->master)) == NULL) {
+        perror("virtual_mcu: pseudo-terminal");
+        return 0;
+    }
+    if (strlen(name) >= sizeof v->slave_path) {
+        fprintf(stderr, "virtual_mcu: pty name too long\n");
+        return 0;
+    }
+    strcpy(v->slave_path, name);
+    v->slave = open(v->slave_path, O_RDWR | O_NOCTTY);
+    if (v->slave < 0) {
+        perror("virtual_mcu: open pty slave");
+        return 0;
+    }
+    /* Raw: no echo (the host would read its own frames back), no line
+     * discipline rewriting 0x0A/0x0D/0x03 in binary frames. */
+    if (tcgetattr(v->slave, &tio) != 0) {
+        perror("virtual_mcu: tcgetattr");
+        return 0;
+    }
+    cfmakeraw(&tio);
+    cfsetispeed(&tio, B115200);
+    cfsetospeed(&tio, B115200);
+    if (tcsetattr(v->slave, TCSANOW, &tio) != 0) {
+        perror("virtual_mcu: tcsetattr");
+        return 0;
+    }
+    flags = fcntl(v->master, F_GETFL);
+    if (flags < 0 || fcntl(v->master, F_SETFL, flags | O_NONBLOCK) != 0) {
+        perror("virtual_mcu: fcntl");
+        return 0;
+    }
+    return 1;
+}
+
+/* Point link at the slave, replacing an old link atomically (a host
+ * re-opening the path never finds it missing or half made). */
+static int make_link(const char *link, const char *target)
+{
+    char tmp[PATH_MAX];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", link, (long)getpid()) >= (int)sizeof tmp) {
+        fprintf(stderr, "virtual_mcu: --link path too long\n");
+        return 0;
+    }
+    unlink(tmp);
+    if (symlink(target, tmp) != 0) {
+        perror("virtual_mcu: symlink");
+        return 0;
+    }
+    if (rename(tmp, link) != 0) {
+        perror("virtual_mcu: rename link");
+        unlink(tmp);
+        return 0;
+    }
+    return 1;
+}
+
+/* Remove the link only if it is still ours: a newer virtual MCU may own it. */
+static void remove_link(const char *link, const char *target)
+{
+    char buf[PATH_MAX];
+    ssize_t n = readlink(link, buf, sizeof buf - 1);
+    if (n >= 0) {
+        buf[n] = '\0';
+        if (strcmp(buf, target) == 0) {
+            unlink(link);
+        }
+    }
+}
+
+/* ---- main loop ---- */
+
+int main(int argc, char **argv)
+{
+    static vmcu_t v; /* static: large-ish, and the HAL ctx must outlive everything */
+    options_t opt;
+    sb_config_t cfg;
+    sb_hal_t hal;
+    static sb_core_t core;
+    struct sigaction sa;
+    uint32_t last_tick;
+    const uint8_t flush_byte = 0;
+
+    if (!parse_args(argc, argv, &opt)) {
+        usage(stderr);
+        return 2;
+    }
+
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal; /* no SA_RESTART: poll() must wake up */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    v.master = v.slave = -1;
+    if (!open_pty(&v)) {
+        return 1;
+    }
+    /* Before anything else: a lone delimiter ends whatever partial chunk a
+     * host's decoder may hold, so our first frame is read cleanly. */
+    if (write(v.master, &flush_byte, 1) != 1) {
+        v.tx_dropped++;
+    }
+    if (!make_link(opt.link, v.slave_path)) {
+        return 1;
+    }
+    printf("READY %s\n", v.slave_path);
+    fflush(stdout);
+
+    clock_gettime(CLOCK_MONOTONIC, &v.t0);
+    sim_robot_init(&v.robot);
+    v.rng = opt.seed;
+    v.rx_fault_rate = opt.rx_fault_rate;
+
+    sb_config_default(&cfg);
+    cfg.watchdog_ms = opt.watchdog_ms;
+    cfg.firmware_id = opt.firmware_id;
+    cfg.proto_version = opt.proto_version;
+    cfg.schema_hash = opt.schema_hash;
+    hal.millis = hal_millis;
+    hal.set_motors = hal_set_motors;
+    hal.read_sensors = hal_read_sensors;
+    hal.serial_write = hal_serial_write;
+    hal.ctx = &v;
+    sb_core_init(&core, &hal, &cfg);
+    last_tick = hal_millis(&v);
+
+    while (!g_stop) {
+        struct pollfd pfd;
+        uint32_t now = hal_millis(&v);
+        int r;
+
+        if (now != last_tick) {
+            sim_robot_step(&v.robot, (double)(uint32_t)(now - last_tick));
+            sb_core_tick(&core);
+            last_tick = now;
+        }
+        if (opt.exit_after_ms >= 0 && (long)now >= opt.exit_after_ms) {
+            break;
+        }
+        /* ≤1 ms: bytes are handled the moment they arrive (the host measures
+         * DRIVE → TELEMETRY), and the core is ticked every millisecond. */
+        pfd.fd = v.master;
+        pfd.events = POLLIN;
+        pfd.revents = 0;
+        r = poll(&pfd, 1, 1);
+        if (r < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            perror("virtual_mcu: poll");
+            break;
+        }
+        if (r > 0 && (pfd.revents & POLLIN)) {
+            uint8_t buf[4096];
+            static uint8_t noisy[2 * sizeof buf];
+            ssize_t n = read(v.master, buf, sizeof buf);
+            if (n > 0) {
+                if (v.rx_fault_rate > 0.0) {
+                    sb_core_rx(&core, noisy, corrupt(&v, buf, (size_t)n, noisy));
+                } else {
+                    sb_core_rx(&core, buf, (size_t)n);
+                }
+            }
+        } else if (r > 0) {
+            /* HUP/ERR should not happen while we hold the slave open; do not spin. */
+            struct timespec ms = {0, 1000000L};
+            nanosleep(&ms, NULL);
+        }
+    }
+
+    remove_link(opt.link, v.slave_path);
+    fprintf(stderr,
+            "virtual_mcu: exit; rx crc_errors=%u framing_errors=%u seq_gaps=%u resyncs=%u "
+            "oversize=%u unknown_ids=%u version_errors=%u; watchdog stops=%u; "
+            "rx faults injected=%lu; tx bytes dropped=%lu, pty flushes=%lu\n",
+            core.rx.counters.crc_errors, core.rx.counters.framing_errors,
+            core.rx.counters.seq_gaps, core.rx.counters.resyncs, core.rx.counters.oversize,
+            core.rx.counters.unknown_ids, core.rx.counters.version_errors, core.timeouts,
+            v.rx_faults, v.tx_dropped, v.tx_flushes);
+    close(v.slave);
+    close(v.master);
+    return 0;
+}
