@@ -1,0 +1,83 @@
+"""Both activator backends on the same frames, in one process: speed and bit-exactness.
+
+    from spikebox.runtime.activator.bench import bench_backends, random_network, random_frames
+    net = random_network(n_inputs=4000, experts=16, units=4, timesteps=16)
+    print(bench_backends(net, random_frames(net, 20, rate=0.03)))
+
+Wall-clock figures are measured, never asserted in tests (STYLE.md).
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from .network import ActivatorNetwork, ExpertUnits
+from .numpy_backend import NumpyActivator
+
+
+def bench_backends(network: ActivatorNetwork, frames, numpy_repeats: int = 5) -> dict:
+    """Run `frames` ((F, T, n_inputs) or a list of (T, n_inputs)) through both backends.
+
+    numpy is timed as the best of `numpy_repeats` passes (each from a reset
+    state); lava as one pass over the frames, without building and closing
+    (reported apart as lava_build_s).
+    """
+    from .lava_backend import LavaActivator      # Lava only when asked for
+
+    frames = [np.asarray(f) for f in frames]
+    if not frames:
+        raise ValueError("bench_backends needs at least one frame")
+    numpy_act = NumpyActivator(network)
+    numpy_results, best = None, float("inf")
+    for _ in range(max(1, numpy_repeats)):
+        numpy_act.reset()
+        t0 = time.perf_counter()
+        results = [numpy_act.step(f) for f in frames]
+        best = min(best, time.perf_counter() - t0)
+        numpy_results = numpy_results or results
+
+    t0 = time.perf_counter()
+    lava_act = LavaActivator(network)
+    build_s = time.perf_counter() - t0
+    try:
+        t0 = time.perf_counter()
+        lava_results = [lava_act.step(f) for f in frames]
+        lava_s = time.perf_counter() - t0
+    finally:
+        lava_act.close()
+
+    bit_exact = all(np.array_equal(a.spikes, b.spikes) and np.array_equal(a.u, b.u)
+                    and np.array_equal(a.v, b.v) for a, b in zip(numpy_results, lava_results))
+    numpy_ms = best / len(frames) * 1e3
+    lava_ms = lava_s / len(frames) * 1e3
+    return {
+        "numpy_ms_per_frame": numpy_ms,
+        "lava_ms_per_frame": lava_ms,
+        "speedup": lava_ms / numpy_ms,
+        "bit_exact": bool(bit_exact),
+        "synops_per_frame": float(np.mean([r.synops for r in numpy_results])),
+        "loihi_uj_per_frame": float(np.mean([r.energy_uj for r in numpy_results])),
+        "units": network.n_units,
+        "inputs": network.n_inputs,
+        "timesteps": network.timesteps,
+        "frames": len(frames),
+        "lava_build_s": build_s,
+        "spikes_per_frame": float(np.mean([r.spike_counts.sum() for r in numpy_results])),
+    }
+
+
+def random_network(n_inputs: int = 4000, experts: int = 16, units: int = 4, timesteps: int = 16,
+                   seed: int = 0) -> ActivatorNetwork:
+    """A benchmark network: mixed-sign sparse-ish weights, thresholds that fire now and then."""
+    rng = np.random.default_rng(seed)
+    return ActivatorNetwork(n_inputs, timesteps, [
+        ExpertUnits(f"expert{i}", rng.integers(-64, 65, (units, n_inputs)),
+                    vth=int(rng.integers(500, 3000)), du=int(rng.integers(100, 4096)),
+                    dv=int(rng.integers(100, 1000)))
+        for i in range(experts)])
+
+
+def random_frames(network: ActivatorNetwork, n: int, rate: float = 0.03, seed: int = 1) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return (rng.random((n, network.timesteps, network.n_inputs)) < rate).astype(np.uint8)

@@ -1,0 +1,94 @@
+"""What goes into and comes out of the activator each frame, shared by both backends.
+
+In:  a (T, n_inputs) 0/1 spike array from the encoder (bool or unsigned/signed ints).
+Out: FrameResult — per-timestep spikes, end-of-frame u/v, which experts fired,
+     how close each is to firing (warmth), and a Loihi energy estimate.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from . import energy
+from .fixed_point import VTH_SHIFT, effective_weights
+from .network import ActivatorNetwork
+
+
+@dataclass
+class FrameResult:
+    spikes: np.ndarray        # (T, n_units) bool, per timestep
+    spike_counts: np.ndarray  # (n_units,) int
+    u: np.ndarray             # (n_units,) int32, at the end of the frame
+    v: np.ndarray             # (n_units,) int32, at the end of the frame
+    fired: list[str]          # experts with at least one unit spiking this frame, in network order
+    warmth: dict[str, float]  # per expert, max over its units of: 1.0 if it spiked this frame,
+                              # else clip(v_end / (vth << 6), 0, 1)
+    synops: int               # synaptic ops this frame (see energy.py)
+    energy_uj: float          # Loihi estimate for this frame (see energy.py)
+
+
+class Activator(Protocol):
+    """The interface both backends implement."""
+    network: ActivatorNetwork
+
+    def step(self, spikes: np.ndarray) -> FrameResult: ...
+    def reset(self) -> None: ...
+    def close(self) -> None: ...
+    def __enter__(self): ...
+    def __exit__(self, *exc) -> None: ...
+
+
+def validate_frame(spikes, timesteps: int, n_inputs: int) -> np.ndarray:
+    """Check an encoder frame and return it as a C-contiguous (T, n_inputs) bool array."""
+    arr = np.asarray(spikes)
+    want = f"a ({timesteps}, {n_inputs}) array of 0/1 spikes (bool or uint8)"
+    if arr.shape != (timesteps, n_inputs):
+        raise ValueError(f"activator input: expected {want}, got shape {arr.shape}")
+    if arr.dtype == np.bool_:
+        return np.ascontiguousarray(arr)
+    if not np.issubdtype(arr.dtype, np.integer):
+        raise ValueError(f"activator input: expected {want}, got dtype {arr.dtype}"
+                         + (" containing NaN" if arr.dtype.kind in "fc" and np.isnan(arr).any() else ""))
+    if arr.size and (arr.min() < 0 or arr.max() > 1):
+        raise ValueError(f"activator input: expected {want}, got values in [{arr.min()}, {arr.max()}]")
+    if arr.dtype.itemsize == 1:
+        return np.ascontiguousarray(arr).view(np.bool_)   # 0/1 bytes are valid bools
+    return arr.astype(np.bool_)
+
+
+class FrameAccounting:
+    """Per-network constants to turn (spikes, u, v) into a FrameResult."""
+
+    def __init__(self, network: ActivatorNetwork):
+        self.network = network
+        self.names = network.expert_names
+        self.starts = np.cumsum([0] + [e.n_units for e in network.experts])[:-1]
+        self.vth_scaled = np.repeat([float(e.vth << VTH_SHIFT) for e in network.experts],
+                                    [e.n_units for e in network.experts])
+        w_eff = [effective_weights(e.weights, e.num_weight_bits) for e in network.experts]
+        self.fanout = (energy.fanout(np.concatenate(w_eff).T) if w_eff
+                       else np.zeros(network.n_inputs, np.int64))
+
+    def result(self, input_spikes: np.ndarray, spikes: np.ndarray,
+               u: np.ndarray, v: np.ndarray) -> FrameResult:
+        counts = spikes.sum(axis=0, dtype=np.int64)
+        # vth = 0: a unit that did not fire has v <= 0, so dividing by 1 gives warmth 0.
+        ratio = v / np.maximum(self.vth_scaled, 1.0)
+        unit_warmth = np.where(counts > 0, 1.0, np.clip(ratio, 0.0, 1.0))
+        if len(self.names):
+            per_expert_max = np.maximum.reduceat(unit_warmth, self.starts)
+            per_expert_count = np.add.reduceat(counts, self.starts)
+        else:
+            per_expert_max = per_expert_count = np.zeros(0)
+        n_syn = energy.synops(input_spikes, self.fanout)
+        n_unit_spikes = int(counts.sum())
+        return FrameResult(
+            spikes=spikes, spike_counts=counts, u=u, v=v,
+            fired=[n for n, c in zip(self.names, per_expert_count) if c > 0],
+            warmth={n: float(w) for n, w in zip(self.names, per_expert_max)},
+            synops=n_syn,
+            energy_uj=energy.frame_energy_uj(n_syn, int(np.count_nonzero(input_spikes)), n_unit_spikes,
+                                             self.network.n_units, self.network.timesteps),
+        )

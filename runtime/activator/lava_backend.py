@@ -1,0 +1,232 @@
+"""The activator as real Lava processes (lava-nc 0.10, Loihi2SimCfg fixed_pt on CPU).
+
+Graph, built once and kept running across frames:
+
+    Injector(n_inputs) ──► Dense_e ──► LIF_e ──► Extractor_e      (one chain per expert e)
+       (fans out to every expert's Dense)
+
+Each expert is one Dense (PyDenseModelBitAcc: its own weight_exp,
+num_weight_bits, sign mode) and one LIF (PyLifModelBitAcc: its own vth, du,
+dv; bias per unit), so per-expert thresholds and adding an expert map onto
+Loihi neuron groups as they are.
+
+Per frame: the T input vectors are queued into the Injector's channel
+(buffer = T), `RunSteps(T, blocking=True)` runs exactly T timesteps, each
+Injector step forwards one queued vector (FIFO, so frame k's timestep t is
+what Dense receives at global step kT + t), T spike vectors are read back
+from each Extractor, and u, v are read with `Var.get()`.
+
+Why not a source RingBuffer whose `data` Var is set per frame: it aligns
+correctly (it sends data[:, (time_step - 1) % T]), but Lava 0.10 sets a Var
+one element per message; 4000 inputs x 16 steps took 1.3 s per frame here.
+
+On a Loihi 2 board (Intel's lava-loihi installed, board access): the graph
+stays the same; only the run config changes, `Loihi2HwCfg` from
+`lava.magma.core.run_configs` instead of `Loihi2SimCfg(select_tag="fixed_pt")`:
+
+    from lava.magma.core.run_configs import Loihi2HwCfg
+    cfg = Loihi2HwCfg(exception_proc_model_map={Injector: PyLoihiInjectorModel,
+                                                Extractor: PyLoihiExtractorModel})
+    act = LavaActivator(network, run_cfg=cfg)
+
+Dense and LIF then compile to neurocores; the Injector and Extractor stay
+Python processes on the host. Not tried here (no board, no lava-loihi): check
+that lava-loihi accepts host Injector/Extractor processes beside chip
+processes; if it does not, its own host↔chip I/O processes replace those two
+and nothing else changes. Hardware also bounds weight_exp more tightly than
+Lava's simulator does (see network.py).
+
+Hazards handled here (see DESIGN.md): never RunContinuous with a blocking
+Injector (it hangs on pause/stop); importing Lava sets multiprocessing's start
+method to 'fork' for the whole process, so this module is imported only when
+the lava backend is asked for. close() stops the runtime in a helper thread
+and, if that does not finish within stop_timeout_s, kills the Lava worker
+processes and shuts their shared memory down itself: it never hangs.
+"""
+from __future__ import annotations
+
+import atexit
+import logging
+import multiprocessing
+import threading
+import weakref
+
+import numpy as np
+from lava.magma.core.run_conditions import RunSteps
+from lava.magma.core.run_configs import Loihi2SimCfg
+from lava.proc.dense.process import Dense
+from lava.proc.io.extractor import Extractor, PyLoihiExtractorModel
+from lava.proc.io.injector import Injector, PyLoihiInjectorModel
+from lava.proc.lif.process import LIF
+
+from .frame import FrameAccounting, FrameResult, validate_frame
+from .network import ActivatorNetwork
+
+logger = logging.getLogger(__name__)
+
+# At interpreter exit multiprocessing joins every live child, and Lava's
+# workers wait for commands forever: an activator left open would hang the
+# exit. atexit runs this before multiprocessing's handler (registered earlier).
+_open_activators: "weakref.WeakSet[LavaActivator]" = weakref.WeakSet()
+
+
+@atexit.register
+def _close_open_activators() -> None:
+    for act in list(_open_activators):
+        act.close()
+
+
+def sim_run_cfg() -> Loihi2SimCfg:
+    """CPU simulation with the bit-accurate models; Injector/Extractor have no
+    fixed_pt tag, so they are mapped explicitly."""
+    return Loihi2SimCfg(select_tag="fixed_pt",
+                        exception_proc_model_map={Injector: PyLoihiInjectorModel,
+                                                  Extractor: PyLoihiExtractorModel})
+
+
+class LavaActivator:
+    def __init__(self, network: ActivatorNetwork, run_cfg=None, stop_timeout_s: float = 10.0):
+        if not isinstance(network, ActivatorNetwork):
+            raise TypeError(f"LavaActivator needs an ActivatorNetwork, got {type(network).__name__}")
+        if not network.experts:
+            raise ValueError("LavaActivator needs at least one expert; the network has none")
+        self.network = network
+        self.stop_timeout_s = float(stop_timeout_s)
+        self._accounting = FrameAccounting(network)
+        self._runtime = None
+        self._closed = False
+        T, n = network.timesteps, network.n_inputs
+        self._injector = Injector(shape=(n,), buffer_size=T)
+        self._lifs, self._denses, self._extractors = [], [], []
+        for e in network.experts:
+            dense = Dense(weights=e.weights.astype(np.int32), weight_exp=e.weight_exp,
+                          num_weight_bits=e.num_weight_bits)
+            lif = LIF(shape=(e.n_units,), du=e.du, dv=e.dv, vth=e.vth,
+                      bias_mant=e.bias_mant.astype(np.int32), bias_exp=e.bias_exp.astype(np.int32))
+            extractor = Extractor(shape=(e.n_units,), buffer_size=T)
+            dense.a_out.connect(lif.a_in)
+            lif.s_out.connect(extractor.in_port)
+            self._denses.append(dense)
+            self._lifs.append(lif)
+            self._extractors.append(extractor)
+        self._injector.out_port.connect([d.s_in for d in self._denses])
+        self._started = False       # Var.set needs a runtime that has run once
+        try:
+            self._injector.create_runtime(run_cfg=run_cfg or sim_run_cfg())
+        except BaseException:
+            # The runtime object exists before Runtime.initialize() starts the
+            # workers: reclaim whatever it started.
+            self._runtime = self._injector.runtime
+            self.close()
+            raise
+        self._runtime = self._injector.runtime
+        _open_activators.add(self)
+
+    # -- frames --------------------------------------------------------------
+    def step(self, spikes: np.ndarray) -> FrameResult:
+        if self._closed:
+            raise RuntimeError("LavaActivator is closed")
+        net = self.network
+        s = validate_frame(spikes, net.timesteps, net.n_inputs)
+        frame = s.astype(np.float64)     # the Injector's channel carries float64
+        try:
+            for t in range(net.timesteps):
+                self._injector.send(frame[t])
+            self._injector.run(condition=RunSteps(num_steps=net.timesteps, blocking=True))
+            self._started = True
+            out = np.concatenate(
+                [np.stack([x.receive() for _ in range(net.timesteps)]) for x in self._extractors], axis=1)
+            u = np.concatenate([lif.u.get() for lif in self._lifs]).astype(np.int32)
+            v = np.concatenate([lif.v.get() for lif in self._lifs]).astype(np.int32)
+        except BaseException:
+            logger.exception("Lava run failed; closing the Lava runtime")
+            self.close()
+            raise
+        return self._accounting.result(s, out.astype(np.bool_), u, v)
+
+    def reset(self) -> None:
+        """Zero u, v and each Dense's buffer."""
+        if self._closed:
+            raise RuntimeError("LavaActivator is closed")
+        if not self._started:
+            return      # nothing has run: everything is still at its initial zero
+        for dense, lif in zip(self._denses, self._lifs):
+            n = lif.u.shape
+            lif.u.set(np.zeros(n))
+            lif.v.set(np.zeros(n))
+            dense.a_buff.set(np.zeros(n))
+
+    # -- shutdown ------------------------------------------------------------
+    def close(self) -> None:
+        """Stop the Lava runtime and free its processes and shared memory. Never hangs."""
+        if self._closed:
+            return
+        self._closed = True
+        _open_activators.discard(self)
+        runtime = self._runtime
+        if runtime is None:
+            return
+        stopper = threading.Thread(target=self._stop_quietly, args=(runtime,),
+                                   name="lava-activator-stop", daemon=True)
+        stopper.start()
+        stopper.join(self.stop_timeout_s)
+        if stopper.is_alive():
+            logger.warning("Lava runtime did not stop within %.1f s; killing its processes",
+                           self.stop_timeout_s)
+            _force_stop(runtime)
+        # Processes stop their runtime again when garbage-collected; detach them
+        # so that never talks to a runtime that is gone.
+        for proc in [self._injector, *self._denses, *self._lifs, *self._extractors]:
+            proc.runtime = None
+        runtime._is_started = False
+        self._runtime = None
+
+    @staticmethod
+    def _stop_quietly(runtime) -> None:
+        try:
+            # A runtime that was initialised but never run ignores stop() and
+            # then joins workers that still wait for a command; they do obey STOP.
+            runtime._is_started = True
+            runtime.stop()
+        except Exception:   # a failed run leaves services that answer with errors
+            logger.exception("Lava runtime.stop() failed; forcing")
+            _force_stop(runtime)
+
+    def __enter__(self) -> "LavaActivator":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+def _force_stop(runtime) -> None:
+    """Kill the Lava worker processes (all started by this runtime) and release
+    the shared memory manager, which unlinks every channel segment."""
+    infra = getattr(runtime, "_messaging_infrastructure", None)
+    if infra is None:
+        return
+    for actor in list(getattr(infra, "actors", [])):
+        try:
+            if not actor.is_alive():
+                continue
+        except ValueError:      # already joined and closed by Lava
+            continue
+        try:
+            actor.terminate()
+            # Lava's SystemProcess.join() takes no timeout; use the base class's.
+            multiprocessing.Process.join(actor, 1.0)
+            if actor.is_alive():
+                actor.kill()
+                multiprocessing.Process.join(actor, 1.0)
+        except Exception:
+            logger.exception("could not kill a Lava worker")
+    try:
+        infra.smm.shutdown()
+    except Exception:
+        logger.exception("could not shut Lava's shared memory manager down")
