@@ -243,7 +243,7 @@ class Encoder:
         return np.ascontiguousarray(frame)
 
 
-def _moving_scene(n_frames: int, size: tuple[int, int]) -> list[np.ndarray]:
+def moving_scene(n_frames: int, size: tuple[int, int]) -> list[np.ndarray]:
     """Synthetic frames: a coloured, textured floor with a bright bar and a ball moving over it."""
     w, h = size
     rng = np.random.default_rng(1)
@@ -267,7 +267,7 @@ def bench_encoder(n_frames: int = 200, size: tuple[int, int] = (160, 120), *,
     `cv_threads=1` pins OpenCV to one thread for the run (restored afterwards), so the number
     is what one core gives; None leaves OpenCV's threading as it is.
     """
-    frames = _moving_scene(n_frames, size)
+    frames = moving_scene(n_frames, size)
     encoder = Encoder(config)
     previous_threads = cv2.getNumThreads()
     if cv_threads is not None:

@@ -43,11 +43,15 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    if args.target != "bridge":
-        return _not_built(f"spikebox bench {args.target}", 3 if args.target == "activator" else 4)
-    from spikebox.firmware_bridge.bench import format_table, run_bridge_bench
-    result = run_bridge_bench(drives=args.drives, fault_rate=args.fault_rate,
-                              trials=args.trials, progress=not args.json)
+    if args.target == "bridge":
+        from spikebox.firmware_bridge.bench import format_table, run_bridge_bench
+        result = run_bridge_bench(drives=args.drives, fault_rate=args.fault_rate,
+                                  trials=args.trials, progress=not args.json)
+    elif args.target == "activator":
+        from spikebox.runtime.activator.bench import format_table, run_activator_bench
+        result = run_activator_bench(frames=args.frames)
+    else:
+        return _not_built(f"spikebox bench {args.target}", 4)
     print(json.dumps(result, sort_keys=True) if args.json else format_table(result))
     return 0 if result["targets_met"] else 1
 
@@ -100,12 +104,15 @@ def build_parser() -> argparse.ArgumentParser:
     ins.set_defaults(func=_cmd_inspect)
 
     bench = sub.add_parser(
-        "bench", formatter_class=fmt, help="measure a stage (bridge is built)",
-        description="example:  spikebox bench bridge --json\n\n"
+        "bench", formatter_class=fmt, help="measure a stage (bridge, activator)",
+        description="example:  spikebox bench activator --json\n\n"
                     "bridge: over a pty to the virtual MCU, measures DRIVE→TELEMETRY round\n"
-                    "trips, fault tolerance, the watchdog stop and reconnect time; prints a\n"
-                    "table, or one JSON object with --json. Exit status 1 if a target is\n"
-                    "missed. activator, pager, e2e: not built yet (status 3).")
+                    "trips, fault tolerance, the watchdog stop and reconnect time.\n"
+                    "activator: encodes a moving 160x120 scene and runs the same spikes\n"
+                    "through the numpy and Lava backends (16 experts x 4 units): time per\n"
+                    "frame, speedup, bit-exactness, synaptic ops, Loihi energy estimate.\n"
+                    "Prints a table, or one JSON object with --json; exit status 1 if a\n"
+                    "target is missed. pager, e2e: not built yet (status 3).")
     bench.add_argument("target", choices=["bridge", "activator", "pager", "e2e"])
     bench.add_argument("--json", action="store_true", help="print one JSON object")
     bench.add_argument("--drives", type=int, default=2000, help="DRIVE round trips (bridge)")
@@ -113,6 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="per-byte fault probability for the fault run (bridge)")
     bench.add_argument("--trials", type=int, default=5,
                        help="watchdog and reconnect trials (bridge)")
+    bench.add_argument("--frames", type=int, default=30,
+                       help="frames through both backends (activator)")
     bench.set_defaults(func=_cmd_bench)
     return p
 

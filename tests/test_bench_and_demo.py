@@ -28,3 +28,20 @@ def test_run_demo_drives_the_virtual_mcu_and_says_what_it_is():
     assert "not built yet" in out.stdout and "firmware bridge" in out.stdout
     assert "handshake:" in out.stdout and "done:" in out.stdout
     assert "wheels" in out.stdout and "-> forward" in out.stdout
+
+
+ACTIVATOR_KEYS = {"inputs", "units", "timesteps", "encode_ms_per_frame", "numpy_ms_per_frame",
+                  "lava_ms_per_frame", "speedup", "bit_exact", "synops_per_frame",
+                  "loihi_uj_per_frame"}
+
+
+def test_bench_activator_prints_one_json_object_with_the_issue_keys():
+    out = subprocess.run([sys.executable, "-m", "spikebox", "bench", "activator", "--json",
+                          "--frames", "3"], capture_output=True, text=True, timeout=300)
+    assert out.returncode in (0, 1), out.stderr
+    result = json.loads(out.stdout)
+    assert ACTIVATOR_KEYS <= result.keys()
+    assert result["bit_exact"] is True
+    assert result["inputs"] >= 4000 and result["units"] == 64 and result["timesteps"] == 16
+    assert result["synops_per_frame"] > 0 and result["loihi_uj_per_frame"] > 0
+    assert result["speedup"] == result["lava_ms_per_frame"] / result["numpy_ms_per_frame"]

@@ -81,3 +81,59 @@ def random_network(n_inputs: int = 4000, experts: int = 16, units: int = 4, time
 def random_frames(network: ActivatorNetwork, n: int, rate: float = 0.03, seed: int = 1) -> np.ndarray:
     rng = np.random.default_rng(seed)
     return (rng.random((n, network.timesteps, network.n_inputs)) < rate).astype(np.uint8)
+
+
+TARGETS = {  # issue #3
+    "speedup": (">=", 30.0),
+    "numpy_ms_per_frame": ("<=", 1.0),
+    "encode_ms_per_frame": ("<=", 1.0),
+    "bit_exact": ("==", True),
+}
+
+
+def meets(value, op: str, bound) -> bool:
+    if value is None:
+        return False
+    return {"<=": value <= bound, ">=": value >= bound, "==": value == bound}[op]
+
+
+def run_activator_bench(frames: int = 30, experts: int = 16, units: int = 4,
+                        size: tuple[int, int] = (160, 120)) -> dict:
+    """`spikebox bench activator`: real encoder spikes of a moving scene through a
+    16-expert x 4-unit network on both backends, same frames, same process."""
+    from spikebox.runtime.encoder import Encoder, bench_encoder, moving_scene
+
+    out = dict(bench_encoder(n_frames=200, size=size))
+    encoder = Encoder()
+    spikes = np.stack([encoder.encode(f) for f in moving_scene(frames + 1, size)])[1:]
+    network = random_network(n_inputs=encoder.n_inputs, experts=experts, units=units,
+                             timesteps=encoder.config.timesteps)
+    out.update(bench_backends(network, spikes))
+    out["input_spikes_per_frame"] = float(spikes.sum(axis=(1, 2)).mean())
+    out["targets"] = {k: f"{op} {bound}" for k, (op, bound) in TARGETS.items()}
+    out["targets_met"] = all(meets(out.get(k), op, b) for k, (op, b) in TARGETS.items())
+    return out
+
+
+def format_table(r: dict) -> str:
+    rows = [
+        ("inputs x timesteps", f"{r['inputs']} x {r['timesteps']}", None),
+        ("units (experts x units)", str(r["units"]), None),
+        ("encode, 160x120 frame (median)", f"{r['encode_ms_per_frame']:.3f} ms", "encode_ms_per_frame"),
+        ("numpy backend per frame", f"{r['numpy_ms_per_frame']:.3f} ms", "numpy_ms_per_frame"),
+        ("lava backend per frame (Loihi2SimCfg)", f"{r['lava_ms_per_frame']:.1f} ms", None),
+        ("speedup (lava / numpy)", f"{r['speedup']:.0f}x", "speedup"),
+        ("bit exact (every spike, u, v)", str(r["bit_exact"]), "bit_exact"),
+        ("input spikes per frame", f"{r['input_spikes_per_frame']:.0f}", None),
+        ("synaptic ops per frame", f"{r['synops_per_frame']:.0f}", None),
+        ("Loihi energy estimate per frame", f"{r['loihi_uj_per_frame']:.2f} uJ", None),
+    ]
+    lines = ["spikebox bench activator (same frames through both backends)", ""]
+    for name, value, key in rows:
+        mark = ""
+        if key:
+            op, bound = TARGETS[key]
+            mark = ("ok  " if meets(r.get(key), op, bound) else "MISS") + f" target {op} {bound}"
+        lines.append(f"  {name:<40} {value:>14}   {mark}")
+    lines += ["", "all targets met" if r["targets_met"] else "TARGETS MISSED"]
+    return "\n".join(lines)
