@@ -35,7 +35,23 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    return _not_built(f"spikebox export {args.action}", 4)
+    if args.action != "compile":
+        return _not_built(f"spikebox export {args.action}", 4)
+    if len(args.rest) != 1:
+        print("usage: spikebox export compile BOX", file=sys.stderr)
+        return 2
+    from spikebox.export.activator_compile import BackendMismatch
+    from spikebox.export.box_activator import compile_box
+    from spikebox.runtime.activator import ActivatorFileError
+    box = args.rest[0]
+    try:
+        report = compile_box(box, progress=lambda msg: print(msg, file=sys.stderr))
+    except (BackendMismatch, ActivatorFileError, ValueError) as e:
+        print(f"spikebox export compile: refused: {e}", file=sys.stderr)
+        return 1
+    print(f"{box}: activator compiled for Lava and checked bit-exact against numpy on "
+          f"{report.frames} example frames ({report.units} units, {report.spikes} spikes)")
+    return 0
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
@@ -90,9 +106,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=_cmd_run)
 
     exp = sub.add_parser(
-        "export", formatter_class=fmt, help="build and edit boxes of experts (not built yet)",
-        description="example:  spikebox export add mybox line_follow line.onnx --examples frames/\n\n"
-                    "Not built yet (issue #4): every action exits with status 3.")
+        "export", formatter_class=fmt, help="build and check boxes of experts (compile is built)",
+        description="example:  spikebox export compile mybox\n\n"
+                    "compile: checks on the box's example frames (examples/<expert>/*.png)\n"
+                    "that the activator's numpy and Lava backends give the same spikes, and\n"
+                    "refuses the box otherwise (exit 1). init, add, remove, check: not built\n"
+                    "yet (issue #4), exit status 3.")
     exp.add_argument("action", choices=["init", "add", "remove", "compile", "check"])
     exp.add_argument("rest", nargs=argparse.REMAINDER)
     exp.set_defaults(func=_cmd_export)

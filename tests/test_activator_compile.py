@@ -1,12 +1,10 @@
 """`export compile`'s activator check: numpy and Lava must agree on the box's frames."""
 import dataclasses
 
-import numpy as np
 import pytest
 
 from spikebox.export import activator_compile
 from spikebox.export.activator_compile import BackendMismatch, check_backends_agree
-from spikebox.runtime.activator import make_activator
 from spikebox.runtime.activator.bench import random_frames, random_network
 
 

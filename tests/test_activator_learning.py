@@ -16,7 +16,7 @@ import pytest
 from scenes import run
 from spikebox.export.activator_training import (UnitTrainingConfig, _false_wake_rates,
                                                 recalibrate, train_expert_units)
-from spikebox.runtime.activator import ActivatorNetwork, make_activator
+from spikebox.runtime.activator import ActivatorNetwork, ExpertUnits, make_activator
 from spikebox.runtime.encoder import Encoder
 
 RECALL_BAR = 0.90
@@ -46,10 +46,13 @@ def data():
     return train, held
 
 
-def train(name: str, train_runs: dict, others) -> "ExpertUnits":
-    pos = np.concatenate(train_runs[name])
-    neg_runs = [r for f in others for r in train_runs[f]]
-    return train_expert_units(name, pos, np.concatenate(neg_runs), heldout_negatives=neg_runs,
+def train(name: str, train_runs: dict, others) -> ExpertUnits:
+    """Fit on two thirds of the training runs; calibrate vth on the other third."""
+    fit = TRAIN_RUNS * 2 // 3
+    pos = np.concatenate(train_runs[name][:fit])
+    neg = np.concatenate([r for f in others for r in train_runs[f][:fit]])
+    calibration = [r for f in others for r in train_runs[f][fit:]]
+    return train_expert_units(name, pos, neg, heldout_negatives=calibration,
                               config=UnitTrainingConfig(target_false_wake=0.01))
 
 

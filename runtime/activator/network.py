@@ -15,13 +15,13 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from ..files import atomic_write, read_json
 
 SCHEMA_VERSION = 1
 JSON_NAME = "activator.json"
@@ -222,8 +222,8 @@ class ActivatorNetwork:
                 "arrays_sha256": hashlib.sha256(npz_bytes).hexdigest(), "experts": experts}
         # npz first: a crash between the two renames leaves a json whose sha256
         # no longer matches, which load() refuses loudly instead of mixing versions.
-        _atomic_write(directory / NPZ_NAME, npz_bytes)
-        _atomic_write(directory / JSON_NAME, (json.dumps(meta, indent=2) + "\n").encode())
+        atomic_write(directory / NPZ_NAME, npz_bytes)
+        atomic_write(directory / JSON_NAME, (json.dumps(meta, indent=2) + "\n").encode())
         return directory
 
     @classmethod
@@ -231,12 +231,7 @@ class ActivatorNetwork:
         directory = Path(directory)
         jpath, npath = directory / JSON_NAME, directory / NPZ_NAME
         fix = "re-export the activator (spikebox export compile BOX) or restore the box from its source"
-        try:
-            meta = json.loads(jpath.read_text())
-        except FileNotFoundError:
-            raise ActivatorFileError(f"{jpath}: missing; {fix}") from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ActivatorFileError(f"{jpath}: not readable JSON ({exc}); {fix}") from None
+        meta = read_json(jpath, fix, ActivatorFileError)
         if not isinstance(meta, dict) or meta.get("schema_version") != SCHEMA_VERSION:
             version = meta.get("schema_version") if isinstance(meta, dict) else None
             raise ActivatorFileError(
@@ -280,19 +275,3 @@ class ActivatorNetwork:
             raise
         except (KeyError, TypeError, ValueError) as exc:
             raise ActivatorFileError(f"{jpath}: invalid activator description ({exc!r}); {fix}") from None
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise

@@ -1,0 +1,74 @@
+"""`spikebox export compile BOX` on the activator's part of a box."""
+import dataclasses
+import json
+
+import cv2
+import pytest
+
+from scenes import run
+from spikebox.cli import main
+from spikebox.export.box_activator import save_activator
+from spikebox.runtime.activator.bench import random_network
+from spikebox.runtime.encoder import Encoder, EncoderConfig
+
+NAMES = ("line", "ball")
+
+
+@pytest.fixture
+def box(tmp_path):
+    cfg = EncoderConfig(timesteps=8)
+    enc = Encoder(cfg)
+    net = random_network(n_inputs=enc.n_inputs, experts=2, units=3, timesteps=8, seed=2)
+    net = dataclasses.replace(net, experts=[dataclasses.replace(u, name=n)
+                                            for u, n in zip(net.experts, NAMES)])
+    save_activator(tmp_path, net, cfg)
+    for i, name in enumerate(NAMES):
+        folder = tmp_path / "examples" / name
+        folder.mkdir(parents=True)
+        for k, frame in enumerate(run(name, 4, seed=i)):
+            cv2.imwrite(str(folder / f"{k:04d}.png"), frame)
+    return tmp_path
+
+
+def test_compile_checks_numpy_against_lava(box, capsys):
+    assert main(["export", "compile", str(box)]) == 0
+    out = capsys.readouterr()
+    assert "checked bit-exact against numpy on 8 example frames (6 units" in out.out
+    assert "encoded 4 example frames of 'line'" in out.err
+
+
+def test_tampered_network_is_refused(box, capsys):
+    npz = box / "activator" / "activator.npz"
+    data = bytearray(npz.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    npz.write_bytes(bytes(data))
+    assert main(["export", "compile", str(box)]) == 1
+    err = capsys.readouterr().err
+    assert "refused" in err and "activator.npz" in err
+
+
+def test_missing_or_broken_examples_are_named(box, capsys):
+    for p in (box / "examples" / "ball").glob("*.png"):
+        p.unlink()
+    assert main(["export", "compile", str(box)]) == 1
+    assert "examples/ball: no example frames" in capsys.readouterr().err
+    (box / "examples" / "ball" / "0000.png").write_bytes(b"not a png")
+    assert main(["export", "compile", str(box)]) == 1
+    assert "0000.png: not a readable image" in capsys.readouterr().err
+
+
+def test_encoder_config_that_does_not_fit_the_network_is_refused(box, capsys):
+    path = box / "activator" / "encoder.json"
+    cfg = json.loads(path.read_text())
+    cfg["timesteps"] = 16
+    path.write_text(json.dumps(cfg))
+    assert main(["export", "compile", str(box)]) == 1
+    assert "re-export the box" in capsys.readouterr().err
+    path.write_text(json.dumps({**cfg, "schema_version": 99}))
+    assert main(["export", "compile", str(box)]) == 1
+    assert "unknown encoder config schema" in capsys.readouterr().err
+
+
+def test_a_box_without_an_activator_is_named(tmp_path, capsys):
+    assert main(["export", "compile", str(tmp_path)]) == 1
+    assert "has no activator yet" in capsys.readouterr().err
