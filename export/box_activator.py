@@ -1,15 +1,10 @@
-"""The activator's part of a box, and `spikebox export compile BOX`.
+"""`spikebox export compile BOX`: the box's activator, checked on Lava against numpy.
 
-    BOX/
-      activator/activator.json, activator.npz   the network (ActivatorNetwork.save)
-      activator/encoder.json                    the encoder config its spikes came from
-      examples/<expert>/*.png                   example frames of each expert's world,
-                                                in camera order (sorted by name)
-
-The rest of the box (manifest, experts' ONNX files) arrives with issue #4.
-`compile` encodes each expert's examples as one sequence and runs them through
-the numpy backend and the Lava process graph; the box is refused unless every
-spike, u and v agree (activator_compile.check_backends_agree).
+The manifest names the activator folder (network + the encoder config its
+spikes came from) and each expert's example frames. compile encodes each
+expert's examples as one sequence and runs them through the numpy backend and
+the Lava process graph; the box is refused unless every spike, u and v agree
+(activator_compile.check_backends_agree).
 """
 from __future__ import annotations
 
@@ -21,31 +16,19 @@ import cv2
 import numpy as np
 
 from spikebox.runtime.activator import ActivatorNetwork
-from spikebox.runtime.encoder import Encoder, load_config, save_config
+from spikebox.runtime.box import Box, BoxError
+from spikebox.runtime.encoder import Encoder, load_config
 
 from .activator_compile import CompileReport, check_backends_agree
 
-ACTIVATOR_DIR = "activator"
 ENCODER_JSON = "encoder.json"
-EXAMPLES_DIR = "examples"
 
 
-class BoxError(ValueError):
-    """A box that cannot be used as it is; the message names the file and the fix."""
-
-
-def save_activator(box: str | os.PathLike, network: ActivatorNetwork, encoder_config) -> None:
-    folder = Path(box) / ACTIVATOR_DIR
-    folder.mkdir(parents=True, exist_ok=True)
-    network.save(folder)
-    save_config(encoder_config, folder / ENCODER_JSON)
-
-
-def load_activator(box: str | os.PathLike) -> tuple[ActivatorNetwork, Encoder]:
-    folder = Path(box) / ACTIVATOR_DIR
-    if not folder.is_dir():
-        raise BoxError(f"{folder}: missing; this box has no activator yet "
-                       f"(add an expert with `spikebox export add`)")
+def load_activator(box: Box) -> tuple[ActivatorNetwork, Encoder]:
+    folder = box.activator_dir
+    if folder is None or not folder.is_dir():
+        raise BoxError(f"{box.path}: has no activator yet (add an expert with "
+                       f"`spikebox export add`)")
     network = ActivatorNetwork.load(folder)
     encoder = Encoder(load_config(folder / ENCODER_JSON))
     if encoder.n_inputs != network.n_inputs or encoder.config.timesteps != network.timesteps:
@@ -55,12 +38,11 @@ def load_activator(box: str | os.PathLike) -> tuple[ActivatorNetwork, Encoder]:
     return network, encoder
 
 
-def example_frames(box: str | os.PathLike, expert: str) -> list[np.ndarray]:
-    folder = Path(box) / EXAMPLES_DIR / expert
-    paths = sorted(folder.glob("*.png")) if folder.is_dir() else []
+def read_frames(folder: Path, what: str) -> list[np.ndarray]:
+    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg")) \
+        if folder.is_dir() else []
     if not paths:
-        raise BoxError(f"{folder}: no example frames (*.png) for expert '{expert}'; compile "
-                       f"checks the activator on them")
+        raise BoxError(f"{folder}: no example frames (*.png, *.jpg) for {what}")
     frames = []
     for p in paths:
         img = cv2.imread(str(p), cv2.IMREAD_COLOR)
@@ -70,12 +52,16 @@ def example_frames(box: str | os.PathLike, expert: str) -> list[np.ndarray]:
     return frames
 
 
-def compile_box(box: str | os.PathLike, progress: Callable[[str], None] = lambda s: None
+def compile_box(path: str | os.PathLike, progress: Callable[[str], None] = lambda s: None
                 ) -> CompileReport:
+    box = Box.open(path)
     network, encoder = load_activator(box)
     sequences = []
     for name in network.expert_names:
-        frames = example_frames(box, name)
+        rel = box.manifest["examples"].get(name)
+        if rel is None:
+            raise BoxError(f"{box.path}: the manifest names no example frames for '{name}'")
+        frames = read_frames(box.file(rel), f"expert '{name}'")
         encoder.reset()
         sequences.append(np.stack([encoder.encode(f) for f in frames]))
         progress(f"encoded {len(frames)} example frames of '{name}'")

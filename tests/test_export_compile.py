@@ -7,26 +7,35 @@ import pytest
 
 from scenes import run
 from spikebox.cli import main
-from spikebox.export.box_activator import save_activator
+from spikebox.export.box_edit import _commit, _rehash, init_box
 from spikebox.runtime.activator.bench import random_network
-from spikebox.runtime.encoder import Encoder, EncoderConfig
+from spikebox.runtime.encoder import Encoder, EncoderConfig, save_config
 
 NAMES = ("line", "ball")
 
 
 @pytest.fixture
 def box(tmp_path):
+    """A box with an activator of random units and example frames, committed by hand."""
     cfg = EncoderConfig(timesteps=8)
     enc = Encoder(cfg)
     net = random_network(n_inputs=enc.n_inputs, experts=2, units=3, timesteps=8, seed=2)
     net = dataclasses.replace(net, experts=[dataclasses.replace(u, name=n)
                                             for u, n in zip(net.experts, NAMES)])
-    save_activator(tmp_path, net, cfg)
+    init_box(tmp_path, encoder=cfg)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    (tmp_path / "activator-1").mkdir()
+    net.save(tmp_path / "activator-1")
+    save_config(cfg, tmp_path / "activator-1" / "encoder.json")
+    manifest["activator"] = "activator-1"
     for i, name in enumerate(NAMES):
         folder = tmp_path / "examples" / name
         folder.mkdir(parents=True)
         for k, frame in enumerate(run(name, 4, seed=i)):
             cv2.imwrite(str(folder / f"{k:04d}.png"), frame)
+        manifest["examples"][name] = f"examples/{name}"
+    _rehash(tmp_path, manifest)
+    _commit(tmp_path, manifest)
     return tmp_path
 
 
@@ -38,7 +47,7 @@ def test_compile_checks_numpy_against_lava(box, capsys):
 
 
 def test_tampered_network_is_refused(box, capsys):
-    npz = box / "activator" / "activator.npz"
+    npz = box / "activator-1" / "activator.npz"
     data = bytearray(npz.read_bytes())
     data[len(data) // 2] ^= 0xFF
     npz.write_bytes(bytes(data))
@@ -58,7 +67,7 @@ def test_missing_or_broken_examples_are_named(box, capsys):
 
 
 def test_encoder_config_that_does_not_fit_the_network_is_refused(box, capsys):
-    path = box / "activator" / "encoder.json"
+    path = box / "activator-1" / "encoder.json"
     cfg = json.loads(path.read_text())
     cfg["timesteps"] = 16
     path.write_text(json.dumps(cfg))
@@ -70,5 +79,8 @@ def test_encoder_config_that_does_not_fit_the_network_is_refused(box, capsys):
 
 
 def test_a_box_without_an_activator_is_named(tmp_path, capsys):
-    assert main(["export", "compile", str(tmp_path)]) == 1
+    init_box(tmp_path / "empty")
+    assert main(["export", "compile", str(tmp_path / "empty")]) == 1
     assert "has no activator yet" in capsys.readouterr().err
+    assert main(["export", "compile", str(tmp_path / "nothing")]) == 1
+    assert "is not a box" in capsys.readouterr().err

@@ -1,0 +1,35 @@
+"""`spikebox export check BOX`: is this box whole and usable, as the robot will load it?"""
+from __future__ import annotations
+
+import time
+from typing import Callable, Iterator
+
+from spikebox.runtime.activator import ActivatorNetwork
+from spikebox.runtime.box import Box, BoxError
+from spikebox.runtime.experts.session import load_session, warm_up
+
+
+def check_box(path, progress: Callable[[str], None] = lambda s: None) -> Iterator[str]:
+    """Yields one line per check passed; raises BoxError at the first failure."""
+    box = Box.open(path)
+    yield f"manifest: schema {box.manifest['schema_version']}, {len(box.experts)} experts"
+    t0 = time.perf_counter()
+    nbytes = box.verify()
+    yield (f"sha256: {len(box.manifest['files'])} files, {nbytes / 2**20:.1f} MB verified in "
+           f"{(time.perf_counter() - t0) * 1000:.0f} ms")
+    for name, entry in box.experts.items():
+        path = box.file(entry["files"]["optimized"])
+        progress(f"loading {name} ...")
+        try:
+            session = load_session(path)
+            warm_up(session)
+        except Exception as e:  # onnxruntime raises several unrelated types
+            raise BoxError(f"{path}: expert '{name}' does not load or run ({e}); "
+                           f"export it again") from None
+        yield f"expert {name}: loads and runs"
+    if box.activator_dir is not None:
+        network = ActivatorNetwork.load(box.activator_dir)
+        missing = set(box.experts) - set(network.expert_names)
+        if missing:
+            raise BoxError(f"{box.activator_dir}: no units for {sorted(missing)}; export again")
+        yield f"activator: {network.n_units} units for {len(network.experts)} experts"

@@ -1,0 +1,232 @@
+"""Making and changing boxes: `spikebox export init | add | remove | check`.
+
+Every change is staged beside the current files under new names and then
+committed by one atomic replace of manifest.json; files the old manifest
+named are removed only after the commit. An export interrupted at any point
+leaves the box as it was (plus unreferenced leftovers that the next change
+sweeps away).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from spikebox import __version__
+from spikebox.runtime.activator import ActivatorNetwork
+from spikebox.runtime.box import MANIFEST, SCHEMA_VERSION, Box, BoxError, sha256_file
+from spikebox.runtime.encoder import Encoder, EncoderConfig, save_config
+from spikebox.runtime.files import atomic_write
+
+from .activator_training import UnitTrainingConfig, train_expert_units
+from .box_activator import read_frames
+from .model_check import ModelReport, check_model
+
+logger = logging.getLogger(__name__)
+
+BACKGROUND = "_background"       # examples of no expert's world (negatives only)
+MAX_FOOTPRINT_MB = 1024          # above this no robot budget is sane
+
+
+@dataclass
+class AddOptions:
+    examples: Path | None = None         # frames of the expert's world (*.png, camera order)
+    background: Path | None = None       # frames of no expert's world, kept in the box
+    role: str = "skill"
+    priority: int = 0                    # arbiter: higher wins when several experts drive
+    outputs: dict[str, str] = field(default_factory=dict)       # output name → meaning
+    preprocessing: dict | None = None    # image inputs: size, colour order, scale, mean/std
+    max_footprint_mb: float = MAX_FOOTPRINT_MB
+    training: UnitTrainingConfig = field(default_factory=UnitTrainingConfig)
+
+
+def init_box(path: str | os.PathLike, name: str | None = None,
+             encoder: EncoderConfig | None = None) -> Box:
+    path = Path(path)
+    if path.exists() and any(path.iterdir()):
+        raise BoxError(f"{path}: exists and is not empty; choose a new folder for the box")
+    path.mkdir(parents=True, exist_ok=True)
+    manifest = {"schema_version": SCHEMA_VERSION, "name": name or path.name,
+                "created_by": f"spikebox {__version__}", "experts": {}, "activator": None,
+                "examples": {}, "files": {}}
+    manifest["encoder"] = _encoder_dict(encoder or EncoderConfig())
+    _commit(path, manifest)
+    return Box.open(path)
+
+
+def _encoder_dict(cfg: EncoderConfig) -> dict:
+    import dataclasses
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(cfg).items()}
+
+
+def _commit(path: Path, manifest: dict) -> None:
+    atomic_write(path / MANIFEST, (json.dumps(manifest, indent=1) + "\n").encode())
+
+
+def _sweep(box: Path, manifest: dict) -> None:
+    """Remove what no manifest names: leftovers of an interrupted or replaced export."""
+    keep = {"/".join(Path(rel).parts[:2]) for rel in manifest["files"]}
+    for top in ("experts", "examples"):
+        for d in (box / top).glob("*") if (box / top).exists() else []:
+            if f"{top}/{d.name}" not in keep:
+                shutil.rmtree(d, ignore_errors=True)
+    for d in box.glob("activator-*"):
+        if d.name != manifest.get("activator"):
+            shutil.rmtree(d, ignore_errors=True)
+    for tmp in box.glob(".*.tmp"):
+        tmp.unlink(missing_ok=True)
+
+
+def _copy_frames(frames: list[np.ndarray], dest: Path) -> None:
+    dest.mkdir(parents=True)
+    for i, f in enumerate(frames):
+        cv2.imwrite(str(dest / f"{i:05d}.png"), f)
+
+
+def _encode(encoder: Encoder, frames: list[np.ndarray]) -> np.ndarray:
+    encoder.reset()
+    return np.stack([encoder.encode(f) for f in frames])
+
+
+def add_expert(path: str | os.PathLike, name: str, model: str | os.PathLike,
+               options: AddOptions | None = None,
+               progress: Callable[[str], None] = lambda s: None) -> dict:
+    """Validate, optimise and measure `model`, train its activator units, commit."""
+    options = options or AddOptions()
+    box = Box.open(path)
+    bp = box.path
+    manifest = json.loads(json.dumps(box.manifest))
+    if not name or name.startswith("_") or "/" in name or name != name.strip():
+        raise BoxError(f"expert name {name!r}: use letters, digits, '-' or '_' (not leading '_')")
+    if name in manifest["experts"]:
+        raise BoxError(f"{bp}: already has an expert '{name}'; remove it first "
+                       f"(spikebox export remove {bp} {name}) or choose another name")
+    if options.examples is None:
+        raise BoxError(f"add {name}: --examples DIR is needed: frames of the expert's world "
+                       f"train its activator units")
+    _sweep(bp, manifest)
+    uid = uuid.uuid4().hex[:8]
+
+    staged_paths: list[Path] = []       # removed again if anything fails before the commit
+    try:
+        progress(f"checking {model} ...")
+        staged = bp / "experts" / f"{name}-{uid}"
+        staged.parent.mkdir(exist_ok=True)
+        staged_paths.append(staged)
+        report: ModelReport = check_model(Path(model), staged, progress=progress)
+        unknown = set(options.outputs) - {o["name"] for o in report.outputs}
+        if unknown:
+            raise BoxError(f"{model}: has no output named {sorted(unknown)}; its outputs are "
+                           f"{[o['name'] for o in report.outputs]}")
+        if report.footprint_bytes > options.max_footprint_mb * 2**20:
+            raise BoxError(f"{model}: its loaded footprint is {report.footprint_bytes / 2**20:.0f} MB, "
+                           f"above {options.max_footprint_mb:.0f} MB: no robot budget fits it; use "
+                           f"a smaller model (or raise --max-footprint-mb)")
+
+        encoder = Encoder(EncoderConfig(**manifest["encoder"]))
+        progress("reading example frames ...")
+        positives = read_frames(Path(options.examples), f"expert '{name}'")
+        ex_dir = bp / "examples" / f"{name}-{uid}"
+        staged_paths.append(ex_dir)
+        _copy_frames(positives, ex_dir)
+        if options.background is not None:
+            bg = read_frames(Path(options.background), "the background")
+            old = manifest["examples"].get(BACKGROUND)
+            bg_dir = bp / "examples" / f"{BACKGROUND}-{uid}"
+            staged_paths.append(bg_dir)
+            _copy_frames(bg, bg_dir)
+            manifest["files"] = {k: v for k, v in manifest["files"].items()
+                                 if not (old and k.startswith(old + "/"))}
+            manifest["examples"][BACKGROUND] = f"examples/{bg_dir.name}"
+        negative_sets = [v for k, v in manifest["examples"].items() if k != name]
+        if not negative_sets:
+            raise BoxError(f"add {name}: the box has no other experts and no background frames to "
+                           f"tell its world from; add --background DIR (frames of no skill's world)")
+
+        progress(f"training {options.training.units_per_expert} activator units for '{name}' ...")
+        pos = _encode(encoder, positives)
+        neg_runs = [_encode(encoder, read_frames(bp / rel, rel)) for rel in negative_sets]
+        units = train_expert_units(name, pos, np.concatenate(neg_runs), heldout_negatives=neg_runs,
+                                   config=options.training)
+        network = (ActivatorNetwork.load(box.activator_dir) if box.activator_dir
+                   else ActivatorNetwork(n_inputs=encoder.n_inputs,
+                                         timesteps=encoder.config.timesteps, experts=[]))
+        network = network.with_expert(units)
+        act_dir = bp / f"activator-{uid}"
+        staged_paths.append(act_dir)
+        act_dir.mkdir()
+        network.save(act_dir)
+        save_config(encoder.config, act_dir / "encoder.json")
+
+        entry = {
+            "name": name, "version": 1, "role": options.role, "priority": options.priority,
+            "files": {"source": f"experts/{staged.name}/{report.source.name}",
+                      "optimized": f"experts/{staged.name}/{report.optimized.name}"},
+            "inputs": report.inputs, "outputs": [
+                dict(o, meaning=options.outputs.get(o["name"], "")) for o in report.outputs],
+            "preprocessing": options.preprocessing,
+            "footprint_bytes": report.footprint_bytes, "load_ms": report.load_ms,
+            "latency_ms": report.latency_ms, "onnxruntime_version": report.onnxruntime_version,
+            "max_abs_diff_vs_source": report.max_abs_diff, "activator_units": units.n_units,
+            "added_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        manifest["experts"][name] = entry
+        manifest["examples"][name] = f"examples/{ex_dir.name}"
+        manifest["activator"] = act_dir.name
+        _rehash(bp, manifest)
+    except BaseException:
+        for p in staged_paths:
+            shutil.rmtree(p, ignore_errors=True)
+        raise
+    _commit(bp, manifest)
+    _sweep(bp, manifest)
+    progress(f"added '{name}': {report.footprint_bytes / 2**20:.1f} MB resident, "
+             f"load {report.load_ms:.1f} ms, latency {report.latency_ms:.2f} ms")
+    return entry
+
+
+def _rehash(bp: Path, manifest: dict) -> None:
+    """sha256 of every file under the directories the manifest names."""
+    roots = [Path(f["files"][k]).parent for f in manifest["experts"].values() for k in f["files"]]
+    roots += [Path(rel) for rel in manifest["examples"].values()]
+    if manifest.get("activator"):
+        roots.append(Path(manifest["activator"]))
+    files = {}
+    for root in sorted(set(roots)):
+        for p in sorted((bp / root).rglob("*")):
+            if p.is_file():
+                rel = p.relative_to(bp).as_posix()
+                files[rel] = manifest["files"].get(rel) or sha256_file(p)
+    manifest["files"] = files
+
+
+def remove_expert(path: str | os.PathLike, name: str) -> None:
+    box = Box.open(path)
+    manifest = json.loads(json.dumps(box.manifest))
+    if name not in manifest["experts"]:
+        raise BoxError(f"{box.path}: has no expert '{name}' (it has: "
+                       f"{', '.join(manifest['experts']) or 'none'})")
+    del manifest["experts"][name]
+    manifest["examples"].pop(name, None)
+    if box.activator_dir:
+        network = ActivatorNetwork.load(box.activator_dir).without_expert(name)
+        if network.experts:
+            act_dir = box.path / f"activator-{uuid.uuid4().hex[:8]}"
+            act_dir.mkdir()
+            network.save(act_dir)
+            shutil.copy2(box.activator_dir / "encoder.json", act_dir / "encoder.json")
+            manifest["activator"] = act_dir.name
+        else:
+            manifest["activator"] = None
+    _rehash(box.path, manifest)
+    _commit(box.path, manifest)
+    _sweep(box.path, manifest)

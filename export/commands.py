@@ -1,0 +1,156 @@
+"""`spikebox export …` and `spikebox inspect`: argument parsing and printing only.
+
+The work is in box_edit (init/add/remove), box_activator (compile) and
+box_check (check); this module turns their errors into one clear line and an
+exit status: 0 done, 1 refused (the box is unchanged), 2 usage.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def add_arguments(exp: argparse.ArgumentParser, fmt) -> None:
+    sub = exp.add_subparsers(dest="action", metavar="{init,add,remove,compile,check}",
+                             required=True)
+    p = sub.add_parser("init", formatter_class=fmt, help="make an empty box",
+                       description="example:  spikebox export init mybox")
+    p.add_argument("box", metavar="BOX")
+    p.add_argument("--name", help="the box's name (default: the folder's)")
+
+    p = sub.add_parser(
+        "add", formatter_class=fmt, help="add an expert (any ONNX model) and train its units",
+        description="example:  spikebox export add mybox line_follow line.onnx "
+                    "--examples frames/line --background frames/floor\n\n"
+                    "Checks the model (onnx.checker, shape inference, a test run), writes the\n"
+                    "optimised file the pager loads and checks its outputs against the\n"
+                    "source, measures resident footprint, load time and latency in a fresh\n"
+                    "process, trains the expert's activator units on --examples against the\n"
+                    "other experts' examples and the background, and commits. Other experts'\n"
+                    "units are not touched.")
+    p.add_argument("box", metavar="BOX")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("model", metavar="MODEL", help="an .onnx file from any framework")
+    p.add_argument("--examples", metavar="DIR", required=True,
+                   help="frames of the expert's world (*.png/*.jpg, in camera order)")
+    p.add_argument("--background", metavar="DIR",
+                   help="frames of no expert's world; needed for the first expert")
+    p.add_argument("--role", default="skill", help="what the arbiter treats it as (default: skill)")
+    p.add_argument("--priority", type=int, default=0, help="higher wins in the arbiter")
+    p.add_argument("--output", action="append", default=[], metavar="NAME=MEANING",
+                   help="what an output means, e.g. steer='steering in [-1, 1]'")
+    p.add_argument("--image-size", metavar="WxH", help="image input: resize frames to WxH")
+    p.add_argument("--colour", choices=["bgr", "rgb"], help="image input: channel order")
+    p.add_argument("--scale", type=float, help="image input: multiply pixels by this")
+    p.add_argument("--mean", metavar="A,B,C", help="image input: subtract per channel")
+    p.add_argument("--std", metavar="A,B,C", help="image input: divide per channel")
+    p.add_argument("--max-footprint-mb", type=float, default=1024,
+                   help="refuse models whose loaded footprint is above this (default 1024)")
+
+    p = sub.add_parser("remove", formatter_class=fmt, help="remove an expert and its units",
+                       description="example:  spikebox export remove mybox line_follow")
+    p.add_argument("box", metavar="BOX")
+    p.add_argument("name", metavar="NAME")
+
+    p = sub.add_parser(
+        "compile", formatter_class=fmt, help="check the activator on Lava against numpy",
+        description="example:  spikebox export compile mybox\n\n"
+                    "Runs the box's example frames through the activator's numpy backend and\n"
+                    "its Lava process graph; refuses the box unless every spike agrees.")
+    p.add_argument("box", metavar="BOX")
+
+    p = sub.add_parser(
+        "check", formatter_class=fmt, help="re-verify hashes, schema, and that experts run",
+        description="example:  spikebox export check mybox\n\n"
+                    "Verifies the manifest's schema and the sha256 of every file, loads every\n"
+                    "expert's optimised file and runs it once, and loads the activator.")
+    p.add_argument("box", metavar="BOX")
+
+
+def _preprocessing(args) -> dict | None:
+    if not any((args.image_size, args.colour, args.scale, args.mean, args.std)):
+        return None
+    out: dict = {}
+    if args.image_size:
+        w, h = (int(v) for v in args.image_size.lower().split("x"))
+        out["size"] = [w, h]
+    out["colour"] = args.colour or "bgr"
+    out["scale"] = args.scale if args.scale is not None else 1.0
+    for key in ("mean", "std"):
+        value = getattr(args, key)
+        if value:
+            out[key] = [float(v) for v in value.split(",")]
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    from spikebox.runtime.activator import ActivatorFileError
+    from spikebox.runtime.box import BoxError
+
+    from .activator_compile import BackendMismatch
+
+    say = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
+    try:
+        if args.action == "init":
+            from .box_edit import init_box
+            box = init_box(args.box, args.name)
+            print(f"{box.path}: empty box '{box.name}'")
+        elif args.action == "add":
+            from .box_edit import AddOptions, add_expert
+            outputs = dict(o.split("=", 1) for o in args.output)
+            opts = AddOptions(examples=Path(args.examples),
+                              background=Path(args.background) if args.background else None,
+                              role=args.role, priority=args.priority, outputs=outputs,
+                              preprocessing=_preprocessing(args),
+                              max_footprint_mb=args.max_footprint_mb)
+            add_expert(args.box, args.name, args.model, opts, progress=say)
+            print(f"{args.box}: added '{args.name}'")
+        elif args.action == "remove":
+            from .box_edit import remove_expert
+            remove_expert(args.box, args.name)
+            print(f"{args.box}: removed '{args.name}'")
+        elif args.action == "compile":
+            from .box_activator import compile_box
+            r = compile_box(args.box, progress=say)
+            print(f"{args.box}: activator compiled for Lava and checked bit-exact against "
+                  f"numpy on {r.frames} example frames ({r.units} units, {r.spikes} spikes)")
+        elif args.action == "check":
+            from .box_check import check_box
+            for line in check_box(args.box, progress=say):
+                print(line)
+    except (BoxError, ActivatorFileError, BackendMismatch, ValueError) as e:
+        print(f"spikebox export {args.action}: refused: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def inspect(path: str) -> int:
+    from spikebox.runtime.box import Box, BoxError
+    try:
+        box = Box.open(path)
+    except BoxError as e:
+        print(f"spikebox inspect: {e}", file=sys.stderr)
+        return 1
+    print(f"box '{box.name}' at {box.path} ({len(box.experts)} experts, "
+          f"{len(box.manifest['files'])} files)")
+    total = 0
+    for name, e in box.experts.items():
+        sizes = {k: box.file(rel).stat().st_size for k, rel in e["files"].items()
+                 if box.file(rel).exists()}
+        total += e["footprint_bytes"]
+        ins = ", ".join(f"{i['name']} {i['shape']} {i['dtype']}" for i in e["inputs"])
+        outs = ", ".join(f"{o['name']}" + (f" ({o['meaning']})" if o.get("meaning") else "")
+                         for o in e["outputs"])
+        print(f"\n  {name}  role={e['role']} priority={e['priority']} "
+              f"units={e['activator_units']}")
+        print("    files      " + ", ".join(f"{k} {v / 2**20:.2f} MB" for k, v in sizes.items()))
+        print(f"    resident   {e['footprint_bytes'] / 2**20:.2f} MB   load {e['load_ms']:.1f} ms"
+              f"   latency {e['latency_ms']:.2f} ms   onnxruntime {e['onnxruntime_version']}")
+        print(f"    inputs     {ins}")
+        print(f"    outputs    {outs}")
+        if e.get("preprocessing"):
+            print(f"    preprocess {e['preprocessing']}")
+    print(f"\n  all experts resident: {total / 2**20:.2f} MB; activator: "
+          f"{box.manifest.get('activator') or 'none'}")
+    return 0

@@ -1,0 +1,212 @@
+"""Random-weight ONNX models built at run time, for tests and benchmarks (off-device).
+
+Nothing is committed or downloaded: each builder draws seeded numpy weights and
+returns an `onnx.ModelProto` (opset 17, IR version 8, which onnxruntime 1.23
+reads; onnx 1.23 would otherwise write IR 14, which it refuses).
+
+    from spikebox.export.testmodels import mobile_convnet, model_bytes
+    model = mobile_convnet(size_mb=5)            # MobileNet-like, ~5 MB of weights
+    onnx.save(model, "expert.onnx")
+
+The shapes cover what issue #4 asks an expert to be: an image convnet, an MLP
+on a flat tensor, dynamic batch and spatial size, several inputs and outputs.
+"""
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+OPSET = 17
+IR_VERSION = 8     # onnxruntime 1.23 reads IR <= 11; 8 is what opset 17 first shipped with
+
+
+class _Graph:
+    """Accumulates nodes and seeded random initialisers with unique names."""
+
+    def __init__(self, seed: int):
+        self.rng = np.random.default_rng(seed)
+        self.nodes: list[onnx.NodeProto] = []
+        self.inits: list[onnx.TensorProto] = []
+        self._n = 0
+
+    def name(self, stem: str) -> str:
+        self._n += 1
+        return f"{stem}_{self._n}"
+
+    def weight(self, stem: str, shape, scale: float | None = None) -> str:
+        fan_in = int(np.prod(shape[1:])) if len(shape) > 1 else int(shape[0])
+        scale = np.sqrt(2.0 / max(fan_in, 1)) if scale is None else scale
+        name = self.name(stem)
+        data = (self.rng.standard_normal(shape) * scale).astype(np.float32)
+        self.inits.append(numpy_helper.from_array(data, name))
+        return name
+
+    def const(self, stem: str, data: np.ndarray) -> str:
+        name = self.name(stem)
+        self.inits.append(numpy_helper.from_array(data, name))
+        return name
+
+    def op(self, op_type: str, inputs: list[str], **attrs) -> str:
+        out = self.name(op_type.lower())
+        self.nodes.append(helper.make_node(op_type, inputs, [out], **attrs))
+        return out
+
+    def conv_bn_relu(self, x: str, c_in: int, c_out: int, k: int, stride: int = 1,
+                     group: int = 1) -> str:
+        w = self.weight("conv_w", (c_out, c_in // group, k, k))
+        y = self.op("Conv", [x, w], kernel_shape=[k, k], strides=[stride, stride],
+                    pads=[k // 2] * 4, group=group)
+        # BatchNormalization left in the source graph, as exporters emit it:
+        # the optimised file folds it into the conv, which is part of what paging saves.
+        scale = self.const("bn_scale", (1 + 0.1 * self.rng.standard_normal(c_out)).astype(np.float32))
+        bias = self.const("bn_bias", (0.1 * self.rng.standard_normal(c_out)).astype(np.float32))
+        mean = self.const("bn_mean", (0.1 * self.rng.standard_normal(c_out)).astype(np.float32))
+        var = self.const("bn_var", (1 + 0.1 * self.rng.random(c_out)).astype(np.float32))
+        y = self.op("BatchNormalization", [y, scale, bias, mean, var], epsilon=1e-5)
+        return self.op("Relu", [y])
+
+    def dense(self, x: str, n_in: int, n_out: int) -> str:
+        w = self.weight("fc_w", (n_out, n_in))
+        b = self.const("fc_b", np.zeros(n_out, np.float32))
+        return self.op("Gemm", [x, w, b], transB=1)
+
+    def model(self, inputs, outputs, name: str) -> onnx.ModelProto:
+        graph = helper.make_graph(self.nodes, name, inputs, outputs, self.inits)
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
+                                  producer_name="spikebox.export.testmodels")
+        model.ir_version = IR_VERSION
+        onnx.checker.check_model(model, full_check=True)
+        return model
+
+
+def _rename_output(g: _Graph, value: str, name: str) -> None:
+    for node in g.nodes:
+        node.input[:] = [name if i == value else i for i in node.input]
+        node.output[:] = [name if o == value else o for o in node.output]
+
+
+# MobileNetV1's body: (output channels at width 1.0, stride) per depthwise-separable block.
+_MOBILENET_BLOCKS = [(64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2),
+                     (512, 1), (512, 1), (512, 1), (512, 1), (512, 1), (1024, 2), (1024, 1)]
+
+
+def _mobilenet_params(width: float, classes: int) -> int:
+    c = max(8, int(32 * width))
+    total = 3 * c * 9 + 4 * c
+    for base, _ in _MOBILENET_BLOCKS:
+        out = max(8, int(base * width))
+        total += c * 9 + 4 * c + c * out + 4 * out
+        c = out
+    return total + c * classes + classes
+
+
+def mobile_convnet(size_mb: float = 5.0, *, image: int = 160, classes: int = 1000,
+                   seed: int = 0) -> onnx.ModelProto:
+    """MobileNetV1-like classifier (conv/BN/ReLU, depthwise-separable blocks), ~`size_mb` MB.
+
+    The width multiplier is chosen so the float32 weights come to `size_mb`
+    (MobileNetV1 at width 1.0 is ~16.9 MB); input [1, 3, image, image], output [1, classes].
+    """
+    target = size_mb * 1e6 / 4
+    lo, hi = 0.05, 4.0
+    for _ in range(40):                       # params grow monotonically with width
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if _mobilenet_params(mid, classes) < target else (lo, mid)
+    width = (lo + hi) / 2
+    g = _Graph(seed)
+    c = max(8, int(32 * width))
+    x = g.conv_bn_relu("image", 3, c, 3, stride=2)
+    for base, stride in _MOBILENET_BLOCKS:
+        out = max(8, int(base * width))
+        x = g.conv_bn_relu(x, c, c, 3, stride=stride, group=c)     # depthwise
+        x = g.conv_bn_relu(x, c, out, 1)                          # pointwise
+        c = out
+    x = g.op("GlobalAveragePool", [x])
+    x = g.op("Flatten", [x], axis=1)
+    x = g.dense(x, c, classes)
+    _rename_output(g, g.op("Softmax", [x], axis=-1), "probs")
+    return g.model([helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, image, image])],
+                   [helper.make_tensor_value_info("probs", TensorProto.FLOAT, [1, classes])],
+                   f"mobile_convnet_{size_mb:g}mb")
+
+
+def mlp(features: int = 64, hidden: tuple[int, ...] = (256, 256), outputs: int = 4, *,
+        seed: int = 1) -> onnx.ModelProto:
+    """An MLP on a flat telemetry/audio tensor: input ["batch", features] → ["batch", outputs]."""
+    g = _Graph(seed)
+    x, n = "features", features
+    for h in hidden:
+        x = g.op("Relu", [g.dense(x, n, h)])
+        n = h
+    _rename_output(g, g.op("Tanh", [g.dense(x, n, outputs)]), "command")
+    return g.model([helper.make_tensor_value_info("features", TensorProto.FLOAT, ["batch", features])],
+                   [helper.make_tensor_value_info("command", TensorProto.FLOAT, ["batch", outputs])],
+                   "mlp")
+
+
+def dynamic_convnet(channels: int = 32, classes: int = 10, *, seed: int = 2) -> onnx.ModelProto:
+    """A fully convolutional net with dynamic batch and spatial size.
+
+    Input ["batch", 3, "height", "width"]; outputs a per-pixel map
+    ["batch", classes, "out_h", "out_w"] (stride 4) and a pooled ["batch", classes] score.
+    """
+    g = _Graph(seed)
+    x = g.conv_bn_relu("image", 3, channels, 3, stride=2)
+    x = g.conv_bn_relu(x, channels, channels, 3, stride=1, group=channels)
+    x = g.conv_bn_relu(x, channels, 2 * channels, 1)
+    x = g.conv_bn_relu(x, 2 * channels, 2 * channels, 3, stride=2, group=2 * channels)
+    x = g.conv_bn_relu(x, 2 * channels, 2 * channels, 1)
+    w = g.weight("head_w", (classes, 2 * channels, 1, 1))
+    seg = g.op("Conv", [x, w], kernel_shape=[1, 1])
+    pooled = g.op("Flatten", [g.op("GlobalAveragePool", [seg])], axis=1)
+    _rename_output(g, seg, "segmentation")
+    _rename_output(g, pooled, "scores")
+    return g.model(
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", 3, "height", "width"])],
+        [helper.make_tensor_value_info("segmentation", TensorProto.FLOAT,
+                                       ["batch", classes, "out_h", "out_w"]),
+         helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["batch", classes])],
+        "dynamic_convnet")
+
+
+def multi_io(image: int = 64, telemetry: int = 16, classes: int = 5, *,
+             seed: int = 3) -> onnx.ModelProto:
+    """Two inputs (an image and a telemetry vector), two outputs (steering, class probabilities)."""
+    g = _Graph(seed)
+    x = g.conv_bn_relu("image", 3, 16, 3, stride=2)
+    x = g.conv_bn_relu(x, 16, 32, 3, stride=2)
+    x = g.op("Flatten", [g.op("GlobalAveragePool", [x])], axis=1)
+    t = g.op("Relu", [g.dense("telemetry", telemetry, 32)])
+    z = g.op("Relu", [g.dense(g.op("Concat", [x, t], axis=1), 64, 64)])
+    _rename_output(g, g.op("Tanh", [g.dense(z, 64, 1)]), "steering")
+    _rename_output(g, g.op("Softmax", [g.dense(z, 64, classes)], axis=-1), "class_probs")
+    return g.model(
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, image, image]),
+         helper.make_tensor_value_info("telemetry", TensorProto.FLOAT, [1, telemetry])],
+        [helper.make_tensor_value_info("steering", TensorProto.FLOAT, [1, 1]),
+         helper.make_tensor_value_info("class_probs", TensorProto.FLOAT, [1, classes])],
+        "multi_io")
+
+
+def model_bytes(model: onnx.ModelProto) -> int:
+    """Bytes of the serialised model (what `onnx.save` writes without external data)."""
+    return model.ByteSize()
+
+
+def write_bench_sources(sizes_mb=(2, 5, 10, 20), out_dir=".", *, seed: int = 0) -> dict:
+    """Write one `mobile_convnet` per size to `out_dir`; return {"convnet_<n>mb": path}.
+
+    The runtime's load benchmark (runtime/experts/bench.py) measures files, so
+    the models it needs are built here, off the robot's import path.
+    """
+    from pathlib import Path
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for i, size in enumerate(sizes_mb):
+        path = out_dir / f"convnet_{size:g}mb.onnx"
+        onnx.save(mobile_convnet(size, seed=seed + i), path)
+        paths[f"convnet_{size:g}mb"] = path
+    return paths

@@ -1,0 +1,104 @@
+"""What an expert costs in RAM, measured in a fresh process (the pager budgets by this).
+
+    from spikebox.runtime.experts.footprint import measure_footprint
+    measure_footprint("box/experts/line.paged.onnx")
+    # {'rss_bytes': ..., 'pss_bytes': ..., 'anon_bytes': ..., 'file_bytes': ..., 'load_ms': ..., 'run_ms': ...}
+
+The child imports onnxruntime and opens a one-node model first, so the
+figures exclude onnxruntime's one-time set-up and count only what this
+expert's session adds after load + one warm-up run. `anon_bytes` is private
+memory the kernel cannot drop; `file_bytes` is resident mmapped weights, which
+it can drop under pressure and fault back in from the file. A crash or a hang
+in the child is an exception here, never a dead parent.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+from .session import SessionConfig
+
+
+class FootprintError(RuntimeError):
+    """The measuring child crashed, hung or could not load the model."""
+
+
+_CHILD = r"""
+import json, sys, time
+import onnx, onnxruntime as ort
+from onnx import helper, TensorProto
+from spikebox.runtime.experts.session import SessionConfig, load_session, warm_up, zero_inputs
+
+def rollup():
+    out = {}
+    for line in open("/proc/self/smaps_rollup"):
+        parts = line.split()
+        if len(parts) == 3 and parts[2] == "kB":
+            out[parts[0].rstrip(":")] = int(parts[1]) * 1024
+    return out
+
+args = json.loads(sys.argv[1])
+config = SessionConfig(**{k: tuple(v) if k == "providers" else v for k, v in args["config"].items()})
+# onnxruntime's environment, allocators and kernel registry are set up by the first session:
+# pay for them before the baseline so the figures are this expert's alone.
+tiny = helper.make_model(helper.make_graph(
+    [helper.make_node("Identity", ["x"], ["y"])], "tiny",
+    [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+    [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])]),
+    opset_imports=[helper.make_opsetid("", 17)])
+tiny.ir_version = 8
+first = ort.InferenceSession(tiny.SerializeToString(), providers=["CPUExecutionProvider"])
+first.run(None, {"x": __import__("numpy").zeros(1, "float32")})
+before = rollup()
+t0 = time.perf_counter()
+session = load_session(args["path"], config)
+t1 = time.perf_counter()
+warm_up(session, args["path"])
+t2 = time.perf_counter()
+feeds = zero_inputs(session)
+runs = []
+for _ in range(args["runs"]):
+    t = time.perf_counter(); session.run(None, feeds); runs.append(time.perf_counter() - t)
+after = rollup()
+runs.sort()
+print(json.dumps({
+    "rss_bytes": after["Rss"] - before["Rss"],
+    "pss_bytes": after["Pss"] - before["Pss"],
+    "anon_bytes": after.get("Anonymous", 0) - before.get("Anonymous", 0),
+    "file_bytes": (after.get("Pss_File", 0) - before.get("Pss_File", 0)),
+    "private_dirty_bytes": after.get("Private_Dirty", 0) - before.get("Private_Dirty", 0),
+    "load_ms": (t1 - t0) * 1e3,
+    "first_run_ms": (t2 - t1) * 1e3,
+    "run_ms": runs[len(runs) // 2] * 1e3,
+}))
+"""
+
+
+def measure_footprint(path: str | os.PathLike, config: SessionConfig | None = None, *,
+                      runs: int = 5, timeout_s: float = 120.0) -> dict:
+    """Load `path` in a fresh Python process; return the memory and time its session adds.
+
+    Keys: rss_bytes, pss_bytes, anon_bytes, file_bytes (resident file-backed,
+    proportional), private_dirty_bytes, load_ms, first_run_ms, run_ms (median of `runs`).
+    """
+    path = Path(path).resolve()
+    args = json.dumps({"path": str(path), "config": asdict(config or SessionConfig()),
+                       "runs": max(1, runs)})
+    try:
+        child = subprocess.run([sys.executable, "-c", _CHILD, args], capture_output=True,
+                               text=True, timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        raise FootprintError(f"{path}: footprint measurement did not finish in {timeout_s:g} s") from None
+    if child.returncode != 0:
+        how = (f"crashed (signal {-child.returncode})" if child.returncode < 0
+               else f"failed (exit {child.returncode})")
+        tail = (child.stderr.strip().splitlines() or ["no output"])[-1][:400]
+        raise FootprintError(f"{path}: footprint measurement {how}: {tail}")
+    try:
+        return json.loads(child.stdout.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+        raise FootprintError(f"{path}: footprint child printed no result: {child.stdout[-200:]!r}") from None

@@ -1,0 +1,185 @@
+"""Boxes end to end through the CLI: init, add any ONNX model, compile, check, inspect,
+remove; bad models, name clashes and tampering refused with the box unchanged."""
+import json
+
+import cv2
+import numpy as np
+import onnx
+import pytest
+
+from scenes import run
+from spikebox.cli import main
+from spikebox.export.testmodels import dynamic_convnet, mlp, mobile_convnet, multi_io
+from spikebox.runtime.box import Box
+from spikebox.runtime.experts.session import load_session
+
+
+def write_frames(folder, frames):
+    folder.mkdir(parents=True)
+    for i, f in enumerate(frames):
+        cv2.imwrite(str(folder / f"{i:04d}.png"), f)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def assets(tmp_path_factory):
+    d = tmp_path_factory.mktemp("assets")
+    for name, model in (("conv", mobile_convnet(2)), ("mlp", mlp()),
+                        ("dyn", dynamic_convnet()), ("multi", multi_io())):
+        onnx.save(model, str(d / f"{name}.onnx"))
+    frames = {}
+    for fam in ("line", "ball", "sign", "background"):
+        frames[fam] = write_frames(d / fam, [f for s in range(6) for f in run(fam, 6, 40 + s)])
+    return d, frames
+
+
+def snapshot(box):
+    return {p.relative_to(box).as_posix(): p.read_bytes() for p in sorted(box.rglob("*"))
+            if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def box(assets, tmp_path_factory):
+    d, frames = assets
+    box = tmp_path_factory.mktemp("boxes") / "skills"
+    assert main(["export", "init", str(box)]) == 0
+    assert main(["export", "add", str(box), "line", str(d / "conv.onnx"), "--examples",
+                 str(frames["line"]), "--background", str(frames["background"]),
+                 "--output", "probs=line classes", "--image-size", "96x96"]) == 0
+    assert main(["export", "add", str(box), "ball", str(d / "multi.onnx"), "--examples",
+                 str(frames["ball"]), "--output", "steering=steering in [-1, 1]"]) == 0
+    return box
+
+
+def test_added_experts_are_in_the_manifest_and_page(box):
+    b = Box.open(box)
+    assert list(b.experts) == ["line", "ball"]
+    line = b.experts["line"]
+    assert line["footprint_bytes"] > 0 and line["load_ms"] > 0
+    assert line["preprocessing"]["size"] == [96, 96]
+    assert b.verify() > 0
+    sess = load_session(b.file(line["files"]["optimized"]))
+    src = onnx.load(str(b.file(line["files"]["source"])))
+    assert [i.name for i in sess.get_inputs()] == [i.name for i in src.graph.input]
+
+
+def test_compile_check_and_inspect(box, capsys):
+    assert main(["export", "compile", str(box)]) == 0
+    assert main(["export", "check", str(box)]) == 0
+    out = capsys.readouterr().out
+    assert "expert line: loads and runs" in out and "activator: " in out
+    assert main(["inspect", str(box)]) == 0
+    out = capsys.readouterr().out
+    assert "line" in out and "resident" in out and "steering in [-1, 1]" in out
+
+
+@pytest.mark.parametrize("model, words", [
+    ("truncated", "not a readable ONNX model"),
+    ("garbage", "not a readable ONNX model"),
+    ("missing", "no such model file"),
+])
+def test_bad_models_are_refused_and_the_box_is_unchanged(box, assets, tmp_path, capsys,
+                                                         model, words):
+    d, frames = assets
+    path = tmp_path / f"{model}.onnx"
+    if model == "truncated":
+        path.write_bytes((d / "conv.onnx").read_bytes()[:5000])
+    elif model == "garbage":
+        path.write_bytes(b"\x00\x01not onnx" * 100)
+    before = snapshot(box)
+    assert main(["export", "add", str(box), "sign", str(path), "--examples",
+                 str(frames["sign"])]) == 1
+    assert words in capsys.readouterr().err
+    assert snapshot(box) == before
+
+
+def test_a_model_onnxruntime_cannot_run_is_refused(box, assets, tmp_path, capsys):
+    from onnx import TensorProto, helper
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])
+    node = helper.make_node("NoSuchOp", ["x"], ["y"], domain="com.example")
+    m = helper.make_model(helper.make_graph([node], "g", [x], [y]), ir_version=10,
+                          opset_imports=[helper.make_opsetid("", 17),
+                                         helper.make_opsetid("com.example", 1)])
+    onnx.save(m, str(tmp_path / "odd.onnx"))
+    before = snapshot(box)
+    assert main(["export", "add", str(box), "sign", str(tmp_path / "odd.onnx"), "--examples",
+                 str(assets[1]["sign"])]) == 1
+    err = capsys.readouterr().err
+    assert "odd.onnx" in err and "refused" in err
+    assert snapshot(box) == before
+
+
+def test_an_output_meaning_for_no_output_is_refused(box, assets, capsys):
+    d, frames = assets
+    before = snapshot(box)
+    assert main(["export", "add", str(box), "sign", str(d / "mlp.onnx"), "--examples",
+                 str(frames["sign"]), "--output", "steer=steering"]) == 1
+    assert "has no output named ['steer']" in capsys.readouterr().err
+    assert snapshot(box) == before
+
+
+def test_first_expert_needs_background_and_a_refusal_leaves_nothing(assets, tmp_path, capsys):
+    d, frames = assets
+    box = tmp_path / "new"
+    assert main(["export", "init", str(box)]) == 0
+    before = snapshot(box)
+    assert main(["export", "add", str(box), "line", str(d / "mlp.onnx"), "--examples",
+                 str(frames["line"])]) == 1
+    assert "add --background DIR" in capsys.readouterr().err
+    assert snapshot(box) == before
+    assert main(["export", "add", str(box), "line", str(d / "mlp.onnx"), "--examples",
+                 str(frames["line"]), "--background", str(frames["background"]),
+                 "--max-footprint-mb", "0.001"]) == 1
+    assert "no robot budget fits it" in capsys.readouterr().err
+    assert snapshot(box) == before
+
+
+def test_name_clash_is_refused(box, assets, capsys):
+    d, frames = assets
+    before = snapshot(box)
+    assert main(["export", "add", str(box), "line", str(d / "mlp.onnx"), "--examples",
+                 str(frames["line"])]) == 1
+    assert "already has an expert 'line'" in capsys.readouterr().err
+    assert snapshot(box) == before
+
+
+def test_tampering_after_export_is_caught(box, tmp_path, capsys):
+    import shutil
+    copy = tmp_path / "copy"
+    shutil.copytree(box, copy)
+    b = Box.open(copy)
+    data = b.file(b.experts["ball"]["files"]["optimized"])
+    data = data.with_name(data.name + ".data") if data.with_name(data.name + ".data").exists() \
+        else data
+    raw = bytearray(data.read_bytes())
+    raw[len(raw) // 2] ^= 0x01
+    data.write_bytes(bytes(raw))
+    assert main(["export", "check", str(copy)]) == 1
+    assert "sha256 does not match" in capsys.readouterr().err
+    (copy / "manifest.json").write_text(json.dumps({"schema_version": 99}))
+    assert main(["inspect", str(copy)]) == 1
+    assert "schema_version 99" in capsys.readouterr().err
+
+
+def test_dynamic_and_tensor_models_join_and_removal_touches_only_that_expert(box, assets,
+                                                                            tmp_path):
+    import shutil
+    from spikebox.runtime.activator import ActivatorNetwork
+    d, frames = assets
+    copy = tmp_path / "grow"
+    shutil.copytree(box, copy)
+    before = ActivatorNetwork.load(Box.open(copy).activator_dir)
+    assert main(["export", "add", str(copy), "sign", str(d / "dyn.onnx"), "--examples",
+                 str(frames["sign"])]) == 0
+    grown = ActivatorNetwork.load(Box.open(copy).activator_dir)
+    for old in before.experts:
+        new = grown.experts[grown.expert_names.index(old.name)]
+        assert old.weights.tobytes() == new.weights.tobytes()
+    assert main(["export", "remove", str(copy), "ball"]) == 0
+    b = Box.open(copy)
+    assert list(b.experts) == ["line", "sign"] and b.verify() > 0
+    left = ActivatorNetwork.load(b.activator_dir)
+    assert left.expert_names == ["line", "sign"]
+    assert not any("ball" in p.name for p in (copy / "experts").iterdir())
+    assert np.array_equal(left.experts[0].weights, before.experts[0].weights)
