@@ -183,3 +183,31 @@ def test_dynamic_and_tensor_models_join_and_removal_touches_only_that_expert(box
     assert left.expert_names == ["line", "sign"]
     assert not any("ball" in p.name for p in (copy / "experts").iterdir())
     assert np.array_equal(left.experts[0].weights, before.experts[0].weights)
+
+
+def test_pager_pages_box_experts_and_refuses_a_tampered_one(box, tmp_path):
+    import shutil
+    import time
+    from spikebox.runtime.experts.box_loader import BoxLoader
+    from spikebox.runtime.pager import ExpertRefused, LRUPolicy, Pager
+    copy = tmp_path / "paged"
+    shutil.copytree(box, copy)
+    loader = BoxLoader(Box.open(copy))
+    fp = loader.footprints()
+    with Pager(sum(fp.values()), loader, fp, LRUPolicy(), prefetch=False) as pager:
+        with pager.use("line") as session:
+            assert session.get_inputs()
+        # tamper with ball's weights after export: refused, counted; line goes on
+        b = Box.open(copy)
+        target = b.file(b.experts["ball"]["files"]["optimized"])
+        raw = bytearray(target.read_bytes())
+        raw[-3] ^= 0x01
+        time.sleep(0.01)
+        target.write_bytes(bytes(raw))
+        with pytest.raises(ExpertRefused, match="sha256 does not match"):
+            with pager.use("ball"):
+                pass
+        with pager.use("line"):
+            pass
+        m = pager.metrics()
+        assert m["refused_load_failed"] == 1 and m["hits"] >= 1

@@ -21,7 +21,6 @@ def test_every_help_opens_with_an_example(cmd):
 
 
 @pytest.mark.parametrize("argv, words", [
-    (["bench", "pager"], "spikebox bench pager is not built yet (issue #4)"),
     (["bench", "e2e"], "spikebox bench e2e is not built yet (issue #4)"),
     (["run", "--box", "mybox"], "spikebox run --box is not built yet (issue #4)"),
     (["run", "--source", "0"], "spikebox run --source is not built yet (issue #3)"),

@@ -1,0 +1,67 @@
+"""The pager's loader for a box: verify an expert's files, then load its paged file.
+
+    loader = BoxLoader(Box.open(path))
+    pager = Pager(budget_bytes, loader, loader.footprints(), ActivatorAwarePolicy())
+
+sha256 of an expert's files is checked before its first load (measured here:
+about 1.1 GB/s, 18 ms for a 20 MB expert: more than the page-in itself, so it is
+not repeated on every page-in; `verify_ms_total` keeps the running cost). After that, each page-in
+compares the files' size and mtime with what was hashed, a stat() costing
+microseconds, and hashes again only if they changed. A mismatch raises
+BoxError, which the pager logs once, counts, and refuses the expert for; the
+other experts go on.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from spikebox.runtime.box import Box, BoxError
+
+from .session import SessionConfig, load_session, warm_up
+
+logger = logging.getLogger(__name__)
+
+
+class BoxLoader:
+    def __init__(self, box: Box, config: SessionConfig | None = None):
+        self.box = box
+        self.config = config
+        self._stamps: dict[str, dict[str, tuple[int, int]]] = {}   # name → rel → (size, mtime_ns)
+        self.verify_ms_total = 0.0
+
+    def footprints(self) -> dict[str, int]:
+        return {name: int(e["footprint_bytes"]) for name, e in self.box.experts.items()}
+
+    def expert_files(self, name: str) -> list[str]:
+        entry = self.box.experts.get(name)
+        if entry is None:
+            raise BoxError(f"{self.box.path}: no expert '{name}'")
+        folder = Path(entry["files"]["optimized"]).parent.as_posix() + "/"
+        return [rel for rel in self.box.manifest["files"] if rel.startswith(folder)]
+
+    def _stamp(self, rel: str) -> tuple[int, int]:
+        st = os.stat(self.box.file(rel))
+        return st.st_size, st.st_mtime_ns
+
+    def verify(self, name: str) -> None:
+        files = self.expert_files(name)
+        known = self._stamps.get(name)
+        try:
+            if known is not None and all(self._stamp(rel) == known[rel] for rel in files):
+                return
+        except OSError:
+            pass                                  # missing now: verify() below says so
+        import time
+        t0 = time.perf_counter()
+        self.box.verify(only=files)
+        self.verify_ms_total += (time.perf_counter() - t0) * 1000
+        self._stamps[name] = {rel: self._stamp(rel) for rel in files}
+
+    def __call__(self, name: str):
+        self.verify(name)
+        path = self.box.file(self.box.experts[name]["files"]["optimized"])
+        session = load_session(path, self.config)
+        warm_up(session, path)
+        return session

@@ -1,0 +1,22 @@
+"""Pager: keeps the experts the activator calls for within a RAM budget (data path step 4).
+
+    from spikebox.runtime.pager import Pager, ActivatorAwarePolicy
+    pager = Pager(budget_bytes, loader, footprints, ActivatorAwarePolicy(), pinned=["avoid"])
+    pager.observe(result.fired, result.warmth)      # each frame, from the activator
+    with pager.use("line_follow") as session:       # resident while the block runs
+        session.run(None, feeds)
+    pager.metrics()                                 # hits, stalls, prefetch recall, RSS, PSS, ...
+
+Offline: simulate(frames, footprints, budget_bytes, policy) runs the same code
+without models; belady_hit_rate(trace, footprints, budget_bytes) is the ceiling.
+"""
+from .belady import belady_hit_rate
+from .memory import measure_footprint_bytes, memory_status, rss_bytes, trim_heap
+from .pager import ExpertRefused, Pager
+from .policies import ActivatorAwarePolicy, LRUPolicy, Policy
+from .simulate import demand_trace, simulate
+from .traces import scene_trace
+
+__all__ = ["ActivatorAwarePolicy", "ExpertRefused", "LRUPolicy", "Pager", "Policy",
+           "belady_hit_rate", "demand_trace", "measure_footprint_bytes", "memory_status",
+           "rss_bytes", "scene_trace", "simulate", "trim_heap"]

@@ -1,0 +1,171 @@
+"""The pager's policies on a scene-like trace, and its memory over real sessions.
+
+    from spikebox.runtime.pager.bench import bench_policies
+    print(bench_policies())          # builds its own box of 2–20 MB convnets in a temp dir
+
+Hit rates come from the simulator (the same Pager and policy code, token
+sessions, prefetch completing within a frame) on footprints measured from real
+sessions; memory figures come from real onnxruntime sessions in this process.
+Wall-clock figures are measured here, never asserted in tests (STYLE.md).
+"""
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+
+import numpy as np
+
+from .bench_models import SessionLoader, write_box
+from .belady import belady_hit_rate
+from .memory import measure_footprint_bytes, memory_status, rss_bytes, trim_heap
+from .pager import Pager
+from .policies import ActivatorAwarePolicy, LRUPolicy
+from .simulate import demand_trace, simulate
+from .traces import scene_trace
+
+MB = 1e6
+
+
+def rss_after_cycles(loader, footprints: dict[str, int], cycles: int = 500,
+                     checkpoints=(10,), trim_after_evict: bool = True) -> dict[int, int]:
+    """RSS (bytes) with nothing resident, after each checkpoint of `cycles` page-in/evict cycles.
+
+    The budget holds only the largest expert, so every request pages one in and
+    evicts the one before: a cycle is one page-in plus one eviction. At a
+    checkpoint the last expert is evicted too before RSS is read, so every
+    reading has the same (empty) resident set and the difference is what the
+    cycles left behind.
+    """
+    names = sorted(footprints)
+    marks = {}
+    done = 0
+    for mark in sorted(set(c for c in checkpoints if c < cycles) | {cycles}):
+        pager = Pager(max(footprints.values()), loader, footprints, LRUPolicy(), prefetch=False,
+                      trim_after_evict=trim_after_evict)
+        try:
+            while done < mark:
+                done += 1
+                with pager.use(names[done % len(names)]):
+                    pass
+        finally:
+            pager.close()                               # evicts the last one
+        marks[mark] = rss_bytes()
+    return marks
+
+
+def _real_run(loader, footprints, budget_bytes, frames, frame_period_s: float) -> dict:
+    """The real pager, background prefetch on, over `frames` at a fixed frame period."""
+    pager = Pager(budget_bytes, loader, footprints, ActivatorAwarePolicy(), prefetch=True)
+    over_budget = 0
+    try:
+        next_t = time.monotonic()
+        for fired, warmth in frames:
+            pager.observe(fired, warmth)
+            for name in fired:
+                with pager.use(name):
+                    pass
+            over_budget += pager.resident_bytes > budget_bytes
+            next_t += frame_period_s
+            time.sleep(max(0.0, next_t - time.monotonic()))
+        return dict(pager.metrics(), over_budget_steps=over_budget)
+    finally:
+        pager.close()
+
+
+def bench_policies(n_experts: int = 16, n_frames: int = 4000, budget_fraction: float = 0.25,
+                   seed: int = 0, weight_mb: tuple = (2.0, 20.0), cycles: int = 500,
+                   real_frames: int = 300, frame_period_s: float = 0.02) -> dict:
+    rng = np.random.default_rng(seed)
+    names = [f"expert{i:02d}" for i in range(n_experts)]
+    sizes = {n: int(rng.uniform(*weight_mb) * MB) for n in names}
+    with tempfile.TemporaryDirectory(prefix="spikebox-pager-bench-") as tmp:
+        loader = SessionLoader(write_box(tmp, sizes, seed=seed))
+        loader(names[0])                                # first session: onnxruntime's one-off costs
+        trim_heap()
+        footprints = {n: max(measure_footprint_bytes(loader, n, repeats=2), 1) for n in names}
+        marks = rss_after_cycles(loader, footprints, cycles)     # before the other phases' history
+        budget_bytes = int(budget_fraction * sum(footprints.values()))
+        frames = scene_trace(names, n_frames, seed=seed)
+        activator = simulate(frames, footprints, budget_bytes, ActivatorAwarePolicy())
+        lru = simulate(frames, footprints, budget_bytes, LRUPolicy())
+        belady = belady_hit_rate(demand_trace(frames), footprints, budget_bytes)
+
+        load_ms = []
+        for name in names:
+            t0 = time.perf_counter()
+            loader(name)
+            load_ms.append((time.perf_counter() - t0) * 1e3)
+        trim_heap()
+        real = _real_run(loader, footprints, budget_bytes, frames[:real_frames], frame_period_s)
+        status = memory_status()
+    first, last = marks[10], marks[cycles]
+    return {
+        "budget_fraction": budget_fraction,
+        "budget_mb": budget_bytes / MB,
+        "box_mb": sum(footprints.values()) / MB,
+        "n_experts": n_experts,
+        "requests": activator["requests"],
+        "hit_rate": activator["hit_rate"],
+        "lru_hit_rate": lru["hit_rate"],
+        "belady_hit_rate": belady,
+        "prefetch_recall": activator["prefetch_recall"],
+        "prefetch_precision": activator["prefetch_precision"],
+        "stalled_requests": activator["stalls"],
+        "lru_stalled_requests": lru["stalls"],
+        "pagein_ms": statistics.median(load_ms),
+        "real_run": {k: real[k] for k in ("requests", "hit_rate", "stalls", "prefetch_recall",
+                                          "prefetch_precision", "prefetches_late", "evictions",
+                                          "pagein_ms_mean", "over_budget_steps")},
+        "rss_mb_after_10_cycles": first / MB,
+        f"rss_mb_after_{cycles}_cycles": last / MB,
+        f"rss_growth_pct_{cycles}_cycles": 100.0 * (last - first) / first,
+        "peak_rss_mb": status["peak_rss_bytes"] / MB,
+    }
+
+
+TARGETS = {  # issue #4: (comparison, bound); hit_rate is judged against belady and lru
+    "load_speedup": (">=", 6.0),
+    "hit_rate": (">=", "0.95 x belady_hit_rate and > lru_hit_rate"),
+    "rss_growth_pct_500_cycles": ("<=", 5.0),
+}
+
+
+def meets(r: dict, key: str) -> bool:
+    if key == "hit_rate":
+        return r["hit_rate"] >= 0.95 * r["belady_hit_rate"] and r["hit_rate"] > r["lru_hit_rate"]
+    op, bound = TARGETS[key]
+    value = r.get(key)
+    return value is not None and (value >= bound if op == ">=" else value <= bound)
+
+
+def format_table(r: dict) -> str:
+    rows = [
+        ("naive load, InferenceSession(source.onnx)", f"{r['naive_load_ms']:.2f} ms", None),
+        ("page-in of the paged file (median)", f"{r['pagein_ms']:.2f} ms", None),
+        ("load speedup", f"{r['load_speedup']:.2f}x", "load_speedup"),
+        ("budget (fraction of the box)", f"{r['budget_mb']:.0f} MB ({r['budget_fraction']:.2f})",
+         None),
+        ("hit rate, activator-aware", f"{r['hit_rate']:.4f}", "hit_rate"),
+        ("hit rate, LRU", f"{r['lru_hit_rate']:.4f}", None),
+        ("hit rate, Belady (demand paging ceiling)", f"{r['belady_hit_rate']:.4f}", None),
+        ("prefetch recall / precision",
+         f"{r['prefetch_recall']:.2f} / {r['prefetch_precision']:.2f}", None),
+        ("stalled requests (LRU)", f"{r['stalled_requests']} ({r['lru_stalled_requests']})", None),
+        ("RSS growth over 500 cycles", f"{r['rss_growth_pct_500_cycles']:.2f} %",
+         "rss_growth_pct_500_cycles"),
+        ("peak RSS", f"{r['peak_rss_mb']:.0f} MB", None),
+    ]
+    lines = ["spikebox bench pager", ""]
+    for name, value, key in rows:
+        mark = ""
+        if key:
+            mark = ("ok  " if meets(r, key) else "MISS") + f" target {TARGETS[key][0]} {TARGETS[key][1]}"
+        lines.append(f"  {name:<44} {value:>16}   {mark}")
+    lines += ["", "all targets met" if r["targets_met"] else "TARGETS MISSED"]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    import json
+    print(json.dumps(bench_policies(), indent=2))

@@ -1,0 +1,349 @@
+"""The pager: keeps loaded experts within a RAM budget (data path step 4).
+
+    pager = Pager(budget_bytes, loader, footprints, ActivatorAwarePolicy(), pinned=["avoid"])
+    pager.observe(result.fired, result.warmth)       # once per frame, from the activator
+    for name in result.fired:
+        with pager.use(name) as session:             # pages in if needed (a stall)
+            outputs = session.run(None, feeds)
+
+Invariants, all enforced under one lock:
+- the footprints of resident experts plus those being loaded never exceed
+  budget_bytes (room is reserved before a load starts, so a load can never race
+  with the eviction of the same expert: a loading expert is not resident and so
+  is never a victim);
+- an expert inside `use()` is never evicted; pinned experts never leave;
+- an expert the budget cannot hold, or whose loader raised, is refused with
+  ExpertRefused (logged once, counted); a failed one is retried only after a
+  back-off that doubles per failure. The pager and the other experts go on.
+Prefetch runs in one background thread (prefetch=True), in the caller of
+observe() (prefetch="inline": deterministic, used by the simulator), or not at
+all (prefetch=False). A prefetch never evicts a running or pinned expert, nor one
+the policy values at least as much as the expert it would load.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+from .memory import memory_status, trim_heap
+from .metrics import PagerMetrics
+from .policies import LRUPolicy, Policy
+
+logger = logging.getLogger(__name__)
+
+
+class ExpertRefused(RuntimeError):
+    """`name` cannot be made resident now; `reason` says why and what to do."""
+
+    def __init__(self, name: str, reason: str):
+        super().__init__(f"expert {name!r} refused: {reason}")
+        self.name, self.reason = name, reason
+
+
+@dataclass
+class _Resident:
+    session: object
+    footprint_bytes: int
+    prefetched_unused: bool = False
+    users: int = 0
+
+
+class Pager:
+    def __init__(self, budget_bytes: int, loader, footprints: dict[str, int],
+                 policy: Policy | None = None, pinned=(), prefetch: bool | str = True,
+                 retry_after_s: float = 2.0, retry_max_s: float = 60.0,
+                 trim_after_evict: bool = True, clock=time.monotonic):
+        if budget_bytes <= 0:
+            raise ValueError(f"budget_bytes must be > 0, got {budget_bytes}")
+        if prefetch not in (True, False, "inline"):
+            raise ValueError(f"prefetch must be True, False or 'inline', got {prefetch!r}")
+        bad = {n: b for n, b in footprints.items() if b <= 0}
+        if bad:
+            raise ValueError(f"footprints must be > 0 bytes; got {bad}")
+        self.budget_bytes = int(budget_bytes)
+        self.loader = loader
+        self.footprints = dict(footprints)
+        self.policy = policy if policy is not None else LRUPolicy()
+        self.prefetch_mode = prefetch
+        self.retry_after_s, self.retry_max_s = retry_after_s, retry_max_s
+        self.trim_after_evict = trim_after_evict
+        self.clock = clock
+        self._metrics = PagerMetrics()
+        self._lock = threading.Condition()
+        self._resident: dict[str, _Resident] = {}
+        self._loading: dict[str, bool] = {}             # name -> is a prefetch
+        self._committed_bytes = 0                       # resident + loading, by footprint
+        self._failures: dict[str, tuple[int, float]] = {}   # name -> (failures, retry at)
+        self._logged_too_big: set[str] = set()
+        self._pinned = {n for n in pinned}
+        self._prefetch_wanted: list[str] = []
+        self._closed = False
+        unknown = self._pinned - set(self.footprints)
+        if unknown:
+            raise ValueError(f"pinned experts without a footprint: {sorted(unknown)}")
+        for name in pinned:                             # pinned: loaded now, in the given order
+            try:
+                self._acquire(name, count=False)
+                self._release(name)
+            except ExpertRefused as e:
+                logger.error("pinned %s", e)
+        self._worker = None
+        if prefetch is True:
+            self._worker = threading.Thread(target=self._prefetch_loop, name="pager-prefetch",
+                                            daemon=True)
+            self._worker.start()
+
+    # -- the frame loop's side ---------------------------------------------------------
+    @contextlib.contextmanager
+    def use(self, name: str):
+        """The session of `name`, resident (and never evicted) until the block ends."""
+        session = self._acquire(name)
+        try:
+            yield session
+        finally:
+            self._release(name)
+
+    def observe(self, fired: list[str], warmth: dict[str, float]) -> None:
+        """One activator frame: the policy learns from it, and warming experts may be prefetched."""
+        with self._lock:
+            self.policy.on_observe(list(fired), dict(warmth))
+            if self.prefetch_mode is False:
+                return
+            wanted = [n for n in self.policy.prefetch_candidates(list(fired), dict(warmth))
+                      if n in self.footprints and n not in self._resident and n not in self._loading]
+            self._prefetch_wanted = wanted              # latest frame wins; stale wishes are dropped
+            self._lock.notify_all()
+        if self.prefetch_mode == "inline":
+            while self._prefetch_one():
+                pass
+
+    def metrics(self) -> dict:
+        with self._lock:
+            out = self._metrics.as_dict()
+            out.update(budget_bytes=self.budget_bytes,
+                       resident_bytes=sum(e.footprint_bytes for e in self._resident.values()),
+                       committed_bytes=self._committed_bytes,
+                       resident=sorted(self._resident), pinned=sorted(self._pinned),
+                       policy=self.policy.name)
+        out.update(memory_status())
+        return out
+
+    def resident(self) -> dict[str, int]:
+        """name -> footprint bytes of every resident expert."""
+        with self._lock:
+            return {n: e.footprint_bytes for n, e in self._resident.items()}
+
+    @property
+    def resident_bytes(self) -> int:
+        with self._lock:
+            return sum(e.footprint_bytes for e in self._resident.values())
+
+    def close(self) -> None:
+        """Stop the prefetch thread and drop every session."""
+        with self._lock:
+            self._closed = True
+            self._lock.notify_all()
+        if self._worker is not None:
+            self._worker.join()
+        with self._lock:
+            while self._loading:                        # a demand load in another thread
+                self._lock.wait()
+            dropped = list(self._resident.values())
+            self._resident.clear()
+            self._committed_bytes = 0
+        del dropped
+        if self.trim_after_evict:
+            trim_heap()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- inside ------------------------------------------------------------------------
+    def _refusal(self, name: str) -> str | None:
+        """Why `name` cannot be paged in now (counting and logging it), or None. Under the lock."""
+        fp = self.footprints[name]
+        room = self.budget_bytes - sum(e.footprint_bytes for n, e in self._resident.items()
+                                       if n in self._pinned and n != name)
+        if fp > room:
+            self._metrics.refused_too_big += 1
+            reason = (f"footprint {fp} B exceeds the budget ({self.budget_bytes} B, of which "
+                      f"{self.budget_bytes - room} B pinned); raise budget_bytes or shrink the expert")
+            if name not in self._logged_too_big:
+                self._logged_too_big.add(name)
+                logger.error("expert %r refused: %s", name, reason)
+            return reason
+        failures, retry_at = self._failures.get(name, (0, 0.0))
+        if failures and self.clock() < retry_at:
+            self._metrics.refused_in_backoff += 1
+            return f"its last load failed; next retry in {retry_at - self.clock():.1f} s"
+        return None
+
+    def _make_room(self, name: str, for_prefetch: bool):
+        """Victims whose eviction lets `name` fit, or None if no allowed set does. Under the lock."""
+        need = self._committed_bytes + self.footprints[name] - self.budget_bytes
+        candidates = [n for n, e in self._resident.items() if e.users == 0 and n not in self._pinned]
+        worth = self.policy.priority(name) if for_prefetch else None
+        victims = []
+        while need > 0:
+            if not candidates:
+                return None
+            victim = self.policy.choose_victim(candidates)
+            if for_prefetch and self.policy.priority(victim) >= worth:
+                return None
+            victims.append(victim)
+            candidates.remove(victim)
+            need -= self._resident[victim].footprint_bytes
+        return victims
+
+    def _evict(self, victims: list[str]) -> list:
+        """Drop `victims` from the resident set; returns their sessions to release. Under the lock."""
+        sessions = []
+        for victim in victims:
+            entry = self._resident.pop(victim)
+            self._committed_bytes -= entry.footprint_bytes
+            self._metrics.evictions += 1
+            self.policy.on_evict(victim)
+            sessions.append(entry.session)
+        return sessions
+
+    def _release_sessions(self, sessions: list) -> None:
+        """Outside the lock: the last references go, then freed heap goes back to the OS."""
+        if sessions:
+            sessions.clear()
+            if self.trim_after_evict:
+                trim_heap()
+
+    def _load(self, name: str, prefetch: bool):
+        """Run the loader outside the lock; on success the expert is resident. Returns it or None."""
+        t0 = time.perf_counter()
+        try:
+            session = self.loader(name)
+            error = None
+        except Exception as e:                          # the loader's failure is the expert's, not ours
+            session, error = None, e
+        ms = (time.perf_counter() - t0) * 1e3
+        with self._lock:
+            self._loading.pop(name)
+            if error is not None:
+                self._committed_bytes -= self.footprints[name]
+                failures = self._failures.get(name, (0, 0.0))[0] + 1
+                delay = min(self.retry_after_s * 2 ** (failures - 1), self.retry_max_s)
+                self._failures[name] = (failures, self.clock() + delay)
+                self._metrics.refused_load_failed += 1
+                log = logger.error if failures == 1 else logger.debug
+                log("expert %r refused: loading it failed (%s: %s); retry in %.1f s",
+                    name, type(error).__name__, error, delay)
+                self._lock.notify_all()
+                return None, error
+            self._failures.pop(name, None)
+            # A demand load is born in use, so no prefetch can evict it before its caller runs it.
+            entry = _Resident(session, self.footprints[name], prefetched_unused=prefetch,
+                              users=0 if prefetch else 1)
+            self._resident[name] = entry
+            if not prefetch:
+                self.policy.on_access(name)
+            self._metrics.record_pagein(ms)
+            if prefetch:
+                self._metrics.prefetches_issued += 1
+            self.policy.on_load(name, prefetch)
+            self._lock.notify_all()
+            return entry, None
+
+    def _acquire(self, name: str, count: bool = True):
+        if name not in self.footprints:
+            raise ExpertRefused(name, "unknown expert (no footprint given to the pager)")
+        waited = False
+        with self._lock:
+            while True:
+                entry = self._resident.get(name)
+                if entry is not None:
+                    if count and not waited:
+                        self._metrics.hits += 1
+                        if entry.prefetched_unused:
+                            self._metrics.prefetches_used += 1
+                    entry.prefetched_unused = False
+                    entry.users += 1
+                    self.policy.on_access(name)
+                    return entry.session
+                if name in self._loading:               # someone else's load: wait for it
+                    if count and not waited:
+                        self._metrics.misses += 1
+                        self._metrics.stalls += 1
+                        self._metrics.prefetches_late += int(self._loading[name])
+                    waited = True
+                    self._lock.wait()
+                    continue
+                reason = self._refusal(name)
+                if reason is not None:
+                    raise ExpertRefused(name, reason)
+                victims = self._make_room(name, for_prefetch=False)
+                if victims is None and self._loading:     # a load in flight holds the room:
+                    if count and not waited:              # once resident it can be evicted
+                        self._metrics.misses += 1
+                        self._metrics.stalls += 1
+                    waited = True
+                    self._lock.wait()
+                    continue
+                if victims is None:
+                    self._metrics.refused_no_room += 1
+                    raise ExpertRefused(name, "every expert that could make room is running or pinned")
+                if count and not waited:
+                    self._metrics.misses += 1
+                    self._metrics.stalls += 1
+                sessions = self._evict(victims)
+                self._loading[name] = False
+                self._committed_bytes += self.footprints[name]
+                break
+        self._release_sessions(sessions)
+        entry, error = self._load(name, prefetch=False)
+        if entry is None:
+            raise ExpertRefused(name, f"loading it failed: {type(error).__name__}: {error}") from error
+        return entry.session
+
+    def _release(self, name: str) -> None:
+        with self._lock:
+            self._resident[name].users -= 1
+
+    def _prefetch_one(self) -> bool:
+        """Start and finish one wanted prefetch; False when nothing is left to try."""
+        with self._lock:
+            while self._prefetch_wanted and not self._closed:
+                name = self._prefetch_wanted.pop(0)
+                if name in self._resident or name in self._loading:
+                    continue
+                fp = self.footprints[name]
+                failures, retry_at = self._failures.get(name, (0, 0.0))
+                if fp > self.budget_bytes or (failures and self.clock() < retry_at):
+                    self._metrics.prefetches_skipped += 1   # refused on demand, with the log line there
+                    continue
+                victims = self._make_room(name, for_prefetch=True)
+                if victims is None:
+                    self._metrics.prefetches_skipped += 1
+                    continue
+                sessions = self._evict(victims)
+                self._loading[name] = True
+                self._committed_bytes += fp
+                break
+            else:
+                return False
+        self._release_sessions(sessions)
+        self._load(name, prefetch=True)
+        return True
+
+    def _prefetch_loop(self) -> None:
+        while True:
+            with self._lock:
+                while not self._prefetch_wanted and not self._closed:
+                    self._lock.wait()
+                if self._closed:
+                    return
+            try:
+                self._prefetch_one()
+            except Exception:                           # never let the thread die silently
+                logger.exception("prefetch failed")
