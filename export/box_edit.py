@@ -25,11 +25,13 @@ from spikebox import __version__
 from spikebox.runtime.activator import ActivatorNetwork
 from spikebox.runtime.box import MANIFEST, SCHEMA_VERSION, Box, BoxError, sha256_file
 from spikebox.runtime.encoder import Encoder, EncoderConfig, save_config
+from spikebox.runtime.experts.preprocess import frame_to_tensor
 from spikebox.runtime.files import atomic_write
 
 from .activator_training import UnitTrainingConfig, train_expert_units
 from .box_activator import read_frames
 from .model_check import ModelReport, check_model
+from .quantize import DEFAULT_TOLERANCE, QuantReport, quantize_expert
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +49,19 @@ class AddOptions:
     preprocessing: dict | None = None    # image inputs: size, colour order, scale, mean/std
     max_footprint_mb: float = MAX_FOOTPRINT_MB
     training: UnitTrainingConfig = field(default_factory=UnitTrainingConfig)
+    int8: bool = False                   # quantise; the pager then loads the int8 file
+    calibration: Path | None = None      # int8: frames (image experts) or .npz per sample
+    int8_tolerance: float = DEFAULT_TOLERANCE   # int8 vs fp32, fraction of output range (quantize.py)
+    force_int8: bool = False             # keep int8 even above the tolerance
+
+    def __post_init__(self):
+        if not self.int8_tolerance > 0:
+            raise ValueError(f"--int8-tolerance must be > 0, not {self.int8_tolerance!r}")
+        if not self.int8 and (self.calibration is not None or self.force_int8):
+            raise ValueError("--calibration and --force-int8 go with --int8")
+        if self.int8 and self.preprocessing is None and self.calibration is None:
+            raise ValueError("--int8 on a tensor expert (no image preprocessing) needs "
+                             "--calibration DIR of .npz files, one per sample, keyed by input name")
 
 
 def init_box(path: str | os.PathLike, name: str | None = None,
@@ -138,6 +153,19 @@ def add_expert(path: str | os.PathLike, name: str, model: str | os.PathLike,
         ex_dir = bp / "examples" / f"{name}-{uid}"
         staged_paths.append(ex_dir)
         _copy_frames(positives, ex_dir)
+        if options.preprocessing is not None:
+            # The robot will feed camera frames through this: check it fits the model now.
+            try:
+                frame_to_tensor(positives[0], options.preprocessing, report.inputs[0])
+            except ValueError as e:
+                raise BoxError(f"{model}: the image preprocessing does not fit its input: {e}"
+                               ) from None
+        int8: QuantReport | None = None
+        if options.int8:
+            int8 = quantize_expert(report, staged, preprocessing=options.preprocessing,
+                                   calibration=options.calibration, example_frames=positives,
+                                   tolerance=options.int8_tolerance, force=options.force_int8,
+                                   what=f"expert '{name}'", progress=progress)
         if options.background is not None:
             bg = read_frames(Path(options.background), "the background")
             old = manifest["examples"].get(BACKGROUND)
@@ -167,16 +195,21 @@ def add_expert(path: str | os.PathLike, name: str, model: str | os.PathLike,
         network.save(act_dir)
         save_config(encoder.config, act_dir / "encoder.json")
 
+        # the pager budgets and times the file it loads: int8's figures when int8 is on
+        paged = int8.int8 if int8 else report.optimized
         entry = {
             "name": name, "version": 1, "role": options.role, "priority": options.priority,
             "files": {"source": f"experts/{staged.name}/{report.source.name}",
-                      "optimized": f"experts/{staged.name}/{report.optimized.name}"},
+                      "optimized": f"experts/{staged.name}/{paged.name}"},
             "inputs": report.inputs, "outputs": [
                 dict(o, meaning=options.outputs.get(o["name"], "")) for o in report.outputs],
             "preprocessing": options.preprocessing,
-            "footprint_bytes": report.footprint_bytes, "load_ms": report.load_ms,
-            "latency_ms": report.latency_ms, "onnxruntime_version": report.onnxruntime_version,
+            "footprint_bytes": int8.int8_footprint_bytes if int8 else report.footprint_bytes,
+            "load_ms": int8.int8_load_ms if int8 else report.load_ms,
+            "latency_ms": int8.int8_run_ms if int8 else report.latency_ms,
+            "onnxruntime_version": report.onnxruntime_version,
             "max_abs_diff_vs_source": report.max_abs_diff, "activator_units": units.n_units,
+            "int8": int8.manifest_dict() if int8 else None,
             "added_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         manifest["experts"][name] = entry
@@ -189,8 +222,9 @@ def add_expert(path: str | os.PathLike, name: str, model: str | os.PathLike,
         raise
     _commit(bp, manifest)
     _sweep(bp, manifest)
-    progress(f"added '{name}': {report.footprint_bytes / 2**20:.1f} MB resident, "
-             f"load {report.load_ms:.1f} ms, latency {report.latency_ms:.2f} ms")
+    progress(f"added '{name}'{' (int8)' if int8 else ''}: "
+             f"{entry['footprint_bytes'] / 2**20:.1f} MB resident, "
+             f"load {entry['load_ms']:.1f} ms, latency {entry['latency_ms']:.2f} ms")
     return entry
 
 

@@ -47,6 +47,18 @@ def add_arguments(exp: argparse.ArgumentParser, fmt) -> None:
     p.add_argument("--std", metavar="A,B,C", help="image input: divide per channel")
     p.add_argument("--max-footprint-mb", type=float, default=1024,
                    help="refuse models whose loaded footprint is above this (default 1024)")
+    p.add_argument("--int8", action="store_true",
+                   help="quantise to int8 (static, calibrated); the output difference against "
+                        "fp32 is measured on held-out samples and the add refused above "
+                        "--int8-tolerance")
+    p.add_argument("--calibration", metavar="DIR",
+                   help="int8 calibration samples: frames for an image expert (default: "
+                        "--examples), or .npz files (one per sample, keyed by input name)")
+    p.add_argument("--int8-tolerance", type=float, metavar="X", default=None,
+                   help="largest accepted int8 vs fp32 difference, as a fraction of each "
+                        "output's range (default 0.1)")
+    p.add_argument("--force-int8", action="store_true",
+                   help="keep int8 even when its difference is above the tolerance")
 
     p = sub.add_parser("remove", formatter_class=fmt, help="remove an expert and its units",
                        description="example:  spikebox export remove mybox line_follow")
@@ -103,7 +115,11 @@ def run(args: argparse.Namespace) -> int:
                               background=Path(args.background) if args.background else None,
                               role=args.role, priority=args.priority, outputs=outputs,
                               preprocessing=_preprocessing(args),
-                              max_footprint_mb=args.max_footprint_mb)
+                              max_footprint_mb=args.max_footprint_mb, int8=args.int8,
+                              calibration=Path(args.calibration) if args.calibration else None,
+                              force_int8=args.force_int8,
+                              **({} if args.int8_tolerance is None
+                                 else {"int8_tolerance": args.int8_tolerance}))
             add_expert(args.box, args.name, args.model, opts, progress=say)
             print(f"{args.box}: added '{args.name}'")
         elif args.action == "remove":
@@ -136,8 +152,10 @@ def inspect(path: str) -> int:
           f"{len(box.manifest['files'])} files)")
     total = 0
     for name, e in box.experts.items():
-        sizes = {k: box.file(rel).stat().st_size for k, rel in e["files"].items()
-                 if box.file(rel).exists()}
+        sizes = {}
+        for k, rel in e["files"].items():   # a paged file's weights sit beside it in .data
+            parts = [box.file(rel), box.file(rel + ".data")]
+            sizes[k] = sum(p.stat().st_size for p in parts if p.exists())
         total += e["footprint_bytes"]
         ins = ", ".join(f"{i['name']} {i['shape']} {i['dtype']}" for i in e["inputs"])
         outs = ", ".join(f"{o['name']}" + (f" ({o['meaning']})" if o.get("meaning") else "")
@@ -151,6 +169,15 @@ def inspect(path: str) -> int:
         print(f"    outputs    {outs}")
         if e.get("preprocessing"):
             print(f"    preprocess {e['preprocessing']}")
+        if e.get("int8"):
+            q = e["int8"]
+            print(f"    int8       diff {q['max_abs_diff']:.3g} ({q['rel_diff']:.1%} of range, "
+                  f"tolerance {q['tolerance']:.1%}{', forced' if q.get('forced') else ''})   "
+                  f"{q['fp32_latency_ms']:.2f} -> {q['int8_latency_ms']:.2f} ms "
+                  f"({'faster' if q['faster'] else 'not faster'})   "
+                  f"{q['fp32_bytes'] / 2**20:.2f} -> {q['int8_bytes'] / 2**20:.2f} MB "
+                  f"({'smaller' if q['smaller'] else 'not smaller'})   "
+                  f"{q['calibration_samples']} calibration samples")
     print(f"\n  all experts resident: {total / 2**20:.2f} MB; activator: "
           f"{box.manifest.get('activator') or 'none'}")
     return 0

@@ -45,7 +45,7 @@ def box(assets, tmp_path_factory):
     assert main(["export", "init", str(box)]) == 0
     assert main(["export", "add", str(box), "line", str(d / "conv.onnx"), "--examples",
                  str(frames["line"]), "--background", str(frames["background"]),
-                 "--output", "probs=line classes", "--image-size", "96x96"]) == 0
+                 "--output", "probs=line classes", "--image-size", "160x160"]) == 0
     assert main(["export", "add", str(box), "ball", str(d / "multi.onnx"), "--examples",
                  str(frames["ball"]), "--output", "steering=steering in [-1, 1]"]) == 0
     return box
@@ -56,7 +56,7 @@ def test_added_experts_are_in_the_manifest_and_page(box):
     assert list(b.experts) == ["line", "ball"]
     line = b.experts["line"]
     assert line["footprint_bytes"] > 0 and line["load_ms"] > 0
-    assert line["preprocessing"]["size"] == [96, 96]
+    assert line["preprocessing"]["size"] == [160, 160]
     assert b.verify() > 0
     sess = load_session(b.file(line["files"]["optimized"]))
     src = onnx.load(str(b.file(line["files"]["source"])))
@@ -110,12 +110,16 @@ def test_a_model_onnxruntime_cannot_run_is_refused(box, assets, tmp_path, capsys
     assert snapshot(box) == before
 
 
-def test_an_output_meaning_for_no_output_is_refused(box, assets, capsys):
+@pytest.mark.parametrize("model, extra, words", [
+    ("conv", ["--image-size", "96x96"], "preprocessing does not fit its input"),
+    ("mlp", ["--output", "steer=steering"], "has no output named ['steer']"),
+])
+def test_options_that_do_not_fit_the_model_are_refused(box, assets, capsys, model, extra, words):
     d, frames = assets
     before = snapshot(box)
-    assert main(["export", "add", str(box), "sign", str(d / "mlp.onnx"), "--examples",
-                 str(frames["sign"]), "--output", "steer=steering"]) == 1
-    assert "has no output named ['steer']" in capsys.readouterr().err
+    assert main(["export", "add", str(box), "sign", str(d / f"{model}.onnx"), "--examples",
+                 str(frames["sign"]), *extra]) == 1
+    assert words in capsys.readouterr().err
     assert snapshot(box) == before
 
 
