@@ -9,7 +9,7 @@ STAMP     := $(VENV)/.installed
 FIRMWARE  := firmware_bridge/firmware
 BUILD     := $(CURDIR)/build/firmware
 
-.PHONY: all venv firmware ctest test demo bench-bridge train-env clean
+.PHONY: all venv firmware ctest test test-robot test-train demo bench-bridge train-env clean
 
 all: test
 
@@ -29,8 +29,17 @@ firmware:
 ctest:
 	$(MAKE) -s -C $(FIRMWARE) BUILD=$(BUILD) test
 
-test: venv firmware
+# The robot suite first; then PyTorch's door into export, in the training env.
+test: venv firmware train-env
 	$(PY) -m pytest -q
+	$(MAKE) -s test-train
+
+test-robot: venv firmware
+	$(PY) -m pytest -q
+
+# confcutdir: tests/conftest.py belongs to the robot suite (hypothesis profile, collect_ignore).
+test-train: train-env
+	.venv-train/bin/python -m pytest -q --confcutdir=tests/train tests/train/
 
 demo: venv firmware
 	$(VENV)/bin/spikebox run --seconds 12
@@ -38,8 +47,8 @@ demo: venv firmware
 bench-bridge: venv firmware
 	$(VENV)/bin/spikebox bench bridge
 
-# The off-device training environment (Python 3.11 + torch==2.13.0), only for
-# the recipes that need PyTorch. Nothing on the robot side uses it.
+# The off-device training environment (Python 3.11 + torch==2.13.0), for the
+# recipes that need PyTorch and export's PyTorch door. Nothing on the robot side uses it.
 .venv-train/.installed: requirements/train.txt pyproject.toml
 	$(PYTHON311) -m venv .venv-train
 	.venv-train/bin/python -m pip install --quiet --disable-pip-version-check -r requirements/train.txt

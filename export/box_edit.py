@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import shutil
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from .activator_training import UnitTrainingConfig, train_expert_units
 from .box_activator import read_frames
 from .model_check import ModelReport, check_model
 from .quantize import DEFAULT_TOLERANCE, QuantReport, quantize_expert
+from .torch_door import is_torch_spec, torch_to_onnx
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +50,8 @@ class AddOptions:
     outputs: dict[str, str] = field(default_factory=dict)       # output name → meaning
     preprocessing: dict | None = None    # image inputs: size, colour order, scale, mean/std
     max_footprint_mb: float = MAX_FOOTPRINT_MB
+    weights: Path | None = None          # a PyTorch MODEL's state_dict (torch.save)
+    input_shapes: list[tuple[int, ...]] | None = None   # a PyTorch factory's inputs, in order
     training: UnitTrainingConfig = field(default_factory=UnitTrainingConfig)
     int8: bool = False                   # quantise; the pager then loads the int8 file
     calibration: Path | None = None      # int8: frames (image experts) or .npz per sample
@@ -137,7 +141,19 @@ def add_expert(path: str | os.PathLike, name: str, model: str | os.PathLike,
         staged = bp / "experts" / f"{name}-{uid}"
         staged.parent.mkdir(exist_ok=True)
         staged_paths.append(staged)
-        report: ModelReport = check_model(Path(model), staged, progress=progress)
+        source = Path(model)
+        if is_torch_spec(str(model)):        # PyTorch's door: to ONNX first, then as any ONNX
+            progress(f"converting {model} to ONNX with torch.onnx.export ...")
+            converted = Path(tempfile.mkdtemp(prefix="spikebox-torch-"))
+            staged_paths.append(converted)
+            source = torch_to_onnx(str(model), converted / f"{name}.onnx",
+                                   weights=options.weights, input_shapes=options.input_shapes)
+        elif options.weights is not None or options.input_shapes:
+            raise BoxError(f"{model}: --weights and --input-shape are for a PyTorch MODEL "
+                           f"(FILE.py:FACTORY or FILE.pt2); an ONNX file carries both")
+        report: ModelReport = check_model(source, staged, progress=progress)
+        if source != Path(model):
+            shutil.rmtree(source.parent, ignore_errors=True)
         unknown = set(options.outputs) - {o["name"] for o in report.outputs}
         if unknown:
             raise BoxError(f"{model}: has no output named {sorted(unknown)}; its outputs are "

@@ -10,6 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from .torch_door import parse_input_shape
+
 
 def add_arguments(exp: argparse.ArgumentParser, fmt) -> None:
     sub = exp.add_subparsers(dest="action", metavar="{init,add,remove,compile,check}",
@@ -31,7 +33,14 @@ def add_arguments(exp: argparse.ArgumentParser, fmt) -> None:
                     "units are not touched.")
     p.add_argument("box", metavar="BOX")
     p.add_argument("name", metavar="NAME")
-    p.add_argument("model", metavar="MODEL", help="an .onnx file from any framework")
+    p.add_argument("model", metavar="MODEL",
+                   help="an .onnx file from any framework, or a PyTorch model: FILE.py:FACTORY "
+                        "(a zero-argument callable returning an nn.Module) or FILE.pt2 (a "
+                        "torch.export.save'd program); PyTorch models need PyTorch installed")
+    p.add_argument("--weights", metavar="FILE.pt",
+                   help="PyTorch FACTORY: its state_dict, saved with torch.save")
+    p.add_argument("--input-shape", action="append", type=parse_input_shape, metavar="1,3,96,96",
+                   help="PyTorch FACTORY: an input's shape; repeat once per input, in order")
     p.add_argument("--examples", metavar="DIR", required=True,
                    help="frames of the expert's world (*.png/*.jpg, in camera order)")
     p.add_argument("--background", metavar="DIR",
@@ -115,6 +124,8 @@ def run(args: argparse.Namespace) -> int:
                               background=Path(args.background) if args.background else None,
                               role=args.role, priority=args.priority, outputs=outputs,
                               preprocessing=_preprocessing(args),
+                              weights=Path(args.weights) if args.weights else None,
+                              input_shapes=args.input_shape or None,
                               max_footprint_mb=args.max_footprint_mb, int8=args.int8,
                               calibration=Path(args.calibration) if args.calibration else None,
                               force_int8=args.force_int8,
