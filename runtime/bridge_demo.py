@@ -43,8 +43,9 @@ def _phase(t: float) -> tuple[str, int, int]:
 
 def run_bridge_demo(serial_url: str = "virtual", seconds: float | None = None,
                     frames: int | None = None) -> int:
-    print("spikebox run: the demo world, activator and pager are not built yet "
-          "(issues #3, #4);\nthis run exercises the firmware bridge: a drive pattern at "
+    print("spikebox run: the demo world and the daemon that joins camera, activator, pager "
+          "and experts are not built yet;\nthis run exercises the firmware bridge: a drive "
+          "pattern at "
           f"{RATE_HZ} Hz over the serial link.")
     mcu = None
     url = serial_url

@@ -19,17 +19,18 @@ from spikebox import __version__
 NOT_BUILT = 3  # exit status of a subcommand that does not exist yet
 
 
-def _not_built(what: str, issue: int) -> int:
-    print(f"spikebox: {what} is not built yet (issue #{issue}); nothing was done.",
-          file=sys.stderr)
+def _not_built(what: str, issue: int | None = None) -> int:
+    when = f" (issue #{issue})" if issue else ""
+    print(f"spikebox: {what} is not built yet{when}; nothing was done.", file=sys.stderr)
     return NOT_BUILT
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    for flag, issue in (("config", 4), ("box", 4), ("source", 3), ("budget_mb", 4),
-                        ("report", 4), ("view", 3)):
+    for flag in ("config", "box", "source", "budget_mb", "report", "view"):
         if getattr(args, flag):
-            return _not_built(f"spikebox run --{flag.replace('_', '-')}", issue)
+            # The stages exist (spikebox.runtime); the daemon that joins them does not.
+            return _not_built(f"spikebox run --{flag.replace('_', '-')} (the daemon that joins "
+                              f"camera, activator, pager and experts)")
     from spikebox.runtime.bridge_demo import run_bridge_demo
     return run_bridge_demo(serial_url=args.serial, seconds=args.seconds, frames=args.frames)
 
@@ -100,23 +101,24 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser(
         "run", formatter_class=fmt, help="run the robot daemon (no arguments: the demo)",
         description="example:  spikebox run --serial virtual --seconds 10\n\n"
-                    "Runs the robot's control loop. Today only the firmware bridge exists:\n"
-                    "the run drives a fixed pattern over the serial link, shows e-stop and\n"
-                    "the MCU watchdog, and prints link figures. The demo world, activator\n"
-                    "and pager arrive with issues #3 and #4.")
-    run.add_argument("--config", metavar="FILE", help="TOML config (not built yet, #4)")
-    run.add_argument("--box", metavar="DIR", help="box of experts (not built yet, #4)")
+                    "Runs the robot's control loop. The stages exist as a library (encoder,\n"
+                    "activator, pager, experts; see README) but the daemon that joins them\n"
+                    "and the demo world are not built yet: today the run drives a fixed\n"
+                    "pattern over the serial link, shows e-stop and the MCU watchdog, and\n"
+                    "prints link figures. The options marked 'not built yet' exit with 3.")
+    run.add_argument("--config", metavar="FILE", help="TOML config (not built yet)")
+    run.add_argument("--box", metavar="DIR", help="box of experts (not built yet)")
     run.add_argument("--source", metavar="sim|INDEX|FILE|PIPELINE",
-                     help="camera or sim source (not built yet, #3)")
+                     help="camera or sim source (not built yet)")
     run.add_argument("--serial", metavar="URL|virtual", default="virtual",
                      help="serial port URL (/dev/ttyUSB0, a pty path, spy://...) or 'virtual' "
                           "for the reference firmware on a pseudo-terminal (default)")
-    run.add_argument("--budget-mb", type=float, help="expert RAM budget (not built yet, #4)")
+    run.add_argument("--budget-mb", type=float, help="expert RAM budget (not built yet)")
     stop = run.add_mutually_exclusive_group()
     stop.add_argument("--seconds", type=float, help="stop after S seconds (default: Ctrl-C)")
     stop.add_argument("--frames", type=int, help="stop after N control cycles")
-    run.add_argument("--report", metavar="DIR", help="write a run report (not built yet, #4)")
-    run.add_argument("--view", action="store_true", help="show the camera view (not built yet, #3)")
+    run.add_argument("--report", metavar="DIR", help="write a run report (not built yet)")
+    run.add_argument("--view", action="store_true", help="show the camera view (not built yet)")
     run.set_defaults(func=_cmd_run)
 
     exp = sub.add_parser(

@@ -22,8 +22,8 @@ def test_every_help_opens_with_an_example(cmd):
 
 @pytest.mark.parametrize("argv, words", [
     (["bench", "e2e"], "spikebox bench e2e is not built yet (issue #4)"),
-    (["run", "--box", "mybox"], "spikebox run --box is not built yet (issue #4)"),
-    (["run", "--source", "0"], "spikebox run --source is not built yet (issue #3)"),
+    (["run", "--box", "mybox"], "spikebox run --box (the daemon that joins"),
+    (["run", "--source", "0"], "spikebox run --source (the daemon that joins"),
 ])
 def test_unbuilt_commands_say_so_and_exit_nonzero(argv, words, capsys):
     assert main(argv) == NOT_BUILT
