@@ -3,6 +3,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 KEYS = {"rtt_ms_p50", "rtt_ms_p99", "frames_sent", "fault_rate", "corrupt_frames_accepted",
         "resync_frames_max", "watchdog_stop_ms", "reconnect_ms"}
 
@@ -45,3 +47,28 @@ def test_bench_activator_prints_one_json_object_with_the_issue_keys():
     assert result["inputs"] >= 4000 and result["units"] == 64 and result["timesteps"] == 16
     assert result["synops_per_frame"] > 0 and result["loihi_uj_per_frame"] > 0
     assert result["speedup"] == result["lava_ms_per_frame"] / result["numpy_ms_per_frame"]
+
+
+PAGER_KEYS = {"naive_load_ms", "pagein_ms", "load_speedup", "budget_fraction", "hit_rate",
+              "lru_hit_rate", "belady_hit_rate", "prefetch_recall", "stalled_requests",
+              "rss_growth_pct_500_cycles", "peak_rss_mb", "budget_mb"}
+
+
+def test_bench_pager_reports_the_issue_keys(monkeypatch):
+    """The composition `spikebox bench pager` prints, on a small box so it stays quick."""
+    from spikebox import cli
+    from spikebox.export import testmodels
+    from spikebox.runtime.experts import bench as load_bench
+    from spikebox.runtime.pager import bench as pager_bench
+    policies, load, sources = (pager_bench.bench_policies, load_bench.bench_load,
+                               testmodels.write_bench_sources)
+    monkeypatch.setattr(pager_bench, "bench_policies", lambda: policies(
+        n_experts=4, n_frames=300, weight_mb=(0.5, 2.0), real_frames=20))
+    monkeypatch.setattr(load_bench, "bench_load", lambda src: load(src, repeats=3))
+    monkeypatch.setattr(testmodels, "write_bench_sources", lambda sizes, d: sources((2,), d))
+    r = cli._bench_pager(progress=False)
+    assert PAGER_KEYS <= r.keys()
+    assert r["budget_fraction"] == 0.25 and 0 < r["budget_mb"] < r["box_mb"]
+    assert 0 <= r["lru_hit_rate"] <= 1 and 0 <= r["hit_rate"] <= 1
+    assert r["load_speedup"] == pytest.approx(r["naive_load_ms"] / r["pagein_ms"], rel=0.01)
+    assert isinstance(r["targets_met"], bool)
