@@ -8,8 +8,9 @@ the reference firmware core (C) that speaks it.
     with Link(LinkConfig(url="/dev/ttyUSB0")) as link:
         link.send_drive(200, 200)
 """
-from .link import (BridgeError, CommandRefused, CommandTimeout, DriveSent, HandshakeTimeout,
-                   Link, LinkConfig, LinkDownError, McuInfo, NotConnectedError, ProtocolMismatch)
+from .link import Link
+from .link_types import (BridgeError, CommandRefused, CommandTimeout, DriveSent, HandshakeTimeout,
+                         LinkConfig, LinkDownError, McuInfo, NotConnectedError, ProtocolMismatch)
 from .telemetry import Telemetry
 
 __all__ = ["BridgeError", "CommandRefused", "CommandTimeout", "DriveSent", "HandshakeTimeout",

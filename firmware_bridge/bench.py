@@ -20,7 +20,8 @@ import time
 
 from .faults import FaultInjector, judge
 from .framing import encode_raw
-from .link import Link, LinkConfig
+from .link import Link
+from .link_types import LinkConfig, percentile
 from .virtual_mcu import VirtualMcu
 
 TARGETS = {  # key: (comparison, bound) — from issue #2
@@ -73,11 +74,6 @@ def _quiet(loggers=("spikebox.firmware_bridge", "spikebox.mcu")):
             lg.setLevel(level)
 
 
-def _percentile(values: list[float], pct: float) -> float:
-    v = sorted(values)
-    return v[min(len(v) - 1, round(pct / 100 * (len(v) - 1)))]
-
-
 def run_bridge_bench(drives: int = 2000, fault_rate: float = 0.01, trials: int = 5,
                      progress: bool = True) -> dict:
     out: dict = {"drives": drives, "fault_rate": fault_rate}
@@ -90,8 +86,8 @@ def run_bridge_bench(drives: int = 2000, fault_rate: float = 0.01, trials: int =
             echoed = _drive_round_trips(link, drives)
             rtts = link.rtt_samples_ms()[warm:]
             stats = link.stats()
-        out.update(rtt_ms_p50=round(_percentile(rtts, 50), 3),
-                   rtt_ms_p99=round(_percentile(rtts, 99), 3),
+        out.update(rtt_ms_p50=round(percentile(sorted(rtts), 50), 3),
+                   rtt_ms_p99=round(percentile(sorted(rtts), 99), 3),
                    rtt_ms_max=round(max(rtts), 3), drives_echoed=echoed,
                    frames_sent=stats["frames_sent"])
 

@@ -30,6 +30,9 @@ import serial
 from .framing import Frame, FrameDecoder, LinkCounters, encode_frame
 from .protocol import (ACK_REFUSED, BY_NAME, HELLO_OK, PROTOCOL_VERSION, SCHEMA_HASH,
                        STATE_HANDSHAKEN)
+from .link_types import (BridgeError, CommandRefused, CommandTimeout, DriveSent,
+                         HandshakeTimeout, LinkConfig, LinkDownError, McuInfo,
+                         NotConnectedError, ProtocolMismatch, percentile)
 from .telemetry import Telemetry
 
 logger = logging.getLogger(__name__)
@@ -37,79 +40,6 @@ mcu_logger = logging.getLogger("spikebox.mcu")
 
 _ID = {m.name: m.msg_id for m in BY_NAME.values()}
 _HELLO_STATUS = {1: "protocol version mismatch", 2: "schema mismatch"}
-
-
-class BridgeError(RuntimeError):
-    """Base of the errors the bridge raises."""
-
-
-class NotConnectedError(BridgeError):
-    """Used before connect() or after close()."""
-
-
-class LinkDownError(BridgeError):
-    """The MCU is not reachable right now (the link is re-connecting)."""
-
-
-class HandshakeTimeout(BridgeError):
-    """Nothing answered our HELLO in time."""
-
-
-class ProtocolMismatch(BridgeError):
-    """The MCU speaks another protocol version or message schema."""
-
-
-class CommandTimeout(BridgeError):
-    """An ESTOP/CLEAR was not acknowledged after every retry."""
-
-
-class CommandRefused(BridgeError):
-    """The MCU answered a command with result 'refused'."""
-
-
-@dataclass
-class LinkConfig:
-    url: str                          # serial_for_url: /dev/ttyUSB0, a pty path, loop://, spy://...
-    baudrate: int = 115200
-    handshake_timeout_ms: int = 1000  # connect() gives up after this
-    hello_interval_ms: int = 100      # HELLO is repeated this often until answered
-    link_timeout_ms: int = 500        # MCU silent this long → re-handshake / re-open
-    ack_timeout_ms: int = 50          # per ESTOP/CLEAR attempt
-    max_retries: int = 5              # resends of a command after the first try
-    backoff_min_ms: int = 20          # port re-open backoff, doubling ...
-    backoff_max_ms: int = 250         # ... up to this
-    write_timeout_ms: int = 20        # a write never blocks a caller longer than this
-    max_wheel_mm_s: int = 1500        # setpoints are clipped to ±this
-    rtt_window: int = 4096            # DRIVE→TELEMETRY round trips kept for stats
-
-    def __post_init__(self):
-        if not self.url:
-            raise ValueError("LinkConfig.url is empty: give a port such as /dev/ttyUSB0")
-        for name in ("handshake_timeout_ms", "hello_interval_ms", "link_timeout_ms",
-                     "ack_timeout_ms", "backoff_min_ms", "backoff_max_ms", "write_timeout_ms"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"LinkConfig.{name} must be > 0, got {getattr(self, name)}")
-        if self.max_retries < 0:
-            raise ValueError("LinkConfig.max_retries must be >= 0")
-        if not 0 < self.max_wheel_mm_s <= 32767:
-            raise ValueError("LinkConfig.max_wheel_mm_s must be in 1..32767")
-
-
-@dataclass(frozen=True)
-class DriveSent:
-    """What send_drive actually put on the wire (after clipping)."""
-    seq: int
-    left_mm_s: int
-    right_mm_s: int
-    sent_at: float
-
-
-@dataclass(frozen=True)
-class McuInfo:
-    firmware_id: str
-    proto_version: int
-    schema_hash: int
-    watchdog_ms: int
 
 
 @dataclass
@@ -231,8 +161,8 @@ class Link:
         """Host link counters, round trips, reconnects and the MCU's own counters."""
         out = self._decoder.counters.as_dict()
         rtts = sorted(self._rtt_ms)
-        out["rtt_ms_p50"] = _percentile(rtts, 50)
-        out["rtt_ms_p99"] = _percentile(rtts, 99)
+        out["rtt_ms_p50"] = percentile(rtts, 50)
+        out["rtt_ms_p99"] = percentile(rtts, 99)
         out["rtt_samples"] = len(rtts)
         out["reconnect_ms"] = list(self._reconnect_ms)
         out["connected"] = self.connected
@@ -440,10 +370,3 @@ class Link:
                            self.config.url)
             self._opened_at = time.monotonic()
             self._handshaken.clear()
-
-
-def _percentile(sorted_values: list[float], pct: float) -> float | None:
-    if not sorted_values:
-        return None
-    k = min(len(sorted_values) - 1, max(0, round(pct / 100 * (len(sorted_values) - 1))))
-    return sorted_values[k]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 
-from spikebox.firmware_bridge.link import BridgeError, Link, LinkConfig
+from spikebox.firmware_bridge import BridgeError, Link, LinkConfig
 from spikebox.firmware_bridge.virtual_mcu import VirtualMcu
 
 from .ratekeeper import Ratekeeper
