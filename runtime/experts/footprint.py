@@ -32,14 +32,8 @@ import json, sys, time
 import onnx, onnxruntime as ort
 from onnx import helper, TensorProto
 from spikebox.runtime.experts.session import SessionConfig, load_session, warm_up, zero_inputs
+from spikebox.runtime.procmem import smaps_rollup as rollup
 
-def rollup():
-    out = {}
-    for line in open("/proc/self/smaps_rollup"):
-        parts = line.split()
-        if len(parts) == 3 and parts[2] == "kB":
-            out[parts[0].rstrip(":")] = int(parts[1]) * 1024
-    return out
 
 args = json.loads(sys.argv[1])
 config = SessionConfig(**{k: tuple(v) if k == "providers" else v for k, v in args["config"].items()})

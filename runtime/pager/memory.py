@@ -17,11 +17,11 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import logging
-import os
+
+from spikebox.runtime.procmem import peak_rss_bytes, rss_bytes, smaps_rollup
 
 logger = logging.getLogger(__name__)
 
-_PAGE_BYTES = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 _libc = None          # the glibc handle, looked up on first trim (nothing probed at import)
 _libc_checked = False
 
@@ -44,34 +44,11 @@ def trim_heap() -> bool:
     return True
 
 
-def rss_bytes() -> int:
-    """Resident set size of this process now (from /proc/self/statm: one cheap read)."""
-    try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * _PAGE_BYTES
-    except OSError:
-        return 0
-
-
 def memory_status() -> dict:
     """rss_bytes, pss_bytes (/proc/self/smaps_rollup) and peak_rss_bytes (VmHWM); 0 if unknown."""
-    out = {"rss_bytes": 0, "pss_bytes": 0, "peak_rss_bytes": 0}
-    try:
-        with open("/proc/self/smaps_rollup") as f:
-            for line in f:
-                key, _, rest = line.partition(":")
-                if key in ("Rss", "Pss"):
-                    out[f"{key.lower()}_bytes"] = int(rest.split()[0]) * 1024
-    except OSError:
-        out["rss_bytes"] = rss_bytes()
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    out["peak_rss_bytes"] = int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return out
+    rollup = smaps_rollup()
+    return {"rss_bytes": rollup.get("Rss") or rss_bytes(), "pss_bytes": rollup.get("Pss", 0),
+            "peak_rss_bytes": peak_rss_bytes()}
 
 
 def measure_footprint_bytes(loader, name: str, repeats: int = 3) -> int:
