@@ -12,6 +12,7 @@ import time
 
 import numpy as np
 
+from ..benchtable import render
 from .network import ActivatorNetwork, ExpertUnits
 from .numpy_backend import NumpyActivator
 
@@ -128,12 +129,5 @@ def format_table(r: dict) -> str:
         ("synaptic ops per frame", f"{r['synops_per_frame']:.0f}", None),
         ("Loihi energy estimate per frame", f"{r['loihi_uj_per_frame']:.2f} uJ", None),
     ]
-    lines = ["spikebox bench activator (same frames through both backends)", ""]
-    for name, value, key in rows:
-        mark = ""
-        if key:
-            op, bound = TARGETS[key]
-            mark = ("ok  " if meets(r.get(key), op, bound) else "MISS") + f" target {op} {bound}"
-        lines.append(f"  {name:<40} {value:>14}   {mark}")
-    lines += ["", "all targets met" if r["targets_met"] else "TARGETS MISSED"]
-    return "\n".join(lines)
+    return render("spikebox bench activator (same frames through both backends)", rows, TARGETS,
+                  lambda key: meets(r.get(key), *TARGETS[key]), r["targets_met"])

@@ -16,6 +16,7 @@ import time
 
 import numpy as np
 
+from ..benchtable import render
 from .bench_models import SessionLoader, write_box
 from .belady import belady_hit_rate
 from .memory import measure_footprint_bytes, memory_status, rss_bytes, trim_heap
@@ -156,14 +157,8 @@ def format_table(r: dict) -> str:
          "rss_growth_pct_500_cycles"),
         ("peak RSS", f"{r['peak_rss_mb']:.0f} MB", None),
     ]
-    lines = ["spikebox bench pager", ""]
-    for name, value, key in rows:
-        mark = ""
-        if key:
-            mark = ("ok  " if meets(r, key) else "MISS") + f" target {TARGETS[key][0]} {TARGETS[key][1]}"
-        lines.append(f"  {name:<44} {value:>16}   {mark}")
-    lines += ["", "all targets met" if r["targets_met"] else "TARGETS MISSED"]
-    return "\n".join(lines)
+    return render("spikebox bench pager", rows, TARGETS, lambda key: meets(r, key),
+                  r["targets_met"])
 
 
 if __name__ == "__main__":
