@@ -2,40 +2,27 @@
 remove; bad models, name clashes and tampering refused with the box unchanged."""
 import json
 
-import cv2
 import numpy as np
 import onnx
 import pytest
 
-from scenes import run
+from boxkit import snapshot, write_assets
 from spikebox.cli import main
 from spikebox.export.testmodels import dynamic_convnet, mlp, mobile_convnet, multi_io
 from spikebox.runtime.box import Box
 from spikebox.runtime.experts.session import load_session
 
 
-def write_frames(folder, frames):
-    folder.mkdir(parents=True)
-    for i, f in enumerate(frames):
-        cv2.imwrite(str(folder / f"{i:04d}.png"), f)
-    return folder
 
 
 @pytest.fixture(scope="module")
 def assets(tmp_path_factory):
     d = tmp_path_factory.mktemp("assets")
-    for name, model in (("conv", mobile_convnet(2)), ("mlp", mlp()),
-                        ("dyn", dynamic_convnet()), ("multi", multi_io())):
-        onnx.save(model, str(d / f"{name}.onnx"))
-    frames = {}
-    for fam in ("line", "ball", "sign", "background"):
-        frames[fam] = write_frames(d / fam, [f for s in range(6) for f in run(fam, 6, 40 + s)])
+    frames = write_assets(d, {"conv": mobile_convnet(2), "mlp": mlp(), "dyn": dynamic_convnet(),
+                              "multi": multi_io()}, ("line", "ball", "sign", "background"), runs=6)
     return d, frames
 
 
-def snapshot(box):
-    return {p.relative_to(box).as_posix(): p.read_bytes() for p in sorted(box.rglob("*"))
-            if p.is_file()}
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import numpy as np
 import onnx
 import pytest
 
-from scenes import run
+from boxkit import snapshot, write_assets
 from spikebox.cli import main
 from spikebox.export.quantize import DEFAULT_TOLERANCE, quantize_int8
 from spikebox.export.testmodels import mlp, mobile_convnet, multi_io
@@ -89,25 +89,15 @@ def test_report_flags_are_the_measured_comparisons_and_a_refusal_leaves_nothing(
 
 # ---- through the CLI, on a box ----
 
-def write_frames(folder, frames):
-    folder.mkdir(parents=True)
-    for i, f in enumerate(frames):
-        cv2.imwrite(str(folder / f"{i:04d}.png"), f)
-    return folder
 
 
-def snapshot(box):
-    return {p.relative_to(box).as_posix(): p.read_bytes() for p in sorted(box.rglob("*"))
-            if p.is_file()}
 
 
 @pytest.fixture(scope="module")
 def assets(tmp_path_factory):
     d = tmp_path_factory.mktemp("assets")
-    for name, model in (("conv", mobile_convnet(2)), ("mlp", mlp()), ("multi", multi_io())):
-        onnx.save(model, str(d / f"{name}.onnx"))
-    frames = {fam: write_frames(d / fam, [f for s in range(4) for f in run(fam, 6, 40 + s)])
-              for fam in ("line", "ball", "background")}
+    frames = write_assets(d, {"conv": mobile_convnet(2), "mlp": mlp(), "multi": multi_io()},
+                          ("line", "ball", "background"), runs=4)
     rng = np.random.default_rng(0)
     for name, make in (("mlp", lambda: {"features": rng.standard_normal((1, 64))}),
                        ("multi", lambda: {"image": rng.random((1, 3, 64, 64)),

@@ -1,0 +1,28 @@
+"""Helpers for tests that build boxes: model files, example frames, byte snapshots."""
+from __future__ import annotations
+
+import cv2
+import onnx
+
+from scenes import run
+
+
+def write_frames(folder, frames):
+    folder.mkdir(parents=True)
+    for i, f in enumerate(frames):
+        cv2.imwrite(str(folder / f"{i:04d}.png"), f)
+    return folder
+
+
+def write_assets(d, models: dict, families, runs: int):
+    """models: name → ModelProto saved as d/name.onnx; families: scene frames, `runs` runs of 6."""
+    for name, model in models.items():
+        onnx.save(model, str(d / f"{name}.onnx"))
+    return {fam: write_frames(d / fam, [f for s in range(runs) for f in run(fam, 6, 40 + s)])
+            for fam in families}
+
+
+def snapshot(box):
+    """Every file of a box and its bytes: equal snapshots mean an untouched box."""
+    return {p.relative_to(box).as_posix(): p.read_bytes() for p in sorted(box.rglob("*"))
+            if p.is_file()}
