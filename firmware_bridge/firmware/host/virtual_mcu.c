@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "../sb_core.h"
+#include "pty.h"
 #include "sim_robot.h"
 
 #define DEFAULT_FIRMWARE_ID "spikebox-vmcu/1"
@@ -43,9 +44,7 @@ typedef struct {
 } options_t;
 
 typedef struct {
-    int master;
-    int slave; /* held open so the master never sees EIO/HUP between host sessions */
-    char slave_path[PATH_MAX];
+    vpty_t pty;
     struct timespec t0;
     sim_robot_t robot;
     uint64_t rng;
@@ -255,7 +254,7 @@ static void hal_serial_write(void *ctx, const uint8_t *data, size_t n)
     vmcu_t *v = ctx;
     int flushed = 0;
     while (n > 0u) {
-        ssize_t w = write(v->master, data, n);
+        ssize_t w = write(v->pty.master, data, n);
         if (w > 0) {
             data += w;
             n -= (size_t)w;
@@ -265,92 +264,12 @@ static void hal_serial_write(void *ctx, const uint8_t *data, size_t n)
             /* The pty is full: nobody has read for a while. A UART with no
              * listener loses its bytes; throw the stale ones away so that a
              * host opening the port later reads fresh frames, not old ones. */
-            tcflush(v->slave, TCIFLUSH);
+            tcflush(v->pty.slave, TCIFLUSH);
             v->tx_flushes++;
             flushed = 1;
         } else {
             v->tx_dropped += (unsigned long)n;
             return;
-        }
-    }
-}
-
-/* ---- pseudo-terminal ---- */
-
-static int open_pty(vmcu_t *v)
-{
-    struct termios tio;
-    const char *name;
-    int flags;
-
-    v->master = posix_openpt(O_RDWR | O_NOCTTY);
-    if (v->master < 0 || grantpt(v->master) != 0 || unlockpt(v->master) != 0 ||
-        (name = ptsname(v->master)) == NULL) {
-        perror("virtual_mcu: pseudo-terminal");
-        return 0;
-    }
-    if (strlen(name) >= sizeof v->slave_path) {
-        fprintf(stderr, "virtual_mcu: pty name too long\n");
-        return 0;
-    }
-    strcpy(v->slave_path, name);
-    v->slave = open(v->slave_path, O_RDWR | O_NOCTTY);
-    if (v->slave < 0) {
-        perror("virtual_mcu: open pty slave");
-        return 0;
-    }
-    /* Raw: no echo (the host would read its own frames back), no line
-     * discipline rewriting 0x0A/0x0D/0x03 in binary frames. */
-    if (tcgetattr(v->slave, &tio) != 0) {
-        perror("virtual_mcu: tcgetattr");
-        return 0;
-    }
-    cfmakeraw(&tio);
-    cfsetispeed(&tio, B115200);
-    cfsetospeed(&tio, B115200);
-    if (tcsetattr(v->slave, TCSANOW, &tio) != 0) {
-        perror("virtual_mcu: tcsetattr");
-        return 0;
-    }
-    flags = fcntl(v->master, F_GETFL);
-    if (flags < 0 || fcntl(v->master, F_SETFL, flags | O_NONBLOCK) != 0) {
-        perror("virtual_mcu: fcntl");
-        return 0;
-    }
-    return 1;
-}
-
-/* Point link at the slave, replacing an old link atomically (a host
- * re-opening the path never finds it missing or half made). */
-static int make_link(const char *link, const char *target)
-{
-    char tmp[PATH_MAX];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", link, (long)getpid()) >= (int)sizeof tmp) {
-        fprintf(stderr, "virtual_mcu: --link path too long\n");
-        return 0;
-    }
-    unlink(tmp);
-    if (symlink(target, tmp) != 0) {
-        perror("virtual_mcu: symlink");
-        return 0;
-    }
-    if (rename(tmp, link) != 0) {
-        perror("virtual_mcu: rename link");
-        unlink(tmp);
-        return 0;
-    }
-    return 1;
-}
-
-/* Remove the link only if it is still ours: a newer virtual MCU may own it. */
-static void remove_link(const char *link, const char *target)
-{
-    char buf[PATH_MAX];
-    ssize_t n = readlink(link, buf, sizeof buf - 1);
-    if (n >= 0) {
-        buf[n] = '\0';
-        if (strcmp(buf, target) == 0) {
-            unlink(link);
         }
     }
 }
@@ -380,19 +299,19 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    v.master = v.slave = -1;
-    if (!open_pty(&v)) {
+    v.pty.master = v.pty.slave = -1;
+    if (!vpty_open(&v.pty)) {
         return 1;
     }
     /* Before anything else: a lone delimiter ends whatever partial chunk a
      * host's decoder may hold, so our first frame is read cleanly. */
-    if (write(v.master, &flush_byte, 1) != 1) {
+    if (write(v.pty.master, &flush_byte, 1) != 1) {
         v.tx_dropped++;
     }
-    if (!make_link(opt.link, v.slave_path)) {
+    if (!vpty_link(opt.link, v.pty.slave_path)) {
         return 1;
     }
-    printf("READY %s\n", v.slave_path);
+    printf("READY %s\n", v.pty.slave_path);
     fflush(stdout);
 
     clock_gettime(CLOCK_MONOTONIC, &v.t0);
@@ -428,7 +347,7 @@ int main(int argc, char **argv)
         }
         /* ≤1 ms: bytes are handled the moment they arrive (the host measures
          * DRIVE → TELEMETRY), and the core is ticked every millisecond. */
-        pfd.fd = v.master;
+        pfd.fd = v.pty.master;
         pfd.events = POLLIN;
         pfd.revents = 0;
         r = poll(&pfd, 1, 1);
@@ -442,7 +361,7 @@ int main(int argc, char **argv)
         if (r > 0 && (pfd.revents & POLLIN)) {
             uint8_t buf[4096];
             static uint8_t noisy[2 * sizeof buf];
-            ssize_t n = read(v.master, buf, sizeof buf);
+            ssize_t n = read(v.pty.master, buf, sizeof buf);
             if (n > 0) {
                 if (v.rx_fault_rate > 0.0) {
                     sb_core_rx(&core, noisy, corrupt(&v, buf, (size_t)n, noisy));
@@ -457,7 +376,7 @@ int main(int argc, char **argv)
         }
     }
 
-    remove_link(opt.link, v.slave_path);
+    vpty_unlink(opt.link, v.pty.slave_path);
     fprintf(stderr,
             "virtual_mcu: exit; rx crc_errors=%u framing_errors=%u seq_gaps=%u resyncs=%u "
             "oversize=%u unknown_ids=%u version_errors=%u; watchdog stops=%u; "
@@ -466,7 +385,7 @@ int main(int argc, char **argv)
             core.rx.counters.seq_gaps, core.rx.counters.resyncs, core.rx.counters.oversize,
             core.rx.counters.unknown_ids, core.rx.counters.version_errors, core.timeouts,
             v.rx_faults, v.tx_dropped, v.tx_flushes);
-    close(v.slave);
-    close(v.master);
+    close(v.pty.slave);
+    close(v.pty.master);
     return 0;
 }
