@@ -221,6 +221,8 @@ def add_expert(path: str | os.PathLike, name: str, model: str | os.PathLike,
                 dict(o, meaning=options.outputs.get(o["name"], "")) for o in report.outputs],
             "preprocessing": options.preprocessing,
             "footprint_bytes": int8.int8_footprint_bytes if int8 else report.footprint_bytes,
+            # what the pager's shell of it keeps once evicted (runtime/experts/shell.py)
+            "shell_bytes": int8.int8_shell_bytes if int8 else report.shell_bytes,
             "load_ms": int8.int8_load_ms if int8 else report.load_ms,
             "latency_ms": int8.int8_run_ms if int8 else report.latency_ms,
             "onnxruntime_version": report.onnxruntime_version,

@@ -40,6 +40,8 @@ class ModelReport:
     latency_ms: float
     onnxruntime_version: str
     max_abs_diff: float
+    # anonymous memory a shell of it keeps once evicted (None: it cannot be shelved)
+    shell_bytes: int | None = None
 
 
 def _spec_dicts(specs) -> list[dict]:
@@ -110,7 +112,8 @@ def check_model(model: Path, dest: Path, progress: Callable[[str], None] = lambd
         fp = measure_footprint(optimized)
         return ModelReport(source, optimized, _spec_dicts(input_specs(paged)),
                            _spec_dicts(output_specs(paged)), int(fp["pss_bytes"]),
-                           float(fp["load_ms"]), float(fp["run_ms"]), ort.__version__, diff)
+                           float(fp["load_ms"]), float(fp["run_ms"]), ort.__version__, diff,
+                           fp.get("shell_bytes"))
     except (ExpertLoadError, FootprintError) as e:
         shutil.rmtree(dest, ignore_errors=True)
         raise BoxError(str(e)) from None

@@ -78,6 +78,7 @@ class QuantReport:
     smaller: bool                    # int8_bytes < fp32_bytes
     fp32_footprint_bytes: int        # PSS the loaded session adds (fresh process)
     int8_footprint_bytes: int
+    int8_shell_bytes: int | None     # what a shell of the int8 expert keeps (None: not shelvable)
     smaller_resident: bool           # int8_footprint_bytes < fp32_footprint_bytes
     int8_load_ms: float              # fresh process, as the pager will see it
     int8_run_ms: float
@@ -242,6 +243,7 @@ def quantize_int8(source_onnx: Path, calibration: list[dict[str, np.ndarray]], o
             fp32_bytes=fp32_bytes, int8_bytes=int8_bytes, smaller=int8_bytes < fp32_bytes,
             fp32_footprint_bytes=int(fp_fp32["pss_bytes"]),
             int8_footprint_bytes=int(fp_int8["pss_bytes"]),
+            int8_shell_bytes=fp_int8.get("shell_bytes"),
             smaller_resident=int(fp_int8["pss_bytes"]) < int(fp_fp32["pss_bytes"]),
             int8_load_ms=float(fp_int8["load_ms"]), int8_run_ms=float(fp_int8["run_ms"]),
             calibration_samples=len(calibrate), heldout_samples=len(heldout))

@@ -194,8 +194,10 @@ def model_bytes(model: onnx.ModelProto) -> int:
     return model.ByteSize()
 
 
-def write_bench_sources(sizes_mb=(2, 5, 10, 20), out_dir=".", *, seed: int = 0) -> dict:
-    """Write one `mobile_convnet` per size to `out_dir`; return {"convnet_<n>mb": path}.
+def write_bench_sources(sizes_mb=(2, 5, 10, 20), out_dir=".", *, seed: int = 0,
+                        names=None) -> dict:
+    """Write one `mobile_convnet` per size to `out_dir`; return {"convnet_<n>mb": path}
+    (or {names[i]: path}).
 
     The runtime's load benchmark (runtime/experts/bench.py) measures files, so
     the models it needs are built here, off the robot's import path.
@@ -206,7 +208,8 @@ def write_bench_sources(sizes_mb=(2, 5, 10, 20), out_dir=".", *, seed: int = 0) 
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {}
     for i, size in enumerate(sizes_mb):
-        path = out_dir / f"convnet_{size:g}mb.onnx"
+        name = names[i] if names is not None else f"convnet_{size:g}mb"
+        path = out_dir / f"{name}.onnx"
         onnx.save(mobile_convnet(size, seed=seed + i), path)
-        paths[f"convnet_{size:g}mb"] = path
+        paths[name] = path
     return paths

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 
-_PAGE_BYTES = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+PAGE_BYTES = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
 def smaps_rollup() -> dict[str, int]:
@@ -27,7 +27,7 @@ def rss_bytes() -> int:
     """Resident set size now, from /proc/self/statm: one cheap read."""
     try:
         with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * _PAGE_BYTES
+            return int(f.read().split()[1]) * PAGE_BYTES
     except OSError:
         return 0
 

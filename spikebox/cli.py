@@ -78,10 +78,13 @@ def _bench_pager(progress: bool) -> dict:
     if progress:
         print("pager: policies on a scene-like trace, 500 page-in/evict cycles ...",
               file=sys.stderr, flush=True)
-    out = bench_policies()
+    out = bench_policies(write_sources=lambda sizes, folder: write_bench_sources(
+        list(sizes.values()), folder, names=list(sizes)))
     out["pager_pagein_ms"] = out.pop("pagein_ms")
-    out.update(naive_load_ms=load["naive_load_ms"], pagein_ms=load["pagein_ms"],
-               load_speedup=load["load_speedup"], load_per_model=load["per_model"])
+    out.update({k: load[k] for k in ("naive_load_ms", "pagein_ms", "pagein_new_ms", "load_speedup",
+                                     "load_speedup_new", "naive_load_first_run_ms",
+                                     "pagein_first_run_ms", "pagein_new_first_run_ms",
+                                     "pagein_from")}, load_per_model=load["per_model"])
     out["targets"] = {k: f"{op} {b}" for k, (op, b) in TARGETS.items()}
     out["targets_met"] = all(meets(out, k) for k in TARGETS)
     return out
@@ -150,9 +153,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "frame, speedup, bit-exactness, synaptic ops, Loihi energy estimate.\n"
                     "Prints a table, or one JSON object with --json; exit status 1 if a\n"
                     "target is missed.\n"
-                    "pager: naive load vs page-in on 2-20 MB convnets built at run time, then\n"
-                    "LRU, activator-aware and Belady hit rates at a quarter of the box, and\n"
-                    "RSS over 500 page-in/evict cycles. e2e: not built yet (status 3).")
+                    "pager: naive load vs page-in (from a session shell, and as a new\n"
+                    "session) on 2-20 MB convnets built at run time, then LRU, activator-\n"
+                    "aware and Belady hit rates at a quarter of the box (shells included),\n"
+                    "and RSS over 500 page-in/evict cycles. e2e: not built yet (status 3).")
     bench.add_argument("target", choices=["bridge", "activator", "pager", "e2e"])
     bench.add_argument("--json", action="store_true", help="print one JSON object")
     bench.add_argument("--drives", type=int, default=2000, help="DRIVE round trips (bridge)")

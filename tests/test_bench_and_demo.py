@@ -62,12 +62,16 @@ def test_bench_pager_reports_the_issue_keys(monkeypatch):
     from spikebox.runtime.pager import bench as pager_bench
     policies, load, sources = (pager_bench.bench_policies, load_bench.bench_load,
                                testmodels.write_bench_sources)
-    monkeypatch.setattr(pager_bench, "bench_policies", lambda: policies(
-        n_experts=4, n_frames=300, weight_mb=(0.5, 2.0), real_frames=20))
+    monkeypatch.setattr(pager_bench, "bench_policies", lambda **kw: policies(
+        n_experts=4, n_frames=300, weight_mb=(0.5, 2.0), real_frames=20, **kw))
     monkeypatch.setattr(load_bench, "bench_load", lambda src: load(src, repeats=3))
-    monkeypatch.setattr(testmodels, "write_bench_sources", lambda sizes, d: sources((2,), d))
+    monkeypatch.setattr(testmodels, "write_bench_sources", lambda sizes, d, names=None: sources(
+        list(sizes) if names else (2,), d, names=names))
     r = cli._bench_pager(progress=False)
     assert PAGER_KEYS <= r.keys()
+    # page-ins from shells where the platform allows them (Linux): the same session, weights mapped
+    assert r["pagein_from"] == "shell" and r["load_speedup_new"] > 0
+    assert r["real_run"]["pageins_from_shell"] <= r["real_run"]["pageins"]
     assert r["budget_fraction"] == 0.25 and 0 < r["budget_mb"] < r["box_mb"]
     assert 0 <= r["lru_hit_rate"] <= 1 and 0 <= r["hit_rate"] <= 1
     assert r["load_speedup"] == pytest.approx(r["naive_load_ms"] / r["pagein_ms"], rel=0.01)

@@ -1,6 +1,7 @@
 """Boxes end to end through the CLI: init, add any ONNX model, compile, check, inspect,
 remove; bad models, name clashes and tampering refused with the box unchanged."""
 import json
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -43,6 +44,7 @@ def test_added_experts_are_in_the_manifest_and_page(box):
     assert list(b.experts) == ["line", "ball"]
     line = b.experts["line"]
     assert line["footprint_bytes"] > 0 and line["load_ms"] > 0
+    assert 0 < line["shell_bytes"] < line["footprint_bytes"] / 2     # measured with the footprint
     assert line["preprocessing"]["size"] == [160, 160]
     assert b.verify() > 0
     sess = load_session(b.file(line["files"]["optimized"]))
@@ -202,3 +204,44 @@ def test_pager_pages_box_experts_and_refuses_a_tampered_one(box, tmp_path):
             pass
         m = pager.metrics()
         assert m["refused_load_failed"] == 1 and m["hits"] >= 1
+
+
+def test_a_shelved_expert_whose_weights_change_on_disk_is_refused(box, tmp_path):
+    """A shell reads its weights back from the file: the page-in checks the file first."""
+    import os
+    import shutil
+    from spikebox.runtime.experts.box_loader import BoxLoader
+    from spikebox.runtime.experts.session import zero_inputs
+    from spikebox.runtime.pager import ExpertRefused, LRUPolicy, Pager
+    copy = tmp_path / "shelved"
+    shutil.copytree(box, copy)
+    loader = BoxLoader(Box.open(copy))
+    fp = loader.footprints()
+    shells = loader.shell_footprints()
+    assert set(shells) == {"line", "ball"}
+    assert fp["line"] + fp["ball"] > fp["line"] + shells["ball"] >= fp["ball"] + shells["line"]
+    budget = fp["line"] + shells["ball"]            # line or ball whole, and the other's shell
+    with Pager(budget, loader, fp, LRUPolicy(), prefetch=False, shell_footprints=shells) as pager:
+        with pager.use("line") as s:
+            feeds = zero_inputs(s)
+            expected = s.run(None, feeds)[0]
+        for name in ("ball", "line", "ball"):                 # line and ball trade places
+            with pager.use(name) as s:
+                if name == "line":
+                    assert np.array_equal(s.run(None, feeds)[0], expected)
+        m = pager.metrics()
+        assert m["shells"] == ["line"] and m["pageins_from_shell"] == 2
+        weights = Path(str(loader.graph_path("line")) + ".data")
+        raw = bytearray(weights.read_bytes())
+        raw[len(raw) // 2] ^= 0x01                            # in place: same inode, same size
+        with open(weights, "r+b") as f:
+            f.write(raw)
+        st = weights.stat()
+        os.utime(weights, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+        with pytest.raises(ExpertRefused, match="sha256 does not match"):
+            with pager.use("line"):
+                pass
+        with pager.use("ball"):                               # the other expert goes on
+            pass
+        m = pager.metrics()
+    assert m["refused_load_failed"] == 1 and m["shells_dropped"] >= 1

@@ -17,6 +17,7 @@ import pytest
 from spikebox.runtime.pager import (ActivatorAwarePolicy, ExpertRefused, LRUPolicy, Pager,
                                     belady_hit_rate, demand_trace, measure_footprint_bytes,
                                     scene_trace, simulate)
+from spikebox.runtime.pager.memory import measure_shell_bytes
 from spikebox.runtime.pager.belady import optimal_hit_rate_brute_force
 from spikebox.runtime.pager.bench_models import INPUT_SHAPE, SessionLoader, write_box
 
@@ -82,9 +83,11 @@ def test_resident_bytes_and_process_rss_stay_within_budget(box):
     budget = int(0.3 * sum(footprints.values()))
     frames = scene_trace(sorted(paths), 200, seed=3, run_frames=(2, 6), lead_frames=(1, 3))
     assert len(demand_trace(frames)) >= 200            # a few hundred requests
-    got = _child("budget", paths, footprints, {"budget": budget, "frames": frames})
-    assert got["max_resident_bytes"] <= budget        # by footprint, checked after every step
-    assert got["requests"] >= 200 and got["evictions"] > 0
+    shells = {n: measure_shell_bytes(SessionLoader(paths), n) for n in paths}
+    got = _child("budget", paths, footprints, {"budget": budget, "frames": frames,
+                                               "shells": shells})
+    assert got["max_resident_bytes"] <= budget        # experts + shells, checked after every step
+    assert got["requests"] >= 200 and got["evictions"] > 0 and got["pageins_from_shell"] > 0
     # Real memory: the baseline is RSS after importing onnxruntime and creating and destroying
     # one session. Slack: the session being built is already inside the budget (room is
     # reserved first), but while it is built onnxruntime also holds the file's bytes and the
@@ -339,20 +342,21 @@ def _child_budget(args):
     trim_heap()
     baseline = rss_bytes()
     budget = args["budget"]
-    pager = Pager(budget, loader, args["footprints"], ActivatorAwarePolicy(), prefetch=True)
+    pager = Pager(budget, loader, args["footprints"], ActivatorAwarePolicy(), prefetch=True,
+                  shell_footprints=args["shells"])
     max_resident = max_rss = 0
     for fired, warmth in args["frames"]:
         pager.observe(fired, warmth)
         for name in fired:
             with pager.use(name) as session:
                 _run(session)
-            max_resident = max(max_resident, pager.resident_bytes)
+            max_resident = max(max_resident, pager.held_bytes)
             max_rss = max(max_rss, rss_bytes())
     m = pager.metrics()
     pager.close()
     return {"baseline_rss_bytes": baseline, "max_rss_bytes": max_rss,
             "max_resident_bytes": max_resident, "requests": m["requests"],
-            "evictions": m["evictions"]}
+            "evictions": m["evictions"], "pageins_from_shell": m["pageins_from_shell"]}
 
 
 def _child_cycles(args):

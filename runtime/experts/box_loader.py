@@ -9,7 +9,8 @@ not repeated on every page-in; `verify_ms_total` keeps the running cost). After 
 compares the files' size and mtime with what was hashed, a stat() costing
 microseconds, and hashes again only if they changed. A mismatch raises
 BoxError, which the pager logs once, counts, and refuses the expert for; the
-other experts go on.
+other experts go on. The same check runs before a page-in from a shell
+(shell.py), whose weights are read back from the file.
 """
 from __future__ import annotations
 
@@ -20,11 +21,12 @@ from pathlib import Path
 from spikebox.runtime.box import Box, BoxError
 
 from .session import SessionConfig, load_session, warm_up
+from .shell import ShellSupport
 
 logger = logging.getLogger(__name__)
 
 
-class BoxLoader:
+class BoxLoader(ShellSupport):
     def __init__(self, box: Box, config: SessionConfig | None = None):
         self.box = box
         self.config = config
@@ -33,6 +35,11 @@ class BoxLoader:
 
     def footprints(self) -> dict[str, int]:
         return {name: int(e["footprint_bytes"]) for name, e in self.box.experts.items()}
+
+    def shell_footprints(self) -> dict[str, int]:
+        """name -> bytes a shell of it keeps, measured at export (boxes from before shells: none)."""
+        return {name: int(e["shell_bytes"]) for name, e in self.box.experts.items()
+                if e.get("shell_bytes") is not None}
 
     def expert_files(self, name: str) -> list[str]:
         entry = self.box.experts.get(name)
@@ -59,9 +66,17 @@ class BoxLoader:
         self.verify_ms_total += (time.perf_counter() - t0) * 1000
         self._stamps[name] = {rel: self._stamp(rel) for rel in files}
 
+    def graph_path(self, name: str) -> Path:
+        return self.box.file(self.box.experts[name]["files"]["optimized"])
+
     def __call__(self, name: str):
         self.verify(name)
-        path = self.box.file(self.box.experts[name]["files"]["optimized"])
+        path = self.graph_path(name)
         session = load_session(path, self.config)
         warm_up(session, path)
         return session
+
+    def unshelve(self, name: str, session) -> None:
+        """A shell reads its weights from the file again: the same checks as a load first."""
+        self.verify(name)
+        super().unshelve(name, session)

@@ -8,7 +8,9 @@ The child imports onnxruntime and opens a one-node model first, so the
 figures exclude onnxruntime's one-time set-up and count only what this
 expert's session adds after load + one warm-up run. `anon_bytes` is private
 memory the kernel cannot drop; `file_bytes` is resident mmapped weights, which
-it can drop under pressure and fault back in from the file. A crash or a hang
+it can drop under pressure and fault back in from the file. `shell_bytes`
+is what the session keeps once shelved (its weight pages dropped, freed heap
+trimmed: runtime/experts/shell.py), or None if it cannot be shelved. A crash or a hang
 in the child is an exception here, never a dead parent.
 """
 from __future__ import annotations
@@ -33,6 +35,8 @@ import onnx, onnxruntime as ort
 from onnx import helper, TensorProto
 from spikebox.runtime.experts.session import SessionConfig, load_session, warm_up, zero_inputs
 from spikebox.runtime.procmem import smaps_rollup as rollup
+from spikebox.runtime.experts.shell import WeightPages, weights_file
+from spikebox.runtime.pager.memory import trim_heap
 
 
 args = json.loads(sys.argv[1])
@@ -47,6 +51,7 @@ tiny = helper.make_model(helper.make_graph(
 tiny.ir_version = 8
 first = ort.InferenceSession(tiny.SerializeToString(), providers=["CPUExecutionProvider"])
 first.run(None, {"x": __import__("numpy").zeros(1, "float32")})
+trim_heap()
 before = rollup()
 t0 = time.perf_counter()
 session = load_session(args["path"], config)
@@ -59,6 +64,20 @@ for _ in range(args["runs"]):
     t = time.perf_counter(); session.run(None, feeds); runs.append(time.perf_counter() - t)
 after = rollup()
 runs.sort()
+# The shell, measured against a baseline that already holds what this expert's first run
+# left in the heap (glibc keeps it for the process; the next session reuses it).
+shell = None
+if weights_file(args["path"]).exists():
+    del session
+    trim_heap()
+    base = rollup()
+    session = load_session(args["path"], config)
+    warm_up(session, args["path"])
+    if WeightPages(weights_file(args["path"])).drop() is not None:
+        trim_heap()
+        # Anonymous, not PSS: a shell holds no file pages, and PSS moves whenever another
+        # process maps or unmaps the same shared libraries.
+        shell = max(rollup()["Anonymous"] - base["Anonymous"], 0)
 print(json.dumps({
     "rss_bytes": after["Rss"] - before["Rss"],
     "pss_bytes": after["Pss"] - before["Pss"],
@@ -68,6 +87,7 @@ print(json.dumps({
     "load_ms": (t1 - t0) * 1e3,
     "first_run_ms": (t2 - t1) * 1e3,
     "run_ms": runs[len(runs) // 2] * 1e3,
+    "shell_bytes": shell,
 }))
 """
 
@@ -77,7 +97,8 @@ def measure_footprint(path: str | os.PathLike, config: SessionConfig | None = No
     """Load `path` in a fresh Python process; return the memory and time its session adds.
 
     Keys: rss_bytes, pss_bytes, anon_bytes, file_bytes (resident file-backed,
-    proportional), private_dirty_bytes, load_ms, first_run_ms, run_ms (median of `runs`).
+    proportional), private_dirty_bytes, load_ms, first_run_ms, run_ms (median of `runs`),
+    shell_bytes (anonymous memory a shell of it keeps; None if it cannot be shelved).
     """
     path = Path(path).resolve()
     args = json.dumps({"path": str(path), "config": asdict(config or SessionConfig()),

@@ -17,7 +17,9 @@ copy weights, the pages are file-backed (the kernel can drop them and fault
 them back in), and load time barely grows with model size. Optimisation at
 load is off for it (already done), and so is weight pre-packing (it copies
 every weight into private memory and doubled load time, for no run-time
-gain measured here).
+gain measured here). Because the weights stay file-backed, an evicted expert
+can keep its built session as a shell and give only its weight pages back
+(shell.py): the pager's page-in of an expert it has loaded before.
 
 Never imports spikebox.export or torch.
 """

@@ -7,6 +7,10 @@
         session.run(None, feeds)
     pager.metrics()                                 # hits, stalls, prefetch recall, RSS, PSS, ...
 
+An evicted expert whose loader can shelve it (runtime/experts/shell.py) stays
+as a shell: its session kept, its weight pages given back, its remaining bytes
+counted in the budget; a page-in from a shell maps the weights back (~0.5 ms).
+
 Offline: simulate(frames, footprints, budget_bytes, policy) runs the same code
 without models; belady_hit_rate(trace, footprints, budget_bytes) is the ceiling.
 """

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from spikebox.runtime.experts.shell import ShellSupport
+
 INPUT_SHAPE = (1, 3, 32, 32)
 N_CONV = 4
 
@@ -67,8 +69,11 @@ def write_box(directory, sizes_bytes: dict[str, int], seed: int = 0, paged: bool
     return paths
 
 
-class SessionLoader:
-    """loader(name) -> a warmed-up session of paths[name], from the one session factory."""
+class SessionLoader(ShellSupport):
+    """loader(name) -> a warmed-up session of paths[name], from the one session factory.
+
+    Paged files can be shelved (runtime/experts/shell.py); a plain .onnx cannot.
+    """
 
     def __init__(self, paths: dict[str, Path], config=None):
         self.paths = dict(paths)
@@ -81,3 +86,6 @@ class SessionLoader:
         warm_up(session, self.paths[name])
         self.loads += 1
         return session
+
+    def graph_path(self, name: str) -> Path:
+        return self.paths[name]

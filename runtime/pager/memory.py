@@ -66,3 +66,20 @@ def measure_footprint_bytes(loader, name: str, repeats: int = 3) -> int:
         del session
         trim_heap()
     return worst
+
+
+def measure_shell_bytes(loader, name: str) -> int:
+    """RSS a shell of `name` keeps: loaded, run, shelved, freed heap trimmed (tests, benchmarks).
+
+    The loader's own figure is used where it cannot shelve (the whole session stays).
+    """
+    trim_heap()
+    before = rss_bytes()
+    session = loader(name)
+    if loader.shelve(name, session) is None:
+        raise ValueError(f"{name}: its loader cannot shelve it (no mmapped weights file?)")
+    trim_heap()
+    kept = rss_bytes() - before
+    del session
+    trim_heap()
+    return max(kept, 0)

@@ -13,6 +13,11 @@ a miss, or the first hit on an expert that a prefetch brought in.
 - prefetch_precision = prefetches_used / prefetches_issued
                        (the share of prefetch loads that paid off)
 Both are 0.0 when their denominator is 0.
+
+A *page-in* is a load that made an expert resident: from its shell (the
+session kept, its weight pages mapped again) or anew (a session built from
+the file). Evictions either keep a shell (`shelved`) or release the session;
+`shells_dropped` counts shells released later to make room.
 """
 from __future__ import annotations
 
@@ -36,13 +41,20 @@ class PagerMetrics:
     refused_load_failed: int = 0    # the loader raised (corrupt file, hash mismatch, ...)
     refused_in_backoff: int = 0     # requests refused while a failed expert waits to be retried
     refused_no_room: int = 0        # every possible victim was running or pinned
+    shelved: int = 0                # evictions that kept a shell
+    shells_dropped: int = 0         # shells released to make room (or a failed page-in from one)
     pagein_count: int = 0
+    pageins_from_shell: int = 0
     pagein_ms_total: float = 0.0
+    pagein_shell_ms_total: float = 0.0
     pagein_ms_buckets: list[int] = field(default_factory=lambda: [0] * (len(PAGEIN_BUCKETS_MS) + 1))
 
-    def record_pagein(self, ms: float) -> None:
+    def record_pagein(self, ms: float, from_shell: bool = False) -> None:
         self.pagein_count += 1
         self.pagein_ms_total += ms
+        if from_shell:
+            self.pageins_from_shell += 1
+            self.pagein_shell_ms_total += ms
         self.pagein_ms_buckets[bisect.bisect_left(PAGEIN_BUCKETS_MS, ms)] += 1
 
     @property
@@ -74,5 +86,13 @@ class PagerMetrics:
             "refused_loads": self.refused_too_big + self.refused_load_failed,
             "pageins": self.pagein_count,
             "pagein_ms_mean": self.pagein_ms_total / self.pagein_count if self.pagein_count else 0.0,
+            "pageins_from_shell": self.pageins_from_shell,
+            "pagein_shell_ms_mean": (self.pagein_shell_ms_total / self.pageins_from_shell
+                                     if self.pageins_from_shell else 0.0),
+            "pagein_new_ms_mean": ((self.pagein_ms_total - self.pagein_shell_ms_total)
+                                   / (self.pagein_count - self.pageins_from_shell)
+                                   if self.pagein_count > self.pageins_from_shell else 0.0),
+            "shelved": self.shelved,
+            "shells_dropped": self.shells_dropped,
             "pagein_ms_histogram": dict(zip(labels, self.pagein_ms_buckets)),
         }

@@ -1,6 +1,7 @@
 """The pager: keeps loaded experts within a RAM budget (data path step 4).
 
-    pager = Pager(budget_bytes, loader, footprints, ActivatorAwarePolicy(), pinned=["avoid"])
+    pager = Pager(budget_bytes, loader, footprints, ActivatorAwarePolicy(), pinned=["avoid"],
+                  shell_footprints=loader.shell_footprints())
     pager.observe(result.fired, result.warmth)       # once per frame, from the activator
     for name in result.fired:
         with pager.use(name) as session:             # pages in if needed (a stall)
@@ -12,6 +13,11 @@ Invariants, all enforced under one lock:
   with the eviction of the same expert: a loading expert is not resident and so
   is never a victim);
 - an expert inside `use()` is never evicted; pinned experts never leave;
+- an evicted expert whose loader can shelve it (runtime/experts/shell.py)
+  becomes a *shell*: its session stays built, its weight pages go back to the
+  kernel, and what it still holds counts against the same budget. A page-in
+  from a shell maps the weights again instead of building a session; shells
+  are dropped oldest first when the budget needs their room;
 - an expert the budget cannot hold, or whose loader raised, is refused with
   ExpertRefused (logged once, counted); a failed one is retried only after a
   back-off that doubles per failure. The pager and the other experts go on.
@@ -44,6 +50,12 @@ class ExpertRefused(RuntimeError):
 
 
 @dataclass
+class _Shell:
+    session: object
+    shell_bytes: int                # the footprint minus the weight pages dropped
+
+
+@dataclass
 class _Resident:
     session: object
     footprint_bytes: int
@@ -55,7 +67,8 @@ class Pager:
     def __init__(self, budget_bytes: int, loader, footprints: dict[str, int],
                  policy: Policy | None = None, pinned=(), prefetch: bool | str = True,
                  retry_after_s: float = 2.0, retry_max_s: float = 60.0,
-                 trim_after_evict: bool = True, clock=time.monotonic):
+                 trim_after_evict: bool = True, shells: bool = True,
+                 shell_footprints: dict[str, int] | None = None, clock=time.monotonic):
         if budget_bytes <= 0:
             raise ValueError(f"budget_bytes must be > 0, got {budget_bytes}")
         if prefetch not in (True, False, "inline"):
@@ -70,12 +83,19 @@ class Pager:
         self.prefetch_mode = prefetch
         self.retry_after_s, self.retry_max_s = retry_after_s, retry_max_s
         self.trim_after_evict = trim_after_evict
+        # Shells need a loader that can drop and restore a session's weight pages.
+        self.shells_enabled = bool(shells) and callable(getattr(loader, "shelve", None)) \
+            and callable(getattr(loader, "unshelve", None))
+        # Measured bytes a shell keeps; without a figure, the footprint less the pages dropped
+        # (which overstates it: it still counts the warm-up's freed activations).
+        self.shell_footprints = dict(shell_footprints or {})
         self.clock = clock
         self._metrics = PagerMetrics()
         self._lock = threading.Condition()
         self._resident: dict[str, _Resident] = {}
+        self._shells: dict[str, _Shell] = {}            # oldest first
         self._loading: dict[str, bool] = {}             # name -> is a prefetch
-        self._committed_bytes = 0                       # resident + loading, by footprint
+        self._committed_bytes = 0                       # resident + loading + shells, by footprint
         self._failures: dict[str, tuple[int, float]] = {}   # name -> (failures, retry at)
         self._logged_too_big: set[str] = set()
         self._pinned = {n for n in pinned}
@@ -125,9 +145,10 @@ class Pager:
             out = self._metrics.as_dict()
             out.update(budget_bytes=self.budget_bytes,
                        resident_bytes=sum(e.footprint_bytes for e in self._resident.values()),
+                       shell_bytes=sum(s.shell_bytes for s in self._shells.values()),
                        committed_bytes=self._committed_bytes,
-                       resident=sorted(self._resident), pinned=sorted(self._pinned),
-                       policy=self.policy.name)
+                       resident=sorted(self._resident), shells=list(self._shells),
+                       pinned=sorted(self._pinned), policy=self.policy.name)
         out.update(memory_status())
         return out
 
@@ -141,6 +162,13 @@ class Pager:
         with self._lock:
             return sum(e.footprint_bytes for e in self._resident.values())
 
+    @property
+    def held_bytes(self) -> int:
+        """Resident experts plus shells: what the budget bounds (loads in flight aside)."""
+        with self._lock:
+            return (sum(e.footprint_bytes for e in self._resident.values())
+                    + sum(s.shell_bytes for s in self._shells.values()))
+
     def close(self) -> None:
         """Stop the prefetch thread and drop every session."""
         with self._lock:
@@ -151,8 +179,9 @@ class Pager:
         with self._lock:
             while self._loading:                        # a demand load in another thread
                 self._lock.wait()
-            dropped = list(self._resident.values())
+            dropped = list(self._resident.values()) + list(self._shells.values())
             self._resident.clear()
+            self._shells.clear()
             self._committed_bytes = 0
         del dropped
         if self.trim_after_evict:
@@ -184,52 +213,120 @@ class Pager:
             return f"its last load failed; next retry in {retry_at - self.clock():.1f} s"
         return None
 
+    def _cost(self, name: str) -> int:
+        """Bytes a page-in of `name` adds to what is committed (its shell is already counted)."""
+        shell = self._shells.get(name)
+        return self.footprints[name] - (shell.shell_bytes if shell else 0)
+
     def _make_room(self, name: str, for_prefetch: bool):
-        """Victims whose eviction lets `name` fit, or None if no allowed set does. Under the lock."""
-        need = self._committed_bytes + self.footprints[name] - self.budget_bytes
+        """Victims whose eviction lets `name` fit, or None if no allowed set does. Under the lock.
+
+        Counted as if every victim were released whole, so the plan holds
+        whether or not a victim can be shelved. Idle unpinned residents go by
+        the policy; if they are not enough, shells go too, oldest first.
+        """
+        need = self._committed_bytes + self._cost(name) - self.budget_bytes
         candidates = [n for n, e in self._resident.items() if e.users == 0 and n not in self._pinned]
         worth = self.policy.priority(name) if for_prefetch else None
         victims = []
-        while need > 0:
-            if not candidates:
-                return None
+        while need > 0 and candidates:
             victim = self.policy.choose_victim(candidates)
             if for_prefetch and self.policy.priority(victim) >= worth:
                 return None
             victims.append(victim)
             candidates.remove(victim)
             need -= self._resident[victim].footprint_bytes
-        return victims
+        for shell in (n for n in self._shells if n != name):
+            if need <= 0:
+                break
+            victims.append(shell)
+            need -= self._shells[shell].shell_bytes
+        return victims if need <= 0 else None
 
-    def _evict(self, victims: list[str]) -> list:
-        """Drop `victims` from the resident set; returns their sessions to release. Under the lock."""
+    def _evict(self, victims: list[str], name: str) -> list:
+        """Make room for `name`: shelve or release `victims`. Under the lock.
+
+        Returns the sessions to release outside the lock. A shell is kept only
+        while `name` still fits beside it; older shells go first.
+        """
         sessions = []
         for victim in victims:
+            if victim in self._shells:
+                sessions.append(self._drop_shell(victim))
+                continue
             entry = self._resident.pop(victim)
             self._committed_bytes -= entry.footprint_bytes
             self._metrics.evictions += 1
             self.policy.on_evict(victim)
-            sessions.append(entry.session)
+            dropped = self._shelve(victim, entry.session) if self.shells_enabled else None
+            if dropped:
+                shell_bytes = min(self.shell_footprints.get(victim, entry.footprint_bytes - dropped),
+                                  entry.footprint_bytes)
+                shell_bytes = max(shell_bytes, 0)
+                self._shells[victim] = _Shell(entry.session, shell_bytes)
+                self._committed_bytes += shell_bytes
+                self._metrics.shelved += 1
+            else:
+                sessions.append(entry.session)
+        while self._committed_bytes + self._cost(name) > self.budget_bytes:
+            sessions.append(self._drop_shell(next(n for n in self._shells if n != name)))
         return sessions
 
-    def _release_sessions(self, sessions: list) -> None:
-        """Outside the lock: the last references go, then freed heap goes back to the OS."""
-        if sessions:
-            sessions.clear()
-            if self.trim_after_evict:
-                trim_heap()
-
-    def _load(self, name: str, prefetch: bool):
-        """Run the loader outside the lock; on success the expert is resident. Returns it or None."""
-        t0 = time.perf_counter()
+    def _shelve(self, name: str, session) -> int | None:
         try:
-            session = self.loader(name)
-            error = None
-        except Exception as e:                          # the loader's failure is the expert's, not ours
-            session, error = None, e
+            return self.loader.shelve(name, session)
+        except Exception:                               # a shell is an optimisation: release instead
+            logger.exception("shelving %r failed; releasing its session", name)
+            return None
+
+    def _drop_shell(self, name: str):
+        shell = self._shells.pop(name)
+        self._committed_bytes -= shell.shell_bytes
+        self._metrics.shells_dropped += 1
+        return shell.session
+
+    def _release_sessions(self, sessions: list, evicted: bool) -> None:
+        """Outside the lock: the last references go, then freed heap goes back to the OS
+        (after a shelving too: the shell's last run left its activations in the heap)."""
+        sessions.clear()
+        if evicted and self.trim_after_evict:
+            trim_heap()
+
+    def _reserve(self, name: str, prefetch: bool):
+        """Commit `name`'s full footprint for its load; returns its shell's session or None.
+        Under the lock."""
+        shell = self._shells.pop(name, None)
+        if shell is not None:
+            self._committed_bytes -= shell.shell_bytes
+        self._loading[name] = prefetch
+        self._committed_bytes += self.footprints[name]
+        return shell.session if shell is not None else None
+
+    def _load(self, name: str, prefetch: bool, shell=None):
+        """Page `name` in outside the lock: from its shell if it has one (a fresh load if
+        that fails); on success the expert is resident. Returns (entry, None) or (None, error)."""
+        t0 = time.perf_counter()
+        session = error = None
+        shell_failed = False
+        if shell is not None:
+            try:
+                self.loader.unshelve(name, shell)
+                session = shell
+            except Exception as e:                      # e.g. its file changed on disk
+                shell_failed = True
+                logger.warning("expert %r: page-in from its shell failed (%s: %s); loading it anew",
+                               name, type(e).__name__, e)
+            shell = None                                # used, or released before a fresh load
+        from_shell = session is not None
+        if session is None:
+            try:
+                session = self.loader(name)
+            except Exception as e:                      # the loader's failure is the expert's, not ours
+                session, error = None, e
         ms = (time.perf_counter() - t0) * 1e3
         with self._lock:
             self._loading.pop(name)
+            self._metrics.shells_dropped += shell_failed
             if error is not None:
                 self._committed_bytes -= self.footprints[name]
                 failures = self._failures.get(name, (0, 0.0))[0] + 1
@@ -248,7 +345,7 @@ class Pager:
             self._resident[name] = entry
             if not prefetch:
                 self.policy.on_access(name)
-            self._metrics.record_pagein(ms)
+            self._metrics.record_pagein(ms, from_shell)
             if prefetch:
                 self._metrics.prefetches_issued += 1
             self.policy.on_load(name, prefetch)
@@ -296,12 +393,11 @@ class Pager:
                 if count and not waited:
                     self._metrics.misses += 1
                     self._metrics.stalls += 1
-                sessions = self._evict(victims)
-                self._loading[name] = False
-                self._committed_bytes += self.footprints[name]
+                sessions = self._evict(victims, name)
+                shell = self._reserve(name, prefetch=False)
                 break
-        self._release_sessions(sessions)
-        entry, error = self._load(name, prefetch=False)
+        self._release_sessions(sessions, evicted=bool(victims))
+        entry, error = self._load(name, prefetch=False, shell=shell)
         if entry is None:
             raise ExpertRefused(name, f"loading it failed: {type(error).__name__}: {error}") from error
         return entry.session
@@ -326,14 +422,13 @@ class Pager:
                 if victims is None:
                     self._metrics.prefetches_skipped += 1
                     continue
-                sessions = self._evict(victims)
-                self._loading[name] = True
-                self._committed_bytes += fp
+                sessions = self._evict(victims, name)
+                shell = self._reserve(name, prefetch=True)
                 break
             else:
                 return False
-        self._release_sessions(sessions)
-        self._load(name, prefetch=True)
+        self._release_sessions(sessions, evicted=bool(victims))
+        self._load(name, prefetch=True, shell=shell)
         return True
 
     def _prefetch_loop(self) -> None:

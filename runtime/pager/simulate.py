@@ -12,18 +12,35 @@ from .pager import ExpertRefused, Pager
 from .policies import Policy
 
 
-def _token_loader(name: str) -> str:
-    return name
+class _TokenLoader:
+    """Returns a token for a session; with `shell_bytes`, shelving leaves that much behind."""
+
+    def __init__(self, footprints: dict[str, int], shell_bytes: dict[str, int] | None):
+        self.footprints, self.shell_bytes = footprints, shell_bytes
+
+    def __call__(self, name: str) -> str:
+        return name
+
+    def shelve(self, name: str, session) -> int | None:
+        if self.shell_bytes is None:
+            return None
+        return self.footprints[name] - self.shell_bytes[name]
+
+    def unshelve(self, name: str, session) -> None:
+        pass
 
 
 def simulate(frames: list[tuple[list[str], dict[str, float]]], footprints: dict[str, int],
-             budget_bytes: int, policy: Policy, pinned=()) -> dict:
+             budget_bytes: int, policy: Policy, pinned=(), shell_bytes: dict[str, int] | None = None
+             ) -> dict:
     """Pager metrics (hit_rate, prefetch_recall, ...) of `policy` on `frames`.
 
-    Also checks on every step that resident footprints stay within budget_bytes.
+    shell_bytes: name -> what a shell of it holds (None: no shells). Also checks
+    on every step that resident experts plus shells stay within budget_bytes.
     """
-    pager = Pager(budget_bytes, _token_loader, footprints, policy, pinned=pinned,
-                  prefetch="inline", trim_after_evict=False)
+    pager = Pager(budget_bytes, _TokenLoader(footprints, shell_bytes), footprints, policy,
+                  pinned=pinned, prefetch="inline", trim_after_evict=False,
+                  shell_footprints=shell_bytes)
     for fired, warmth in frames:
         pager.observe(fired, warmth)
         for name in fired:
@@ -32,7 +49,7 @@ def simulate(frames: list[tuple[list[str], dict[str, float]]], footprints: dict[
                     pass
             except ExpertRefused:
                 pass
-            assert pager.resident_bytes <= budget_bytes, "pager exceeded its budget"
+            assert pager.held_bytes <= budget_bytes, "pager exceeded its budget"
     return pager._metrics.as_dict()
 
 
