@@ -21,6 +21,8 @@ Invariants, all enforced under one lock:
 - an expert the budget cannot hold, or whose loader raised, is refused with
   ExpertRefused (logged once, counted); a failed one is retried only after a
   back-off that doubles per failure. The pager and the other experts go on.
+The bookkeeping - who is resident, shelved or loading, and who makes room -
+is ledger.py; this module decides when to load and holds the lock.
 Prefetch runs in one background thread (prefetch=True), in the caller of
 observe() (prefetch="inline": deterministic, used by the simulator), or not at
 all (prefetch=False). A prefetch never evicts a running or pinned expert, nor one
@@ -32,8 +34,7 @@ import contextlib
 import logging
 import threading
 import time
-from dataclasses import dataclass
-
+from .ledger import Ledger
 from .memory import memory_status, trim_heap
 from .metrics import PagerMetrics
 from .policies import LRUPolicy, Policy
@@ -47,20 +48,6 @@ class ExpertRefused(RuntimeError):
     def __init__(self, name: str, reason: str):
         super().__init__(f"expert {name!r} refused: {reason}")
         self.name, self.reason = name, reason
-
-
-@dataclass
-class _Shell:
-    session: object
-    shell_bytes: int                # the footprint minus the weight pages dropped
-
-
-@dataclass
-class _Resident:
-    session: object
-    footprint_bytes: int
-    prefetched_unused: bool = False
-    users: int = 0
 
 
 class Pager:
@@ -86,16 +73,16 @@ class Pager:
         # Shells need a loader that can drop and restore a session's weight pages.
         self.shells_enabled = bool(shells) and callable(getattr(loader, "shelve", None)) \
             and callable(getattr(loader, "unshelve", None))
-        # Measured bytes a shell keeps; without a figure, the footprint less the pages dropped
-        # (which overstates it: it still counts the warm-up's freed activations).
-        self.shell_footprints = dict(shell_footprints or {})
         self.clock = clock
         self._metrics = PagerMetrics()
         self._lock = threading.Condition()
-        self._resident: dict[str, _Resident] = {}
-        self._shells: dict[str, _Shell] = {}            # oldest first
-        self._loading: dict[str, bool] = {}             # name -> is a prefetch
-        self._committed_bytes = 0                       # resident + loading + shells, by footprint
+        # Measured bytes a shell keeps; without a figure, the footprint less the pages dropped
+        # (which overstates it: it still counts the warm-up's freed activations).
+        self._ledger = Ledger(self.budget_bytes, self.footprints, dict(shell_footprints or {}),
+                              self.policy, self._metrics,
+                              loader.shelve if self.shells_enabled else None)
+        self._resident = self._ledger.residents         # the same dicts, read under the lock
+        self._loading = self._ledger.loading
         self._failures: dict[str, tuple[int, float]] = {}   # name -> (failures, retry at)
         self._logged_too_big: set[str] = set()
         self._pinned = {n for n in pinned}
@@ -144,10 +131,10 @@ class Pager:
         with self._lock:
             out = self._metrics.as_dict()
             out.update(budget_bytes=self.budget_bytes,
-                       resident_bytes=sum(e.footprint_bytes for e in self._resident.values()),
-                       shell_bytes=sum(s.shell_bytes for s in self._shells.values()),
-                       committed_bytes=self._committed_bytes,
-                       resident=sorted(self._resident), shells=list(self._shells),
+                       resident_bytes=self._ledger.resident_bytes,
+                       shell_bytes=self._ledger.shell_bytes,
+                       committed_bytes=self._ledger.committed_bytes,
+                       resident=sorted(self._resident), shells=list(self._ledger.shells),
                        pinned=sorted(self._pinned), policy=self.policy.name)
         out.update(memory_status())
         return out
@@ -160,14 +147,13 @@ class Pager:
     @property
     def resident_bytes(self) -> int:
         with self._lock:
-            return sum(e.footprint_bytes for e in self._resident.values())
+            return self._ledger.resident_bytes
 
     @property
     def held_bytes(self) -> int:
         """Resident experts plus shells: what the budget bounds (loads in flight aside)."""
         with self._lock:
-            return (sum(e.footprint_bytes for e in self._resident.values())
-                    + sum(s.shell_bytes for s in self._shells.values()))
+            return self._ledger.resident_bytes + self._ledger.shell_bytes
 
     def close(self) -> None:
         """Stop the prefetch thread and drop every session."""
@@ -179,10 +165,7 @@ class Pager:
         with self._lock:
             while self._loading:                        # a demand load in another thread
                 self._lock.wait()
-            dropped = list(self._resident.values()) + list(self._shells.values())
-            self._resident.clear()
-            self._shells.clear()
-            self._committed_bytes = 0
+            dropped = self._ledger.clear()
         del dropped
         if self.trim_after_evict:
             trim_heap()
@@ -197,8 +180,7 @@ class Pager:
     def _refusal(self, name: str) -> str | None:
         """Why `name` cannot be paged in now (counting and logging it), or None. Under the lock."""
         fp = self.footprints[name]
-        room = self.budget_bytes - sum(e.footprint_bytes for n, e in self._resident.items()
-                                       if n in self._pinned and n != name)
+        room = self.budget_bytes - self._ledger.pinned_bytes(self._pinned, besides=name)
         if fp > room:
             self._metrics.refused_too_big += 1
             reason = (f"footprint {fp} B exceeds the budget ({self.budget_bytes} B, of which "
@@ -213,94 +195,12 @@ class Pager:
             return f"its last load failed; next retry in {retry_at - self.clock():.1f} s"
         return None
 
-    def _cost(self, name: str) -> int:
-        """Bytes a page-in of `name` adds to what is committed (its shell is already counted)."""
-        shell = self._shells.get(name)
-        return self.footprints[name] - (shell.shell_bytes if shell else 0)
-
-    def _make_room(self, name: str, for_prefetch: bool):
-        """Victims whose eviction lets `name` fit, or None if no allowed set does. Under the lock.
-
-        Counted as if every victim were released whole, so the plan holds
-        whether or not a victim can be shelved. Idle unpinned residents go by
-        the policy; if they are not enough, shells go too, oldest first.
-        """
-        need = self._committed_bytes + self._cost(name) - self.budget_bytes
-        candidates = [n for n, e in self._resident.items() if e.users == 0 and n not in self._pinned]
-        worth = self.policy.priority(name) if for_prefetch else None
-        victims = []
-        while need > 0 and candidates:
-            victim = self.policy.choose_victim(candidates)
-            if for_prefetch and self.policy.priority(victim) >= worth:
-                return None
-            victims.append(victim)
-            candidates.remove(victim)
-            need -= self._resident[victim].footprint_bytes
-        for shell in (n for n in self._shells if n != name):
-            if need <= 0:
-                break
-            victims.append(shell)
-            need -= self._shells[shell].shell_bytes
-        return victims if need <= 0 else None
-
-    def _evict(self, victims: list[str], name: str) -> list:
-        """Make room for `name`: shelve or release `victims`. Under the lock.
-
-        Returns the sessions to release outside the lock. A shell is kept only
-        while `name` still fits beside it; older shells go first.
-        """
-        sessions = []
-        for victim in victims:
-            if victim in self._shells:
-                sessions.append(self._drop_shell(victim))
-                continue
-            entry = self._resident.pop(victim)
-            self._committed_bytes -= entry.footprint_bytes
-            self._metrics.evictions += 1
-            self.policy.on_evict(victim)
-            dropped = self._shelve(victim, entry.session) if self.shells_enabled else None
-            if dropped:
-                shell_bytes = min(self.shell_footprints.get(victim, entry.footprint_bytes - dropped),
-                                  entry.footprint_bytes)
-                shell_bytes = max(shell_bytes, 0)
-                self._shells[victim] = _Shell(entry.session, shell_bytes)
-                self._committed_bytes += shell_bytes
-                self._metrics.shelved += 1
-            else:
-                sessions.append(entry.session)
-        while self._committed_bytes + self._cost(name) > self.budget_bytes:
-            sessions.append(self._drop_shell(next(n for n in self._shells if n != name)))
-        return sessions
-
-    def _shelve(self, name: str, session) -> int | None:
-        try:
-            return self.loader.shelve(name, session)
-        except Exception:                               # a shell is an optimisation: release instead
-            logger.exception("shelving %r failed; releasing its session", name)
-            return None
-
-    def _drop_shell(self, name: str):
-        shell = self._shells.pop(name)
-        self._committed_bytes -= shell.shell_bytes
-        self._metrics.shells_dropped += 1
-        return shell.session
-
     def _release_sessions(self, sessions: list, evicted: bool) -> None:
         """Outside the lock: the last references go, then freed heap goes back to the OS
         (after a shelving too: the shell's last run left its activations in the heap)."""
         sessions.clear()
         if evicted and self.trim_after_evict:
             trim_heap()
-
-    def _reserve(self, name: str, prefetch: bool):
-        """Commit `name`'s full footprint for its load; returns its shell's session or None.
-        Under the lock."""
-        shell = self._shells.pop(name, None)
-        if shell is not None:
-            self._committed_bytes -= shell.shell_bytes
-        self._loading[name] = prefetch
-        self._committed_bytes += self.footprints[name]
-        return shell.session if shell is not None else None
 
     def _load(self, name: str, prefetch: bool, shell=None):
         """Page `name` in outside the lock: from its shell if it has one (a fresh load if
@@ -325,10 +225,9 @@ class Pager:
                 session, error = None, e
         ms = (time.perf_counter() - t0) * 1e3
         with self._lock:
-            self._loading.pop(name)
             self._metrics.shells_dropped += shell_failed
             if error is not None:
-                self._committed_bytes -= self.footprints[name]
+                self._ledger.abandon(name)
                 failures = self._failures.get(name, (0, 0.0))[0] + 1
                 delay = min(self.retry_after_s * 2 ** (failures - 1), self.retry_max_s)
                 self._failures[name] = (failures, self.clock() + delay)
@@ -339,10 +238,7 @@ class Pager:
                 self._lock.notify_all()
                 return None, error
             self._failures.pop(name, None)
-            # A demand load is born in use, so no prefetch can evict it before its caller runs it.
-            entry = _Resident(session, self.footprints[name], prefetched_unused=prefetch,
-                              users=0 if prefetch else 1)
-            self._resident[name] = entry
+            entry = self._ledger.admit(name, session, prefetch)
             if not prefetch:
                 self.policy.on_access(name)
             self._metrics.record_pagein(ms, from_shell)
@@ -379,7 +275,7 @@ class Pager:
                 reason = self._refusal(name)
                 if reason is not None:
                     raise ExpertRefused(name, reason)
-                victims = self._make_room(name, for_prefetch=False)
+                victims = self._ledger.plan(name, self._pinned, for_prefetch=False)
                 if victims is None and self._loading:     # a load in flight holds the room:
                     if count and not waited:              # once resident it can be evicted
                         self._metrics.misses += 1
@@ -393,8 +289,8 @@ class Pager:
                 if count and not waited:
                     self._metrics.misses += 1
                     self._metrics.stalls += 1
-                sessions = self._evict(victims, name)
-                shell = self._reserve(name, prefetch=False)
+                sessions = self._ledger.evict(victims, name)
+                shell = self._ledger.reserve(name, prefetch=False)
                 break
         self._release_sessions(sessions, evicted=bool(victims))
         entry, error = self._load(name, prefetch=False, shell=shell)
@@ -418,12 +314,12 @@ class Pager:
                 if fp > self.budget_bytes or (failures and self.clock() < retry_at):
                     self._metrics.prefetches_skipped += 1   # refused on demand, with the log line there
                     continue
-                victims = self._make_room(name, for_prefetch=True)
+                victims = self._ledger.plan(name, self._pinned, for_prefetch=True)
                 if victims is None:
                     self._metrics.prefetches_skipped += 1
                     continue
-                sessions = self._evict(victims, name)
-                shell = self._reserve(name, prefetch=True)
+                sessions = self._ledger.evict(victims, name)
+                shell = self._ledger.reserve(name, prefetch=True)
                 break
             else:
                 return False
