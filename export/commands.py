@@ -174,8 +174,12 @@ def inspect(path: str) -> int:
         print(f"\n  {name}  role={e['role']} priority={e['priority']} "
               f"units={e['activator_units']}")
         print("    files      " + ", ".join(f"{k} {v / 2**20:.2f} MB" for k, v in sizes.items()))
-        print(f"    resident   {e['footprint_bytes'] / 2**20:.2f} MB   load {e['load_ms']:.1f} ms"
-              f"   latency {e['latency_ms']:.2f} ms   onnxruntime {e['onnxruntime_version']}")
+        shell = e.get("shell_bytes", "not measured")     # boxes exported before shells
+        shell = ("not shelvable" if shell is None else shell if isinstance(shell, str)
+                 else f"{shell / 2**20:.2f} MB")
+        print(f"    resident   {e['footprint_bytes'] / 2**20:.2f} MB   shell {shell}   load "
+              f"{e['load_ms']:.1f} ms   latency {e['latency_ms']:.2f} ms   "
+              f"onnxruntime {e['onnxruntime_version']}")
         print(f"    inputs     {ins}")
         print(f"    outputs    {outs}")
         if e.get("preprocessing"):

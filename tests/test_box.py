@@ -60,6 +60,7 @@ def test_compile_check_and_inspect(box, capsys):
     assert main(["inspect", str(box)]) == 0
     out = capsys.readouterr().out
     assert "line" in out and "resident" in out and "steering in [-1, 1]" in out
+    assert " MB   shell " in out
 
 
 @pytest.mark.parametrize("model, words", [
