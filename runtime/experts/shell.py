@@ -57,7 +57,7 @@ def _libc_madvise():
 
 
 def weights_file(graph_path: str | os.PathLike) -> Path:
-    """The mmapped weights file beside a paged graph (it may not exist: no weight >= 1 KiB)."""
+    """The mmapped weights file beside a paged graph (it may not exist: no weight >= 16 KiB)."""
     graph_path = Path(graph_path)
     return graph_path.with_name(graph_path.name + ".data")
 
