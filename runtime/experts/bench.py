@@ -25,7 +25,7 @@ and no pre-packing at load) 1.7/1.8/1.9/2.0, flat in size; the 1.5 ms that
 remains is onnxruntime building a session of ~30 fused nodes (a one-node model
 loads in 0.25 ms); ~0.1 ms of it was one open/mmap/close per external tensor
 (31 at the former 1 KiB threshold; session.py now keeps tensors < 16 KiB
-inline). A page-in from a shell skips all of it: 0.2/0.3/0.5/0.8 ms, the
+inline). A page-in from a shell skips all of it: 0.1/0.3/0.4/0.7 ms, the
 weight pages mapped back in included. Global thread pools
 (set_global_thread_pool_sizes + use_per_session_threads=False) saved ~0.1 ms
 more on 2 cores but make every other session in the process fail unless it

@@ -7,9 +7,9 @@ MADV_DONTNEED) and keeps the session - graph, kernels, small inline tensors,
 a few hundred kB - built. Paging it back in maps the pages again
 (MADV_POPULATE_READ, Linux >= 5.14; before that the first run faults them in),
 so the expert runs at its steady latency straight away. Measured here
-(runtime/experts/bench.py): a page-in from a shell costs about 0.2-0.8 ms for
-2-20 MB experts, where a new session of the paged file costs ~1.5 ms and a
-naive InferenceSession of the source 6-21 ms.
+(runtime/experts/bench.py): a page-in from a shell costs about 0.1-0.7 ms for
+2-20 MB experts, where a new session of the paged file costs ~1.3-1.7 ms and a
+naive InferenceSession of the source 5.5-16.5 ms.
 
 Why dropping is safe, and when it is not: onnxruntime 1.23.2 maps the file
 private *and writable* (rw-p). A page onnxruntime had written would be a private
