@@ -131,6 +131,24 @@ def mobile_convnet(size_mb: float = 5.0, *, image: int = 160, classes: int = 100
                    f"mobile_convnet_{size_mb:g}mb")
 
 
+def small_convnet(weight_bytes: int, *, image: int = 32, n_conv: int = 4, outputs: int = 8,
+                  seed: int = 0) -> onnx.ModelProto:
+    """A few wide 3x3 conv/BN/ReLU layers on a small image, pooling and a dense head, with
+    about `weight_bytes` of float32 weights: cheap to run, so tests can page many of them.
+    Input "image" [1, 3, image, image], output "logits" [1, outputs]."""
+    width = max(8, int(np.sqrt(max(weight_bytes // 4, 1000) / (9 * n_conv))))
+    g = _Graph(seed)
+    x, c = "image", 3
+    for i in range(n_conv):
+        x = g.conv_bn_relu(x, c, width, 3, stride=2 if i < 2 else 1)
+        c = width
+    x = g.op("Flatten", [g.op("GlobalAveragePool", [x])], axis=1)
+    _rename_output(g, g.dense(x, c, outputs), "logits")
+    return g.model([helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, image, image])],
+                   [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, outputs])],
+                   f"small_convnet_{seed}")
+
+
 def mlp(features: int = 64, hidden: tuple[int, ...] = (256, 256), outputs: int = 4, *,
         seed: int = 1) -> onnx.ModelProto:
     """An MLP on a flat telemetry/audio tensor: input ["batch", features] → ["batch", outputs]."""

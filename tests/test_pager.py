@@ -19,7 +19,8 @@ from spikebox.runtime.pager import (ActivatorAwarePolicy, ExpertRefused, LRUPoli
                                     scene_trace, simulate)
 from spikebox.runtime.pager.memory import measure_shell_bytes
 from spikebox.runtime.pager.belady import optimal_hit_rate_brute_force
-from spikebox.runtime.pager.bench_models import INPUT_SHAPE, SessionLoader, write_box
+from pagerkit import INPUT_SHAPE, write_box
+from spikebox.runtime.pager.session_loader import SessionLoader
 
 N_EXPERTS = 10
 

@@ -1,7 +1,11 @@
 """The pager's policies on a scene-like trace, and its memory over real sessions.
 
+    spikebox bench pager --json       # builds 16 MobileNet-like experts of 2-20 MB in a temp dir
+
+    from spikebox.export.testmodels import write_bench_sources   # off-device model builders
     from spikebox.runtime.pager.bench import bench_policies
-    print(bench_policies())          # builds its own box of 2–20 MB convnets in a temp dir
+    bench_policies(write_sources=lambda sizes, d: write_bench_sources(
+        list(sizes.values()), d, names=list(sizes)))
 
 Hit rates come from the simulator (the same Pager and policy code, token
 sessions, prefetch completing within a frame) on footprints and shell sizes
@@ -22,7 +26,7 @@ import numpy as np
 
 from ..benchtable import render
 from ..experts.session import write_paged
-from .bench_models import SessionLoader, write_box
+from .session_loader import SessionLoader
 from .belady import belady_hit_rate
 from .memory import (measure_footprint_bytes, measure_shell_bytes, memory_status, rss_bytes,
                      trim_heap)
@@ -86,19 +90,16 @@ def _real_run(loader, footprints, shells, budget_bytes, frames, frame_period_s: 
 
 def bench_policies(n_experts: int = 16, n_frames: int = 4000, budget_fraction: float = 0.25,
                    seed: int = 0, weight_mb: tuple = (2.0, 20.0), cycles: int = 500,
-                   real_frames: int = 300, frame_period_s: float = 0.02,
-                   write_sources=None) -> dict:
-    """write_sources(sizes_mb: {name: MB}, folder) -> {name: source .onnx}: the box's models
-    (the CLI passes export's MobileNet-like convnets); None: bench_models' small convnets."""
+                   real_frames: int = 300, frame_period_s: float = 0.02, *,
+                   write_sources) -> dict:
+    """write_sources(sizes_mb: {name: MB}, folder) -> {name: source .onnx} builds the box's
+    models (the CLI passes export's MobileNet-like convnets: the robot side never builds them)."""
     rng = np.random.default_rng(seed)
     names = [f"expert{i:02d}" for i in range(n_experts)]
     sizes = {n: round(float(rng.uniform(*weight_mb)), 1) for n in names}
     with tempfile.TemporaryDirectory(prefix="spikebox-pager-bench-") as tmp:
-        if write_sources is None:
-            paths = write_box(tmp, {n: int(mb * MB) for n, mb in sizes.items()}, seed=seed)
-        else:
-            paths = {n: write_paged(src, Path(tmp) / "paged")
-                     for n, src in write_sources(sizes, Path(tmp)).items()}
+        paths = {n: write_paged(src, Path(tmp) / "paged")
+                 for n, src in write_sources(sizes, Path(tmp)).items()}
         loader = SessionLoader(paths)
         loader(names[0])                                # first session: onnxruntime's one-off costs
         trim_heap()
@@ -190,8 +191,3 @@ def format_table(r: dict) -> str:
     ]
     return render("spikebox bench pager", rows, TARGETS, lambda key: meets(r, key),
                   r["targets_met"])
-
-
-if __name__ == "__main__":
-    import json
-    print(json.dumps(bench_policies(), indent=2))
