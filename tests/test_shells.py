@@ -138,3 +138,18 @@ def test_simulated_pager_with_shells_keeps_the_budget():
     m = simulate(frames, fp, budget, LRUPolicy(), shell_bytes=shells)   # asserts held <= budget
     assert m["pageins_from_shell"] > 0.5 * m["pageins"]
     assert m["shelved"] == m["evictions"]
+
+
+def test_ranges_of_a_second_session_that_is_gone_are_forgotten(experts):
+    """Ranges are found by path: another session of the same file may be among them."""
+    loader, _, _ = experts
+    first, second = loader("b"), loader("b")
+    expected = _run(second)
+    pages = WeightPages(weights_file(loader.graph_path("b")))
+    both = len(pages.ranges)
+    del first                                       # its mappings go with it
+    assert pages.drop() is not None
+    assert 0 < len(pages.ranges) == both // 2
+    assert page_counts(pages.ranges)[0] == 0
+    pages.populate()
+    assert np.array_equal(_run(second), expected)

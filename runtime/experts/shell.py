@@ -88,16 +88,13 @@ def mapped_ranges(path: str | os.PathLike) -> list[tuple[int, int]]:
     return out
 
 
-def _same_mapping(ranges: list[tuple[int, int]], st: os.stat_result) -> bool:
-    """Each range is still one whole mapping of the file `st` describes (/proc/self/map_files)."""
+def _maps_file(start: int, end: int, st: os.stat_result) -> bool:
+    """[start, end) is still one whole mapping of the file `st` describes (/proc/self/map_files)."""
     try:
-        for start, end in ranges:
-            now = os.stat(f"/proc/self/map_files/{start:x}-{end:x}")
-            if (now.st_ino, now.st_dev) != (st.st_ino, st.st_dev):
-                return False
+        now = os.stat(f"/proc/self/map_files/{start:x}-{end:x}")
     except OSError:
         return False
-    return True
+    return (now.st_ino, now.st_dev) == (st.st_ino, st.st_dev)
 
 
 def page_counts(ranges: list[tuple[int, int]]) -> tuple[int, int]:
@@ -127,7 +124,8 @@ class WeightPages:
     every weight tensor is its own mapping), so it is done once per session;
     before each drop every range is re-checked to still map the same file.
     One session per weights file in the process (the pager's rule), else the
-    ranges of two sessions are dropped and restored together.
+    ranges of two sessions are dropped and restored together (harmless: the
+    pages are the file's), and ranges that stop mapping the file are forgotten.
     """
 
     def __init__(self, path: str | os.PathLike):
@@ -138,11 +136,14 @@ class WeightPages:
     def drop(self) -> int | None:
         """Drop the pages from this process; the bytes dropped, or None: nothing was dropped.
 
-        None when the file is not mapped, a range no longer maps it, any page
-        was written (dropping would lose the write), or /proc or madvise is missing.
+        None when the file is no longer mapped, any page was written (dropping
+        would lose the write), or /proc or madvise is missing.
         """
         try:
-            if not self.ranges or not _same_mapping(self.ranges, self.stat):
+            # Ranges found by path may include another session's of the same file, which
+            # can be gone by now: keep those still mapping it (a drop there is harmless).
+            self.ranges = [(a, b) for a, b in self.ranges if _maps_file(a, b, self.stat)]
+            if not self.ranges:
                 return None
             present, written = page_counts(self.ranges)
             if written:
