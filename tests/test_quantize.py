@@ -77,6 +77,8 @@ def test_report_flags_are_the_measured_comparisons_and_a_refusal_leaves_nothing(
     assert r.smaller == (r.int8_bytes < r.fp32_bytes)
     assert r.smaller_resident == (r.int8_footprint_bytes < r.fp32_footprint_bytes)
     assert r.int8_bytes < r.fp32_bytes / 2          # int8 weights: a quarter, plus scales
+    # int8 weights are mmapped and never written either: the expert can be kept as a shell
+    assert r.int8_shell_bytes is not None and 0 <= r.int8_shell_bytes < r.int8_footprint_bytes
     with pytest.raises(BoxError, match=r"mlp.onnx: int8 output 'command' differs .* above the "
                                        r"tolerance 0.00%.*--force-int8"):
         quantize_int8(tmp_path / "mlp.onnx", feeds, tmp_path / "refused", tolerance=1e-9,
