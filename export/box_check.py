@@ -4,9 +4,30 @@ from __future__ import annotations
 import time
 from typing import Callable, Iterator
 
+import numpy as np
+
 from spikebox.runtime.activator import ActivatorNetwork
 from spikebox.runtime.box import Box, BoxError
-from spikebox.runtime.experts.session import load_session, warm_up
+from spikebox.runtime.experts.session import load_session, warm_up, zero_inputs
+from spikebox.runtime.experts.shell import WeightPages, weights_file
+
+
+def _shell_round_trip(name: str, path, session, expected) -> str:
+    """Evict `session` to a shell and page it back in, as the pager does; same outputs?"""
+    weights = weights_file(path)
+    if not weights.exists():
+        return "no mmapped weights: the pager releases it on eviction"
+    pages = WeightPages(weights)
+    dropped = pages.drop()
+    if dropped is None:
+        return "not shelvable here (see the log): the pager releases it on eviction"
+    pages.populate()
+    got = session.run(None, zero_inputs(session))
+    for out, a, b in zip(session.get_outputs(), expected, got):
+        if not np.allclose(a, b, rtol=1e-5, atol=1e-6):
+            raise BoxError(f"{path}: expert '{name}' output '{out.name}' changed after its "
+                           f"weights were paged out and back in; report it with the model")
+    return f"shell round trip ok ({dropped / 2**20:.1f} MB of weights paged out and back)"
 
 
 def check_box(path, progress: Callable[[str], None] = lambda s: None) -> Iterator[str]:
@@ -22,11 +43,11 @@ def check_box(path, progress: Callable[[str], None] = lambda s: None) -> Iterato
         progress(f"loading {name} ...")
         try:
             session = load_session(path)
-            warm_up(session)
+            expected = warm_up(session)
         except Exception as e:  # onnxruntime raises several unrelated types
             raise BoxError(f"{path}: expert '{name}' does not load or run ({e}); "
                            f"export it again") from None
-        yield f"expert {name}: loads and runs"
+        yield f"expert {name}: loads and runs; {_shell_round_trip(name, path, session, expected)}"
     if box.activator_dir is not None:
         network = ActivatorNetwork.load(box.activator_dir)
         missing = set(box.experts) - set(network.expert_names)

@@ -85,7 +85,9 @@ def add_arguments(exp: argparse.ArgumentParser, fmt) -> None:
         "check", formatter_class=fmt, help="re-verify hashes, schema, and that experts run",
         description="example:  spikebox export check mybox\n\n"
                     "Verifies the manifest's schema and the sha256 of every file, loads every\n"
-                    "expert's optimised file and runs it once, and loads the activator.")
+                    "expert's optimised file and runs it, pages its weights out and back in\n"
+                    "as the pager's shells do and checks the outputs again, and loads the\n"
+                    "activator.")
     p.add_argument("box", metavar="BOX")
 
 

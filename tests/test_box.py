@@ -57,6 +57,7 @@ def test_compile_check_and_inspect(box, capsys):
     assert main(["export", "check", str(box)]) == 0
     out = capsys.readouterr().out
     assert "expert line: loads and runs" in out and "activator: " in out
+    assert "expert line: loads and runs; shell round trip ok" in out
     assert main(["inspect", str(box)]) == 0
     out = capsys.readouterr().out
     assert "line" in out and "resident" in out and "steering in [-1, 1]" in out
@@ -246,3 +247,26 @@ def test_a_shelved_expert_whose_weights_change_on_disk_is_refused(box, tmp_path)
             pass
         m = pager.metrics()
     assert m["refused_load_failed"] == 1 and m["shells_dropped"] >= 1
+
+
+def test_check_catches_weights_that_come_back_different(box, tmp_path, monkeypatch):
+    """The shell round trip in `export check` compares outputs: weights changed on disk
+    while paged out (after the sha256 pass) are caught, naming the expert."""
+    import shutil
+
+    from spikebox.export import box_check
+    from spikebox.runtime.box import BoxError
+    copy = tmp_path / "checked"
+    shutil.copytree(box, copy)
+    real_populate = box_check.WeightPages.populate
+
+    def populate_after_a_write(pages):
+        raw = bytearray(pages.path.read_bytes())
+        raw[len(raw) // 3: len(raw) // 3 + 4096] = bytes(4096)      # in place: same inode
+        with open(pages.path, "r+b") as f:
+            f.write(raw)
+        return real_populate(pages)
+
+    monkeypatch.setattr(box_check.WeightPages, "populate", populate_after_a_write)
+    with pytest.raises(BoxError, match="expert 'line' output 'probs' changed after its weights"):
+        list(box_check.check_box(copy))
