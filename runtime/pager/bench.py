@@ -30,9 +30,9 @@ from .session_loader import SessionLoader
 from .belady import belady_hit_rate
 from .memory import (measure_footprint_bytes, measure_shell_bytes, memory_status, rss_bytes,
                      trim_heap)
-from .pager import ExpertRefused, Pager
+from .pager import Pager
 from .policies import ActivatorAwarePolicy, LRUPolicy
-from .simulate import demand_trace, simulate
+from .simulate import demand_trace, serve_frame, simulate
 from .traces import scene_trace
 
 MB = 1e6
@@ -73,13 +73,7 @@ def _real_run(loader, footprints, shells, budget_bytes, frames, frame_period_s: 
     try:
         next_t = time.monotonic()
         for fired, warmth in frames:
-            pager.observe(fired, warmth)
-            for name in fired:
-                try:
-                    with pager.use(name):
-                        pass
-                except ExpertRefused:                   # counted by the pager; the run goes on
-                    pass
+            serve_frame(pager, fired, warmth)
             over_budget += pager.held_bytes > budget_bytes
             next_t += frame_period_s
             time.sleep(max(0.0, next_t - time.monotonic()))

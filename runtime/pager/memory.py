@@ -71,7 +71,7 @@ def measure_footprint_bytes(loader, name: str, repeats: int = 3) -> int:
 def measure_shell_bytes(loader, name: str) -> int:
     """RSS a shell of `name` keeps: loaded, run, shelved, freed heap trimmed (tests, benchmarks).
 
-    The loader's own figure is used where it cannot shelve (the whole session stays).
+    Raises ValueError if the loader cannot shelve it. A box records this at export.
     """
     trim_heap()
     before = rss_bytes()

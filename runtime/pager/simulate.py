@@ -42,15 +42,21 @@ def simulate(frames: list[tuple[list[str], dict[str, float]]], footprints: dict[
                   pinned=pinned, prefetch="inline", trim_after_evict=False,
                   shell_footprints=shell_bytes)
     for fired, warmth in frames:
-        pager.observe(fired, warmth)
-        for name in fired:
-            try:
-                with pager.use(name):
-                    pass
-            except ExpertRefused:
-                pass
-            assert pager.held_bytes <= budget_bytes, "pager exceeded its budget"
+        serve_frame(pager, fired, warmth)
+        assert pager.held_bytes <= budget_bytes, "pager exceeded its budget"
     return pager._metrics.as_dict()
+
+
+def serve_frame(pager: Pager, fired: list[str], warmth: dict[str, float]) -> None:
+    """One frame's demand, as the daemon makes it: observe, then page in every fired expert.
+    A refused expert is counted and logged by the pager; the frame goes on."""
+    pager.observe(fired, warmth)
+    for name in fired:
+        try:
+            with pager.use(name):
+                pass
+        except ExpertRefused:
+            pass
 
 
 def demand_trace(frames) -> list[str]:
