@@ -9,10 +9,11 @@ the reference firmware core (C) that speaks it.
         link.send_drive(200, 200)
 """
 from .link import Link
-from .link_types import (BridgeError, CommandRefused, CommandTimeout, DriveSent, HandshakeTimeout,
-                         LinkConfig, LinkDownError, McuInfo, NotConnectedError, ProtocolMismatch)
+from .link_types import (BridgeError, CommandRefused, CommandSuperseded, CommandTimeout,
+                         DriveSent, HandshakeTimeout, LinkConfig, LinkDownError, McuInfo, NotConnectedError, ProtocolMismatch)
 from .telemetry import Telemetry
 
-__all__ = ["BridgeError", "CommandRefused", "CommandTimeout", "DriveSent", "HandshakeTimeout",
+__all__ = ["BridgeError", "CommandRefused", "CommandSuperseded", "CommandTimeout", "DriveSent",
+           "HandshakeTimeout",
            "Link", "LinkConfig", "LinkDownError", "McuInfo", "NotConnectedError",
            "ProtocolMismatch", "Telemetry"]

@@ -6,7 +6,8 @@
         link.send_drive(200, 200)       # latest-value-wins setpoint, mm/s
         link.heartbeat()                # from the loop itself, never a side thread
         t = link.latest_telemetry(max_age_ms=100)
-    link.estop()                        # acked, retried, deduplicated
+    link.estop()                        # acked, retried, deduplicated; latches
+    link.clear()                        # lifts it; wheels wait for a fresh send_drive
     link.close()
 
 One reader thread owns the port: it decodes frames, keeps the latest
@@ -15,6 +16,15 @@ disappears (USB unplugged, MCU reset, virtual MCU killed) re-opens it with
 backoff and handshakes again. Callers are never blocked by a missing MCU:
 `send_drive` just reports that nothing was sent. Ports are opened with
 `serial.serial_for_url`, so `loop://`, `spy://`, pty paths and /dev/tty* work.
+
+An e-stop always wins (PROTOCOL.md, "Order"). Commands get their cmd_id in
+the order they are issued and the MCU never applies one older than the last
+it applied. On the host: estop() latches at once, before anything is sent,
+and from then on send_drive sends nothing until a clear() issued after it is
+acked; an estop() abandons any CLEAR in flight; a clear() issued while an
+ESTOP is in flight is refused (CommandSuperseded); and when the link comes
+back after a loss or an MCU reset while latched, the ESTOP is sent again
+before anything else, so a rebooted MCU cannot forget it.
 """
 from __future__ import annotations
 
@@ -22,16 +32,17 @@ import collections
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import serial
 
+from .commands import CommandBook, Pending
 from .framing import Frame, FrameDecoder, LinkCounters, encode_frame
-from .protocol import (ACK_REFUSED, BY_NAME, HELLO_OK, PROTOCOL_VERSION, SCHEMA_HASH,
-                       STATE_HANDSHAKEN)
-from .link_types import (BridgeError, CommandRefused, CommandTimeout, DriveSent,
-                         HandshakeTimeout, LinkConfig, LinkDownError, McuInfo,
+from .protocol import (ACK_REFUSED, ACK_STALE, BY_NAME, HELLO_OK, PROTOCOL_VERSION,
+                       SCHEMA_HASH, STATE_HANDSHAKEN)
+from .link_types import (BridgeError, CommandRefused, CommandSuperseded, CommandTimeout,
+                         DriveSent, HandshakeTimeout, LinkConfig, LinkDownError, McuInfo,
                          NotConnectedError, ProtocolMismatch, percentile)
 from .telemetry import Telemetry
 
@@ -47,14 +58,11 @@ class _HostCounters(LinkCounters):
     frames_sent: int = 0
     tx_errors: int = 0          # writes that failed or timed out
     drives_not_sent: int = 0    # send_drive while the link was down
+    drives_held: int = 0        # send_drive while the host's e-stop latch was set
+    estop_reasserts: int = 0    # ESTOPs sent again after a reconnect while latched
+    commands_superseded: int = 0  # CLEARs that lost to an ESTOP
     reconnects: int = 0         # successful handshakes after the first
     retries: int = 0            # command resends
-
-
-@dataclass
-class _Pending:
-    done: threading.Event = field(default_factory=threading.Event)
-    result: int | None = None
 
 
 class Link:
@@ -72,7 +80,6 @@ class Link:
         self._port: serial.SerialBase | None = None
         self._decoder = FrameDecoder(_HostCounters())
         self._seq = 0
-        self._cmd_id = 0
         self._started = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -86,7 +93,9 @@ class Link:
         self._drive_sent_at: dict[int, float] = {}
         self._rtt_ms: collections.deque[float] = collections.deque(maxlen=config.rtt_window)
         self._reconnect_ms: list[float] = []
-        self._pending: dict[int, _Pending] = {}
+        self._book = CommandBook()             # cmd_ids, the e-stop latch; under _lock
+        self._reassert: tuple[int, Pending] | None = None   # reader thread only
+        self._reassert_due = 0.0
         self.logs: collections.deque[tuple[int, str]] = collections.deque(maxlen=200)
 
     # ---- public API -------------------------------------------------------------------
@@ -119,16 +128,25 @@ class Link:
     def mcu(self) -> McuInfo | None:
         return self._mcu
 
+    @property
+    def estop_latched(self) -> bool:
+        """True from estop() until a clear() issued after it is acked: no DRIVE is sent."""
+        return self._book.latched
+
     def send_drive(self, left_mm_s: float, right_mm_s: float) -> DriveSent | None:
         """Send a wheel setpoint (mm/s, clipped). None when the link is down: never blocks."""
         self._check_started()
         lim = self.config.max_wheel_mm_s
         left = int(max(-lim, min(lim, round(left_mm_s))))
         right = int(max(-lim, min(lim, round(right_mm_s))))
+        if self._book.latched:
+            self._decoder.counters.drives_held += 1
+            return None
         if not self._handshaken.is_set():
             self._decoder.counters.drives_not_sent += 1
             return None
-        seq, t = self._send("DRIVE", dict(left_mm_s=left, right_mm_s=right))
+        seq, t = self._send("DRIVE", dict(left_mm_s=left, right_mm_s=right),
+                            unless_latched=True)
         if seq is None:
             return None
         return DriveSent(seq, left, right, t)
@@ -142,12 +160,29 @@ class Link:
         return self._send("HEARTBEAT", dict(uptime_ms=ms, state=0))[0] is not None
 
     def estop(self, reason: int = 0) -> int:
-        """Latch the MCU's e-stop. Acked and retried; returns the ACK result (0 or 1)."""
+        """Latch the e-stop, here at once and on the MCU. Acked and retried; returns the
+        ACK result (0 applied, 1 duplicate). Sent even while the link is re-connecting."""
+        self._check_started()
+        with self._lock:
+            self._book.latch(reason)
         return self._command("ESTOP", dict(reason=reason))
 
     def clear(self) -> int:
-        """Clear the e-stop; the motors stay at zero until the next send_drive."""
-        return self._command("CLEAR", {})
+        """Lift the e-stop; the motors stay at zero until the next send_drive.
+        Raises CommandSuperseded if it lost to an ESTOP (the e-stop stands)."""
+        self._check_started()
+        if not self._handshaken.is_set():
+            raise LinkDownError(f"CLEAR: link to {self.config.url} is down (re-connecting)")
+        try:
+            with self._lock:
+                epoch = self._book.may_clear()
+            result = self._command("CLEAR", {})
+            with self._lock:
+                self._book.unlatch(epoch)
+        except CommandSuperseded:
+            self._decoder.counters.commands_superseded += 1
+            raise
+        return result
 
     def latest_telemetry(self, max_age_ms: float | None = None) -> Telemetry | None:
         """The newest TELEMETRY, or None if there is none (or it is older than max_age_ms)."""
@@ -166,6 +201,7 @@ class Link:
         out["rtt_samples"] = len(rtts)
         out["reconnect_ms"] = list(self._reconnect_ms)
         out["connected"] = self.connected
+        out["estop_latched"] = self._book.latched
         t = self._telemetry
         out["mcu"] = t.mcu_counters() if t else None
         return out
@@ -194,9 +230,15 @@ class Link:
         if not self._started or self._stop.is_set():
             raise NotConnectedError("Link is not connected: call connect() first")
 
-    def _send(self, name: str, fields: dict) -> tuple[int | None, float]:
+    def _send(self, name: str, fields: dict, *,
+              unless_latched: bool = False) -> tuple[int | None, float]:
         with self._lock:
             if self._port is None:
+                return None, 0.0
+            if unless_latched and self._book.latched:
+                # estop() ran between send_drive's check and here: this DRIVE
+                # would be newer than the ESTOP's first frame. Hold it.
+                self._decoder.counters.drives_held += 1
                 return None, 0.0
             seq = self._seq
             self._seq = (self._seq + 1) & 0xFFFF
@@ -217,26 +259,34 @@ class Link:
             return seq, t
 
     def _command(self, name: str, fields: dict) -> int:
-        self._check_started()
-        if not self._handshaken.is_set() and name != "ESTOP":
-            raise LinkDownError(f"{name}: link to {self.config.url} is down (re-connecting)")
         with self._lock:
-            self._cmd_id = (self._cmd_id + 1) & 0xFFFF
-            cmd_id = self._cmd_id
-            pending = self._pending[cmd_id] = _Pending()
+            cmd_id, pending = self._book.issue(name)
         try:
             for attempt in range(self.config.max_retries + 1):
                 if attempt:
                     self._decoder.counters.retries += 1
                 self._send(name, dict(fields, cmd_id=cmd_id))
-                if pending.done.wait(self.config.ack_timeout_ms / 1000):
-                    if pending.result == ACK_REFUSED:
-                        raise CommandRefused(f"{name} refused by the MCU")
+                if not pending.done.wait(self.config.ack_timeout_ms / 1000):
+                    self._decoder.counters.timeouts += 1
+                    continue
+                if pending.superseded:
+                    raise CommandSuperseded(f"{name} abandoned: an ESTOP was issued while it "
+                                            "was in flight, and an e-stop always wins")
+                if pending.result == ACK_REFUSED:
+                    raise CommandRefused(f"{name} refused by the MCU")
+                if pending.result != ACK_STALE:
                     return pending.result
-                self._decoder.counters.timeouts += 1
+                if name == "CLEAR":
+                    raise CommandSuperseded("CLEAR refused by the MCU as older than a command "
+                                            "it already applied; the e-stop stands")
+                # An ESTOP answered 'stale' (a frame from before a re-handshake, or
+                # an older ESTOP than one applied): issue it again, newest of all.
+                with self._lock:
+                    self._book.forget(cmd_id)
+                    cmd_id, pending = self._book.issue(name)
         finally:
             with self._lock:
-                self._pending.pop(cmd_id, None)
+                self._book.forget(cmd_id)
         raise CommandTimeout(
             f"{name} not acknowledged after {self.config.max_retries + 1} tries "
             f"of {self.config.ack_timeout_ms} ms on {self.config.url}")
@@ -254,6 +304,8 @@ class Link:
                 backoff = self.config.backoff_min_ms / 1000
                 next_hello = 0.0
             now = time.monotonic()
+            if self._reassert is not None:
+                self._reassert_step(now)
             if not self._handshaken.is_set() and now >= next_hello:
                 interval = self.config.hello_interval_ms / 1000
                 next_hello = now + (interval if self._mismatch is None else 10 * interval)
@@ -296,6 +348,7 @@ class Link:
     def _lost(self, why: str) -> None:
         was_up = self._handshaken.is_set()
         self._handshaken.clear()
+        self._end_reassert()
         with self._lock:
             self._close_port()
         if was_up:
@@ -325,10 +378,7 @@ class Link:
             self._check_mcu_state(f["state"])
         elif name == "ACK":
             with self._lock:
-                pending = self._pending.get(f["cmd_id"])
-            if pending is not None:
-                pending.result = f["result"]
-                pending.done.set()
+                self._book.acked(f["cmd_id"], f["result"])
         elif name == "LOG":
             self.logs.append((f["level"], f["text"]))
             mcu_logger.log(f["level"] or logging.INFO, "%s", f["text"])
@@ -359,9 +409,40 @@ class Link:
             self._decoder.counters.reconnects += 1
             self._reconnect_ms.append((time.monotonic() - self._opened_at) * 1000)
         self._last_rx = time.monotonic()
+        if self._book.latched:
+            self._start_reassert()
         self._handshaken.set()
         logger.info("handshake with '%s' (protocol %d, watchdog %d ms)",
                     info.firmware_id, info.proto_version, info.watchdog_ms)
+
+    # ---- the e-stop latch across reconnects (reader thread) ------------------------------
+    def _start_reassert(self) -> None:
+        """A new session while latched: the MCU may have rebooted and forgotten the
+        ESTOP. Send it again, newest of all commands, before anything else."""
+        self._end_reassert()
+        with self._lock:
+            self._reassert = self._book.issue("ESTOP")
+        self._reassert_due = 0.0
+        self._decoder.counters.estop_reasserts += 1
+        self._reassert_step(time.monotonic())
+
+    def _reassert_step(self, now: float) -> None:
+        cmd_id, pending = self._reassert
+        if pending.done.is_set():
+            if pending.result != ACK_STALE:
+                self._end_reassert()
+                return
+            self._start_reassert()   # answered from the old session: a new id
+            return
+        if now >= self._reassert_due:
+            self._reassert_due = now + self.config.ack_timeout_ms / 1000
+            self._send("ESTOP", dict(cmd_id=cmd_id, reason=self._book.reason))
+
+    def _end_reassert(self) -> None:
+        if self._reassert is not None:
+            with self._lock:
+                self._book.forget(self._reassert[0])
+            self._reassert = None
 
     def _check_mcu_state(self, state: int) -> None:
         if self._handshaken.is_set() and not state & STATE_HANDSHAKEN:

@@ -32,6 +32,12 @@ class CommandRefused(BridgeError):
     """The MCU answered a command with result 'refused'."""
 
 
+class CommandSuperseded(BridgeError):
+    """A CLEAR lost to an ESTOP: one was in flight when it was issued, one was
+    issued while it was in flight, or the MCU had applied a newer command.
+    The e-stop stands; clear() again once estop() has returned."""
+
+
 @dataclass
 class LinkConfig:
     url: str                          # serial_for_url: /dev/ttyUSB0, a pty path, loop://, spy://...

@@ -20,9 +20,17 @@ STATE_WATCHDOG_STOPPED = 1 << 2
 STATE_AWAIT_DRIVE = 1 << 3
 
 HELLO_OK, HELLO_VERSION_MISMATCH, HELLO_SCHEMA_MISMATCH = 0, 1, 2
-ACK_APPLIED, ACK_DUPLICATE, ACK_REFUSED = 0, 1, 2
+ACK_APPLIED, ACK_DUPLICATE, ACK_REFUSED, ACK_STALE = 0, 1, 2, 3
 WATCHDOG_NEVER = 0xFFFF
 RANGE_NONE = 0xFFFF
+
+
+def newer(a: int, b: int) -> bool:
+    """Serial-number order (RFC 1982) of two u16 counters that wrap, as the MCU
+    compares seq and cmd_id: a is newer than b when it is 1 … 32767 steps ahead."""
+    ahead = (a - b) & 0xFFFF
+    return 0 < ahead < 0x8000
+
 
 _STRUCT_CODES = {"u8": "B", "u16": "H", "u32": "I", "i16": "h", "i32": "i"}
 

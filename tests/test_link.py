@@ -108,7 +108,8 @@ def test_estop_latches_and_clear_waits_for_a_fresh_drive(link):
     drive_until(link, 300, 300, lambda t: t.left_mm_s > 250)
     assert link.estop() == 0                             # applied
     t = drive_until(link, 300, 300, lambda t: t.estopped and abs(t.left_mm_s) < 5,
-                    what="e-stop holding the wheels at zero while DRIVEs keep coming")
+                    what="e-stop holding the wheels at zero while the loop keeps asking")
+    assert link.stats()["drives_held"] > 0, "latched: the host sends no DRIVE"
     assert link.clear() == 0
     # After CLEAR the old setpoint is not resumed: only heartbeats, wheels stay at zero.
     wait_for(lambda: (t := link.latest_telemetry()) and not t.estopped, what="clear")

@@ -13,6 +13,15 @@ static void bump(uint16_t *counter)
 
 static uint32_t now_ms(sb_core_t *c) { return c->hal.millis(c->hal.ctx); }
 
+/* Serial-number order (RFC 1982) of two u16 counters that wrap: a is newer
+ * than b when it is 1 … 32767 steps ahead. Exactly half the ring away is
+ * neither, so a frame that old is never taken for a new one. */
+static int newer(uint16_t a, uint16_t b)
+{
+    uint16_t ahead = (uint16_t)(a - b);
+    return ahead != 0u && ahead < 0x8000u;
+}
+
 static void send(sb_core_t *c, const sb_message_t *m)
 {
     /* Frames go out with the version the MCU announces, so an MCU configured
@@ -152,6 +161,9 @@ void sb_core_init(sb_core_t *core, const sb_hal_t *hal, const sb_config_t *confi
     core->state = 0;
     core->have_cmd = 0;
     core->last_cmd_id = 0;
+    core->session_seq = 0;
+    core->drive_floor_seq = 0;
+    core->stale_frames = 0;
     core->last_drive_seq = 0;
     core->watchdog_stop_ms = SB_WATCHDOG_NEVER;
     core->timeouts = 0;
@@ -164,7 +176,7 @@ void sb_core_init(sb_core_t *core, const sb_hal_t *hal, const sb_config_t *confi
     set_motors(core, 0, 0);
 }
 
-static void on_hello(sb_core_t *c, const sb_hello_t *hello, uint32_t now)
+static void on_hello(sb_core_t *c, uint16_t seq, const sb_hello_t *hello, uint32_t now)
 {
     sb_message_t m;
     sb_hello_ack_t *a = &m.u.hello_ack;
@@ -192,6 +204,10 @@ static void on_hello(sb_core_t *c, const sb_hello_t *hello, uint32_t now)
          * only a CLEAR lifts an e-stop. */
         sb_decoder_reset_sequence(&c->rx);
         c->have_cmd = 0;
+        /* Frames the host sent before this HELLO belong to a session that is
+         * over: a late copy of one must not drive or command this one. */
+        c->session_seq = seq;
+        c->drive_floor_seq = seq;
         c->state = (uint8_t)((c->state | SB_STATE_HANDSHAKEN | SB_STATE_AWAIT_DRIVE) &
                              ~SB_STATE_WATCHDOG_STOPPED);
         c->last_host_ms = now;
@@ -209,19 +225,30 @@ static void on_drive(sb_core_t *c, uint16_t seq, const sb_drive_t *drive, uint32
     if (!(c->state & SB_STATE_HANDSHAKEN)) {
         return; /* a host that has not handshaken may not be speaking our layout */
     }
+    if (!newer(seq, c->drive_floor_seq)) {
+        /* Sent before the last setpoint, CLEAR or handshake applied: a
+         * setpoint from the past is never resumed (and is no sign of life). */
+        bump(&c->stale_frames);
+        return;
+    }
     c->last_host_ms = now;
     if (c->state & SB_STATE_ESTOPPED) {
         return;
     }
     c->state = (uint8_t)(c->state & ~(SB_STATE_AWAIT_DRIVE | SB_STATE_WATCHDOG_STOPPED));
+    c->drive_floor_seq = seq;
     c->last_drive_seq = seq;
     set_motors(c, drive->left_mm_s, drive->right_mm_s);
     /* Answer at once: this is what the host's round-trip time measures. */
     send_telemetry(c, now);
 }
 
-/* ESTOP and CLEAR: applied once per cmd_id, acked every time. */
-static void on_command(sb_core_t *c, uint8_t msg_id, uint16_t cmd_id)
+/* ESTOP and CLEAR: applied once per cmd_id and in cmd_id order, acked every
+ * time. The host numbers commands in the order it issues them, so a CLEAR
+ * that was issued before an ESTOP but reaches us after it (a retry that
+ * crossed it, a frame held up in a buffer) is older and is refused: only a
+ * CLEAR issued after an ESTOP can lift it. */
+static void on_command(sb_core_t *c, uint8_t msg_id, uint16_t seq, uint16_t cmd_id)
 {
     if (msg_id == SB_MSG_CLEAR && !(c->state & SB_STATE_HANDSHAKEN)) {
         send_ack(c, cmd_id, msg_id, SB_ACK_REFUSED);
@@ -231,6 +258,17 @@ static void on_command(sb_core_t *c, uint8_t msg_id, uint16_t cmd_id)
         send_ack(c, cmd_id, msg_id, SB_ACK_DUPLICATE);
         return;
     }
+    if ((c->state & SB_STATE_HANDSHAKEN) && !newer(seq, c->session_seq)) {
+        /* From a session before the current handshake. */
+        bump(&c->stale_frames);
+        send_ack(c, cmd_id, msg_id, SB_ACK_STALE);
+        return;
+    }
+    if (c->have_cmd && !newer(cmd_id, c->last_cmd_id)) {
+        bump(&c->stale_frames);
+        send_ack(c, cmd_id, msg_id, SB_ACK_STALE);
+        return;
+    }
     if (msg_id == SB_MSG_ESTOP) {
         /* Obeyed even before a handshake: stopping is always allowed. */
         c->state |= SB_STATE_ESTOPPED;
@@ -238,6 +276,7 @@ static void on_command(sb_core_t *c, uint8_t msg_id, uint16_t cmd_id)
         /* The setpoint from before the e-stop is never resumed: wait for a
          * DRIVE sent after this CLEAR. */
         c->state = (uint8_t)((c->state & ~SB_STATE_ESTOPPED) | SB_STATE_AWAIT_DRIVE);
+        c->drive_floor_seq = seq; /* only a DRIVE sent after this CLEAR moves */
     }
     set_motors(c, 0, 0);
     c->have_cmd = 1;
@@ -255,7 +294,7 @@ static void on_frame(sb_core_t *c, const sb_frame_t *f)
     }
     switch (f->msg_id) {
     case SB_MSG_HELLO:
-        on_hello(c, &m.u.hello, now);
+        on_hello(c, f->seq, &m.u.hello, now);
         break;
     case SB_MSG_HEARTBEAT:
         c->last_host_ms = now;
@@ -264,10 +303,10 @@ static void on_frame(sb_core_t *c, const sb_frame_t *f)
         on_drive(c, f->seq, &m.u.drive, now);
         break;
     case SB_MSG_ESTOP:
-        on_command(c, SB_MSG_ESTOP, m.u.estop.cmd_id);
+        on_command(c, SB_MSG_ESTOP, f->seq, m.u.estop.cmd_id);
         break;
     case SB_MSG_CLEAR:
-        on_command(c, SB_MSG_CLEAR, m.u.clear.cmd_id);
+        on_command(c, SB_MSG_CLEAR, f->seq, m.u.clear.cmd_id);
         break;
     default:
         break; /* MCU → host messages echoed back at us: nothing to do */

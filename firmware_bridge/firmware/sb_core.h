@@ -7,7 +7,9 @@
  * implementations of the same struct. Behaviour follows ../PROTOCOL.md:
  * handshake, DRIVE → TELEMETRY echo, periodic TELEMETRY and HEARTBEAT, the
  * watchdog that stops the motors when the host goes silent, ESTOP / CLEAR
- * with acks and deduplication.
+ * with acks, applied in the order the host issued them (an older command is
+ * never applied after a newer one, so a retried CLEAR cannot lift a later
+ * ESTOP), and setpoints that never go back in time.
  *
  * No dynamic allocation; all state lives in sb_core_t, which the platform
  * allocates (statically, on an MCU).
@@ -65,7 +67,10 @@ typedef struct {
     uint16_t tx_seq;             /* header seq of the next frame sent */
     uint8_t state;               /* SB_STATE_* bits */
     uint8_t have_cmd;            /* last_cmd_id is valid (reset by a handshake) */
-    uint16_t last_cmd_id;        /* last ESTOP/CLEAR applied, for dedup */
+    uint16_t last_cmd_id;        /* last ESTOP/CLEAR applied: order and dedup */
+    uint16_t session_seq;        /* header seq of the HELLO that began this session */
+    uint16_t drive_floor_seq;    /* a DRIVE must be newer: last DRIVE, CLEAR or HELLO applied */
+    uint16_t stale_frames;       /* DRIVE/ESTOP/CLEAR refused as older than that, saturating */
     uint16_t last_drive_seq;
     int16_t motor_left_mm_s;     /* the setpoints last given to the HAL */
     int16_t motor_right_mm_s;

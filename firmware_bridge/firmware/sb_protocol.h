@@ -71,6 +71,7 @@ extern "C" {
 #define SB_ACK_APPLIED 0u
 #define SB_ACK_DUPLICATE 1u
 #define SB_ACK_REFUSED 2u
+#define SB_ACK_STALE 3u /* older than a command (or handshake) already applied: not applied */
 
 #define SB_WATCHDOG_NEVER 0xFFFFu
 #define SB_RANGE_NONE 0xFFFFu

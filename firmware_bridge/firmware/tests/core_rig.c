@@ -118,7 +118,7 @@ void send_heartbeat(rig_t *r)
     send(r, &m);
 }
 
-void send_command(rig_t *r, uint8_t msg_id, uint16_t cmd_id)
+uint16_t send_command(rig_t *r, uint8_t msg_id, uint16_t cmd_id)
 {
     sb_message_t m;
     m.msg_id = msg_id;
@@ -128,7 +128,7 @@ void send_command(rig_t *r, uint8_t msg_id, uint16_t cmd_id)
     } else {
         m.u.clear.cmd_id = cmd_id;
     }
-    send(r, &m);
+    return send(r, &m);
 }
 
 size_t count(const rig_t *r, uint8_t msg_id)

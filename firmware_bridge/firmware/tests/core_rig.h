@@ -41,8 +41,8 @@ void advance(rig_t *r, uint32_t ms);
 uint16_t send_hello(rig_t *r, uint8_t version, uint32_t hash);
 uint16_t send_drive(rig_t *r, int16_t left, int16_t right);
 void send_heartbeat(rig_t *r);
-/* An ESTOP (reason 1) or a CLEAR. */
-void send_command(rig_t *r, uint8_t msg_id, uint16_t cmd_id);
+/* An ESTOP (reason 1) or a CLEAR; returns its frame's seq. */
+uint16_t send_command(rig_t *r, uint8_t msg_id, uint16_t cmd_id);
 
 /* How many frames of this kind were received. */
 size_t count(const rig_t *r, uint8_t msg_id);
@@ -57,5 +57,8 @@ void rig_done(rig_t *r);
 /* The second half of test_core(): watchdog, ESTOP / CLEAR, link counters
  * (test_core_safety.c). */
 void test_core_safety(void);
+/* Commands and setpoints applied in the order the host issued them
+ * (test_core_order.c), called from test_core_safety(). */
+void test_core_order(void);
 
 #endif /* CORE_RIG_H */

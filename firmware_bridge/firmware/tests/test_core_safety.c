@@ -172,7 +172,6 @@ static void test_commands(void)
     send_command(&r, SB_MSG_CLEAR, 1);
     r.host_seq = 500; /* the new session's HELLO is a gap; what follows is not */
     handshake(&r);
-    r.host_seq = 0;
     {
         uint16_t gaps = r.core.rx.counters.seq_gaps;
         send_command(&r, SB_MSG_CLEAR, 1);
@@ -220,4 +219,5 @@ void test_core_safety(void)
     test_watchdog();
     test_commands();
     test_counters_reported();
+    test_core_order();
 }

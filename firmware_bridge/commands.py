@@ -1,0 +1,74 @@
+"""The host's half of "an e-stop always wins" (PROTOCOL.md, "Order").
+
+The `Link` sends and retries; this book decides what a command is allowed to
+be: cmd_ids in the order commands are issued, the host's e-stop latch, which
+commands are in flight, and which of them an ESTOP has overtaken. Every
+method is called with the link's lock held, so an issue, a latch and a
+supersede are one step each.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from .link_types import CommandSuperseded
+
+
+@dataclass
+class Pending:
+    """A command in flight, until its ACK or its last retry."""
+    name: str                   # ESTOP or CLEAR
+    done: threading.Event = field(default_factory=threading.Event)
+    result: int | None = None
+    superseded: bool = False    # a CLEAR abandoned because an ESTOP was issued
+
+
+class CommandBook:
+    def __init__(self):
+        self.latched = False    # from estop() until a CLEAR issued after it is acked
+        self.reason = 0         # of the latest estop(), for re-sending it
+        self._epoch = 0         # +1 per estop(): a CLEAR issued before it loses
+        self._cmd_id = 0
+        self._pending: dict[int, Pending] = {}
+
+    def issue(self, name: str) -> tuple[int, Pending]:
+        """A new cmd_id, newer than every one issued before."""
+        self._cmd_id = (self._cmd_id + 1) & 0xFFFF
+        pending = self._pending[self._cmd_id] = Pending(name)
+        return self._cmd_id, pending
+
+    def forget(self, cmd_id: int) -> None:
+        self._pending.pop(cmd_id, None)
+
+    def acked(self, cmd_id: int, result: int) -> None:
+        pending = self._pending.get(cmd_id)
+        if pending is not None:
+            pending.result = result
+            pending.done.set()
+
+    def latch(self, reason: int) -> None:
+        """estop(): latch now, before anything is sent, and abandon every CLEAR in flight."""
+        self.latched = True
+        self.reason = reason
+        self._epoch += 1
+        for pending in self._pending.values():
+            if pending.name == "CLEAR":
+                pending.superseded = True
+                pending.done.set()
+
+    def in_flight(self, name: str) -> bool:
+        return any(p.name == name for p in list(self._pending.values()))
+
+    def may_clear(self) -> int:
+        """Before a CLEAR is issued; returns the epoch to hand to unlatch()."""
+        if self.in_flight("ESTOP"):
+            raise CommandSuperseded("CLEAR refused: an ESTOP is still in flight and an "
+                                    "e-stop always wins; clear() after estop() returns")
+        return self._epoch
+
+    def unlatch(self, epoch: int) -> None:
+        """A CLEAR issued at `epoch` was acked: lift the latch unless an ESTOP came since."""
+        if self._epoch != epoch:
+            raise CommandSuperseded("CLEAR acked, but an ESTOP issued meanwhile is newer "
+                                    "and stands; clear() again after it")
+        self.latched = False
