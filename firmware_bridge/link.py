@@ -317,16 +317,17 @@ class Link:
                 # TypeError: pyserial's read on a port closed under it by close()
                 self._lost(f"read failed: {e}")
                 continue
-            if data:
+            if data and self._rx_filter is not None:
+                data = self._rx_filter(data)
+            for frame in self._decoder.feed(data) if data else ():
+                # Alive means a valid frame, not bytes: a line of garbage (a
+                # wrong baud rate, a crashed MCU babbling) must not keep it up.
                 self._last_rx = time.monotonic()
-                if self._rx_filter is not None:
-                    data = self._rx_filter(data)
-                for frame in self._decoder.feed(data):
-                    if self._on_frame is not None:
-                        self._on_frame(frame)
-                    self._handle(frame)
-            elif (self._handshaken.is_set()
-                  and (time.monotonic() - self._last_rx) * 1000 > self.config.link_timeout_ms):
+                if self._on_frame is not None:
+                    self._on_frame(frame)
+                self._handle(frame)
+            if (self._handshaken.is_set()
+                    and (time.monotonic() - self._last_rx) * 1000 > self.config.link_timeout_ms):
                 self._decoder.counters.timeouts += 1
                 self._lost(f"MCU silent for {self.config.link_timeout_ms} ms")
 

@@ -143,6 +143,22 @@ def test_lost_ack_is_retried_and_the_mcu_deduplicates(mcu):
         wait_for(lambda: link.latest_telemetry().estopped, what="estopped")
 
 
+def test_a_line_of_garbage_does_not_keep_the_link_alive(mcu):
+    """Bytes keep coming but no valid frame does (a wrong baud rate, a babbling MCU):
+    the link must go down after link_timeout_ms, not stay 'connected' forever."""
+    garble = DropWindow()
+
+    def filt(data: bytes) -> bytes:
+        return bytes(0x55 for _ in data) if time.monotonic() < garble.until else data
+
+    with Link(LinkConfig(url=mcu.url, link_timeout_ms=300), rx_filter=filt) as link:
+        garble.until = time.monotonic() + 60
+        wait_for(lambda: not link.connected, 5.0, "the link to notice it hears no frames")
+        assert link.stats()["timeouts"] >= 1
+        garble.until = 0.0
+        wait_for(lambda: link.connected, 5.0, "reconnect once frames are back")
+
+
 def test_mcu_deduplicates_commands_by_id_on_the_wire(mcu):
     """Raw bytes, no Link: the same cmd_id twice is applied once and acked twice."""
     port = serial.serial_for_url(mcu.url, timeout=0.05)
