@@ -38,7 +38,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterable
@@ -269,53 +268,3 @@ class Encoder:
                              f"static_grid {self.config.static_grid}); frames are not upsampled, "
                              f"use a larger frame or smaller grids")
         return np.ascontiguousarray(frame)
-
-
-def moving_scene(n_frames: int, size: tuple[int, int]) -> list[np.ndarray]:
-    """Synthetic frames: a coloured, textured floor with a bright bar and a ball moving over it."""
-    w, h = size
-    rng = np.random.default_rng(1)
-    floor = cv2.resize(rng.integers(40, 200, (12, 16, 3), dtype=np.uint8), (w, h),
-                       interpolation=cv2.INTER_NEAREST)
-    frames = []
-    for i in range(n_frames):
-        f = floor.copy()
-        x = int((i * 3 * w / 160) % w)
-        cv2.rectangle(f, (x, h // 4), (x + w // 10, 3 * h // 4), (230, 230, 230), -1)
-        cx = int(w / 2 + w / 3 * np.sin(i / 10))
-        cv2.circle(f, (cx, h // 2), h // 8, (0, 90, 250), -1)
-        frames.append(np.clip(f + rng.normal(0, 2, f.shape), 0, 255).astype(np.uint8))
-    return frames
-
-
-def bench_encoder(n_frames: int = 200, size: tuple[int, int] = (160, 120), *,
-                  config: EncoderConfig | None = None, cv_threads: int | None = 1) -> dict:
-    """Median encode time per (width, height) frame of a moving synthetic scene, after warm-up.
-
-    `cv_threads=1` pins OpenCV to one thread for the run (restored afterwards), so the number
-    is what one core gives; None leaves OpenCV's threading as it is.
-    """
-    frames = moving_scene(n_frames, size)
-    encoder = Encoder(config)
-    previous_threads = cv2.getNumThreads()
-    if cv_threads is not None:
-        cv2.setNumThreads(cv_threads)
-    try:
-        for f in frames[:10]:                     # warm-up: caches, allocator, OpenCV dispatch
-            encoder.encode(f)
-        encoder.reset()
-        times_ms = []
-        for f in frames:
-            t0 = time.perf_counter()
-            encoder.encode(f)
-            times_ms.append((time.perf_counter() - t0) * 1e3)
-    finally:
-        cv2.setNumThreads(previous_threads)
-    return {
-        "encode_ms_per_frame": float(np.median(times_ms)),
-        "encode_ms_p95": float(np.percentile(times_ms, 95)),
-        "frame_size": list(size),
-        "frames": n_frames,
-        "inputs": encoder.n_inputs,
-        "timesteps": encoder.config.timesteps,
-    }

@@ -31,7 +31,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             # The stages exist (spikebox.runtime); the daemon that joins them does not.
             return _not_built(f"spikebox run --{flag.replace('_', '-')} (the daemon that joins "
                               f"camera, activator, pager and experts)")
-    from spikebox.runtime.bridge_demo import run_bridge_demo
+    from spikebox.bridge_demo import run_bridge_demo
     return run_bridge_demo(serial_url=args.serial, seconds=args.seconds, frames=args.frames)
 
 
@@ -47,15 +47,15 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 
 def _cmd_bench(args: argparse.Namespace) -> int:
     if args.target == "bridge":
-        from spikebox.firmware_bridge.bench import format_table, run_bridge_bench
+        from spikebox.runtime.bench.bridge import format_table, run_bridge_bench
         result = run_bridge_bench(drives=args.drives, fault_rate=args.fault_rate,
                                   trials=args.trials, progress=not args.json)
     elif args.target == "activator":
-        from spikebox.runtime.activator.bench import format_table, run_activator_bench
+        from spikebox.runtime.bench.activator import format_table, run_activator_bench
         result = run_activator_bench(frames=args.frames)
     elif args.target == "pager":
         result = _bench_pager(progress=not args.json)
-        from spikebox.runtime.pager.bench import format_table
+        from spikebox.runtime.bench.pager import format_table
     else:
         return _not_built(f"spikebox bench {args.target}", 4)
     print(json.dumps(result, sort_keys=True) if args.json else format_table(result))
@@ -68,8 +68,8 @@ def _bench_pager(progress: bool) -> dict:
     import tempfile
 
     from spikebox.export.testmodels import write_bench_sources
-    from spikebox.runtime.experts.bench import bench_load
-    from spikebox.runtime.pager.bench import TARGETS, bench_policies, meets
+    from spikebox.runtime.bench.load_paths import bench_load
+    from spikebox.runtime.bench.pager import TARGETS, bench_policies, meets
     if progress:
         print("load paths: naive InferenceSession vs page-in of the paged file ...",
               file=sys.stderr, flush=True)

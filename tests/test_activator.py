@@ -521,7 +521,7 @@ def test_close_does_not_hang_when_lava_stop_hangs():
 
 
 def test_bench_backends_reports_and_matches():
-    from spikebox.runtime.activator.bench import bench_backends, random_frames, random_network
+    from spikebox.runtime.bench.activator import bench_backends, random_frames, random_network
     net = random_network(n_inputs=100, experts=3, units=2, timesteps=4)
     out = bench_backends(net, random_frames(net, 4, rate=0.1), numpy_repeats=1)
     assert out["bit_exact"] is True

@@ -5,7 +5,7 @@ import pytest
 
 from spikebox.export import activator_compile
 from spikebox.export.activator_compile import BackendMismatch, check_backends_agree
-from spikebox.runtime.activator.bench import random_frames, random_network
+from spikebox.runtime.bench.activator import random_frames, random_network
 
 
 @pytest.fixture(scope="module")

@@ -58,8 +58,8 @@ def test_bench_pager_reports_the_issue_keys(monkeypatch):
     """The composition `spikebox bench pager` prints, on a small box so it stays quick."""
     from spikebox import cli
     from spikebox.export import testmodels
-    from spikebox.runtime.experts import bench as load_bench
-    from spikebox.runtime.pager import bench as pager_bench
+    from spikebox.runtime.bench import load_paths as load_bench
+    from spikebox.runtime.bench import pager as pager_bench
     policies, load, sources = (pager_bench.bench_policies, load_bench.bench_load,
                                testmodels.write_bench_sources)
     monkeypatch.setattr(pager_bench, "bench_policies", lambda **kw: policies(

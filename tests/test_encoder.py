@@ -11,7 +11,8 @@ import cv2
 import numpy as np
 import pytest
 
-from spikebox.runtime.encoder import GROUPS, Encoder, EncoderConfig, bench_encoder
+from spikebox.runtime.bench.encoder import bench_encoder
+from spikebox.runtime.encoder import GROUPS, Encoder, EncoderConfig
 
 T = 16
 THR = 0.15

@@ -8,7 +8,7 @@ import pytest
 from scenes import run
 from spikebox.cli import main
 from spikebox.export.box_edit import _commit, _rehash, init_box
-from spikebox.runtime.activator.bench import random_network
+from spikebox.runtime.bench.activator import random_network
 from spikebox.runtime.encoder import Encoder, EncoderConfig, save_config
 
 NAMES = ("line", "ball")

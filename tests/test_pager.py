@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 
 from spikebox.runtime.pager import (ActivatorAwarePolicy, ExpertRefused, LRUPolicy, Pager,
-                                    belady_hit_rate, demand_trace, measure_footprint_bytes,
-                                    scene_trace, simulate)
+                                    measure_footprint_bytes)
+from spikebox.runtime.pager.offline import belady_hit_rate, demand_trace, scene_trace, simulate
 from spikebox.runtime.pager.memory import measure_shell_bytes
-from spikebox.runtime.pager.belady import optimal_hit_rate_brute_force
+from spikebox.runtime.pager.offline.belady import optimal_hit_rate_brute_force
 from pagerkit import INPUT_SHAPE, write_box
 from spikebox.runtime.pager.session_loader import SessionLoader
 
@@ -361,7 +361,7 @@ def _child_budget(args):
 
 
 def _child_cycles(args):
-    from spikebox.runtime.pager.bench import rss_after_cycles
+    from spikebox.runtime.bench.pager import rss_after_cycles
     marks = rss_after_cycles(SessionLoader(args["paths"]), args["footprints"], args["cycles"])
     return {str(k): v for k, v in marks.items()}
 

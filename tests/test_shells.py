@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from spikebox.runtime.experts.shell import WeightPages, page_counts, weights_file
-from spikebox.runtime.pager import LRUPolicy, Pager, scene_trace, simulate
+from spikebox.runtime.pager import LRUPolicy, Pager
+from spikebox.runtime.pager.offline import scene_trace, simulate
 from pagerkit import INPUT_SHAPE, write_box
 from spikebox.runtime.pager.session_loader import SessionLoader
 from spikebox.runtime.pager.memory import measure_footprint_bytes, measure_shell_bytes, trim_heap

@@ -13,7 +13,7 @@ import time
 from spikebox.firmware_bridge import BridgeError, Link, LinkConfig
 from spikebox.firmware_bridge.virtual_mcu import VirtualMcu
 
-from .ratekeeper import Ratekeeper
+from spikebox.runtime.ratekeeper import Ratekeeper
 
 logger = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Load paths for an expert, side by side in one process: why the pager loads what it loads.
 
     from spikebox.export.testmodels import write_bench_sources       # builds 2-20 MB convnets
-    from spikebox.runtime.experts.bench import bench_load
+    from spikebox.runtime.bench.load_paths import bench_load
     print(bench_load(write_bench_sources(sizes_mb=(2, 5, 10, 20), out_dir=tmp))["load_speedup"])
 
 Every candidate is first tried in a child process (a crashing load path is a
@@ -43,8 +43,8 @@ from typing import Callable, Mapping
 
 import onnxruntime as ort
 
-from .session import SessionConfig, load_session, write_paged, zero_inputs
-from .shell import WeightPages, weights_file
+from ..experts.session import SessionConfig, load_session, write_paged, zero_inputs
+from ..experts.shell import WeightPages, weights_file
 
 _P = ["CPUExecutionProvider"]
 
@@ -127,7 +127,7 @@ _SHELVE = {"shell": _shelve}                    # untimed set-up before each tim
 def _probe(candidate: str, files: list[dict], global_pool: bool = False, repeats: int = 0) -> dict:
     """Open (and run once) every model with `candidate` in a child; crash → {"ok": False}."""
     code = ("import json,sys; from pathlib import Path; "
-            "from spikebox.runtime.experts.bench import _child; _child(json.loads(sys.argv[1]))")
+            "from spikebox.runtime.bench.load_paths import _child; _child(json.loads(sys.argv[1]))")
     arg = json.dumps({"candidate": candidate, "files": [{k: str(v) for k, v in f.items()} for f in files],
                       "global_pool": global_pool, "repeats": repeats})
     try:

@@ -3,7 +3,7 @@
     spikebox bench pager --json       # builds 16 MobileNet-like experts of 2-20 MB in a temp dir
 
     from spikebox.export.testmodels import write_bench_sources   # off-device model builders
-    from spikebox.runtime.pager.bench import bench_policies
+    from spikebox.runtime.bench.pager import bench_policies
     bench_policies(write_sources=lambda sizes, d: write_bench_sources(
         list(sizes.values()), d, names=list(sizes)))
 
@@ -24,16 +24,16 @@ from pathlib import Path
 
 import numpy as np
 
-from ..benchtable import render
 from ..experts.session import write_paged
-from .session_loader import SessionLoader
-from .belady import belady_hit_rate
-from .memory import (measure_footprint_bytes, measure_shell_bytes, memory_status, rss_bytes,
+from ..pager.memory import (measure_footprint_bytes, measure_shell_bytes, memory_status, rss_bytes,
                      trim_heap)
-from .pager import Pager
-from .policies import ActivatorAwarePolicy, LRUPolicy
-from .simulate import demand_trace, serve_frame, simulate
-from .traces import scene_trace
+from ..pager.offline.belady import belady_hit_rate
+from ..pager.offline.simulate import demand_trace, serve_frame, simulate
+from ..pager.offline.traces import scene_trace
+from ..pager.pager import Pager
+from ..pager.policies import ActivatorAwarePolicy, LRUPolicy
+from ..pager.session_loader import SessionLoader
+from .table import render
 
 MB = 1e6
 

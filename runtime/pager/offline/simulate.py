@@ -8,8 +8,8 @@ before the next frame, which the benchmark's measured page-in time supports.
 """
 from __future__ import annotations
 
-from .pager import ExpertRefused, Pager
-from .policies import Policy
+from ..pager import ExpertRefused, Pager
+from ..policies import Policy
 
 
 class _TokenLoader:

@@ -18,11 +18,11 @@ import statistics
 import sys
 import time
 
-from .faults import FaultInjector, judge
-from .framing import encode_raw
-from .link import Link
-from .link_types import LinkConfig, percentile
-from .virtual_mcu import VirtualMcu
+from spikebox.firmware_bridge.faults import FaultInjector, judge
+from spikebox.firmware_bridge.framing import encode_raw
+from spikebox.firmware_bridge.link import Link
+from spikebox.firmware_bridge.link_types import LinkConfig, percentile
+from spikebox.firmware_bridge.virtual_mcu import VirtualMcu
 
 TARGETS = {  # key: (comparison, bound) — from issue #2
     "rtt_ms_p99": ("<=", 2.0),

@@ -1,6 +1,6 @@
 """Both activator backends on the same frames, in one process: speed and bit-exactness.
 
-    from spikebox.runtime.activator.bench import bench_backends, random_network, random_frames
+    from spikebox.runtime.bench.activator import bench_backends, random_network, random_frames
     net = random_network(n_inputs=4000, experts=16, units=4, timesteps=16)
     print(bench_backends(net, random_frames(net, 20, rate=0.03)))
 
@@ -12,9 +12,9 @@ import time
 
 import numpy as np
 
-from ..benchtable import render
-from .network import ActivatorNetwork, ExpertUnits
-from .numpy_backend import NumpyActivator
+from ..activator.network import ActivatorNetwork, ExpertUnits
+from ..activator.numpy_backend import NumpyActivator
+from .table import render
 
 
 def bench_backends(network: ActivatorNetwork, frames, numpy_repeats: int = 5) -> dict:
@@ -24,7 +24,7 @@ def bench_backends(network: ActivatorNetwork, frames, numpy_repeats: int = 5) ->
     state); lava as one pass over the frames, without building and closing
     (reported apart as lava_build_s).
     """
-    from .lava_backend import LavaActivator      # Lava only when asked for
+    from ..activator.lava_backend import LavaActivator   # Lava only when asked for
 
     frames = [np.asarray(f) for f in frames]
     if not frames:
@@ -102,7 +102,10 @@ def run_activator_bench(frames: int = 30, experts: int = 16, units: int = 4,
                         size: tuple[int, int] = (160, 120)) -> dict:
     """`spikebox bench activator`: real encoder spikes of a moving scene through a
     16-expert x 4-unit network on both backends, same frames, same process."""
-    from spikebox.runtime.encoder import Encoder, bench_encoder, moving_scene
+    from spikebox.runtime.encoder import Encoder
+
+    from .encoder import bench_encoder
+    from .scenes import moving_scene
 
     out = dict(bench_encoder(n_frames=200, size=size))
     encoder = Encoder()
