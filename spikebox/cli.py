@@ -54,40 +54,13 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         from spikebox.runtime.bench.activator import format_table, run_activator_bench
         result = run_activator_bench(frames=args.frames)
     elif args.target == "pager":
-        result = _bench_pager(progress=not args.json)
-        from spikebox.runtime.bench.pager import format_table
+        from spikebox.export.testmodels import write_bench_sources   # the models are built here
+        from spikebox.runtime.bench.pager import format_table, run_pager_bench
+        result = run_pager_bench(write_bench_sources, progress=not args.json)
     else:
         return _not_built(f"spikebox bench {args.target}", 4)
     print(json.dumps(result, sort_keys=True) if args.json else format_table(result))
     return 0 if result["targets_met"] else 1
-
-
-def _bench_pager(progress: bool) -> dict:
-    """Load paths on mobile-size convnets (2-20 MB, random weights, built here), then
-    the pager's policies and memory on a scene-like trace (runtime/pager/bench.py)."""
-    import tempfile
-
-    from spikebox.export.testmodels import write_bench_sources
-    from spikebox.runtime.bench.load_paths import bench_load
-    from spikebox.runtime.bench.pager import TARGETS, bench_policies, meets
-    if progress:
-        print("load paths: naive InferenceSession vs page-in of the paged file ...",
-              file=sys.stderr, flush=True)
-    with tempfile.TemporaryDirectory(prefix="spikebox-bench-") as d:
-        load = bench_load(write_bench_sources((2, 5, 10, 20), d))
-    if progress:
-        print("pager: policies on a scene-like trace, 500 page-in/evict cycles ...",
-              file=sys.stderr, flush=True)
-    out = bench_policies(write_sources=lambda sizes, folder: write_bench_sources(
-        list(sizes.values()), folder, names=list(sizes)))
-    out["pager_pagein_ms"] = out.pop("pagein_ms")
-    out.update({k: load[k] for k in ("naive_load_ms", "pagein_ms", "pagein_new_ms", "load_speedup",
-                                     "load_speedup_new", "naive_load_first_run_ms",
-                                     "pagein_first_run_ms", "pagein_new_first_run_ms",
-                                     "pagein_from")}, load_per_model=load["per_model"])
-    out["targets"] = {k: f"{op} {b}" for k, (op, b) in TARGETS.items()}
-    out["targets_met"] = all(meets(out, k) for k in TARGETS)
-    return out
 
 
 def build_parser() -> argparse.ArgumentParser:

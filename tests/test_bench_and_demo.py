@@ -54,20 +54,12 @@ PAGER_KEYS = {"naive_load_ms", "pagein_ms", "load_speedup", "budget_fraction", "
               "rss_growth_pct_500_cycles", "peak_rss_mb", "budget_mb"}
 
 
-def test_bench_pager_reports_the_issue_keys(monkeypatch):
+def test_bench_pager_reports_the_issue_keys():
     """The composition `spikebox bench pager` prints, on a small box so it stays quick."""
-    from spikebox import cli
-    from spikebox.export import testmodels
-    from spikebox.runtime.bench import load_paths as load_bench
-    from spikebox.runtime.bench import pager as pager_bench
-    policies, load, sources = (pager_bench.bench_policies, load_bench.bench_load,
-                               testmodels.write_bench_sources)
-    monkeypatch.setattr(pager_bench, "bench_policies", lambda **kw: policies(
-        n_experts=4, n_frames=300, weight_mb=(0.5, 2.0), real_frames=20, **kw))
-    monkeypatch.setattr(load_bench, "bench_load", lambda src: load(src, repeats=3))
-    monkeypatch.setattr(testmodels, "write_bench_sources", lambda sizes, d, names=None: sources(
-        list(sizes) if names else (2,), d, names=names))
-    r = cli._bench_pager(progress=False)
+    from spikebox.export.testmodels import write_bench_sources
+    from spikebox.runtime.bench.pager import run_pager_bench
+    r = run_pager_bench(write_bench_sources, load_sizes_mb=(2,), load_repeats=3, progress=False,
+                        n_experts=4, n_frames=300, weight_mb=(0.5, 2.0), real_frames=20)
     assert PAGER_KEYS <= r.keys()
     # page-ins from shells where the platform allows them (Linux): the same session, weights mapped
     assert r["pagein_from"] == "shell" and r["load_speedup_new"] > 0

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..activator.network import ActivatorNetwork, ExpertUnits
 from ..activator.numpy_backend import NumpyActivator
-from .table import render
+from .targets import Target, render, stamp
 
 
 def bench_backends(network: ActivatorNetwork, frames, numpy_repeats: int = 5) -> dict:
@@ -84,18 +84,12 @@ def random_frames(network: ActivatorNetwork, n: int, rate: float = 0.03, seed: i
     return (rng.random((n, network.timesteps, network.n_inputs)) < rate).astype(np.uint8)
 
 
-TARGETS = {  # issue #3
-    "speedup": (">=", 30.0),
-    "numpy_ms_per_frame": ("<=", 1.0),
-    "encode_ms_per_frame": ("<=", 1.0),
-    "bit_exact": ("==", True),
-}
-
-
-def meets(value, op: str, bound) -> bool:
-    if value is None:
-        return False
-    return {"<=": value <= bound, ">=": value >= bound, "==": value == bound}[op]
+TARGETS = (  # issue #3
+    Target("speedup", ">=", 30.0),
+    Target("numpy_ms_per_frame", "<=", 1.0),
+    Target("encode_ms_per_frame", "<=", 1.0),
+    Target("bit_exact", "==", True),
+)
 
 
 def run_activator_bench(frames: int = 30, experts: int = 16, units: int = 4,
@@ -114,9 +108,7 @@ def run_activator_bench(frames: int = 30, experts: int = 16, units: int = 4,
                              timesteps=encoder.config.timesteps)
     out.update(bench_backends(network, spikes))
     out["input_spikes_per_frame"] = float(spikes.sum(axis=(1, 2)).mean())
-    out["targets"] = {k: f"{op} {bound}" for k, (op, bound) in TARGETS.items()}
-    out["targets_met"] = all(meets(out.get(k), op, b) for k, (op, b) in TARGETS.items())
-    return out
+    return stamp(out, TARGETS)
 
 
 def format_table(r: dict) -> str:
@@ -132,5 +124,4 @@ def format_table(r: dict) -> str:
         ("synaptic ops per frame", f"{r['synops_per_frame']:.0f}", None),
         ("Loihi energy estimate per frame", f"{r['loihi_uj_per_frame']:.2f} uJ", None),
     ]
-    return render("spikebox bench activator (same frames through both backends)", rows, TARGETS,
-                  lambda key: meets(r.get(key), *TARGETS[key]), r["targets_met"])
+    return render("spikebox bench activator (same frames through both backends)", rows, TARGETS, r)

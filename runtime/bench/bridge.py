@@ -24,12 +24,14 @@ from spikebox.firmware_bridge.link import Link
 from spikebox.firmware_bridge.link_types import LinkConfig, percentile
 from spikebox.firmware_bridge.virtual_mcu import VirtualMcu
 
-TARGETS = {  # key: (comparison, bound) — from issue #2
-    "rtt_ms_p99": ("<=", 2.0),
-    "corrupt_frames_accepted": ("==", 0),
-    "watchdog_stop_ms": ("<=", 201.0),   # 200 ms + one 1 ms firmware tick
-    "reconnect_ms": ("<=", 1000.0),
-}
+from .targets import Target, render, stamp
+
+TARGETS = (  # issue #2
+    Target("rtt_ms_p99", "<=", 2.0),
+    Target("corrupt_frames_accepted", "==", 0),
+    Target("watchdog_stop_ms", "<=", 201.0),   # 200 ms + one 1 ms firmware tick
+    Target("reconnect_ms", "<=", 1000.0),
+)
 
 
 def _say(progress: bool, msg: str) -> None:
@@ -149,15 +151,7 @@ def run_bridge_bench(drives: int = 2000, fault_rate: float = 0.01, trials: int =
                    reconnect_ms_median=round(statistics.median(times), 1) if times else None,
                    reconnects=reconnects)
 
-    out["targets"] = {k: f"{op} {bound}" for k, (op, bound) in TARGETS.items()}
-    out["targets_met"] = all(_meets(out.get(k), op, bound) for k, (op, bound) in TARGETS.items())
-    return out
-
-
-def _meets(value, op: str, bound: float) -> bool:
-    if value is None:
-        return False
-    return value <= bound if op == "<=" else value == bound
+    return stamp(out, TARGETS)
 
 
 def format_table(r: dict) -> str:
@@ -173,12 +167,4 @@ def format_table(r: dict) -> str:
          "watchdog_stop_ms"),
         ("reconnect, MCU back → handshake", f"{r['reconnect_ms']} ms (max)", "reconnect_ms"),
     ]
-    lines = ["spikebox bench bridge (virtual MCU over a pty)", ""]
-    for name, value, key in rows:
-        mark = ""
-        if key:
-            op, bound = TARGETS[key]
-            mark = ("ok  " if _meets(r.get(key), op, bound) else "MISS") + f" target {op} {bound}"
-        lines.append(f"  {name:<42} {value:>16}   {mark}")
-    lines += ["", "all targets met" if r["targets_met"] else "TARGETS MISSED"]
-    return "\n".join(lines)
+    return render("spikebox bench bridge (virtual MCU over a pty)", rows, TARGETS, r)
