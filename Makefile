@@ -14,7 +14,7 @@ BUILD     := $(CURDIR)/build/firmware
 all: test
 
 # The robot environment: Python 3.10 (JetPack 6; lava-nc 0.10 needs <3.11), numpy<2.
-$(STAMP): pyproject.toml requirements/robot.txt
+$(STAMP): pyproject.toml setup.py requirements/robot.txt
 	@command -v $(PYTHON310) >/dev/null || { echo "need Python 3.10 ($(PYTHON310)); with pyenv: pyenv install 3.10.13"; exit 1; }
 	$(PYTHON310) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -c requirements/robot.txt -e '.[test]'
@@ -49,7 +49,7 @@ bench-bridge: venv firmware
 
 # The off-device training environment (Python 3.11 + torch==2.13.0), for the
 # recipes that need PyTorch and export's PyTorch door. Nothing on the robot side uses it.
-.venv-train/.installed: requirements/train.txt pyproject.toml
+.venv-train/.installed: requirements/train.txt pyproject.toml setup.py
 	$(PYTHON311) -m venv .venv-train
 	.venv-train/bin/python -m pip install --quiet --disable-pip-version-check -r requirements/train.txt
 	.venv-train/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
