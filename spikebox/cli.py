@@ -52,7 +52,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
                                   trials=args.trials, progress=not args.json)
     elif args.target == "activator":
         from spikebox.runtime.bench.activator import format_table, run_activator_bench
-        result = run_activator_bench(frames=args.frames)
+        result = run_activator_bench(frames=args.activator_frames)
     elif args.target == "pager":
         from spikebox.export.testmodels import write_bench_sources   # the models are built here
         from spikebox.runtime.bench.pager import format_table, run_pager_bench
@@ -137,8 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="per-byte fault probability for the fault run (bridge)")
     bench.add_argument("--trials", type=int, default=5,
                        help="watchdog and reconnect trials (bridge)")
-    bench.add_argument("--frames", type=int, default=30,
-                       help="frames through both backends (activator)")
+    # Not --frames: in `run` that counts control cycles; here it is camera frames of a scene.
+    bench.add_argument("--activator-frames", type=int, default=30, metavar="N",
+                       help="frames of a moving scene through both backends (activator)")
     bench.set_defaults(func=_cmd_bench)
     return p
 

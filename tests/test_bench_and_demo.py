@@ -39,7 +39,7 @@ ACTIVATOR_KEYS = {"inputs", "units", "timesteps", "encode_ms_per_frame", "numpy_
 
 def test_bench_activator_prints_one_json_object_with_the_issue_keys():
     out = subprocess.run([sys.executable, "-m", "spikebox", "bench", "activator", "--json",
-                          "--frames", "3"], capture_output=True, text=True, timeout=300)
+                          "--activator-frames", "3"], capture_output=True, text=True, timeout=300)
     assert out.returncode in (0, 1), out.stderr
     result = json.loads(out.stdout)
     assert ACTIVATOR_KEYS <= result.keys()

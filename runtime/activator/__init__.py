@@ -10,7 +10,7 @@ semantics of Lava's bit-accurate models. Two backends, one interface, bit-exact
 with each other: "numpy" (fast, vectorised) and "lava" (real Lava processes,
 Loihi2SimCfg fixed_pt; the same graph runs on a Loihi 2 board).
 """
-from .frame import Activator, FrameResult
+from .interface import Activator, FrameResult
 from .network import ActivatorFileError, ActivatorNetwork, ExpertUnits
 from .numpy_backend import NumpyActivator
 

@@ -59,7 +59,7 @@ from lava.proc.io.extractor import Extractor, PyLoihiExtractorModel
 from lava.proc.io.injector import Injector, PyLoihiInjectorModel
 from lava.proc.lif.process import LIF
 
-from .frame import FrameAccounting, FrameResult, validate_frame
+from .interface import FrameAccounting, FrameResult, validate_frame
 from .network import ActivatorNetwork
 
 logger = logging.getLogger(__name__)

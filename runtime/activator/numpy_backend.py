@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import fixed_point as fx
-from .frame import FrameAccounting, FrameResult, validate_frame
+from .interface import FrameAccounting, FrameResult, validate_frame
 from .network import ActivatorNetwork
 
 

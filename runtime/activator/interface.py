@@ -1,4 +1,4 @@
-"""What goes into and comes out of the activator each frame, shared by both backends.
+"""The activator's interface: what goes in and comes out each frame, for both backends.
 
 In:  a (T, n_inputs) 0/1 spike array from the encoder (bool or unsigned/signed ints).
 Out: FrameResult — per-timestep spikes, end-of-frame u/v, which experts fired,
