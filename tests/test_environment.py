@@ -67,23 +67,65 @@ def _imports(path: Path) -> set[str]:
     return names
 
 
+def _absolute(path: Path, name: str) -> str:
+    """An import as spikebox.* (relative ones resolved against the file's package)."""
+    if not name.startswith("."):
+        return name
+    level = len(name) - len(name.lstrip("."))
+    folder = path.parent.relative_to(ROOT).parts
+    package = ["spikebox"] + list(folder if folder[0] != "spikebox" else folder[1:])
+    base = package[:len(package) - level + 1]
+    rest = name.lstrip(".")
+    return ".".join(base + ([rest] if rest else []))
+
+
 def test_import_directions_follow_the_design():
-    """firmware_bridge is a leaf; runtime never imports export; nothing robot-side imports torch."""
+    """firmware_bridge is a leaf; runtime never imports export or torch; a stage never
+    imports the benchmarks; the package never imports tools/ (DESIGN.md)."""
     for path in (ROOT / "firmware_bridge").rglob("*.py"):
         bad = {n for n in _imports(path) if n.startswith(("spikebox", "..")) or "torch" in n}
         assert not bad, f"{path} imports {bad}: firmware_bridge must stay a leaf"
     for path in (ROOT / "runtime").rglob("*.py"):
-        bad = {n for n in _imports(path) if "export" in n.split(".") or "torch" in n}
+        names = {_absolute(path, n) for n in _imports(path)}
+        bad = {n for n in names if n.startswith("spikebox.export") or "torch" in n.split(".")}
         assert not bad, f"{path} imports {bad}: the robot side never imports export or torch"
+        if "bench" not in path.relative_to(ROOT).parts:
+            bad = {n for n in names if n.startswith("spikebox.runtime.bench")}
+            assert not bad, f"{path} imports {bad}: stages never import the benchmarks"
+    for folder in ("firmware_bridge", "runtime", "export", "spikebox"):
+        for path in (ROOT / folder).rglob("*.py"):
+            bad = {n for n in _imports(path) if n.split(".")[0] == "tools"}
+            assert not bad, f"{path} imports {bad}: the package never imports tools/"
+
+
+def test_absolute_resolves_relative_imports():
+    assert _absolute(ROOT / "runtime/bench/pager.py", "..pager.pager") == "spikebox.runtime.pager.pager"
+    assert _absolute(ROOT / "runtime/bench/pager.py", ".targets") == "spikebox.runtime.bench.targets"
+    assert _absolute(ROOT / "runtime/pager/offline/simulate.py", "....export") == \
+        "spikebox.export"
+    assert _absolute(ROOT / "spikebox/cli.py", ".bridge_demo") == "spikebox.bridge_demo"
 
 
 def test_no_torch_in_the_robot_process():
     code = ("import sys, pkgutil, importlib, spikebox, spikebox.cli\n"
             "for pkg in ('spikebox.firmware_bridge', 'spikebox.runtime', 'spikebox.export'):\n"
             "    p = importlib.import_module(pkg)\n"
-            "    for m in pkgutil.iter_modules(p.__path__):\n"
-            "        importlib.import_module(pkg + '.' + m.name)\n"
+            "    for m in pkgutil.walk_packages(p.__path__, pkg + '.'):\n"
+            "        importlib.import_module(m.name)\n"
             "spikebox.cli.build_parser()\n"
             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch'))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_robot_side_never_loads_export():
+    """Every module of firmware_bridge and runtime, and the CLI's entry, imported in a fresh
+    process: spikebox.export is not among sys.modules afterwards."""
+    code = ("import sys, pkgutil, importlib, spikebox.cli\n"
+            "for pkg in ('spikebox.firmware_bridge', 'spikebox.runtime'):\n"
+            "    p = importlib.import_module(pkg)\n"
+            "    for m in pkgutil.walk_packages(p.__path__, pkg + '.'):\n"
+            "        importlib.import_module(m.name)\n"
+            "print(sorted(m for m in sys.modules if m.startswith('spikebox.export')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
