@@ -89,7 +89,8 @@ MESSAGES: tuple[Message, ...] = (
         "left_ticks i32, right_ticks i32, battery_mv u16, range_mm u16, "
         "accel_x_mg i16, accel_y_mg i16, accel_z_mg i16, "
         "gyro_x_cdps i16, gyro_y_cdps i16, gyro_z_cdps i16, watchdog_stop_ms u16, "
-        "crc_errors u16, seq_gaps u16, resyncs u16, oversize u16, unknown_ids u16, timeouts u16")),
+        "crc_errors u16, seq_gaps u16, resyncs u16, oversize u16, unknown_ids u16, timeouts u16, "
+        "framing_errors u16, version_errors u16, stale_frames u16")),
     Message("LOG", 0x30, _fields(f"level u8, text u8[0..{LOG_TEXT_MAX}]")),
 )
 BY_ID = {m.msg_id: m for m in MESSAGES}

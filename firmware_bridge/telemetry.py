@@ -32,6 +32,9 @@ class Telemetry:
     oversize: int
     unknown_ids: int
     timeouts: int
+    framing_errors: int
+    version_errors: int
+    stale_frames: int             # DRIVE/ESTOP/CLEAR refused as older than one applied
     received_at: float = 0.0  # host time.monotonic() when the frame arrived
 
     @classmethod
@@ -65,7 +68,8 @@ class Telemetry:
 
     def mcu_counters(self) -> dict:
         return {name: getattr(self, name) for name in
-                ("crc_errors", "seq_gaps", "resyncs", "oversize", "unknown_ids", "timeouts")}
+                ("crc_errors", "framing_errors", "seq_gaps", "resyncs", "oversize",
+                 "unknown_ids", "version_errors", "timeouts", "stale_frames")}
 
 
 TELEMETRY_FIELDS = tuple(f.name for f in fields(Telemetry) if f.name != "received_at")

@@ -38,7 +38,7 @@ _TELEMETRY = dict(
     left_ticks=-1234567, right_ticks=7654321, battery_mv=11870, range_mm=0xFFFF,
     accel_x_mg=-12, accel_y_mg=3, accel_z_mg=1002, gyro_x_cdps=0, gyro_y_cdps=-1,
     gyro_z_cdps=4500, watchdog_stop_ms=203, crc_errors=1, seq_gaps=2, resyncs=3, oversize=4,
-    unknown_ids=5, timeouts=6)
+    unknown_ids=5, timeouts=6, framing_errors=7, version_errors=8, stale_frames=9)
 
 # (name, message, seq, fields) of frames every receiver must accept
 OK_CASES = [

@@ -5,6 +5,7 @@ import pytest
 
 from spikebox.firmware_bridge.faults import FaultInjector, judge
 from spikebox.firmware_bridge.framing import FrameDecoder, encode_frame, encode_raw
+from spikebox.firmware_bridge.protocol import BY_NAME
 
 
 def _stream(n: int, seed: int) -> bytes:
@@ -19,11 +20,8 @@ def _stream(n: int, seed: int) -> bytes:
             out += encode_frame("LOG", seq, dict(level=20, text="x" * rng.randrange(81)))
         else:
             out += encode_frame("TELEMETRY", seq, {
-                k: rng.randrange(0, 30000) for k in (
-                    "mcu_time_ms last_drive_seq left_ticks right_ticks battery_mv range_mm "
-                    "left_mm_s right_mm_s accel_x_mg accel_y_mg accel_z_mg gyro_x_cdps "
-                    "gyro_y_cdps gyro_z_cdps watchdog_stop_ms crc_errors seq_gaps resyncs "
-                    "oversize unknown_ids timeouts").split()} | {"state": 1})
+                k: rng.randrange(0, 30000) for k in BY_NAME["TELEMETRY"].field_names
+                if k != "state"} | {"state": 1})
     return bytes(out)
 
 

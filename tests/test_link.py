@@ -14,7 +14,7 @@ from spikebox.firmware_bridge import (HandshakeTimeout, Link, LinkConfig,
                                       LinkDownError, NotConnectedError, ProtocolMismatch)
 from spikebox.firmware_bridge.faults import FaultInjector, judge
 from spikebox.firmware_bridge.framing import FrameDecoder, encode_frame, encode_raw
-from spikebox.firmware_bridge.protocol import PROTOCOL_VERSION, SCHEMA_HASH
+from spikebox.firmware_bridge.protocol import PROTOCOL_VERSION, SCHEMA_HASH, STATE_ESTOPPED
 from spikebox.firmware_bridge.virtual_mcu import VirtualMcu
 
 
@@ -185,6 +185,10 @@ def test_mcu_deduplicates_commands_by_id_on_the_wire(mcu):
         assert frames_until("ACK") == dict(cmd_id=5, acked_msg_id=0x11, result=0)
         send("ESTOP", cmd_id=5, reason=1)
         assert frames_until("ACK") == dict(cmd_id=5, acked_msg_id=0x11, result=1)
+        send("CLEAR", cmd_id=4)                                   # issued before ESTOP 5
+        assert frames_until("ACK") == dict(cmd_id=4, acked_msg_id=0x12, result=3)   # stale
+        assert frames_until("TELEMETRY")["stale_frames"] == 1      # and reported
+        assert frames_until("TELEMETRY")["state"] & STATE_ESTOPPED
     finally:
         port.close()
 

@@ -71,6 +71,9 @@ static void send_telemetry(sb_core_t *c, uint32_t now)
     t->oversize = k->oversize;
     t->unknown_ids = k->unknown_ids;
     t->timeouts = c->timeouts;
+    t->framing_errors = k->framing_errors;
+    t->version_errors = k->version_errors;
+    t->stale_frames = c->stale_frames;
     send(c, &m);
     c->last_telemetry_ms = now;
 }

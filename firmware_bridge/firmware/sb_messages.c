@@ -46,6 +46,9 @@ static int pack_telemetry(const sb_telemetry_t *t, uint8_t *p)
     put_u16(p + 43, t->oversize);
     put_u16(p + 45, t->unknown_ids);
     put_u16(p + 47, t->timeouts);
+    put_u16(p + 49, t->framing_errors);
+    put_u16(p + 51, t->version_errors);
+    put_u16(p + 53, t->stale_frames);
     return (int)SB_LEN_TELEMETRY;
 }
 
@@ -73,6 +76,9 @@ static void unpack_telemetry(const uint8_t *p, sb_telemetry_t *t)
     t->oversize = get_u16(p + 43);
     t->unknown_ids = get_u16(p + 45);
     t->timeouts = get_u16(p + 47);
+    t->framing_errors = get_u16(p + 49);
+    t->version_errors = get_u16(p + 51);
+    t->stale_frames = get_u16(p + 53);
 }
 
 int sb_pack(const sb_message_t *m, uint8_t *p)

@@ -23,7 +23,7 @@ extern "C" {
 #define SB_PROTO_VERSION 1u
 /* FNV-1a of the message layouts (PROTOCOL.md "Schema hash"); must equal the
  * hash in the vectors' header and in the Python protocol.SCHEMA_HASH. */
-#define SB_SCHEMA_HASH 0x537acb8eu
+#define SB_SCHEMA_HASH 0x6f5edce0u
 
 #define SB_HEADER_LEN 5u   /* version, msg_id, seq (2), len */
 #define SB_CRC_LEN 2u
@@ -55,7 +55,7 @@ extern "C" {
 #define SB_LEN_ESTOP 3u
 #define SB_LEN_CLEAR 2u
 #define SB_LEN_ACK 4u
-#define SB_LEN_TELEMETRY 49u
+#define SB_LEN_TELEMETRY 55u
 #define SB_LEN_LOG_HEAD 1u
 
 /* state bits (HEARTBEAT from the MCU, TELEMETRY) */
@@ -133,6 +133,7 @@ typedef struct {
     int16_t gyro_x_cdps, gyro_y_cdps, gyro_z_cdps;
     uint16_t watchdog_stop_ms;
     uint16_t crc_errors, seq_gaps, resyncs, oversize, unknown_ids, timeouts;
+    uint16_t framing_errors, version_errors, stale_frames;
 } sb_telemetry_t;
 
 typedef struct {

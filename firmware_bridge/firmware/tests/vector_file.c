@@ -54,6 +54,9 @@ const field_t FIELDS[] = {
     F(SB_MSG_TELEMETRY, T_U16, telemetry, oversize),
     F(SB_MSG_TELEMETRY, T_U16, telemetry, unknown_ids),
     F(SB_MSG_TELEMETRY, T_U16, telemetry, timeouts),
+    F(SB_MSG_TELEMETRY, T_U16, telemetry, framing_errors),
+    F(SB_MSG_TELEMETRY, T_U16, telemetry, version_errors),
+    F(SB_MSG_TELEMETRY, T_U16, telemetry, stale_frames),
     F(SB_MSG_LOG, T_U8, log, level),
     F(SB_MSG_LOG, T_TEXT, log, text),
 };
