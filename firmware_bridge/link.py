@@ -39,7 +39,7 @@ import serial
 
 from .commands import CommandBook, Pending
 from .framing import Frame, FrameDecoder, LinkCounters, encode_frame
-from .protocol import (ACK_REFUSED, ACK_STALE, BY_NAME, HELLO_OK, PROTOCOL_VERSION,
+from .protocol import (ACK_REFUSED, ACK_STALE, HELLO_OK, PROTOCOL_VERSION,
                        SCHEMA_HASH, STATE_HANDSHAKEN)
 from .link_types import (BridgeError, CommandRefused, CommandSuperseded, CommandTimeout,
                          DriveSent, HandshakeTimeout, LinkConfig, LinkDownError, McuInfo,
@@ -49,7 +49,13 @@ from .telemetry import Telemetry
 logger = logging.getLogger(__name__)
 mcu_logger = logging.getLogger("spikebox.mcu")
 
-_ID = {m.name: m.msg_id for m in BY_NAME.values()}
+
+
+def printable(text: str) -> str:
+    """Text from the MCU with control characters (terminal escapes) shown as \\xNN."""
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
+
+
 _HELLO_STATUS = {1: "protocol version mismatch", 2: "schema mismatch"}
 
 
@@ -61,6 +67,7 @@ class _HostCounters(LinkCounters):
     drives_held: int = 0        # send_drive while the host's e-stop latch was set
     estop_reasserts: int = 0    # ESTOPs sent again after a reconnect while latched
     commands_superseded: int = 0  # CLEARs that lost to an ESTOP
+    stray_hello_acks: int = 0   # HELLO_ACKs answering no HELLO of ours: session re-made
     reconnects: int = 0         # successful handshakes after the first
     retries: int = 0            # command resends
 
@@ -90,6 +97,7 @@ class Link:
         self._last_rx = 0.0
         self._opened_at = 0.0
         self._handshakes = 0
+        self._hellos_unanswered = 0            # HELLOs sent that may still be answered
         self._drive_sent_at: dict[int, float] = {}
         self._rtt_ms: collections.deque[float] = collections.deque(maxlen=config.rtt_window)
         self._reconnect_ms: list[float] = []
@@ -309,7 +317,9 @@ class Link:
             if not self._handshaken.is_set() and now >= next_hello:
                 interval = self.config.hello_interval_ms / 1000
                 next_hello = now + (interval if self._mismatch is None else 10 * interval)
-                self._send("HELLO", dict(proto_version=PROTOCOL_VERSION, schema_hash=SCHEMA_HASH))
+                if self._send("HELLO", dict(proto_version=PROTOCOL_VERSION,
+                                            schema_hash=SCHEMA_HASH))[0] is not None:
+                    self._hellos_unanswered += 1
             try:
                 port = self._port
                 data = port.read(port.in_waiting or 1) if port is not None else b""
@@ -381,13 +391,16 @@ class Link:
             with self._lock:
                 self._book.acked(f["cmd_id"], f["result"])
         elif name == "LOG":
-            self.logs.append((f["level"], f["text"]))
-            mcu_logger.log(f["level"] or logging.INFO, "%s", f["text"])
+            text = printable(f["text"])   # the MCU's bytes must not drive our terminal
+            self.logs.append((f["level"], text))
+            mcu_logger.log(f["level"] or logging.INFO, "%s", text)
         # HELLO, DRIVE, ESTOP, CLEAR from the MCU side mean a crossed or looped
         # link (loop://): the decoder counted them; nothing to act on.
 
     def _on_hello_ack(self, f: dict) -> None:
-        info = McuInfo(f["firmware_id"], f["proto_version"], f["schema_hash"], f["watchdog_ms"])
+        info = McuInfo(printable(f["firmware_id"]), f["proto_version"], f["schema_hash"],
+                       f["watchdog_ms"])
+        self._hellos_unanswered = max(self._hellos_unanswered - 1, -1)
         if f["status"] != HELLO_OK or info.proto_version != PROTOCOL_VERSION \
                 or info.schema_hash != SCHEMA_HASH:
             why = _HELLO_STATUS.get(f["status"], "mismatch")
@@ -399,9 +412,24 @@ class Link:
             if self._mismatch is None:
                 logger.error(msg)
             self._mismatch = ProtocolMismatch(msg)
+            if self._handshaken.is_set():
+                # The MCU now refuses us (re-flashed, or answering another host) and
+                # has dropped our session: ours is over too. HELLO again, slowly.
+                self._decoder.counters.stray_hello_acks += 1
+                self._handshaken.clear()
             return
         if self._handshaken.is_set():
-            return  # a duplicate answer to a repeated HELLO
+            if self._hellos_unanswered >= 0:
+                return  # a late answer to one of our repeated HELLOs
+            # An answer to no HELLO of ours: the MCU began a new session (another
+            # host on the line, a replayed frame) and our frames may now be stale
+            # to it. Make the session ours again.
+            logger.warning("MCU at %s answered a HELLO this host did not send; "
+                           "handshaking again", self.config.url)
+            self._decoder.counters.stray_hello_acks += 1
+            self._hellos_unanswered = 0
+            self._handshaken.clear()
+            return
         self._mismatch = None
         self._mcu = info
         self._decoder.reset_sequence()

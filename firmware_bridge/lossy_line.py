@@ -80,10 +80,18 @@ class LossyLine:
         self._to_core: list = []
         self._to_host: list = []
         self._tick_s = tick_ms / 1000
+        self._from_core_decoder = FrameDecoder()
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="lossy-line", daemon=True)
         self._thread.start()
+
+    def inject(self, wire: bytes) -> None:
+        """Bytes reaching the MCU from elsewhere (another host on the line, a replayed
+        frame); what the MCU answers goes to the host like any answer."""
+        with self._lock:
+            self._from_core(self._core_call(self.core.rx, wire), self._from_core_decoder,
+                            time.monotonic())
 
     def snapshot(self) -> list[LineEvent]:
         with self._lock:
@@ -133,7 +141,7 @@ class LossyLine:
         return out
 
     def _run(self) -> None:
-        from_host, from_core = FrameDecoder(), FrameDecoder()
+        from_host, from_core = FrameDecoder(), self._from_core_decoder
         next_tick = time.monotonic()
         while not self._stop.is_set():
             ready, _, _ = select.select([self._master], [], [], self._tick_s)

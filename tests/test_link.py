@@ -13,6 +13,8 @@ import serial
 from spikebox.firmware_bridge import (HandshakeTimeout, Link, LinkConfig,
                                       LinkDownError, NotConnectedError, ProtocolMismatch)
 from spikebox.firmware_bridge.faults import FaultInjector, judge
+from spikebox.firmware_bridge.link import printable
+from spikebox.firmware_bridge.lossy_line import LossyLine
 from spikebox.firmware_bridge.framing import FrameDecoder, encode_frame, encode_raw
 from spikebox.firmware_bridge.protocol import PROTOCOL_VERSION, SCHEMA_HASH, STATE_ESTOPPED
 from spikebox.firmware_bridge.virtual_mcu import VirtualMcu
@@ -305,3 +307,44 @@ def test_mcu_survives_faults_on_its_receive_path():
             t = drive_until(link, 150, 150, lambda t: t.left_mm_s > 100 and t.crc_errors
                             + t.resyncs > 0, timeout_s=5, what="driving through faults")
             assert t.handshaken
+
+
+def test_mcu_log_text_cannot_drive_the_terminal():
+    assert printable("ok\x1b[2J\x1b]0;pwned\x07 done") == "ok\\x1b[2J\\x1b]0;pwned\\x07 done"
+    assert printable("héllo 42") == "héllo 42"
+
+
+def _wait_moving(link, line, left):
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        if link.send_drive(left, left) is not None and line.core.left_mm_s == left:
+            return True
+        link.heartbeat()
+        time.sleep(0.01)
+    return False
+
+
+def test_a_hello_ack_this_host_did_not_ask_for_remakes_the_session():
+    """Another host's HELLO reaches the MCU: it starts a session whose seq floor is not
+    ours, so our DRIVEs would be stale to it. The link notices the unasked-for answer
+    and handshakes again; the wheels answer our DRIVEs again."""
+    with LossyLine() as line:
+        with Link(LinkConfig(url=line.url, hello_interval_ms=20)) as link:
+            assert _wait_moving(link, line, 120)
+            far_ahead = (link._seq + 20000) & 0xFFFF
+            line.inject(b"\x00" + encode_frame("HELLO", far_ahead, dict(
+                proto_version=PROTOCOL_VERSION, schema_hash=SCHEMA_HASH)))
+            assert _wait_moving(link, line, 140), "our DRIVEs stayed stale to the MCU"
+            assert link.stats()["stray_hello_acks"] == 1
+
+
+def test_a_mismatch_answer_while_connected_ends_the_session():
+    with LossyLine() as line:
+        with Link(LinkConfig(url=line.url, hello_interval_ms=20)) as link:
+            assert _wait_moving(link, line, 120)
+            line.inject(b"\x00" + encode_frame("HELLO", 0, dict(
+                proto_version=PROTOCOL_VERSION, schema_hash=SCHEMA_HASH ^ 1)))
+            wait_for(lambda: not link.connected, 3.0, "the link to drop the refused session")
+            assert link.stats()["stray_hello_acks"] == 1
+            wait_for(lambda: link.connected, 5.0, "a new handshake of its own")
+            assert _wait_moving(link, line, 150)
