@@ -63,7 +63,8 @@ class VirtualMcu:
             self._tmp = tempfile.mkdtemp(prefix="spikebox-vmcu-")
             link_path = Path(self._tmp) / "mcu.tty"
         self.url = str(link_path)
-        self.args = ["--link", self.url, "--watchdog-ms", str(watchdog_ms), "--seed", str(seed)]
+        self.args = ["--link", self.url, "--watchdog-ms", str(watchdog_ms), "--seed", str(seed),
+                     "--parent-pid", str(os.getpid())]   # it exits if we crash
         if firmware_id is not None:
             self.args += ["--firmware-id", firmware_id]
         if proto_version is not None:

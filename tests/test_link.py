@@ -5,6 +5,8 @@ a pty, as a robot talks to its MCU through /dev/ttyUSB0. No wall-clock bound is
 asserted: waits are generous deadlines for things that must happen, and
 durations are checked only against what the firmware itself reports.
 """
+import subprocess
+import sys
 import time
 
 import pytest
@@ -348,3 +350,30 @@ def test_a_mismatch_answer_while_connected_ends_the_session():
             assert link.stats()["stray_hello_acks"] == 1
             wait_for(lambda: link.connected, 5.0, "a new handshake of its own")
             assert _wait_moving(link, line, 150)
+
+
+def test_virtual_mcu_does_not_outlive_a_crashed_parent(tmp_path):
+    """A process that starts a virtual MCU and dies without cleaning up (os._exit):
+    the MCU notices it was orphaned and exits, removing its link."""
+    import os
+    import signal
+    code = ("import os, sys\n"
+            "from spikebox.firmware_bridge.virtual_mcu import VirtualMcu\n"
+            f"m = VirtualMcu({str(tmp_path / 'mcu.tty')!r}); m.start()\n"
+            "print(m.proc.pid, flush=True)\n"
+            "os._exit(1)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60)
+    pid = int(out.stdout.split()[0])
+
+    def gone():
+        try:   # exited: no such process, or a zombie that init has not reaped yet
+            return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] == "Z"
+        except FileNotFoundError:
+            return True
+    try:
+        wait_for(gone, 5.0, "the orphaned virtual MCU to exit")
+    finally:
+        if not gone():
+            os.kill(pid, signal.SIGKILL)
+    assert not (tmp_path / "mcu.tty").exists(), "the link symlink was left behind"

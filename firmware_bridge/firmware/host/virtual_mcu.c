@@ -41,6 +41,7 @@ typedef struct {
     double rx_fault_rate; /* per received byte */
     uint64_t seed;
     long exit_after_ms;   /* < 0: run until signalled */
+    long parent_pid;      /* > 0: exit when this process is no longer our parent */
 } options_t;
 
 typedef struct {
@@ -70,6 +71,7 @@ static void usage(FILE *to)
             "usage: virtual_mcu --link PATH [--watchdog-ms N] [--firmware-id S]\n"
             "                   [--proto-version N] [--schema-hash HEX]\n"
             "                   [--rx-fault-rate P] [--seed N] [--exit-after-ms N]\n"
+            "                   [--parent-pid N]\n"
             "Creates a pseudo-terminal running the spikebox firmware core, links PATH\n"
             "to it, prints 'READY <pty path>' and serves until SIGTERM/SIGINT.\n");
 }
@@ -102,6 +104,7 @@ static int parse_args(int argc, char **argv, options_t *o)
     o->rx_fault_rate = 0.0;
     o->seed = 1;
     o->exit_after_ms = -1;
+    o->parent_pid = 0;
 
     for (i = 1; i < argc; i++) {
         const char *arg = argv[i];
@@ -166,6 +169,12 @@ static int parse_args(int argc, char **argv, options_t *o)
                 goto bad;
             }
             o->seed = (uint64_t)u;
+        } else if (strcmp(name, "--parent-pid") == 0) {
+            if (!parse_ul(val, 10, 0x7FFFFFFFul, &u) || u == 0ul) {
+                fprintf(stderr, "virtual_mcu: --parent-pid takes a process id\n");
+                return 0;
+            }
+            o->parent_pid = (long)u;
         } else if (strcmp(name, "--exit-after-ms") == 0) {
             if (!parse_ul(val, 10, (unsigned long)LONG_MAX, &u)) {
                 goto bad;
@@ -343,6 +352,13 @@ int main(int argc, char **argv)
             last_tick = now;
         }
         if (opt.exit_after_ms >= 0 && (long)now >= opt.exit_after_ms) {
+            break;
+        }
+        /* A parent that crashed never stops us: we notice within a millisecond,
+         * since an orphan is re-parented and the id changes. (Not
+         * PR_SET_PDEATHSIG: it fires when the *thread* that forked us ends.) */
+        if (opt.parent_pid > 0 && (long)getppid() != opt.parent_pid) {
+            fprintf(stderr, "virtual_mcu: parent %ld is gone; exiting\n", opt.parent_pid);
             break;
         }
         /* ≤1 ms: bytes are handled the moment they arrive (the host measures
