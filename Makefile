@@ -24,7 +24,7 @@ venv: $(STAMP)
 
 # The reference firmware built for this computer: the virtual MCU and its C tests.
 firmware:
-	$(MAKE) -s -C $(FIRMWARE) BUILD=$(BUILD) virtual_mcu test_firmware libsbcore.so
+	$(MAKE) -s -C $(FIRMWARE) BUILD=$(BUILD) virtual_mcu test_firmware libsbcore.so fuzz_link
 
 ctest:
 	$(MAKE) -s -C $(FIRMWARE) BUILD=$(BUILD) test

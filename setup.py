@@ -21,7 +21,8 @@ packages = [sub for name, folder in ROOTS.items()
 PACKAGE_DATA = {"spikebox.firmware_bridge": [
     "PROTOCOL.md", "vectors/*.txt",
     "firmware/Makefile", "firmware/*.c", "firmware/*.h", "firmware/host/*.[ch]",
-    "firmware/tests/*.[ch]", "firmware/arduino/*/*.ino", "firmware/README.md",
+    "firmware/tests/*.[ch]", "firmware/tests/corpus/*.bin", "firmware/arduino/*/*.ino",
+    "firmware/README.md",
 ]}
 
 setup(packages=packages, package_dir=ROOTS, package_data=PACKAGE_DATA)

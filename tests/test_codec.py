@@ -131,3 +131,45 @@ def test_payload_too_long_refused_by_encoder():
 def test_crc_matches_stdlib_reference():
     data = bytes(range(256))
     assert crc16(data) == binascii.crc_hqx(data, 0xFFFF)
+
+
+_MUTATION = st.tuples(st.sampled_from(["flip", "set", "insert", "delete", "zero"]),
+                      st.integers(0, 10**6), st.integers(0, 255))
+
+
+def _mutate(stream: bytes, mutations) -> bytes:
+    b = bytearray(stream)
+    for kind, where, value in mutations:
+        at = where % (len(b) + 1)
+        if kind == "insert":
+            b.insert(at, value)
+        elif not b or at == len(b):
+            continue
+        elif kind == "flip":
+            b[at] ^= 1 << (value % 8)
+        elif kind == "set":
+            b[at] = value
+        elif kind == "zero":
+            b[at] = 0
+        else:
+            del b[at:at + 1 + value % 8]
+    return bytes(b)
+
+
+@given(st.lists(message_and_fields, min_size=1, max_size=12), st.lists(_MUTATION, max_size=8),
+       st.integers(1, 64))
+def test_mutated_streams_never_raise_and_accept_only_frames_that_were_sent(msgs, muts, step):
+    """The Python decoder fuzzed as the C one is (firmware/tests/fuzz_link.c): valid
+    frames, damaged by flips, stray bytes, deletions and delimiters, arriving in chunks."""
+    sent = [encode_frame(n, i, f) for i, (n, f) in enumerate(msgs)]
+    stream = _mutate(b"".join(sent), muts)
+    d = FrameDecoder()
+    accepted = []
+    for at in range(0, len(stream), step):
+        accepted += d.feed(stream[at:at + step])
+    originals = {(i, n) for i, (n, _) in enumerate(msgs)}
+    for frame in accepted:
+        assert (frame.seq, frame.name) in originals, "accepted a frame nobody sent"
+        assert frame.fields() == msgs[frame.seq][1]
+    intact = sum(w in stream for w in sent)
+    assert len(accepted) >= intact - len(muts) - 1   # damage costs at most its own frames
