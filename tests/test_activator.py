@@ -476,6 +476,29 @@ def test_close_leaves_no_processes_or_shared_memory():
     assert not leaked_shm(shm_before) and children_of_this_process() == kids_before
 
 
+def test_open_close_cycles_leave_no_threads_or_graphs_behind():
+    """Each Lava activator opened and closed used to leave three port threads and its
+    whole process graph (weights included) in Lava's registries for good."""
+    import gc
+    import threading
+    from lava.magma.core.process.process import AbstractProcess
+    shm_before, kids_before = shm_entries(), children_of_this_process()
+    threads_before = {t.ident for t in threading.enumerate()}
+    gc.collect()
+    procs_before = {id(o) for o in gc.get_objects() if isinstance(o, AbstractProcess)}
+    for _ in range(4):
+        with make_activator(small_network(), "lava") as act:
+            act.step(np.ones((3, 6), np.uint8))
+    del act
+    gc.collect()
+    new_threads = [t.name for t in threading.enumerate() if t.ident not in threads_before]
+    assert not new_threads, f"threads left behind: {new_threads}"
+    alive = [o for o in gc.get_objects()
+             if isinstance(o, AbstractProcess) and id(o) not in procs_before]
+    assert not alive, f"{len(alive)} Lava processes still referenced after close"
+    assert not leaked_shm(shm_before) and children_of_this_process() == kids_before
+
+
 def test_close_before_any_frame_is_prompt_and_clean():
     shm_before, kids_before = shm_entries(), children_of_this_process()
     act = make_activator(small_network(), "lava", stop_timeout_s=30.0)

@@ -54,6 +54,8 @@ import weakref
 import numpy as np
 from lava.magma.core.run_conditions import RunSteps
 from lava.magma.core.run_configs import Loihi2SimCfg
+from lava.magma.core.process.process import ProcessServer
+from lava.magma.core.process.variable import VarServer
 from lava.proc.dense.process import Dense
 from lava.proc.io.extractor import Extractor, PyLoihiExtractorModel
 from lava.proc.io.injector import Injector, PyLoihiInjectorModel
@@ -174,12 +176,18 @@ class LavaActivator:
             logger.warning("Lava runtime did not stop within %.1f s; killing its processes",
                            self.stop_timeout_s)
             _force_stop(runtime)
+        # The Injector's send port and each Extractor's receive port live in
+        # this process, each with a listener thread that only a join() ends:
+        # without this, three threads per open/close stay behind for good.
+        _join_host_ports(self._injector, self._extractors)
         # Processes stop their runtime again when garbage-collected; detach them
         # so that never talks to a runtime that is gone.
-        for proc in [self._injector, *self._denses, *self._lifs, *self._extractors]:
+        procs = [self._injector, *self._denses, *self._lifs, *self._extractors]
+        for proc in procs:
             proc.runtime = None
         runtime._is_started = False
         self._runtime = None
+        _forget(procs)
 
     @staticmethod
     def _stop_quietly(runtime) -> None:
@@ -203,6 +211,37 @@ class LavaActivator:
             self.close()
         except Exception:
             pass
+
+
+def _forget(procs) -> None:
+    """Drop closed processes and their Vars from Lava's registries.
+
+    ProcessServer and VarServer append every Process and Var ever made to a
+    list that nothing in lava-nc 0.10 reads (only their id counters are used),
+    so each open/close kept its whole graph, weights included, for the life
+    of the process. The id counters are left alone: ids stay unique."""
+    ours_p = {id(p) for p in procs}
+    ours_v = {id(v) for p in procs for v in p.vars}
+    if ProcessServer.instance is not None and hasattr(ProcessServer.instance, "processes"):
+        server = ProcessServer.instance
+        server.processes = [p for p in server.processes if id(p) not in ours_p]
+    if VarServer.instance is not None and hasattr(VarServer.instance, "vars"):
+        server = VarServer.instance
+        server.vars = [v for v in server.vars if id(v) not in ours_v]
+
+
+def _join_host_ports(injector, extractors) -> None:
+    ports = [getattr(injector.in_port, "external_pipe_csp_send_port", None)]
+    ports += [getattr(x.out_port, "external_pipe_csp_recv_port", None) for x in extractors]
+    for port in ports:
+        if port is None:
+            continue
+        try:
+            port.join()
+            if port.thread is not None:
+                port.thread.join(1.0)
+        except Exception:
+            logger.exception("could not join a Lava host port")
 
 
 def _force_stop(runtime) -> None:
