@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
 
 from spikebox import __version__
@@ -144,14 +145,32 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+class Terminated(BaseException):
+    """SIGTERM (systemd stop, kill): unwinds like Ctrl-C, so every `with` closes."""
+
+
+def stop_on_sigterm() -> None:
+    """Make SIGTERM raise Terminated in the main thread instead of ending the process
+    on the spot, which left Lava's workers and the virtual MCU running and their
+    shared memory behind. A second SIGTERM while unwinding ends it at once."""
+    def handler(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        raise Terminated()
+    signal.signal(signal.SIGTERM, handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    stop_on_sigterm()
     try:
         return args.func(args)
     except KeyboardInterrupt:
         return 130
+    except Terminated:
+        print("spikebox: terminated; stopped cleanly", file=sys.stderr)
+        return 128 + signal.SIGTERM
 
 
 if __name__ == "__main__":

@@ -100,8 +100,12 @@ RATES = [0.05, 0.0, 1.0, 0.3, 0.02, 0.5, 0.0, 0.1, 1.0, 0.01] * 3
 
 
 def children_of_this_process():
+    return children_of(os.getpid())
+
+
+def children_of(parent: int) -> list:
     """Live child processes, minus multiprocessing's per-interpreter resource tracker."""
-    me, out = str(os.getpid()), []
+    me, out = str(parent), []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             with open(f"/proc/{pid}/stat") as f:
@@ -117,6 +121,22 @@ def children_of_this_process():
 
 def shm_entries():
     return set(os.listdir("/dev/shm"))
+
+
+def alive(pid) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def shm_mapped_by(pid) -> set:
+    try:
+        with open(f"/proc/{pid}/maps") as f:
+            return {line.split("/dev/shm/")[1].split()[0] for line in f if "/dev/shm/" in line}
+    except OSError:
+        return set()
 
 
 def leaked_shm(before: set) -> set:
@@ -551,3 +571,48 @@ def test_bench_backends_reports_and_matches():
     assert {"numpy_ms_per_frame", "lava_ms_per_frame", "speedup", "synops_per_frame",
             "loihi_uj_per_frame", "units", "inputs", "timesteps"} <= out.keys()
     assert (out["units"], out["inputs"], out["timesteps"]) == (6, 100, 4)
+
+
+@pytest.mark.parametrize("how", ["SIGTERM to the CLI", "SIGKILL"])
+def test_a_stopped_or_killed_process_leaves_no_lava_workers_or_segments(how):
+    """SIGTERM to a spikebox command unwinds it (the activator closes); SIGKILL cannot be
+    caught, so Lava's workers notice their parent is gone and exit, and the resource
+    tracker then unlinks their segments. Either way nothing is left running or in
+    /dev/shm. (Before: 10 workers and ~25 segments stayed after either signal.)"""
+    import os
+    import signal
+    import subprocess
+    import sys
+    code = ("import os, numpy as np\n"
+            "from spikebox.cli import stop_on_sigterm, Terminated\n"
+            "from spikebox.runtime.activator import ActivatorNetwork, ExpertUnits, make_activator\n"
+            "stop_on_sigterm()\n"
+            "net = ActivatorNetwork(4, 2, [ExpertUnits('a', np.ones((1, 4), int)),\n"
+            "                              ExpertUnits('b', np.ones((1, 4), int))])\n"
+            "try:\n"
+            "    with make_activator(net, 'lava') as act:\n"
+            "        act.step(np.ones((2, 4), np.uint8))\n"
+            "        print('ready', flush=True)\n"
+            "        while True:\n"
+            "            act.step(np.ones((2, 4), np.uint8))\n"
+            "except Terminated:\n"
+            "    raise SystemExit(143)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    kids = children_of(proc.pid)
+    segments = {s for k in kids for s in shm_mapped_by(k)}
+    assert kids and segments
+    proc.send_signal(signal.SIGTERM if how.startswith("SIGTERM") else signal.SIGKILL)
+    assert proc.wait(timeout=60) == (143 if how.startswith("SIGTERM") else -9)
+
+    def clean():
+        return not any(alive(k) for k in kids) and not any(
+            os.path.exists(f"/dev/shm/{s}") for s in segments)
+    deadline = time.monotonic() + 20
+    while not clean() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = [k for k in kids if alive(k)]
+    for k in left:
+        os.kill(k, signal.SIGKILL)
+    assert not left, f"{len(left)} Lava workers outlived their parent"
+    assert clean(), "shared memory segments left in /dev/shm"

@@ -46,9 +46,14 @@ processes and shuts their shared memory down itself: it never hangs.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import multiprocessing
+import multiprocessing.util
+import os
+import signal
 import threading
+import time
 import weakref
 
 import numpy as np
@@ -78,6 +83,51 @@ def _close_open_activators() -> None:
         act.close()
 
 
+class _ParentWatch:
+    """In every process multiprocessing forks from here (Lava's workers, its shared
+    memory manager): exit as soon as the parent is gone, and leave Ctrl-C to it.
+
+    A parent killed (SIGKILL, or SIGTERM's default action, or a crash) used to
+    leave every Lava worker running for good, each holding the channel
+    segments in /dev/shm; with the workers gone, multiprocessing's resource
+    tracker unlinks the segments left behind. A thread polling getppid(), not
+    PR_SET_PDEATHSIG: that fires when the forking *thread* ends."""
+    period_s = 0.2
+
+    def after_fork(self) -> None:
+        parent = os.getppid()
+        # Ctrl-C reaches the whole process group: only the parent acts on it
+        # (closing the activator stops us); a worker interrupted mid-wait
+        # only printed its own traceback, a dozen per run.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+        def watch():
+            while os.getppid() == parent:
+                time.sleep(self.period_s)
+            os._exit(0)
+        threading.Thread(target=watch, name="spikebox-parent-watch", daemon=True).start()
+
+
+_PARENT_WATCH = _ParentWatch()
+multiprocessing.util.register_after_fork(_PARENT_WATCH, _ParentWatch.after_fork)
+
+
+@contextlib.contextmanager
+def _lava_keeps_its_log_handlers_to_itself():
+    """lava-nc 0.10 adds a stderr handler to the *root* logger for every Process it
+    makes (and one to its compiler's logger per compile): the program's own
+    logging then printed every error once per Lava process, and the handlers
+    piled up with each activator. Take back whatever it added."""
+    loggers = [logging.getLogger(), logging.getLogger("lava.magma.compiler.compiler")]
+    before = [set(lg.handlers) for lg in loggers]
+    try:
+        yield
+    finally:
+        for lg, had in zip(loggers, before):
+            for handler in [h for h in lg.handlers if h not in had]:
+                lg.removeHandler(handler)
+
+
 def sim_run_cfg() -> Loihi2SimCfg:
     """CPU simulation with the bit-accurate models; Injector/Extractor have no
     fixed_pt tag, so they are mapped explicitly."""
@@ -97,6 +147,12 @@ class LavaActivator:
         self._accounting = FrameAccounting(network)
         self._runtime = None
         self._closed = False
+        with _lava_keeps_its_log_handlers_to_itself():
+            self._build(network, run_cfg)
+        self._runtime = self._injector.runtime
+        _open_activators.add(self)
+
+    def _build(self, network: ActivatorNetwork, run_cfg) -> None:
         T, n = network.timesteps, network.n_inputs
         self._injector = Injector(shape=(n,), buffer_size=T)
         self._lifs, self._denses, self._extractors = [], [], []
@@ -121,8 +177,6 @@ class LavaActivator:
             self._runtime = self._injector.runtime
             self.close()
             raise
-        self._runtime = self._injector.runtime
-        _open_activators.add(self)
 
     # -- frames --------------------------------------------------------------
     def step(self, spikes: np.ndarray) -> FrameResult:
@@ -140,6 +194,9 @@ class LavaActivator:
                 [np.stack([x.receive() for _ in range(net.timesteps)]) for x in self._extractors], axis=1)
             u = np.concatenate([lif.u.get() for lif in self._lifs]).astype(np.int32)
             v = np.concatenate([lif.v.get() for lif in self._lifs]).astype(np.int32)
+        except KeyboardInterrupt:
+            self.close()        # Ctrl-C: stop quietly, the caller reports it
+            raise
         except BaseException:
             logger.exception("Lava run failed; closing the Lava runtime")
             self.close()
@@ -196,8 +253,8 @@ class LavaActivator:
             # then joins workers that still wait for a command; they do obey STOP.
             runtime._is_started = True
             runtime.stop()
-        except Exception:   # a failed run leaves services that answer with errors
-            logger.exception("Lava runtime.stop() failed; forcing")
+        except Exception as exc:   # an interrupted run leaves services answering errors
+            logger.warning("Lava runtime.stop() failed (%s); killing its processes", exc)
             _force_stop(runtime)
 
     def __enter__(self) -> "LavaActivator":
