@@ -77,6 +77,23 @@ def test_import_directions_follow_the_design():
         assert not bad, f"{path} imports {bad}: the robot side never imports export or torch"
 
 
+def test_the_wheel_lists_every_package_in_the_tree():
+    """pyproject.toml names packages by hand: a new one left off is missing from the wheel."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:   # Python 3.10: pytest brings tomli
+        import tomli as tomllib
+    setup = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = set(setup["packages"])
+    in_tree = set()
+    for root, folder in setup["package-dir"].items():
+        for init in (ROOT / folder).rglob("__init__.py"):
+            parts = init.parent.relative_to(ROOT / folder).parts
+            in_tree.add(".".join((root, *parts)))
+    assert in_tree - listed == set(), "add these to [tool.setuptools] packages"
+    assert listed - in_tree == set(), "these listed packages have no folder"
+
+
 def test_no_torch_in_the_robot_process():
     code = ("import sys, pkgutil, importlib, spikebox, spikebox.cli\n"
             "for pkg in ('spikebox.firmware_bridge', 'spikebox.runtime', 'spikebox.export'):\n"
