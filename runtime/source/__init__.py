@@ -1,0 +1,67 @@
+"""Source: where frames enter the robot (data path step 1: **source** ─► encoder).
+
+    from spikebox.runtime.source import open_source, SourceLost
+    with open_source("0", width_px=640, height_px=480) as source:   # --source sim|INDEX|FILE|PIPELINE
+        capture = source.read_latest(max_age_ms=100)   # None: nothing fresh enough this cycle
+        if capture is not None:
+            encoder.encode(capture.image)               # BGR uint8; capture.frame_id, .t_monotonic_s
+        source.stats()                                  # captured, returned, dropped, stale, ...
+
+Every source keeps one contract (`Source`, in capture.py): a live camera or
+GStreamer pipeline (camera.py), a recorded clip (clip.py), and the simulated
+world (issue #10).
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import cv2
+
+from .camera import CameraSource
+from .capture import Capture, Clock, Source, SourceClosed, SourceError, SourceLost
+from .clip import ClipSource
+
+__all__ = ["CameraSource", "Capture", "ClipSource", "Source", "SourceClosed", "SourceError",
+           "SourceLost", "open_source"]
+
+
+def open_source(spec: str | int, *, width_px: int | None = None, height_px: int | None = None,
+                fps: float | None = None, loop: bool = False, realtime: bool = True,
+                lost_after_ms: float = 1000.0, clock: Clock = time.monotonic) -> Source:
+    """Open the source `spec` names (the CLI's --source) and return it, opened.
+
+    sim → the simulated world (not built yet: issue #10); an integer → a camera
+    index; text with '!' → a GStreamer pipeline; a device path (/dev/video0,
+    /dev/v4l/by-id/...) → that camera; a file → a video clip; a folder → a clip
+    of numbered frames. width_px/height_px/fps are asked of a camera; fps is a
+    clip's replay rate (a folder has none of its own); loop and realtime are a
+    clip's, lost_after_ms a camera's.
+    """
+    source = _source_for(spec, width_px=width_px, height_px=height_px, fps=fps, loop=loop,
+                         realtime=realtime, lost_after_ms=lost_after_ms, clock=clock)
+    source.open()
+    return source
+
+
+def _source_for(spec: str | int, *, width_px, height_px, fps, loop, realtime, lost_after_ms,
+                clock) -> Source:
+    camera = dict(width_px=width_px, height_px=height_px, fps=fps, lost_after_ms=lost_after_ms,
+                  clock=clock)
+    text = str(spec).strip()
+    if text == "sim":
+        raise SourceError("--source sim: the simulated world is not built yet (issue #10); "
+                          "give a camera index, a video file or a folder of frames")
+    if isinstance(spec, int) or text.isdigit():
+        return CameraSource(int(text), **camera)
+    # Before any path test: a pipeline is no file name, and a long one makes stat() fail.
+    if "!" in text:
+        return CameraSource(text, api_preference=cv2.CAP_GSTREAMER, **camera)
+    path = Path(text).expanduser()
+    if path.is_char_device():
+        return CameraSource(str(path), **camera)
+    if path.is_file() or path.is_dir():
+        return ClipSource(path, fps=fps, loop=loop, realtime=realtime, clock=clock)
+    raise SourceError(f"--source {text!r}: no such file or folder. Give sim, a camera index "
+                      "(0 for /dev/video0), a video file, a folder of numbered .png/.jpg "
+                      "frames, or a GStreamer pipeline (elements joined by '!')")
