@@ -97,6 +97,11 @@ class LossyLine:
         with self._lock:
             return list(self.events)
 
+    def events_since(self, n: int) -> list[LineEvent]:
+        """The events after the first n (for judging a long run as it goes)."""
+        with self._lock:
+            return self.events[n:]
+
     def close(self) -> None:
         self._stop.set()
         self._thread.join(timeout=2)
@@ -174,32 +179,59 @@ class LossyLine:
                         pass   # nobody reading (the Link is re-opening): a lost frame
 
 
-def estop_violations(events: list[LineEvent]) -> list[str]:
-    """Every time the motors were given a non-zero setpoint while an applied ESTOP
-    should have held them: the rule is that after an ESTOP is applied the wheels
-    stay at zero until a CLEAR issued after it (a newer cmd_id) is applied and
-    acked, and then a DRIVE sent after that CLEAR (a newer frame seq) arrives."""
-    violations: list[str] = []
-    estop_id: int | None = None            # the last ESTOP applied
-    clear_seq: int | None = None           # frame seq of a CLEAR that lifted it
-    current: Frame | None = None           # the host frame being handled
-    for i, ev in enumerate(events):
+class EstopJudge:
+    """The e-stop rule, applied to a line's events as they come (see estop_violations).
+
+    After an ESTOP is applied the wheels stay at zero until a CLEAR issued after it
+    (a newer cmd_id) is applied and acked, and then a DRIVE sent after that CLEAR
+    (a newer frame seq) arrives. Incremental, so a long run is judged in one pass."""
+
+    def __init__(self):
+        self.violations: list[str] = []
+        self.events_seen = 0
+        self._estop_id: int | None = None       # the last ESTOP applied
+        self._clear_seq: int | None = None      # frame seq of a CLEAR that lifted it
+        self._current: Frame | None = None      # the host frame being handled
+
+    def feed(self, new_events: list[LineEvent]) -> list[str]:
+        """Judge events that follow the ones fed before; returns the new violations."""
+        found = []
+        for i, ev in enumerate(new_events, start=self.events_seen):
+            v = self._one(i, ev)
+            if v:
+                found.append(v)
+        self.events_seen += len(new_events)
+        self.violations += found
+        return found
+
+    def _one(self, i: int, ev: LineEvent) -> str | None:
+        current = self._current
         if ev.kind == "frame":
-            current = ev.frame
+            self._current = ev.frame
         elif ev.kind == "ack":
             ack = ev.frame.fields()
             if ack["result"] != ACK_APPLIED:
-                continue
+                return None
             if BY_ID[ack["acked_msg_id"]].name == "ESTOP":
-                estop_id, clear_seq = ack["cmd_id"], None
-            elif estop_id is not None and newer(ack["cmd_id"], estop_id) and current is not None:
-                clear_seq = current.seq
-        elif ev.kind == "motors" and (ev.left_mm_s or ev.right_mm_s) and estop_id is not None:
+                self._estop_id, self._clear_seq = ack["cmd_id"], None
+            elif (self._estop_id is not None and newer(ack["cmd_id"], self._estop_id)
+                  and current is not None):
+                self._clear_seq = current.seq
+        elif ev.kind == "motors" and (ev.left_mm_s or ev.right_mm_s) and \
+                self._estop_id is not None:
             is_drive = current is not None and current.name == "DRIVE"
-            if clear_seq is None or not is_drive or not newer(current.seq, clear_seq):
-                violations.append(
-                    f"event {i}: motors {ev.left_mm_s},{ev.right_mm_s} after ESTOP {estop_id} "
-                    f"with {'no CLEAR issued after it' if clear_seq is None else 'no fresh DRIVE'}"
-                    f" (frame {current.name if current else None} seq "
-                    f"{current.seq if current else None})")
-    return violations
+            if self._clear_seq is None or not is_drive or not newer(current.seq,
+                                                                    self._clear_seq):
+                why = "no CLEAR issued after it" if self._clear_seq is None else "no fresh DRIVE"
+                return (f"event {i}: motors {ev.left_mm_s},{ev.right_mm_s} after ESTOP "
+                        f"{self._estop_id} with {why} (frame {current.name if current else None}"
+                        f" seq {current.seq if current else None})")
+        return None
+
+
+def estop_violations(events: list[LineEvent]) -> list[str]:
+    """Every time the motors were given a non-zero setpoint while an applied ESTOP
+    should have held them (the rule: EstopJudge)."""
+    judge = EstopJudge()
+    judge.feed(events)
+    return judge.violations

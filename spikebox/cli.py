@@ -58,6 +58,11 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         from spikebox.export.testmodels import write_bench_sources   # the models are built here
         from spikebox.runtime.bench.pager import format_table, run_pager_bench
         result = run_pager_bench(write_bench_sources, progress=not args.json)
+    elif args.target == "faults":
+        from spikebox.runtime.bench.faults import format_table, run_faults_bench
+        result = run_faults_bench(estop_sequences=args.estop_sequences,
+                                  fuzz_inputs=args.fuzz_inputs, lava_cycles=args.lava_cycles,
+                                  progress=not args.json)
     else:
         return _not_built(f"spikebox bench {args.target}", 4)
     print(json.dumps(result, sort_keys=True) if args.json else format_table(result))
@@ -118,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     ins.set_defaults(func=_cmd_inspect)
 
     bench = sub.add_parser(
-        "bench", formatter_class=fmt, help="measure a stage (bridge, activator, pager)",
+        "bench", formatter_class=fmt, help="measure a stage (bridge, activator, pager, faults)",
         description="example:  spikebox bench activator --json\n\n"
                     "bridge: over a pty to the virtual MCU, measures DRIVE→TELEMETRY round\n"
                     "trips, fault tolerance, the watchdog stop and reconnect time.\n"
@@ -130,8 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
                     "pager: naive load vs page-in (from a session shell, and as a new\n"
                     "session) on 2-20 MB convnets built at run time, then LRU, activator-\n"
                     "aware and Belady hit rates at a quarter of the box (shells included),\n"
-                    "and RSS over 500 page-in/evict cycles. e2e: not built yet (status 3).")
-    bench.add_argument("target", choices=["bridge", "activator", "pager", "e2e"])
+                    "and RSS over 500 page-in/evict cycles.\n"
+                    "faults: e-stop interleavings from 3 threads over a lossy line to the\n"
+                    "firmware core, the receive path fuzzed under ASan/UBSan, Lava\n"
+                    "activators opened and closed (threads, /dev/shm left behind).\n"
+                    "e2e: not built yet (status 3).")
+    bench.add_argument("target", choices=["bridge", "activator", "pager", "faults", "e2e"])
     bench.add_argument("--json", action="store_true", help="print one JSON object")
     bench.add_argument("--drives", type=int, default=2000, help="DRIVE round trips (bridge)")
     bench.add_argument("--fault-rate", type=float, default=0.01,
@@ -141,6 +150,12 @@ def build_parser() -> argparse.ArgumentParser:
     # Not --frames: in `run` that counts control cycles; here it is camera frames of a scene.
     bench.add_argument("--activator-frames", type=int, default=30, metavar="N",
                        help="frames of a moving scene through both backends (activator)")
+    bench.add_argument("--estop-sequences", type=int, default=10_000, metavar="N",
+                       help="e-stop interleavings (faults)")
+    bench.add_argument("--fuzz-inputs", type=int, default=1_000_000, metavar="N",
+                       help="receive-path fuzz inputs (faults)")
+    bench.add_argument("--lava-cycles", type=int, default=20, metavar="N",
+                       help="Lava activators opened and closed (faults)")
     bench.set_defaults(func=_cmd_bench)
     return p
 

@@ -68,3 +68,26 @@ def test_bench_pager_reports_the_issue_keys():
     assert 0 <= r["lru_hit_rate"] <= 1 and 0 <= r["hit_rate"] <= 1
     assert r["load_speedup"] == pytest.approx(r["naive_load_ms"] / r["pagein_ms"], rel=0.01)
     assert isinstance(r["targets_met"], bool)
+
+
+FAULT_KEYS = {"estop_sequences", "estop_violations", "tamper_cases", "tamper_accepted",
+              "outside_paths_touched", "decoder_fuzz_inputs", "decoder_crashes",
+              "lava_open_close_cycles", "threads_leaked", "shm_segments_leaked",
+              "oversized_model_refused", "peak_rss_mb_oversized_model"}
+
+
+def test_bench_faults_prints_the_issue_keys_and_says_what_it_did_not_measure():
+    out = subprocess.run([sys.executable, "-m", "spikebox", "bench", "faults", "--json",
+                          "--estop-sequences", "60", "--fuzz-inputs", "20000",
+                          "--lava-cycles", "2"], capture_output=True, text=True, timeout=600)
+    assert out.returncode in (0, 1), out.stderr
+    r = json.loads(out.stdout)
+    assert FAULT_KEYS <= r.keys()
+    assert r["estop_sequences"] == 60 and r["estop_violations"] == 0
+    assert r["estop_events_judged"] > 60
+    assert r["decoder_fuzz_inputs"] >= 20000 and r["decoder_crashes"] == 0
+    assert r["lava_open_close_cycles"] == 2 and r["threads_leaked"] == 0
+    assert r["shm_segments_leaked"] == 0
+    for key in [k for k in FAULT_KEYS if r[k] is None]:
+        assert key in r["not_measured"], f"{key} is null without a reason"
+    assert r["targets_met"] is False          # 60 < 10,000 sequences: a small run says so

@@ -62,7 +62,7 @@ def _drive_round_trips(link: Link, n: int) -> int:
 
 
 @contextlib.contextmanager
-def _quiet(loggers=("spikebox.firmware_bridge", "spikebox.mcu")):
+def quiet_link_logs(loggers=("spikebox.firmware_bridge", "spikebox.mcu")):
     """The bench provokes faults, silences and unplugs on purpose: keep their warnings
     out of the table (run with -v to see them)."""
     saved = [(logging.getLogger(n), logging.getLogger(n).level) for n in loggers]
@@ -79,7 +79,7 @@ def _quiet(loggers=("spikebox.firmware_bridge", "spikebox.mcu")):
 def run_bridge_bench(drives: int = 2000, fault_rate: float = 0.01, trials: int = 5,
                      progress: bool = True) -> dict:
     out: dict = {"drives": drives, "fault_rate": fault_rate}
-    with VirtualMcu() as mcu, _quiet():
+    with VirtualMcu() as mcu, quiet_link_logs():
         # 1. round trips
         _say(progress, f"round trips: {drives} DRIVEs over {mcu.pty_path} ...")
         with Link(LinkConfig(url=mcu.url)) as link:
