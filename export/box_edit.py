@@ -24,13 +24,12 @@ import numpy as np
 
 from spikebox import __version__
 from spikebox.runtime.activator import ActivatorNetwork
-from spikebox.runtime.box import MANIFEST, SCHEMA_VERSION, Box, BoxError, sha256_file
+from spikebox.runtime.box import MANIFEST, SCHEMA_VERSION, Box, BoxError, read_frames, sha256_file
 from spikebox.runtime.encoder import Encoder, EncoderConfig, save_config
 from spikebox.runtime.experts.preprocess import frame_to_tensor
 from spikebox.runtime.files import atomic_write
 
 from .activator_training import UnitTrainingConfig, train_expert_units
-from .box_activator import read_frames
 from .model_check import ModelReport, check_model
 from .quantize import DEFAULT_TOLERANCE, QuantReport, quantize_expert
 from .torch_door import is_torch_spec, torch_to_onnx

@@ -287,7 +287,7 @@ def calibration_feeds(inputs: list[dict], *, calibration: Path | None, preproces
     serves any expert; a folder of frames, or else the expert's example frames,
     serves an image expert (one with `preprocessing`) through frame_to_tensor.
     """
-    from .box_activator import read_frames
+    from spikebox.runtime.box import read_frames
     names = [i["name"] for i in inputs]
     frames = example_frames
     if calibration is not None:

@@ -22,6 +22,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
+import numpy as np
+
+from .activator import ActivatorNetwork
+from .encoder import Encoder, load_config
 from .files import read_json
 
 SCHEMA_VERSION = 1
@@ -97,3 +102,34 @@ class Box:
                                f"after export; restore the box or export it again")
             total += p.stat().st_size
         return total
+
+
+ENCODER_JSON = "encoder.json"
+
+
+def load_activator(box: Box) -> tuple[ActivatorNetwork, Encoder]:
+    folder = box.activator_dir
+    if folder is None or not folder.is_dir():
+        raise BoxError(f"{box.path}: has no activator yet (add an expert with "
+                       f"`spikebox export add`)")
+    network = ActivatorNetwork.load(folder)
+    encoder = Encoder(load_config(folder / ENCODER_JSON))
+    if encoder.n_inputs != network.n_inputs or encoder.config.timesteps != network.timesteps:
+        raise BoxError(f"{folder}: the encoder config gives {encoder.n_inputs} inputs x "
+                       f"{encoder.config.timesteps} timesteps but the network expects "
+                       f"{network.n_inputs} x {network.timesteps}; re-export the box")
+    return network, encoder
+
+
+def read_frames(folder: Path, what: str) -> list[np.ndarray]:
+    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg")) \
+        if folder.is_dir() else []
+    if not paths:
+        raise BoxError(f"{folder}: no example frames (*.png, *.jpg) for {what}")
+    frames = []
+    for p in paths:
+        img = cv2.imread(str(p), cv2.IMREAD_COLOR)
+        if img is None:
+            raise BoxError(f"{p}: not a readable image; replace or delete it")
+        frames.append(img)
+    return frames

@@ -41,8 +41,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
-    from spikebox.export import commands
-    return commands.inspect(args.box)
+    from spikebox.runtime.box_report import inspect_box
+    return inspect_box(args.box)
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
