@@ -111,7 +111,7 @@ def check_model(model: Path, dest: Path, progress: Callable[[str], None] = lambd
         progress("measuring footprint, load time and latency in a fresh process ...")
         fp = measure_footprint(optimized)
         return ModelReport(source, optimized, _spec_dicts(input_specs(paged)),
-                           _spec_dicts(output_specs(paged)), int(fp["pss_bytes"]),
+                           _spec_dicts(output_specs(paged)), int(fp["footprint_bytes"]),
                            float(fp["load_ms"]), float(fp["run_ms"]), ort.__version__, diff,
                            fp.get("shell_bytes"))
     except (ExpertLoadError, FootprintError) as e:

@@ -76,7 +76,7 @@ class QuantReport:
     fp32_bytes: int                  # paged files on disk (graph + weights)
     int8_bytes: int
     smaller: bool                    # int8_bytes < fp32_bytes
-    fp32_footprint_bytes: int        # PSS the loaded session adds (fresh process)
+    fp32_footprint_bytes: int        # what the loaded session adds (fresh process, footprint.py)
     int8_footprint_bytes: int
     int8_shell_bytes: int | None     # what a shell of the int8 expert keeps (None: not shelvable)
     smaller_resident: bool           # int8_footprint_bytes < fp32_footprint_bytes
@@ -241,10 +241,10 @@ def quantize_int8(source_onnx: Path, calibration: list[dict[str, np.ndarray]], o
             worst_output=worst, tolerance=float(tolerance), forced=bool(rel > tolerance),
             fp32_latency_ms=fp32_ms, int8_latency_ms=int8_ms, faster=int8_ms < fp32_ms,
             fp32_bytes=fp32_bytes, int8_bytes=int8_bytes, smaller=int8_bytes < fp32_bytes,
-            fp32_footprint_bytes=int(fp_fp32["pss_bytes"]),
-            int8_footprint_bytes=int(fp_int8["pss_bytes"]),
+            fp32_footprint_bytes=int(fp_fp32["footprint_bytes"]),
+            int8_footprint_bytes=int(fp_int8["footprint_bytes"]),
             int8_shell_bytes=fp_int8.get("shell_bytes"),
-            smaller_resident=int(fp_int8["pss_bytes"]) < int(fp_fp32["pss_bytes"]),
+            smaller_resident=int(fp_int8["footprint_bytes"]) < int(fp_fp32["footprint_bytes"]),
             int8_load_ms=float(fp_int8["load_ms"]), int8_run_ms=float(fp_int8["run_ms"]),
             calibration_samples=len(calibrate), heldout_samples=len(heldout))
     except (ExpertLoadError, FootprintError) as e:

@@ -168,7 +168,9 @@ def test_footprint_is_positive_and_grows_with_the_model(tmp_path):
     f_big = measure_footprint(optimize_for_target(big, tmp_path / "box"))
     for f in (f_small, f_big):
         assert f["rss_bytes"] > 0 and f["pss_bytes"] > 0 and f["load_ms"] > 0 and f["run_ms"] > 0
+        assert f["footprint_bytes"] > 0
     assert f_big["rss_bytes"] > f_small["rss_bytes"] + 5e6       # 10 MB more weights, faulted in
+    assert f_big["footprint_bytes"] > f_small["footprint_bytes"] + 5e6
 
 
 def test_footprint_of_a_bad_file_is_an_exception_not_a_dead_parent(tmp_path):
