@@ -25,7 +25,7 @@ def compile_box(path: str | os.PathLike, progress: Callable[[str], None] = lambd
     network, encoder = load_activator(box)
     sequences = []
     for name in network.expert_names:
-        rel = box.manifest["examples"].get(name)
+        rel = box.manifest.examples.get(name)
         if rel is None:
             raise BoxError(f"{box.path}: the manifest names no example frames for '{name}'")
         frames = read_frames(box.file(rel), f"expert '{name}'")

@@ -28,14 +28,14 @@ import os
 import shutil
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import onnx
 
-from spikebox.runtime.box import BoxError
+from spikebox.runtime.box import BoxError, Int8Entry
 from spikebox.runtime.experts.footprint import FootprintError, measure_footprint
 from spikebox.runtime.experts.preprocess import frame_to_tensor
 from spikebox.runtime.experts.session import ExpertLoadError, load_session, output_specs, paged_files
@@ -61,35 +61,17 @@ LATENCY_ROUNDS = 30        # interleaved fp32/int8 runs per measurement
 MAX_IR_VERSION = 10        # onnxruntime 1.23 reads IR <= 11; onnx 1.23 would write 14
 
 
-@dataclass(frozen=True)
-class QuantReport:
+@dataclass(frozen=True, kw_only=True)
+class QuantReport(Int8Entry):
+    """What the box records of an int8 expert (Int8Entry), plus its file and figures for the entry."""
+
     source: Path
     int8: Path                       # the int8 paged graph file (weights in <int8>.data)
-    max_abs_diff: float              # worst |int8 - fp32| over every output and held-out feed
-    rel_diff: float                  # worst max_abs_diff / output range, over the outputs
-    worst_output: str
-    tolerance: float
-    forced: bool                     # accepted above the tolerance by --force-int8
-    fp32_latency_ms: float           # medians of interleaved runs in this process
-    int8_latency_ms: float
-    faster: bool                     # int8_latency_ms < fp32_latency_ms
-    fp32_bytes: int                  # paged files on disk (graph + weights)
-    int8_bytes: int
-    smaller: bool                    # int8_bytes < fp32_bytes
-    fp32_footprint_bytes: int        # what the loaded session adds (fresh process, footprint.py)
-    int8_footprint_bytes: int
-    int8_shell_bytes: int | None     # what a shell of the int8 expert keeps (None: not shelvable)
-    smaller_resident: bool           # int8_footprint_bytes < fp32_footprint_bytes
     int8_load_ms: float              # fresh process, as the pager will see it
     int8_run_ms: float
-    calibration_samples: int
-    heldout_samples: int
 
-    def manifest_dict(self) -> dict:
-        d = asdict(self)
-        for key in ("source", "int8", "int8_load_ms", "int8_run_ms"):
-            d.pop(key)
-        return d
+    def manifest_entry(self) -> Int8Entry:
+        return Int8Entry(**{f.name: getattr(self, f.name) for f in fields(Int8Entry)})
 
 
 class _Feeds:

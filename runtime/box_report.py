@@ -6,50 +6,52 @@ inspect a box without the export side installed.
 from __future__ import annotations
 
 import sys
+from typing import Iterator
 
 from .box import Box, BoxError
 
 
 def inspect_box(path: str) -> int:
+    """Print what the box at `path` holds; 1 (and one line on stderr) if it is not a usable box."""
     try:
-        box = Box.open(path)
+        lines = list(describe(Box.open(path)))
     except BoxError as e:
         print(f"spikebox inspect: {e}", file=sys.stderr)
         return 1
-    print(f"box '{box.name}' at {box.path} ({len(box.experts)} experts, "
-          f"{len(box.manifest['files'])} files)")
+    print("\n".join(lines))
+    return 0
+
+
+def describe(box: Box) -> Iterator[str]:
+    """The lines `spikebox inspect` prints: experts, files, sizes and measured figures."""
+    yield f"box '{box.name}' at {box.path} ({len(box.experts)} experts, {len(box.manifest.files)} files)"
     total = 0
     for name, e in box.experts.items():
         sizes = {}
-        for k, rel in e["files"].items():   # a paged file's weights sit beside it in .data
-            parts = [box.file(rel), box.file(rel + ".data")]
+        for k, rel in (("source", e.files.source), ("optimized", e.files.optimized)):
+            parts = [box.file(rel), box.file(rel + ".data")]   # a paged file's weights beside it
             sizes[k] = sum(p.stat().st_size for p in parts if p.exists())
-        total += e["footprint_bytes"]
-        ins = ", ".join(f"{i['name']} {i['shape']} {i['dtype']}" for i in e["inputs"])
-        outs = ", ".join(f"{o['name']}" + (f" ({o['meaning']})" if o.get("meaning") else "")
-                         for o in e["outputs"])
-        print(f"\n  {name}  role={e['role']} priority={e['priority']} "
-              f"units={e['activator_units']}")
-        print("    files      " + ", ".join(f"{k} {v / 2**20:.2f} MB" for k, v in sizes.items()))
-        shell = e.get("shell_bytes", "not measured")     # boxes exported before shells
-        shell = ("not shelvable" if shell is None else shell if isinstance(shell, str)
-                 else f"{shell / 2**20:.2f} MB")
-        print(f"    resident   {e['footprint_bytes'] / 2**20:.2f} MB   shell {shell}   load "
-              f"{e['load_ms']:.1f} ms   latency {e['latency_ms']:.2f} ms   "
-              f"onnxruntime {e['onnxruntime_version']}")
-        print(f"    inputs     {ins}")
-        print(f"    outputs    {outs}")
-        if e.get("preprocessing"):
-            print(f"    preprocess {e['preprocessing']}")
-        if e.get("int8"):
-            q = e["int8"]
-            print(f"    int8       diff {q['max_abs_diff']:.3g} ({q['rel_diff']:.1%} of range, "
-                  f"tolerance {q['tolerance']:.1%}{', forced' if q.get('forced') else ''})   "
-                  f"{q['fp32_latency_ms']:.2f} -> {q['int8_latency_ms']:.2f} ms "
-                  f"({'faster' if q['faster'] else 'not faster'})   "
-                  f"{q['fp32_bytes'] / 2**20:.2f} -> {q['int8_bytes'] / 2**20:.2f} MB "
-                  f"({'smaller' if q['smaller'] else 'not smaller'})   "
-                  f"{q['calibration_samples']} calibration samples")
-    print(f"\n  all experts resident: {total / 2**20:.2f} MB; activator: "
-          f"{box.manifest.get('activator') or 'none'}")
-    return 0
+        total += e.footprint_bytes
+        ins = ", ".join(f"{i.name} {list(i.shape)} {i.dtype}" for i in e.inputs)
+        outs = ", ".join(o.name + (f" ({o.meaning})" if o.meaning else "") for o in e.outputs)
+        yield f"\n  {name}  role={e.role} priority={e.priority} units={e.activator_units}"
+        yield "    files      " + ", ".join(f"{k} {v / 2**20:.2f} MB" for k, v in sizes.items())
+        shell = "not shelvable" if e.shell_bytes is None else f"{e.shell_bytes / 2**20:.2f} MB"
+        yield (f"    resident   {e.footprint_bytes / 2**20:.2f} MB   shell {shell}   load "
+               f"{e.load_ms:.1f} ms   latency {e.latency_ms:.2f} ms   "
+               f"onnxruntime {e.onnxruntime_version}")
+        yield f"    inputs     {ins}"
+        yield f"    outputs    {outs}"
+        if e.preprocessing:
+            yield f"    preprocess {e.preprocessing}"
+        if e.int8:
+            q = e.int8
+            yield (f"    int8       diff {q.max_abs_diff:.3g} ({q.rel_diff:.1%} of range, "
+                   f"tolerance {q.tolerance:.1%}{', forced' if q.forced else ''})   "
+                   f"{q.fp32_latency_ms:.2f} -> {q.int8_latency_ms:.2f} ms "
+                   f"({'faster' if q.faster else 'not faster'})   "
+                   f"{q.fp32_bytes / 2**20:.2f} -> {q.int8_bytes / 2**20:.2f} MB "
+                   f"({'smaller' if q.smaller else 'not smaller'})   "
+                   f"{q.calibration_samples} calibration samples")
+    yield (f"\n  all experts resident: {total / 2**20:.2f} MB; activator: "
+           f"{box.manifest.activator or 'none'}")

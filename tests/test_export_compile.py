@@ -8,6 +8,7 @@ import pytest
 from scenes import run
 from spikebox.cli import main
 from spikebox.export.box_edit import _commit, _rehash, init_box
+from spikebox.runtime.box import Box
 from spikebox.runtime.activator.bench import random_network
 from spikebox.runtime.encoder import Encoder, EncoderConfig, save_config
 
@@ -23,17 +24,17 @@ def box(tmp_path):
     net = dataclasses.replace(net, experts=[dataclasses.replace(u, name=n)
                                             for u, n in zip(net.experts, NAMES)])
     init_box(tmp_path, encoder=cfg)
-    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    manifest = Box.open(tmp_path).manifest
     (tmp_path / "activator-1").mkdir()
     net.save(tmp_path / "activator-1")
     save_config(cfg, tmp_path / "activator-1" / "encoder.json")
-    manifest["activator"] = "activator-1"
+    manifest.activator = "activator-1"
     for i, name in enumerate(NAMES):
         folder = tmp_path / "examples" / name
         folder.mkdir(parents=True)
         for k, frame in enumerate(run(name, 4, seed=i)):
             cv2.imwrite(str(folder / f"{k:04d}.png"), frame)
-        manifest["examples"][name] = f"examples/{name}"
+        manifest.examples[name] = f"examples/{name}"
     _rehash(tmp_path, manifest)
     _commit(tmp_path, manifest)
     return tmp_path

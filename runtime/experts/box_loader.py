@@ -34,19 +34,19 @@ class BoxLoader(ShellSupport):
         self.verify_ms_total = 0.0
 
     def footprints(self) -> dict[str, int]:
-        return {name: int(e["footprint_bytes"]) for name, e in self.box.experts.items()}
+        return {name: e.footprint_bytes for name, e in self.box.experts.items()}
 
     def shell_footprints(self) -> dict[str, int]:
         """name -> bytes a shell of it keeps, measured at export (boxes from before shells: none)."""
-        return {name: int(e["shell_bytes"]) for name, e in self.box.experts.items()
-                if e.get("shell_bytes") is not None}
+        return {name: e.shell_bytes for name, e in self.box.experts.items()
+                if e.shell_bytes is not None}
 
     def expert_files(self, name: str) -> list[str]:
         entry = self.box.experts.get(name)
         if entry is None:
             raise BoxError(f"{self.box.path}: no expert '{name}'")
-        folder = Path(entry["files"]["optimized"]).parent.as_posix() + "/"
-        return [rel for rel in self.box.manifest["files"] if rel.startswith(folder)]
+        folder = Path(entry.files.optimized).parent.as_posix() + "/"
+        return [rel for rel in self.box.manifest.files if rel.startswith(folder)]
 
     def _stamp(self, rel: str) -> tuple[int, int]:
         st = os.stat(self.box.file(rel))
@@ -67,7 +67,7 @@ class BoxLoader(ShellSupport):
         self._stamps[name] = {rel: self._stamp(rel) for rel in files}
 
     def graph_path(self, name: str) -> Path:
-        return self.box.file(self.box.experts[name]["files"]["optimized"])
+        return self.box.file(self.box.experts[name].files.optimized)
 
     def __call__(self, name: str):
         self.verify(name)
