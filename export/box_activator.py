@@ -1,7 +1,7 @@
 """`spikebox export compile BOX`: the box's activator, checked on Lava against numpy.
 
-The manifest names the activator folder (network + the encoder config its
-spikes came from) and each expert's example frames. compile encodes each
+The manifest names the activator folder, the encoder config its spikes came
+from, and each expert's example frames. compile encodes each
 expert's examples as one sequence and runs them through the numpy backend and
 the Lava process graph; the box is refused unless every spike, u and v agree
 (activator_compile.check_backends_agree).
@@ -14,7 +14,7 @@ from typing import Callable
 
 import numpy as np
 
-from spikebox.runtime.box import Box, BoxError, load_activator, read_frames
+from spikebox.runtime.box import Box, BoxError, read_frames
 
 from .activator_compile import CompileReport, check_backends_agree
 
@@ -22,7 +22,7 @@ from .activator_compile import CompileReport, check_backends_agree
 def compile_box(path: str | os.PathLike, progress: Callable[[str], None] = lambda s: None
                 ) -> CompileReport:
     box = Box.open(path)
-    network, encoder = load_activator(box)
+    network, encoder = box.load_activator()
     sequences = []
     for name in network.expert_names:
         rel = box.manifest.examples.get(name)

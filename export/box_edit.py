@@ -27,7 +27,7 @@ from spikebox import __version__
 from spikebox.runtime.activator import ActivatorNetwork
 from spikebox.runtime.box import (MANIFEST, SCHEMA_VERSION, Box, BoxError, ExpertEntry, ExpertFiles,
                                   Manifest, OutputEntry, TensorEntry, read_frames, sha256_file)
-from spikebox.runtime.encoder import Encoder, EncoderConfig, save_config
+from spikebox.runtime.encoder import Encoder, EncoderConfig
 from spikebox.runtime.experts.preprocess import frame_to_tensor
 from spikebox.runtime.files import atomic_write
 from spikebox.runtime.schema import Invalid
@@ -207,7 +207,6 @@ def add_expert(path: str | os.PathLike, name: str, model: str | os.PathLike,
         staged_paths.append(act_dir)
         act_dir.mkdir()
         network.save(act_dir)
-        save_config(encoder.config, act_dir / "encoder.json")
 
         try:
             entry = _entry(name, staged, report, int8, units.n_units, options)
@@ -287,7 +286,6 @@ def remove_expert(path: str | os.PathLike, name: str) -> None:
             act_dir = box.path / f"activator-{uuid.uuid4().hex[:8]}"
             act_dir.mkdir()
             network.save(act_dir)
-            shutil.copy2(box.activator_dir / "encoder.json", act_dir / "encoder.json")
             manifest.activator = act_dir.name
         else:
             manifest.activator = None

@@ -4,6 +4,7 @@
     box.verify()                       # sha256 of every file; raises BoxError naming the first bad one
     entry = box.experts["line_follow"]       # an ExpertEntry
     path = box.file(entry.files.optimized)
+    network, encoder = box.load_activator()  # the activator's units and the encoder they were trained on
 
 Layout (written only by `spikebox export`, which commits every change by
 replacing manifest.json atomically; a file the manifest does not name is
@@ -12,7 +13,7 @@ leftover of an interrupted export and is ignored):
     BOX/manifest.json                       schema_version, experts, activator, sha256 of every file
     BOX/experts/<name>-<id>/model.onnx      the source model, as given
     BOX/experts/<name>-<id>/<optimised>     the file the pager loads
-    BOX/activator-<id>/                     activator.json, activator.npz, encoder.json
+    BOX/activator-<id>/                     activator.json, activator.npz (runtime/activator)
     BOX/examples/<name>-<id>/NNNN.png       the expert's example frames (training, compile)
 
 The manifest's schema is the dataclasses below (Manifest, ExpertEntry, ...):
@@ -34,7 +35,7 @@ import cv2
 import numpy as np
 
 from .activator import ActivatorNetwork
-from .encoder import Encoder, EncoderConfig, load_config
+from .encoder import Encoder, EncoderConfig
 from .files import read_json
 from .schema import Invalid, at_least, join, read_as
 
@@ -241,22 +242,24 @@ class Box:
             total += p.stat().st_size
         return total
 
+    def load_activator(self) -> tuple[ActivatorNetwork, Encoder]:
+        """The activator's network and the encoder whose spikes it was trained on.
 
-ENCODER_JSON = "encoder.json"
-
-
-def load_activator(box: Box) -> tuple[ActivatorNetwork, Encoder]:
-    folder = box.activator_dir
-    if folder is None or not folder.is_dir():
-        raise BoxError(f"{box.path}: has no activator yet (add an expert with "
-                       f"`spikebox export add`)")
-    network = ActivatorNetwork.load(folder)
-    encoder = Encoder(load_config(folder / ENCODER_JSON))
-    if encoder.n_inputs != network.n_inputs or encoder.config.timesteps != network.timesteps:
-        raise BoxError(f"{folder}: the encoder config gives {encoder.n_inputs} inputs x "
-                       f"{encoder.config.timesteps} timesteps but the network expects "
-                       f"{network.n_inputs} x {network.timesteps}; re-export the box")
-    return network, encoder
+        The encoder's config is the manifest's (stored once: every expert's units
+        were trained on its spikes); the network must take exactly its inputs.
+        """
+        folder = self.activator_dir
+        if folder is None or not folder.is_dir():
+            raise BoxError(f"{self.path}: has no activator yet (add an expert with "
+                           f"`spikebox export add`)")
+        network = ActivatorNetwork.load(folder)
+        encoder = Encoder(self.manifest.encoder)
+        if encoder.n_inputs != network.n_inputs or encoder.config.timesteps != network.timesteps:
+            raise BoxError(f"{self.path / MANIFEST}: the encoder config gives {encoder.n_inputs} "
+                           f"inputs x {encoder.config.timesteps} timesteps but the network in "
+                           f"{folder} expects {network.n_inputs} x {network.timesteps}; "
+                           f"re-export the box")
+        return network, encoder
 
 
 def read_frames(folder: Path, what: str) -> list[np.ndarray]:

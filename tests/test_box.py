@@ -46,6 +46,8 @@ def test_added_experts_are_in_the_manifest_and_page(box):
     assert line.footprint_bytes > 0 and line.load_ms > 0
     assert 0 < line.shell_bytes < line.footprint_bytes / 2     # measured with the footprint
     assert line.preprocessing["size"] == [160, 160]
+    assert b.manifest.encoder.timesteps > 0                          # the encoder config: once,
+    assert not list(box.glob("activator-*/encoder.json"))           # in the manifest
     assert b.verify() > 0
     sess = load_session(b.file(line.files.optimized))
     src = onnx.load(str(b.file(line.files.source)))
