@@ -87,3 +87,20 @@ def test_no_torch_in_the_robot_process():
             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch'))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_cli_imports_the_export_side_only_for_export():
+    """Building the parser, and `spikebox inspect`, import neither spikebox.export nor torch;
+    parsing `spikebox export ...` is what brings the export side in."""
+    code = ("import sys, spikebox.cli\n"
+            "def loaded():\n"
+            "    return sorted(m for m in sys.modules\n"
+            "                  if m.split('.')[0] == 'torch' or m.startswith('spikebox.export'))\n"
+            "parser = spikebox.cli.build_parser()\n"
+            "parser.parse_args(['inspect', 'mybox'])\n"
+            "assert spikebox.cli.main(['inspect', 'no-such-box']) == 1\n"
+            "print(loaded())\n"
+            "parser.parse_args(['export', 'check', 'mybox'])\n"
+            "print('spikebox.export.commands' in loaded())\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["[]", "True"], out.stdout + out.stderr
