@@ -9,7 +9,8 @@ import numpy as np
 from spikebox.runtime.activator import ActivatorNetwork
 from spikebox.runtime.box import Box, BoxError
 from spikebox.runtime.experts.session import load_session, warm_up, zero_inputs
-from spikebox.runtime.experts.shell import WeightPages, weights_file
+from spikebox.runtime.experts.paged import weights_file
+from spikebox.runtime.experts.shell import WeightPages
 
 
 def _shell_round_trip(name: str, path, session, expected) -> str:

@@ -38,7 +38,8 @@ import onnx
 from spikebox.runtime.box import BoxError, Int8Entry
 from spikebox.runtime.experts.footprint import FootprintError, measure_footprint
 from spikebox.runtime.experts.preprocess import frame_to_tensor
-from spikebox.runtime.experts.session import ExpertLoadError, load_session, output_specs, paged_files
+from spikebox.runtime.experts.paged import paged_files
+from spikebox.runtime.experts.session import ExpertLoadError, load_session, output_specs
 
 from .optimize import optimize_for_target
 

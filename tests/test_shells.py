@@ -7,7 +7,8 @@ import mmap
 import numpy as np
 import pytest
 
-from spikebox.runtime.experts.shell import WeightPages, page_counts, weights_file
+from spikebox.runtime.experts.paged import weights_file
+from spikebox.runtime.experts.shell import WeightPages, page_counts
 from spikebox.runtime.pager import LRUPolicy, Pager, scene_trace, simulate
 from pagerkit import INPUT_SHAPE, write_box
 from spikebox.runtime.pager.session_loader import SessionLoader

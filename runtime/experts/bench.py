@@ -44,7 +44,8 @@ from typing import Callable, Mapping
 import onnxruntime as ort
 
 from .session import SessionConfig, load_session, write_paged, zero_inputs
-from .shell import WeightPages, weights_file
+from .paged import weights_file
+from .shell import WeightPages
 
 _P = ["CPUExecutionProvider"]
 

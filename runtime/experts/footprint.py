@@ -40,7 +40,8 @@ import onnx, onnxruntime as ort
 from onnx import helper, TensorProto
 from spikebox.runtime.experts.session import SessionConfig, load_session, warm_up, zero_inputs
 from spikebox.runtime.procmem import smaps_rollup as rollup
-from spikebox.runtime.experts.shell import WeightPages, page_counts, weights_file
+from spikebox.runtime.experts.paged import weights_file
+from spikebox.runtime.experts.shell import WeightPages, page_counts
 from spikebox.runtime.procmem import PAGE_BYTES
 from spikebox.runtime.pager.memory import trim_heap
 

@@ -34,7 +34,8 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-PAGED_SUFFIX = ".paged.onnx"      # graph file; its weights sit beside it in <name>.paged.onnx.data
+from .paged import PAGED_SUFFIX, is_paged_file
+
 # Smaller tensors stay inline. onnxruntime opens and maps each external tensor on its own
 # (open/mmap/close per tensor, each at least a page): at 16 KiB rather than 1 KiB a new
 # session of a 2-20 MB convnet loaded 8-11 % faster and its shell kept ~70 kB more.
@@ -101,12 +102,6 @@ class TensorSpec:
     name: str
     shape: tuple[int | str | None, ...]
     dtype: str                       # numpy dtype name, e.g. "float32"
-
-
-def is_paged_file(path: str | os.PathLike) -> bool:
-    """True for a file `write_paged` produced (already optimised) or an .ort file."""
-    name = Path(path).name
-    return name.endswith(PAGED_SUFFIX) or name.endswith(".ort")
 
 
 def session_options(config: SessionConfig, path: str | os.PathLike) -> ort.SessionOptions:
@@ -217,13 +212,6 @@ def write_paged(src: str | os.PathLike, out_dir: str | os.PathLike, *, level: st
         return out_dir / graph_name
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-
-
-def paged_files(graph_path: str | os.PathLike) -> list[Path]:
-    """The files a paged expert consists of (graph, and its weights file if any)."""
-    graph_path = Path(graph_path)
-    data = graph_path.with_name(graph_path.name + ".data")
-    return [graph_path] + ([data] if data.exists() else [])
 
 
 def _first_line(exc: BaseException) -> str:

@@ -37,6 +37,8 @@ import numpy as np
 
 from spikebox.runtime.procmem import PAGE_BYTES
 
+from .paged import weights_file
+
 logger = logging.getLogger(__name__)
 
 _MADV_DONTNEED = 4
@@ -54,12 +56,6 @@ def _libc_madvise():
         libc.madvise.restype = ctypes.c_int
         _madvise = libc.madvise
     return _madvise
-
-
-def weights_file(graph_path: str | os.PathLike) -> Path:
-    """The mmapped weights file beside a paged graph (it may not exist: no weight >= 16 KiB)."""
-    graph_path = Path(graph_path)
-    return graph_path.with_name(graph_path.name + ".data")
 
 
 def mapped_ranges(path: str | os.PathLike) -> list[tuple[int, int]]:
