@@ -9,7 +9,6 @@ the Lava process graph; the box is refused unless every spike, u and v agree
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Callable
 
 import numpy as np

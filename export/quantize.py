@@ -24,7 +24,6 @@ report says what was measured, never what was hoped.
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import tempfile
 import time
@@ -38,7 +37,7 @@ import onnx
 from spikebox.runtime.box import BoxError, Int8Entry
 from spikebox.runtime.experts.footprint import FootprintError, measure_footprint
 from spikebox.runtime.experts.preprocess import frame_to_tensor
-from spikebox.runtime.experts.paged import paged_files
+from spikebox.runtime.experts.paged import commit_paged, paged_files
 from spikebox.runtime.experts.session import ExpertLoadError, load_session, output_specs
 
 from .optimize import optimize_for_target
@@ -216,9 +215,7 @@ def quantize_int8(source_onnx: Path, calibration: list[dict[str, np.ndarray]], o
         fp_fp32, fp_int8 = measure_footprint(fp32_paged), measure_footprint(int8_paged)
         fp32_bytes = sum(p.stat().st_size for p in paged_files(fp32_paged))
         int8_bytes = sum(p.stat().st_size for p in paged_files(int8_paged))
-        final = out_dir / int8_paged.name
-        for part in paged_files(int8_paged)[::-1]:           # weights first: the graph commits
-            os.replace(part, out_dir / part.name)
+        final = commit_paged(int8_paged, out_dir)
         report = QuantReport(
             source=source_onnx, int8=final, max_abs_diff=max_abs, rel_diff=rel,
             worst_output=worst, tolerance=float(tolerance), forced=bool(rel > tolerance),

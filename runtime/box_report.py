@@ -9,6 +9,7 @@ import sys
 from typing import Iterator
 
 from .box import Box, BoxError
+from .experts.paged import paged_files
 
 
 def inspect_box(path: str) -> int:
@@ -29,8 +30,7 @@ def describe(box: Box) -> Iterator[str]:
     for name, e in box.experts.items():
         sizes = {}
         for k, rel in (("source", e.files.source), ("optimized", e.files.optimized)):
-            parts = [box.file(rel), box.file(rel + ".data")]   # a paged file's weights beside it
-            sizes[k] = sum(p.stat().st_size for p in parts if p.exists())
+            sizes[k] = sum(p.stat().st_size for p in paged_files(box.file(rel)) if p.exists())
         total += e.footprint_bytes
         ins = ", ".join(f"{i.name} {list(i.shape)} {i.dtype}" for i in e.inputs)
         outs = ", ".join(o.name + (f" ({o.meaning})" if o.meaning else "") for o in e.outputs)
