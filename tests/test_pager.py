@@ -14,10 +14,9 @@ import threading
 import numpy as np
 import pytest
 
+from spikebox.runtime.experts.footprint import measure_footprint_bytes, measure_shell_bytes
 from spikebox.runtime.pager import (ActivatorAwarePolicy, ExpertRefused, LRUPolicy, Pager,
-                                    belady_hit_rate, demand_trace, measure_footprint_bytes,
-                                    scene_trace, simulate)
-from spikebox.runtime.pager.memory import measure_shell_bytes
+                                    belady_hit_rate, demand_trace, scene_trace, simulate)
 from spikebox.runtime.pager.belady import optimal_hit_rate_brute_force
 from pagerkit import INPUT_SHAPE, write_box
 from spikebox.runtime.pager.session_loader import SessionLoader

@@ -12,8 +12,8 @@ from spikebox.runtime.experts.shell import WeightPages, page_counts
 from spikebox.runtime.pager import LRUPolicy, Pager, scene_trace, simulate
 from pagerkit import INPUT_SHAPE, write_box
 from spikebox.runtime.pager.session_loader import SessionLoader
-from spikebox.runtime.pager.memory import measure_footprint_bytes, measure_shell_bytes, trim_heap
-from spikebox.runtime.procmem import PAGE_BYTES, rss_bytes
+from spikebox.runtime.experts.footprint import measure_footprint_bytes, measure_shell_bytes
+from spikebox.runtime.procmem import PAGE_BYTES, rss_bytes, trim_heap
 
 
 def _run(session):

@@ -27,6 +27,8 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
+from spikebox.runtime.procmem import rss_bytes, trim_heap
+
 from .session import SessionConfig
 
 
@@ -39,11 +41,9 @@ import json, sys, time
 import onnx, onnxruntime as ort
 from onnx import helper, TensorProto
 from spikebox.runtime.experts.session import SessionConfig, load_session, warm_up, zero_inputs
-from spikebox.runtime.procmem import smaps_rollup as rollup
 from spikebox.runtime.experts.paged import weights_file
 from spikebox.runtime.experts.shell import WeightPages, page_counts
-from spikebox.runtime.procmem import PAGE_BYTES
-from spikebox.runtime.pager.memory import trim_heap
+from spikebox.runtime.procmem import PAGE_BYTES, smaps_rollup as rollup, trim_heap
 
 
 args = json.loads(sys.argv[1])
@@ -128,3 +128,37 @@ def measure_footprint(path: str | os.PathLike, config: SessionConfig | None = No
         return json.loads(child.stdout.strip().splitlines()[-1])
     except (IndexError, json.JSONDecodeError):
         raise FootprintError(f"{path}: footprint child printed no result: {child.stdout[-200:]!r}") from None
+
+
+def measure_footprint_bytes(loader, name: str, repeats: int = 3) -> int:
+    """RSS a loaded `name` adds: the largest RSS delta over `repeats` load/release cycles.
+
+    The largest, not the median: the budget must hold the worst case. Meant for
+    tests and benchmarks; a box records its footprints at export time.
+    """
+    worst = 0
+    for _ in range(max(1, repeats)):
+        trim_heap()
+        before = rss_bytes()
+        session = loader(name)
+        worst = max(worst, rss_bytes() - before)
+        del session
+        trim_heap()
+    return worst
+
+
+def measure_shell_bytes(loader, name: str) -> int:
+    """RSS a shell of `name` keeps: loaded, run, shelved, freed heap trimmed (tests, benchmarks).
+
+    Raises ValueError if the loader cannot shelve it. A box records this at export.
+    """
+    trim_heap()
+    before = rss_bytes()
+    session = loader(name)
+    if loader.shelve(name, session) is None:
+        raise ValueError(f"{name}: its loader cannot shelve it (no mmapped weights file?)")
+    trim_heap()
+    kept = rss_bytes() - before
+    del session
+    trim_heap()
+    return max(kept, 0)

@@ -14,13 +14,14 @@ counted in the budget; a page-in from a shell maps the weights back (~0.5 ms).
 Offline: simulate(frames, footprints, budget_bytes, policy) runs the same code
 without models; belady_hit_rate(trace, footprints, budget_bytes) is the ceiling.
 """
+from spikebox.runtime.procmem import memory_status, rss_bytes, trim_heap
+
 from .belady import belady_hit_rate
-from .memory import measure_footprint_bytes, memory_status, rss_bytes, trim_heap
 from .pager import ExpertRefused, Pager
 from .policies import ActivatorAwarePolicy, LRUPolicy, Policy
 from .simulate import demand_trace, simulate
 from .traces import scene_trace
 
 __all__ = ["ActivatorAwarePolicy", "ExpertRefused", "LRUPolicy", "Pager", "Policy",
-           "belady_hit_rate", "demand_trace", "measure_footprint_bytes", "memory_status",
+           "belady_hit_rate", "demand_trace", "memory_status",
            "rss_bytes", "scene_trace", "simulate", "trim_heap"]

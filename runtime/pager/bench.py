@@ -28,8 +28,8 @@ from ..benchtable import render
 from ..experts.session import write_paged
 from .session_loader import SessionLoader
 from .belady import belady_hit_rate
-from .memory import (measure_footprint_bytes, measure_shell_bytes, memory_status, rss_bytes,
-                     trim_heap)
+from ..experts.footprint import measure_footprint_bytes, measure_shell_bytes
+from ..procmem import memory_status, rss_bytes, trim_heap
 from .pager import Pager
 from .policies import ActivatorAwarePolicy, LRUPolicy
 from .simulate import demand_trace, serve_frame, simulate

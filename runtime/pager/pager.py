@@ -34,8 +34,10 @@ import contextlib
 import logging
 import threading
 import time
+
+from spikebox.runtime.procmem import memory_status, trim_heap
+
 from .ledger import Ledger
-from .memory import memory_status, trim_heap
 from .metrics import PagerMetrics
 from .policies import LRUPolicy, Policy
 
