@@ -1,7 +1,8 @@
-"""This process's memory as the kernel reports it (Linux /proc; zeros elsewhere), and handing
-freed heap back to it.
+"""This process's memory as the kernel reports it (Linux /proc; zeros elsewhere), and the C
+library calls that hand it back: malloc_trim for freed heap, madvise for mapped pages.
 
-One reader for the pager's metrics and for export's footprint measurement.
+One reader for the pager's metrics and for export's footprint measurement, and
+one handle on libc for the pager's trims and the experts' shells (shell.py).
 
 Why the pager trims after every eviction: creating and destroying onnxruntime
 sessions grows RSS although every session is released. onnxruntime #17451
@@ -19,6 +20,8 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import errno
+import functools
 import logging
 import os
 
@@ -69,23 +72,55 @@ def memory_status() -> dict:
             "peak_rss_bytes": peak_rss_bytes()}
 
 
-_libc = None          # the glibc handle, looked up on first trim (nothing probed at import)
-_libc_checked = False
+MADV_DONTNEED = 4
+MADV_POPULATE_READ = 22            # Linux 5.14; EINVAL before: the first run faults pages in
+
+
+@functools.lru_cache(maxsize=None)
+def _libc() -> ctypes.CDLL | None:
+    """The C library, opened on first use (nothing probed at import); None if it cannot be."""
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    except OSError:
+        return None
+
+
+@functools.lru_cache(maxsize=None)
+def _malloc_trim():
+    try:
+        trim = _libc().malloc_trim
+    except AttributeError:           # musl, macOS: no malloc_trim; RSS may then grow
+        logger.info("malloc_trim unavailable: freed session memory stays with the allocator")
+        return None
+    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+    return trim
+
+
+@functools.lru_cache(maxsize=None)
+def _madvise():
+    try:
+        advise = _libc().madvise
+    except AttributeError:
+        return None
+    advise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    advise.restype = ctypes.c_int
+    return advise
 
 
 def trim_heap() -> bool:
     """Return free heap pages to the OS (glibc malloc_trim(0)). False where unavailable."""
-    global _libc, _libc_checked
-    if not _libc_checked:
-        _libc_checked = True
-        try:
-            lib = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-            lib.malloc_trim.argtypes = [ctypes.c_size_t]
-            lib.malloc_trim.restype = ctypes.c_int
-            _libc = lib
-        except (OSError, AttributeError):   # musl, macOS: no malloc_trim; RSS may then grow
-            logger.info("malloc_trim unavailable: freed session memory stays with the allocator")
-    if _libc is None:
+    trim = _malloc_trim()
+    if trim is None:
         return False
-    _libc.malloc_trim(0)
+    trim(0)
     return True
+
+
+def madvise(start: int, length: int, advice: int) -> None:
+    """madvise(2) on this process's [start, start + length); OSError if it fails or is missing."""
+    advise = _madvise()
+    if advise is None:
+        raise OSError(errno.ENOSYS, "madvise is not available in this C library")
+    if advise(start, length, advice) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
