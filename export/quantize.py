@@ -35,7 +35,7 @@ import numpy as np
 import onnx
 
 from spikebox.runtime.box import BoxError, Int8Entry
-from spikebox.runtime.experts.footprint import FootprintError, measure_footprint
+from spikebox.runtime.experts.footprint import FootprintError, footprint_in_fresh_process
 from spikebox.runtime.experts.preprocess import frame_to_tensor
 from spikebox.runtime.experts.paged import commit_paged, paged_files
 from spikebox.runtime.experts.session import ExpertLoadError, load_session, output_specs
@@ -212,7 +212,8 @@ def quantize_int8(source_onnx: Path, calibration: list[dict[str, np.ndarray]], o
         fp32_ms, int8_ms = _latencies(fp32, int8, heldout, LATENCY_ROUNDS)
         del fp32, int8
         progress("measuring int8 and fp32 footprints in fresh processes ...")
-        fp_fp32, fp_int8 = measure_footprint(fp32_paged), measure_footprint(int8_paged)
+        fp_fp32 = footprint_in_fresh_process(fp32_paged)
+        fp_int8 = footprint_in_fresh_process(int8_paged)
         fp32_bytes = sum(p.stat().st_size for p in paged_files(fp32_paged))
         int8_bytes = sum(p.stat().st_size for p in paged_files(int8_paged))
         final = commit_paged(int8_paged, out_dir)

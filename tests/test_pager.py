@@ -14,7 +14,7 @@ import threading
 import numpy as np
 import pytest
 
-from spikebox.runtime.experts.footprint import measure_footprint_bytes, measure_shell_bytes
+from spikebox.runtime.experts.footprint import rss_added_by_load, rss_kept_by_shell
 from spikebox.runtime.pager import (ActivatorAwarePolicy, ExpertRefused, LRUPolicy, Pager,
                                     belady_hit_rate, demand_trace, scene_trace, simulate)
 from spikebox.runtime.pager.belady import optimal_hit_rate_brute_force
@@ -35,7 +35,7 @@ def box(tmp_path_factory):
     paths = write_box(tmp_path_factory.mktemp("box"), _sizes())
     loader = SessionLoader(paths)
     loader("e0")                                        # onnxruntime's one-off costs, not an expert's
-    footprints = {n: max(measure_footprint_bytes(loader, n, repeats=2), 1) for n in paths}
+    footprints = {n: max(rss_added_by_load(loader, n, repeats=2), 1) for n in paths}
     return paths, footprints
 
 
@@ -83,7 +83,7 @@ def test_resident_bytes_and_process_rss_stay_within_budget(box):
     budget = int(0.3 * sum(footprints.values()))
     frames = scene_trace(sorted(paths), 200, seed=3, run_frames=(2, 6), lead_frames=(1, 3))
     assert len(demand_trace(frames)) >= 200            # a few hundred requests
-    shells = {n: measure_shell_bytes(SessionLoader(paths), n) for n in paths}
+    shells = {n: rss_kept_by_shell(SessionLoader(paths), n) for n in paths}
     got = _child("budget", paths, footprints, {"budget": budget, "frames": frames,
                                                "shells": shells})
     assert got["max_resident_bytes"] <= budget        # experts + shells, checked after every step

@@ -12,7 +12,7 @@ from spikebox.runtime.experts.shell import WeightPages, page_counts
 from spikebox.runtime.pager import LRUPolicy, Pager, scene_trace, simulate
 from pagerkit import INPUT_SHAPE, write_box
 from spikebox.runtime.pager.session_loader import SessionLoader
-from spikebox.runtime.experts.footprint import measure_footprint_bytes, measure_shell_bytes
+from spikebox.runtime.experts.footprint import rss_added_by_load, rss_kept_by_shell
 from spikebox.runtime.procmem import PAGE_BYTES, rss_bytes, trim_heap
 
 
@@ -28,8 +28,8 @@ def experts(tmp_path_factory):
                                                           "c": 3_000_000})
     loader = SessionLoader(paths)
     loader("c")                                          # onnxruntime's one-off costs
-    footprints = {n: measure_footprint_bytes(loader, n, repeats=2) for n in paths}
-    shells = {n: measure_shell_bytes(loader, n) for n in paths}
+    footprints = {n: rss_added_by_load(loader, n, repeats=2) for n in paths}
+    shells = {n: rss_kept_by_shell(loader, n) for n in paths}
     return loader, footprints, shells
 
 

@@ -1,7 +1,8 @@
-"""What an expert costs in RAM, measured in a fresh process (the pager budgets by this).
+"""What an expert costs in RAM: measured in a fresh process (what a box records and the pager
+budgets), or as this process's RSS growth (tests and benchmarks, without a box).
 
-    from spikebox.runtime.experts.footprint import measure_footprint
-    measure_footprint("box/experts/line.paged.onnx")
+    from spikebox.runtime.experts.footprint import footprint_in_fresh_process
+    footprint_in_fresh_process("box/experts/line.paged.onnx")
     # {'footprint_bytes': ..., 'rss_bytes': ..., 'pss_bytes': ..., 'anon_bytes': ..., 'load_ms': ..., ...}
 
 The child imports onnxruntime and opens a one-node model first, so the
@@ -102,8 +103,8 @@ print(json.dumps({
 """
 
 
-def measure_footprint(path: str | os.PathLike, config: SessionConfig | None = None, *,
-                      runs: int = 5, timeout_s: float = 120.0) -> dict:
+def footprint_in_fresh_process(path: str | os.PathLike, config: SessionConfig | None = None, *,
+                               runs: int = 5, timeout_s: float = 120.0) -> dict:
     """Load `path` in a fresh Python process; return the memory and time its session adds.
 
     Keys: footprint_bytes (anonymous memory + its own resident weight pages), rss_bytes,
@@ -130,7 +131,7 @@ def measure_footprint(path: str | os.PathLike, config: SessionConfig | None = No
         raise FootprintError(f"{path}: footprint child printed no result: {child.stdout[-200:]!r}") from None
 
 
-def measure_footprint_bytes(loader, name: str, repeats: int = 3) -> int:
+def rss_added_by_load(loader, name: str, repeats: int = 3) -> int:
     """RSS a loaded `name` adds: the largest RSS delta over `repeats` load/release cycles.
 
     The largest, not the median: the budget must hold the worst case. Meant for
@@ -147,7 +148,7 @@ def measure_footprint_bytes(loader, name: str, repeats: int = 3) -> int:
     return worst
 
 
-def measure_shell_bytes(loader, name: str) -> int:
+def rss_kept_by_shell(loader, name: str) -> int:
     """RSS a shell of `name` keeps: loaded, run, shelved, freed heap trimmed (tests, benchmarks).
 
     Raises ValueError if the loader cannot shelve it. A box records this at export.

@@ -28,7 +28,7 @@ from ..benchtable import render
 from ..experts.session import write_paged
 from .session_loader import SessionLoader
 from .belady import belady_hit_rate
-from ..experts.footprint import measure_footprint_bytes, measure_shell_bytes
+from ..experts.footprint import rss_added_by_load, rss_kept_by_shell
 from ..procmem import memory_status, rss_bytes, trim_heap
 from .pager import Pager
 from .policies import ActivatorAwarePolicy, LRUPolicy
@@ -97,8 +97,8 @@ def bench_policies(n_experts: int = 16, n_frames: int = 4000, budget_fraction: f
         loader = SessionLoader(paths)
         loader(names[0])                                # first session: onnxruntime's one-off costs
         trim_heap()
-        footprints = {n: max(measure_footprint_bytes(loader, n, repeats=2), 1) for n in names}
-        shells = {n: measure_shell_bytes(loader, n) for n in names}
+        footprints = {n: max(rss_added_by_load(loader, n, repeats=2), 1) for n in names}
+        shells = {n: rss_kept_by_shell(loader, n) for n in names}
         marks = rss_after_cycles(loader, footprints, cycles)     # before the other phases' history
         budget_bytes = int(budget_fraction * sum(footprints.values()))
         frames = scene_trace(names, n_frames, seed=seed)
