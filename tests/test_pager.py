@@ -19,7 +19,7 @@ from spikebox.runtime.pager import (ActivatorAwarePolicy, ExpertRefused, LRUPoli
                                     belady_hit_rate, demand_trace, scene_trace, simulate)
 from spikebox.runtime.pager.belady import optimal_hit_rate_brute_force
 from pagerkit import INPUT_SHAPE, write_box
-from spikebox.runtime.pager.session_loader import SessionLoader
+from spikebox.runtime.experts.session_loader import SessionLoader
 
 N_EXPERTS = 10
 

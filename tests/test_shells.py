@@ -11,7 +11,7 @@ from spikebox.runtime.experts.paged import weights_file
 from spikebox.runtime.experts.shell import WeightPages, page_counts
 from spikebox.runtime.pager import LRUPolicy, Pager, scene_trace, simulate
 from pagerkit import INPUT_SHAPE, write_box
-from spikebox.runtime.pager.session_loader import SessionLoader
+from spikebox.runtime.experts.session_loader import SessionLoader
 from spikebox.runtime.experts.footprint import rss_added_by_load, rss_kept_by_shell
 from spikebox.runtime.procmem import PAGE_BYTES, rss_bytes, trim_heap
 

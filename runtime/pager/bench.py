@@ -26,7 +26,7 @@ import numpy as np
 
 from ..benchtable import render
 from ..experts.session import write_paged
-from .session_loader import SessionLoader
+from ..experts.session_loader import SessionLoader
 from .belady import belady_hit_rate
 from ..experts.footprint import rss_added_by_load, rss_kept_by_shell
 from ..procmem import memory_status, rss_bytes, trim_heap

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from spikebox.runtime.experts.session import load_session, warm_up
-from spikebox.runtime.experts.shell import ShellSupport
+from .session import load_session, warm_up
+from .shell import ShellSupport
 
 
 class SessionLoader(ShellSupport):
