@@ -68,13 +68,17 @@ def _imports(path: Path) -> set[str]:
 
 
 def test_import_directions_follow_the_design():
-    """firmware_bridge is a leaf; runtime never imports export; nothing robot-side imports torch."""
+    """firmware_bridge is a leaf; runtime never imports export; nothing robot-side imports torch;
+    experts and pager are no circle."""
     for path in (ROOT / "firmware_bridge").rglob("*.py"):
         bad = {n for n in _imports(path) if n.startswith(("spikebox", "..")) or "torch" in n}
         assert not bad, f"{path} imports {bad}: firmware_bridge must stay a leaf"
     for path in (ROOT / "runtime").rglob("*.py"):
         bad = {n for n in _imports(path) if "export" in n.split(".") or "torch" in n}
         assert not bad, f"{path} imports {bad}: the robot side never imports export or torch"
+    for path in (ROOT / "runtime" / "experts").rglob("*.py"):     # the pager uses experts' loaders
+        bad = {n for n in _imports(path) if "pager" in n.split(".")}
+        assert not bad, f"{path} imports {bad}: experts never import the pager (no circle)"
 
 
 def test_no_torch_in_the_robot_process():

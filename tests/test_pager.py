@@ -34,7 +34,7 @@ def box(tmp_path_factory):
     """(paths, footprints): a box of N_EXPERTS convnets and their measured footprints."""
     paths = write_box(tmp_path_factory.mktemp("box"), _sizes())
     loader = SessionLoader(paths)
-    loader("e0")                                        # onnxruntime's one-off costs, not an expert's
+    loader.load("e0")                                   # onnxruntime's one-off costs, not an expert's
     footprints = {n: max(rss_added_by_load(loader, n, repeats=2), 1) for n in paths}
     return paths, footprints
 
@@ -51,11 +51,11 @@ class FlakyLoader(SessionLoader):
         self.broken = set(broken)
         self.attempts = {}
 
-    def __call__(self, name):
+    def load(self, name):
         self.attempts[name] = self.attempts.get(name, 0) + 1
         if name in self.broken:
             raise ValueError(f"sha256 mismatch for {name}.onnx")
-        return super().__call__(name)
+        return super().load(name)
 
 
 class FakeClock:
@@ -338,7 +338,7 @@ def _child_budget(args):
     import onnxruntime  # noqa: F401  (the baseline includes onnxruntime imported)
     from spikebox.runtime.pager import rss_bytes, trim_heap
     loader = SessionLoader(args["paths"])
-    loader(sorted(args["paths"])[0])                    # one session created and destroyed
+    loader.load(sorted(args["paths"])[0])               # one session created and destroyed
     trim_heap()
     baseline = rss_bytes()
     budget = args["budget"]

@@ -20,16 +20,16 @@ from pathlib import Path
 
 from spikebox.runtime.box import Box, BoxError
 
-from .session import SessionConfig, load_session, warm_up
-from .shell import ShellSupport
+from .loader import PagedFileLoader
+from .session import SessionConfig
 
 logger = logging.getLogger(__name__)
 
 
-class BoxLoader(ShellSupport):
+class BoxLoader(PagedFileLoader):
     def __init__(self, box: Box, config: SessionConfig | None = None):
+        super().__init__(config)
         self.box = box
-        self.config = config
         self._stamps: dict[str, dict[str, tuple[int, int]]] = {}   # name → rel → (size, mtime_ns)
         self.verify_ms_total = 0.0
 
@@ -69,12 +69,9 @@ class BoxLoader(ShellSupport):
     def graph_path(self, name: str) -> Path:
         return self.box.file(self.box.experts[name].files.optimized)
 
-    def __call__(self, name: str):
+    def load(self, name: str):
         self.verify(name)
-        path = self.graph_path(name)
-        session = load_session(path, self.config)
-        warm_up(session, path)
-        return session
+        return super().load(name)
 
     def unshelve(self, name: str, session) -> None:
         """A shell reads its weights from the file again: the same checks as a load first."""

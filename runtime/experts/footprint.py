@@ -30,6 +30,7 @@ from pathlib import Path
 
 from spikebox.runtime.procmem import rss_bytes, trim_heap
 
+from .loader import ExpertLoader
 from .session import SessionConfig
 
 
@@ -131,7 +132,7 @@ def footprint_in_fresh_process(path: str | os.PathLike, config: SessionConfig | 
         raise FootprintError(f"{path}: footprint child printed no result: {child.stdout[-200:]!r}") from None
 
 
-def rss_added_by_load(loader, name: str, repeats: int = 3) -> int:
+def rss_added_by_load(loader: ExpertLoader, name: str, repeats: int = 3) -> int:
     """RSS a loaded `name` adds: the largest RSS delta over `repeats` load/release cycles.
 
     The largest, not the median: the budget must hold the worst case. Meant for
@@ -141,21 +142,21 @@ def rss_added_by_load(loader, name: str, repeats: int = 3) -> int:
     for _ in range(max(1, repeats)):
         trim_heap()
         before = rss_bytes()
-        session = loader(name)
+        session = loader.load(name)
         worst = max(worst, rss_bytes() - before)
         del session
         trim_heap()
     return worst
 
 
-def rss_kept_by_shell(loader, name: str) -> int:
+def rss_kept_by_shell(loader: ExpertLoader, name: str) -> int:
     """RSS a shell of `name` keeps: loaded, run, shelved, freed heap trimmed (tests, benchmarks).
 
     Raises ValueError if the loader cannot shelve it. A box records this at export.
     """
     trim_heap()
     before = rss_bytes()
-    session = loader(name)
+    session = loader.load(name)
     if loader.shelve(name, session) is None:
         raise ValueError(f"{name}: its loader cannot shelve it (no mmapped weights file?)")
     trim_heap()

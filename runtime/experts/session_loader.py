@@ -3,34 +3,29 @@
     loader = SessionLoader({"line": Path("line.paged.onnx")})
     pager = Pager(budget_bytes, loader, footprints)
 
-Each load is the session factory's load_session (CPU arena off, no
-pre-packing) plus one warm-up run, so footprints include first-run
-allocations. A robot loads from a box instead (runtime/experts/box_loader.py).
+Paged files can be shelved (shell.py); a plain .onnx cannot. A robot loads
+from a box instead (box_loader.py); both keep the ExpertLoader contract (loader.py).
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-from .session import load_session, warm_up
-from .shell import ShellSupport
+from .loader import PagedFileLoader
+from .session import SessionConfig
 
 
-class SessionLoader(ShellSupport):
-    """loader(name) -> a warmed-up session of paths[name], from the one session factory.
+class SessionLoader(PagedFileLoader):
+    """loader.load(name) -> a warmed-up session of paths[name], from the one session factory."""
 
-    Paged files can be shelved (runtime/experts/shell.py); a plain .onnx cannot.
-    """
-
-    def __init__(self, paths: dict[str, Path], config=None):
+    def __init__(self, paths: dict[str, Path], config: SessionConfig | None = None):
+        super().__init__(config)
         self.paths = dict(paths)
-        self.config = config
         self.loads = 0
-
-    def __call__(self, name: str):
-        session = load_session(self.paths[name], self.config)
-        warm_up(session, self.paths[name])
-        self.loads += 1
-        return session
 
     def graph_path(self, name: str) -> Path:
         return self.paths[name]
+
+    def load(self, name: str):
+        session = super().load(name)
+        self.loads += 1
+        return session

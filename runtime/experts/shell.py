@@ -28,14 +28,11 @@ from __future__ import annotations
 
 import logging
 import os
-import weakref
 from pathlib import Path
 
 import numpy as np
 
 from spikebox.runtime.procmem import MADV_DONTNEED, MADV_POPULATE_READ, PAGE_BYTES, madvise
-
-from .paged import weights_file
 
 logger = logging.getLogger(__name__)
 
@@ -149,35 +146,3 @@ class WeightPages:
                 ok = False
         return ok
 
-
-class ShellSupport:
-    """Mixed into a loader of paged files: lets the pager keep shells of evicted experts.
-
-    The loader provides `graph_path(name)`; the pager calls shelve/unshelve.
-    """
-
-    def graph_path(self, name: str) -> Path:
-        raise NotImplementedError
-
-    def _weight_pages(self, name: str, session) -> WeightPages | None:
-        if not hasattr(self, "_pages"):
-            self._pages = weakref.WeakKeyDictionary()      # session -> its WeightPages
-        pages = self._pages.get(session)
-        if pages is None:
-            try:
-                pages = WeightPages(weights_file(self.graph_path(name)))
-            except OSError:                                 # no weights file: nothing to drop
-                return None
-            self._pages[session] = pages
-        return pages
-
-    def shelve(self, name: str, session) -> int | None:
-        """Drop `name`'s weight pages, keeping `session`; bytes dropped, or None: release it."""
-        pages = self._weight_pages(name, session)
-        return pages.drop() if pages is not None else None
-
-    def unshelve(self, name: str, session) -> None:
-        """Make a shelved `session` ready to run: its weight pages mapped again."""
-        pages = self._weight_pages(name, session)
-        if pages is not None:
-            pages.populate()

@@ -95,7 +95,7 @@ def bench_policies(n_experts: int = 16, n_frames: int = 4000, budget_fraction: f
         paths = {n: write_paged(src, Path(tmp) / "paged")
                  for n, src in write_sources(sizes, Path(tmp)).items()}
         loader = SessionLoader(paths)
-        loader(names[0])                                # first session: onnxruntime's one-off costs
+        loader.load(names[0])                           # first session: onnxruntime's one-off costs
         trim_heap()
         footprints = {n: max(rss_added_by_load(loader, n, repeats=2), 1) for n in names}
         shells = {n: rss_kept_by_shell(loader, n) for n in names}
@@ -110,7 +110,7 @@ def bench_policies(n_experts: int = 16, n_frames: int = 4000, budget_fraction: f
         load_ms = []
         for name in names:
             t0 = time.perf_counter()
-            loader(name)
+            loader.load(name)
             load_ms.append((time.perf_counter() - t0) * 1e3)
         trim_heap()
         real = _real_run(loader, footprints, shells, budget_bytes, frames[:real_frames],
