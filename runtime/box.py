@@ -153,8 +153,7 @@ class Manifest:
             at = join("experts", key)
             if entry.name != key:
                 raise Invalid(f"{at}.name", entry.name, f"{key!r}, the key it is under")
-            for which in ("source", "optimized"):
-                rel = getattr(entry.files, which)
+            for which, rel in (("source", entry.files.source), ("optimized", entry.files.optimized)):
                 if rel not in self.files:      # every byte the robot loads is covered by a hash
                     raise Invalid(f"{at}.files.{which}", rel,
                                   "a file the manifest hashes (a key of 'files')")
