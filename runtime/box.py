@@ -169,7 +169,9 @@ class Manifest:
     @classmethod
     def from_json(cls, data, where: Path) -> "Manifest":
         """Validate parsed manifest.json; BoxError naming `where`, the key, the value and the fix."""
-        version = data.get("schema_version") if isinstance(data, dict) else None
+        if not isinstance(data, dict):
+            raise BoxError(f"{where}: holds a JSON {type(data).__name__}, not an object; {_FIX}")
+        version = data.get("schema_version")
         if type(version) is not int or version != SCHEMA_VERSION:
             raise BoxError(f"{where}: schema_version {version!r} is not one this spikebox "
                            f"reads (it reads {SCHEMA_VERSION}); use the spikebox version that "

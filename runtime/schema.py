@@ -17,6 +17,7 @@ box manifest (box.py) is read through this.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import re
 import types
@@ -106,7 +107,7 @@ def read_as(tp, value, key: str = ""):
 def _read_dataclass(cls, value, key: str):
     if not isinstance(value, dict):
         raise Invalid(key, value, f"an object ({cls.__name__})")
-    hints = typing.get_type_hints(cls)
+    hints = _hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     for k in value:
         if k not in fields:
@@ -124,6 +125,12 @@ def _read_dataclass(cls, value, key: str):
         raise e.under(key) from None
     except (ValueError, TypeError) as e:             # a foreign dataclass's checks (EncoderConfig)
         raise Invalid(key, _OWN_WORDS, str(e)) from None
+
+
+@functools.lru_cache(maxsize=None)
+def _hints(cls) -> dict:
+    """A dataclass's field types, evaluated once (a box of 1,000 experts reads each class 1,000 times)."""
+    return typing.get_type_hints(cls)
 
 
 def _expect(ok: bool, key: str, value, tp) -> None:
