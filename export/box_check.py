@@ -9,7 +9,8 @@ import numpy as np
 from spikebox.runtime.activator import ActivatorNetwork
 from spikebox.runtime.box import Box, BoxError
 from spikebox.runtime.experts.session import load_session, warm_up, zero_inputs
-from spikebox.runtime.experts.shell import WeightPages, weights_file
+from spikebox.runtime.experts.paged import weights_file
+from spikebox.runtime.experts.shell import WeightPages
 
 
 def _shell_round_trip(name: str, path, session, expected) -> str:
@@ -33,13 +34,13 @@ def _shell_round_trip(name: str, path, session, expected) -> str:
 def check_box(path, progress: Callable[[str], None] = lambda s: None) -> Iterator[str]:
     """Yields one line per check passed; raises BoxError at the first failure."""
     box = Box.open(path)
-    yield f"manifest: schema {box.manifest['schema_version']}, {len(box.experts)} experts"
+    yield f"manifest: schema {box.manifest.schema_version}, {len(box.experts)} experts"
     t0 = time.perf_counter()
     nbytes = box.verify()
-    yield (f"sha256: {len(box.manifest['files'])} files, {nbytes / 2**20:.1f} MB verified in "
+    yield (f"sha256: {len(box.manifest.files)} files, {nbytes / 2**20:.1f} MB verified in "
            f"{(time.perf_counter() - t0) * 1000:.0f} ms")
     for name, entry in box.experts.items():
-        path = box.file(entry["files"]["optimized"])
+        path = box.file(entry.files.optimized)
         progress(f"loading {name} ...")
         try:
             session = load_session(path)

@@ -8,6 +8,7 @@ sweeps away).
 """
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import os
@@ -24,13 +25,14 @@ import numpy as np
 
 from spikebox import __version__
 from spikebox.runtime.activator import ActivatorNetwork
-from spikebox.runtime.box import MANIFEST, SCHEMA_VERSION, Box, BoxError, sha256_file
-from spikebox.runtime.encoder import Encoder, EncoderConfig, save_config
+from spikebox.runtime.box import (MANIFEST, SCHEMA_VERSION, Box, BoxError, ExpertEntry, ExpertFiles,
+                                  Manifest, OutputEntry, TensorEntry, read_frames, sha256_file)
+from spikebox.runtime.encoder import Encoder, EncoderConfig
 from spikebox.runtime.experts.preprocess import frame_to_tensor
 from spikebox.runtime.files import atomic_write
+from spikebox.runtime.schema import Invalid
 
 from .activator_training import UnitTrainingConfig, train_expert_units
-from .box_activator import read_frames
 from .model_check import ModelReport, check_model
 from .quantize import DEFAULT_TOLERANCE, QuantReport, quantize_expert
 from .torch_door import is_torch_spec, torch_to_onnx
@@ -74,32 +76,28 @@ def init_box(path: str | os.PathLike, name: str | None = None,
     if path.exists() and any(path.iterdir()):
         raise BoxError(f"{path}: exists and is not empty; choose a new folder for the box")
     path.mkdir(parents=True, exist_ok=True)
-    manifest = {"schema_version": SCHEMA_VERSION, "name": name or path.name,
-                "created_by": f"spikebox {__version__}", "experts": {}, "activator": None,
-                "examples": {}, "files": {}}
-    manifest["encoder"] = _encoder_dict(encoder or EncoderConfig())
+    manifest = Manifest(schema_version=SCHEMA_VERSION, name=name or path.name,
+                        created_by=f"spikebox {__version__}", experts={}, activator=None,
+                        examples={}, files={}, encoder=encoder or EncoderConfig())
     _commit(path, manifest)
     return Box.open(path)
 
 
-def _encoder_dict(cfg: EncoderConfig) -> dict:
-    import dataclasses
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(cfg).items()}
+def _commit(path: Path, manifest: Manifest) -> None:
+    data = manifest.to_json()
+    Manifest.from_json(data, path / MANIFEST)       # the robot's checks, before it is written
+    atomic_write(path / MANIFEST, (json.dumps(data, indent=1) + "\n").encode())
 
 
-def _commit(path: Path, manifest: dict) -> None:
-    atomic_write(path / MANIFEST, (json.dumps(manifest, indent=1) + "\n").encode())
-
-
-def _sweep(box: Path, manifest: dict) -> None:
+def _sweep(box: Path, manifest: Manifest) -> None:
     """Remove what no manifest names: leftovers of an interrupted or replaced export."""
-    keep = {"/".join(Path(rel).parts[:2]) for rel in manifest["files"]}
+    keep = {"/".join(Path(rel).parts[:2]) for rel in manifest.files}
     for top in ("experts", "examples"):
         for d in (box / top).glob("*") if (box / top).exists() else []:
             if f"{top}/{d.name}" not in keep:
                 shutil.rmtree(d, ignore_errors=True)
     for d in box.glob("activator-*"):
-        if d.name != manifest.get("activator"):
+        if d.name != manifest.activator:
             shutil.rmtree(d, ignore_errors=True)
     for tmp in box.glob(".*.tmp"):
         tmp.unlink(missing_ok=True)
@@ -118,15 +116,15 @@ def _encode(encoder: Encoder, frames: list[np.ndarray]) -> np.ndarray:
 
 def add_expert(path: str | os.PathLike, name: str, model: str | os.PathLike,
                options: AddOptions | None = None,
-               progress: Callable[[str], None] = lambda s: None) -> dict:
+               progress: Callable[[str], None] = lambda s: None) -> ExpertEntry:
     """Validate, optimise and measure `model`, train its activator units, commit."""
     options = options or AddOptions()
     box = Box.open(path)
     bp = box.path
-    manifest = json.loads(json.dumps(box.manifest))
+    manifest = copy.deepcopy(box.manifest)
     if not name or name.startswith("_") or "/" in name or name != name.strip():
         raise BoxError(f"expert name {name!r}: use letters, digits, '-' or '_' (not leading '_')")
-    if name in manifest["experts"]:
+    if name in manifest.experts:
         raise BoxError(f"{bp}: already has an expert '{name}'; remove it first "
                        f"(spikebox export remove {bp} {name}) or choose another name")
     if options.examples is None:
@@ -163,7 +161,7 @@ def add_expert(path: str | os.PathLike, name: str, model: str | os.PathLike,
                            f"above {options.max_footprint_mb:.0f} MB: no robot budget fits it; use "
                            f"a smaller model (or raise --max-footprint-mb)")
 
-        encoder = Encoder(EncoderConfig(**manifest["encoder"]))
+        encoder = Encoder(manifest.encoder)
         progress("reading example frames ...")
         positives = read_frames(Path(options.examples), f"expert '{name}'")
         ex_dir = bp / "examples" / f"{name}-{uid}"
@@ -184,14 +182,14 @@ def add_expert(path: str | os.PathLike, name: str, model: str | os.PathLike,
                                    what=f"expert '{name}'", progress=progress)
         if options.background is not None:
             bg = read_frames(Path(options.background), "the background")
-            old = manifest["examples"].get(BACKGROUND)
+            old = manifest.examples.get(BACKGROUND)
             bg_dir = bp / "examples" / f"{BACKGROUND}-{uid}"
             staged_paths.append(bg_dir)
             _copy_frames(bg, bg_dir)
-            manifest["files"] = {k: v for k, v in manifest["files"].items()
-                                 if not (old and k.startswith(old + "/"))}
-            manifest["examples"][BACKGROUND] = f"examples/{bg_dir.name}"
-        negative_sets = [v for k, v in manifest["examples"].items() if k != name]
+            manifest.files = {k: v for k, v in manifest.files.items()
+                              if not (old and k.startswith(old + "/"))}
+            manifest.examples[BACKGROUND] = f"examples/{bg_dir.name}"
+        negative_sets = [v for k, v in manifest.examples.items() if k != name]
         if not negative_sets:
             raise BoxError(f"add {name}: the box has no other experts and no background frames to "
                            f"tell its world from; add --background DIR (frames of no skill's world)")
@@ -209,76 +207,88 @@ def add_expert(path: str | os.PathLike, name: str, model: str | os.PathLike,
         staged_paths.append(act_dir)
         act_dir.mkdir()
         network.save(act_dir)
-        save_config(encoder.config, act_dir / "encoder.json")
 
-        # the pager budgets and times the file it loads: int8's figures when int8 is on
-        paged = int8.int8 if int8 else report.optimized
-        entry = {
-            "name": name, "version": 1, "role": options.role, "priority": options.priority,
-            "files": {"source": f"experts/{staged.name}/{report.source.name}",
-                      "optimized": f"experts/{staged.name}/{paged.name}"},
-            "inputs": report.inputs, "outputs": [
-                dict(o, meaning=options.outputs.get(o["name"], "")) for o in report.outputs],
-            "preprocessing": options.preprocessing,
-            "footprint_bytes": int8.int8_footprint_bytes if int8 else report.footprint_bytes,
-            # what the pager's shell of it keeps once evicted (runtime/experts/shell.py)
-            "shell_bytes": int8.int8_shell_bytes if int8 else report.shell_bytes,
-            "load_ms": int8.int8_load_ms if int8 else report.load_ms,
-            "latency_ms": int8.int8_run_ms if int8 else report.latency_ms,
-            "onnxruntime_version": report.onnxruntime_version,
-            "max_abs_diff_vs_source": report.max_abs_diff, "activator_units": units.n_units,
-            "int8": int8.manifest_dict() if int8 else None,
-            "added_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        }
-        manifest["experts"][name] = entry
-        manifest["examples"][name] = f"examples/{ex_dir.name}"
-        manifest["activator"] = act_dir.name
+        try:
+            entry = _entry(name, staged, report, int8, units.n_units, options)
+        except Invalid as e:        # a measurement the robot would refuse: not written
+            raise BoxError(f"{model}: a figure export measured is out of range ({e}); add it "
+                           f"again, or report it with the model") from None
+        manifest.experts[name] = entry
+        manifest.examples[name] = f"examples/{ex_dir.name}"
+        manifest.activator = act_dir.name
         _rehash(bp, manifest)
     except BaseException:
         for p in staged_paths:
             shutil.rmtree(p, ignore_errors=True)
         raise
-    _commit(bp, manifest)
+    _commit(bp, manifest)         # if its checks refuse it, the staged files are leftovers (swept)
     _sweep(bp, manifest)
     progress(f"added '{name}'{' (int8)' if int8 else ''}: "
-             f"{entry['footprint_bytes'] / 2**20:.1f} MB resident, "
-             f"load {entry['load_ms']:.1f} ms, latency {entry['latency_ms']:.2f} ms")
+             f"{entry.footprint_bytes / 2**20:.1f} MB resident, "
+             f"load {entry.load_ms:.1f} ms, latency {entry.latency_ms:.2f} ms")
     return entry
 
 
-def _rehash(bp: Path, manifest: dict) -> None:
+def _entry(name: str, staged: Path, report: ModelReport, int8: QuantReport | None, n_units: int,
+           options: AddOptions) -> ExpertEntry:
+    """The manifest entry of an expert add_expert staged; int8's figures when int8 is on
+    (the pager budgets and times the file it loads)."""
+    paged = int8.int8 if int8 else report.optimized
+    return ExpertEntry(
+        name=name, version=1, role=options.role, priority=options.priority,
+        files=ExpertFiles(source=f"experts/{staged.name}/{report.source.name}",
+                          optimized=f"experts/{staged.name}/{paged.name}"),
+        inputs=tuple(TensorEntry(name=i["name"], shape=tuple(i["shape"]), dtype=i["dtype"])
+                     for i in report.inputs),
+        outputs=tuple(OutputEntry(name=o["name"], shape=tuple(o["shape"]), dtype=o["dtype"],
+                                  meaning=options.outputs.get(o["name"], ""))
+                      for o in report.outputs),
+        preprocessing=options.preprocessing,
+        footprint_bytes=int8.int8_footprint_bytes if int8 else report.footprint_bytes,
+        # what the pager's shell of it keeps once evicted (runtime/experts/shell.py)
+        shell_bytes=int8.int8_shell_bytes if int8 else report.shell_bytes,
+        load_ms=int8.int8_load_ms if int8 else report.load_ms,
+        latency_ms=int8.int8_run_ms if int8 else report.latency_ms,
+        onnxruntime_version=report.onnxruntime_version,
+        max_abs_diff_vs_source=report.max_abs_diff, activator_units=n_units,
+        int8=int8.manifest_entry() if int8 else None,
+        added_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    )
+
+
+def _rehash(bp: Path, manifest: Manifest) -> None:
     """sha256 of every file under the directories the manifest names."""
-    roots = [Path(f["files"][k]).parent for f in manifest["experts"].values() for k in f["files"]]
-    roots += [Path(rel) for rel in manifest["examples"].values()]
-    if manifest.get("activator"):
-        roots.append(Path(manifest["activator"]))
+    roots = [Path(rel).parent for e in manifest.experts.values()
+             for rel in (e.files.source, e.files.optimized)]
+    roots += [Path(rel) for rel in manifest.examples.values()]
+    if manifest.activator:
+        roots.append(Path(manifest.activator))
     files = {}
     for root in sorted(set(roots)):
         for p in sorted((bp / root).rglob("*")):
             if p.is_file():
                 rel = p.relative_to(bp).as_posix()
-                files[rel] = manifest["files"].get(rel) or sha256_file(p)
-    manifest["files"] = files
+                files[rel] = manifest.files.get(rel) or sha256_file(p)
+    manifest.files = files
 
 
 def remove_expert(path: str | os.PathLike, name: str) -> None:
     box = Box.open(path)
-    manifest = json.loads(json.dumps(box.manifest))
-    if name not in manifest["experts"]:
+    manifest = copy.deepcopy(box.manifest)
+    if name not in manifest.experts:
         raise BoxError(f"{box.path}: has no expert '{name}' (it has: "
-                       f"{', '.join(manifest['experts']) or 'none'})")
-    del manifest["experts"][name]
-    manifest["examples"].pop(name, None)
+                       f"{', '.join(manifest.experts) or 'none'})")
+    del manifest.experts[name]
+    manifest.examples.pop(name, None)
     if box.activator_dir:
         network = ActivatorNetwork.load(box.activator_dir).without_expert(name)
         if network.experts:
             act_dir = box.path / f"activator-{uuid.uuid4().hex[:8]}"
             act_dir.mkdir()
             network.save(act_dir)
-            shutil.copy2(box.activator_dir / "encoder.json", act_dir / "encoder.json")
-            manifest["activator"] = act_dir.name
+            manifest.activator = act_dir.name
         else:
-            manifest["activator"] = None
+            manifest.activator = None
     _rehash(box.path, manifest)
     _commit(box.path, manifest)
     _sweep(box.path, manifest)

@@ -19,7 +19,7 @@ import onnx
 import onnxruntime as ort
 
 from spikebox.runtime.box import BoxError
-from spikebox.runtime.experts.footprint import FootprintError, measure_footprint
+from spikebox.runtime.experts.footprint import FootprintError, footprint_in_fresh_process
 from spikebox.runtime.experts.session import ExpertLoadError, input_specs, load_session, output_specs
 
 from .optimize import optimize_for_target
@@ -109,9 +109,9 @@ def check_model(model: Path, dest: Path, progress: Callable[[str], None] = lambd
             if a.size and a.dtype.kind in "fc":
                 diff = max(diff, float(np.max(np.abs(a - b))))
         progress("measuring footprint, load time and latency in a fresh process ...")
-        fp = measure_footprint(optimized)
+        fp = footprint_in_fresh_process(optimized)
         return ModelReport(source, optimized, _spec_dicts(input_specs(paged)),
-                           _spec_dicts(output_specs(paged)), int(fp["pss_bytes"]),
+                           _spec_dicts(output_specs(paged)), int(fp["footprint_bytes"]),
                            float(fp["load_ms"]), float(fp["run_ms"]), ort.__version__, diff,
                            fp.get("shell_bytes"))
     except (ExpertLoadError, FootprintError) as e:

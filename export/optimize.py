@@ -11,11 +11,11 @@ pager's own factory and runs once, or nothing is left behind.
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import tempfile
 from pathlib import Path
 
+from spikebox.runtime.experts.paged import commit_paged
 from spikebox.runtime.experts.session import ExpertLoadError, load_session, warm_up, write_paged
 
 logger = logging.getLogger(__name__)
@@ -41,14 +41,7 @@ def optimize_for_target(src: Path, out_dir: Path, *, level: str = "extended",
     try:
         staged = write_paged(src, scratch, level=level, name=name)
         warm_up(load_session(staged), path=src)
-        final = out_dir / staged.name
-        data = final.with_name(final.name + ".data")
-        staged_data = staged.with_name(staged.name + ".data")
-        if staged_data.exists():
-            os.replace(staged_data, data)            # weights first: the graph file commits
-        else:
-            data.unlink(missing_ok=True)
-        os.replace(staged, final)
+        final = commit_paged(staged, out_dir)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     logger.info("optimised %s -> %s (level %s)", src, final, level)

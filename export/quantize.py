@@ -24,21 +24,21 @@ report says what was measured, never what was hoped.
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import onnx
 
-from spikebox.runtime.box import BoxError
-from spikebox.runtime.experts.footprint import FootprintError, measure_footprint
+from spikebox.runtime.box import BoxError, Int8Entry
+from spikebox.runtime.experts.footprint import FootprintError, footprint_in_fresh_process
 from spikebox.runtime.experts.preprocess import frame_to_tensor
-from spikebox.runtime.experts.session import ExpertLoadError, load_session, output_specs, paged_files
+from spikebox.runtime.experts.paged import commit_paged, paged_files
+from spikebox.runtime.experts.session import ExpertLoadError, load_session, output_specs
 
 from .optimize import optimize_for_target
 
@@ -61,35 +61,17 @@ LATENCY_ROUNDS = 30        # interleaved fp32/int8 runs per measurement
 MAX_IR_VERSION = 10        # onnxruntime 1.23 reads IR <= 11; onnx 1.23 would write 14
 
 
-@dataclass(frozen=True)
-class QuantReport:
+@dataclass(frozen=True, kw_only=True)
+class QuantReport(Int8Entry):
+    """What the box records of an int8 expert (Int8Entry), plus its file and figures for the entry."""
+
     source: Path
     int8: Path                       # the int8 paged graph file (weights in <int8>.data)
-    max_abs_diff: float              # worst |int8 - fp32| over every output and held-out feed
-    rel_diff: float                  # worst max_abs_diff / output range, over the outputs
-    worst_output: str
-    tolerance: float
-    forced: bool                     # accepted above the tolerance by --force-int8
-    fp32_latency_ms: float           # medians of interleaved runs in this process
-    int8_latency_ms: float
-    faster: bool                     # int8_latency_ms < fp32_latency_ms
-    fp32_bytes: int                  # paged files on disk (graph + weights)
-    int8_bytes: int
-    smaller: bool                    # int8_bytes < fp32_bytes
-    fp32_footprint_bytes: int        # PSS the loaded session adds (fresh process)
-    int8_footprint_bytes: int
-    int8_shell_bytes: int | None     # what a shell of the int8 expert keeps (None: not shelvable)
-    smaller_resident: bool           # int8_footprint_bytes < fp32_footprint_bytes
     int8_load_ms: float              # fresh process, as the pager will see it
     int8_run_ms: float
-    calibration_samples: int
-    heldout_samples: int
 
-    def manifest_dict(self) -> dict:
-        d = asdict(self)
-        for key in ("source", "int8", "int8_load_ms", "int8_run_ms"):
-            d.pop(key)
-        return d
+    def manifest_entry(self) -> Int8Entry:
+        return Int8Entry(**{f.name: getattr(self, f.name) for f in fields(Int8Entry)})
 
 
 class _Feeds:
@@ -230,21 +212,20 @@ def quantize_int8(source_onnx: Path, calibration: list[dict[str, np.ndarray]], o
         fp32_ms, int8_ms = _latencies(fp32, int8, heldout, LATENCY_ROUNDS)
         del fp32, int8
         progress("measuring int8 and fp32 footprints in fresh processes ...")
-        fp_fp32, fp_int8 = measure_footprint(fp32_paged), measure_footprint(int8_paged)
+        fp_fp32 = footprint_in_fresh_process(fp32_paged)
+        fp_int8 = footprint_in_fresh_process(int8_paged)
         fp32_bytes = sum(p.stat().st_size for p in paged_files(fp32_paged))
         int8_bytes = sum(p.stat().st_size for p in paged_files(int8_paged))
-        final = out_dir / int8_paged.name
-        for part in paged_files(int8_paged)[::-1]:           # weights first: the graph commits
-            os.replace(part, out_dir / part.name)
+        final = commit_paged(int8_paged, out_dir)
         report = QuantReport(
             source=source_onnx, int8=final, max_abs_diff=max_abs, rel_diff=rel,
             worst_output=worst, tolerance=float(tolerance), forced=bool(rel > tolerance),
             fp32_latency_ms=fp32_ms, int8_latency_ms=int8_ms, faster=int8_ms < fp32_ms,
             fp32_bytes=fp32_bytes, int8_bytes=int8_bytes, smaller=int8_bytes < fp32_bytes,
-            fp32_footprint_bytes=int(fp_fp32["pss_bytes"]),
-            int8_footprint_bytes=int(fp_int8["pss_bytes"]),
+            fp32_footprint_bytes=int(fp_fp32["footprint_bytes"]),
+            int8_footprint_bytes=int(fp_int8["footprint_bytes"]),
             int8_shell_bytes=fp_int8.get("shell_bytes"),
-            smaller_resident=int(fp_int8["pss_bytes"]) < int(fp_fp32["pss_bytes"]),
+            smaller_resident=int(fp_int8["footprint_bytes"]) < int(fp_fp32["footprint_bytes"]),
             int8_load_ms=float(fp_int8["load_ms"]), int8_run_ms=float(fp_int8["run_ms"]),
             calibration_samples=len(calibrate), heldout_samples=len(heldout))
     except (ExpertLoadError, FootprintError) as e:
@@ -287,7 +268,7 @@ def calibration_feeds(inputs: list[dict], *, calibration: Path | None, preproces
     serves any expert; a folder of frames, or else the expert's example frames,
     serves an image expert (one with `preprocessing`) through frame_to_tensor.
     """
-    from .box_activator import read_frames
+    from spikebox.runtime.box import read_frames
     names = [i["name"] for i in inputs]
     frames = example_frames
     if calibration is not None:

@@ -1,9 +1,10 @@
-"""A box, as the robot reads it: the manifest, its files, their hashes.
+"""A box, as the robot reads it: the manifest, typed and validated once, its files, their hashes.
 
-    box = Box.open("/opt/robot/skills.box")
+    box = Box.open("/opt/robot/skills.box")  # BoxError naming the bad key, its value and the fix
     box.verify()                       # sha256 of every file; raises BoxError naming the first bad one
-    entry = box.experts["line_follow"]
-    path = box.file(entry["files"]["optimized"])
+    entry = box.experts["line_follow"]       # an ExpertEntry
+    path = box.file(entry.files.optimized)
+    network, encoder = box.load_activator()  # the activator's units and the encoder they were trained on
 
 Layout (written only by `spikebox export`, which commits every change by
 replacing manifest.json atomically; a file the manifest does not name is
@@ -12,20 +13,35 @@ leftover of an interrupted export and is ignored):
     BOX/manifest.json                       schema_version, experts, activator, sha256 of every file
     BOX/experts/<name>-<id>/model.onnx      the source model, as given
     BOX/experts/<name>-<id>/<optimised>     the file the pager loads
-    BOX/activator-<id>/                     activator.json, activator.npz, encoder.json
+    BOX/activator-<id>/                     activator.json, activator.npz (runtime/activator)
     BOX/examples/<name>-<id>/NNNN.png       the expert's example frames (training, compile)
+
+The manifest's schema is the dataclasses below (Manifest, ExpertEntry, ...):
+Box.open reads manifest.json through them once (runtime/schema.py), so a
+missing key, a wrong type or a number out of range is one BoxError naming
+the key (`experts.line.footprint_bytes`), never a KeyError later in the
+pager or a command.
 """
 from __future__ import annotations
 
 import hashlib
+import json
 import os
-from dataclasses import dataclass
-from pathlib import Path
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path, PurePosixPath
 
+import cv2
+import numpy as np
+
+from .activator import ActivatorNetwork
+from .encoder import Encoder, EncoderConfig
 from .files import read_json
+from .schema import Invalid, at_least, join, read_as
 
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
+_FIX = "restore the box from its source, or export it again"
 
 
 class BoxError(ValueError):
@@ -40,10 +56,148 @@ def sha256_file(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
+@dataclass(frozen=True, kw_only=True)
+class TensorEntry:
+    """One graph input, as export read it from the model."""
+
+    name: str
+    shape: tuple[int | str, ...]      # a dynamic dim is its symbolic name
+    dtype: str                        # numpy dtype name, e.g. "float32"
+
+
+@dataclass(frozen=True, kw_only=True)
+class OutputEntry(TensorEntry):
+    meaning: str = ""                 # for the arbiter and people, e.g. "steering in [-1, 1]"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExpertFiles:
+    source: str                       # the model as given, relative to the box
+    optimized: str                    # the paged graph the pager loads (its weights beside it)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Int8Entry:
+    """What `export add --int8` measured, int8 against fp32 (export/quantize.py)."""
+
+    max_abs_diff: float               # worst |int8 - fp32| over every output and held-out feed
+    rel_diff: float                   # worst max_abs_diff / output range, over the outputs
+    worst_output: str
+    tolerance: float
+    forced: bool                      # accepted above the tolerance by --force-int8
+    fp32_latency_ms: float            # medians of interleaved runs in one process
+    int8_latency_ms: float
+    faster: bool                      # int8_latency_ms < fp32_latency_ms
+    fp32_bytes: int                   # paged files on disk (graph + weights)
+    int8_bytes: int
+    smaller: bool                     # int8_bytes < fp32_bytes
+    fp32_footprint_bytes: int         # what the loaded session adds (fresh process, footprint.py)
+    int8_footprint_bytes: int
+    int8_shell_bytes: int | None      # what a shell of the int8 expert keeps (None: not shelvable)
+    smaller_resident: bool            # int8_footprint_bytes < fp32_footprint_bytes
+    calibration_samples: int
+    heldout_samples: int
+
+    def __post_init__(self):
+        at_least(self, 0, "max_abs_diff", "rel_diff", "fp32_latency_ms", "int8_latency_ms",
+                 "fp32_bytes", "int8_bytes", "fp32_footprint_bytes", "int8_footprint_bytes",
+                 "int8_shell_bytes", "calibration_samples", "heldout_samples")
+        if not self.tolerance > 0:
+            raise Invalid("tolerance", self.tolerance, "a number > 0")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExpertEntry:
+    """One expert of a box: its files, tensors, and the figures export measured."""
+
+    name: str
+    version: int
+    role: str                         # what the arbiter treats it as, e.g. "skill"
+    priority: int                     # higher wins in the arbiter
+    files: ExpertFiles
+    inputs: tuple[TensorEntry, ...]
+    outputs: tuple[OutputEntry, ...]
+    preprocessing: dict | None = None   # image inputs: experts/preprocess.py checks it at use
+    footprint_bytes: int              # what its session adds (fresh process): the pager's budget
+    shell_bytes: int | None = None    # what its shell keeps once evicted (None: no shell)
+    load_ms: float
+    latency_ms: float
+    onnxruntime_version: str
+    max_abs_diff_vs_source: float
+    activator_units: int
+    int8: Int8Entry | None = None     # None: fp32
+    added_at: str
+
+    def __post_init__(self):
+        # A footprint of 0 or less would make the pager refuse the whole box.
+        at_least(self, 1, "version", "footprint_bytes")
+        at_least(self, 0, "shell_bytes", "load_ms", "latency_ms", "max_abs_diff_vs_source",
+                 "activator_units")
+
+
+@dataclass(kw_only=True)
+class Manifest:
+    """manifest.json. Mutable so that export can stage a change; Box.open reads a fresh one."""
+
+    schema_version: int
+    name: str
+    created_by: str
+    experts: dict[str, ExpertEntry]
+    activator: str | None             # the activator folder, None before the first expert
+    examples: dict[str, str]          # expert name (or _background) -> folder of example frames
+    files: dict[str, str]             # path in the box -> sha256 of every file the box holds
+    encoder: EncoderConfig            # the encoder whose spikes the activator was trained on
+
+    def __post_init__(self):
+        for key, entry in self.experts.items():
+            at = join("experts", key)
+            if entry.name != key:
+                raise Invalid(f"{at}.name", entry.name, f"{key!r}, the key it is under")
+            for which, rel in (("source", entry.files.source), ("optimized", entry.files.optimized)):
+                if rel not in self.files:      # every byte the robot loads is covered by a hash
+                    raise Invalid(f"{at}.files.{which}", rel,
+                                  "a file the manifest hashes (a key of 'files')")
+        for rel, digest in self.files.items():
+            _inside(join("files", rel), rel)
+            if not re.fullmatch(r"[0-9a-f]{64}", digest):
+                raise Invalid(join("files", rel), digest, "a sha256 (64 lowercase hex digits)")
+        for name, rel in self.examples.items():
+            _inside(join("examples", name), rel)
+        if self.activator is not None:
+            _inside("activator", self.activator)
+
+    @classmethod
+    def from_json(cls, data, where: Path) -> "Manifest":
+        """Validate parsed manifest.json; BoxError naming `where`, the key, the value and the fix."""
+        if not isinstance(data, dict):
+            raise BoxError(f"{where}: holds a JSON {type(data).__name__}, not an object; {_FIX}")
+        version = data.get("schema_version")
+        if type(version) is not int or version != SCHEMA_VERSION:
+            raise BoxError(f"{where}: schema_version {version!r} is not one this spikebox "
+                           f"reads (it reads {SCHEMA_VERSION}); use the spikebox version that "
+                           f"wrote the box, or export it again")
+        try:
+            return read_as(cls, data)
+        except Invalid as e:
+            raise BoxError(f"{where}: {e.describe()}; {_FIX}") from None
+
+    def to_json(self) -> dict:
+        """As json.loads would give it back (tuples as lists): what from_json reads."""
+        return json.loads(json.dumps(asdict(self)))
+
+
+def _inside(key: str, rel: str) -> None:
+    """A path the manifest names stays inside the box, as far as its text can tell
+    (Box.file() also resolves symlinks when the file is used)."""
+    path = PurePosixPath(rel)
+    if not rel or path.is_absolute() or ".." in path.parts or "\\" in rel:
+        raise Invalid(key, rel, "a path inside the box: relative, '/'-separated, no '..'")
+
+
 @dataclass
 class Box:
     path: Path
-    manifest: dict
+    manifest: Manifest
 
     @classmethod
     def open(cls, path: str | os.PathLike) -> "Box":
@@ -51,29 +205,20 @@ class Box:
         if not (path / MANIFEST).exists():
             raise BoxError(f"{path / MANIFEST}: missing; {path} is not a box "
                            f"(make one with: spikebox export init {path})")
-        m = read_json(path / MANIFEST, "restore the box from its source or export it again",
-                      BoxError)
-        if not isinstance(m, dict) or m.get("schema_version") != SCHEMA_VERSION:
-            version = m.get("schema_version") if isinstance(m, dict) else None
-            raise BoxError(f"{path / MANIFEST}: schema_version {version!r} is not one this "
-                           f"spikebox reads (it reads {SCHEMA_VERSION}); use the spikebox "
-                           f"version that wrote the box, or export it again")
-        for key in ("name", "experts", "files"):
-            if key not in m:
-                raise BoxError(f"{path / MANIFEST}: no '{key}'; the manifest is damaged")
-        return cls(path, m)
+        data = read_json(path / MANIFEST, _FIX, BoxError)
+        return cls(path, Manifest.from_json(data, path / MANIFEST))
 
     @property
     def name(self) -> str:
-        return self.manifest["name"]
+        return self.manifest.name
 
     @property
-    def experts(self) -> dict[str, dict]:
-        return self.manifest["experts"]
+    def experts(self) -> dict[str, ExpertEntry]:
+        return self.manifest.experts
 
     @property
     def activator_dir(self) -> Path | None:
-        rel = self.manifest.get("activator")
+        rel = self.manifest.activator
         return self.path / rel if rel else None
 
     def file(self, rel: str) -> Path:
@@ -86,7 +231,7 @@ class Box:
     def verify(self, only: list[str] | None = None) -> int:
         """Check the sha256 of every file the manifest names (or of `only`); returns bytes read."""
         total = 0
-        for rel, digest in self.manifest["files"].items():
+        for rel, digest in self.manifest.files.items():
             if only is not None and rel not in only:
                 continue
             p = self.file(rel)
@@ -97,3 +242,36 @@ class Box:
                                f"after export; restore the box or export it again")
             total += p.stat().st_size
         return total
+
+    def load_activator(self) -> tuple[ActivatorNetwork, Encoder]:
+        """The activator's network and the encoder whose spikes it was trained on.
+
+        The encoder's config is the manifest's (stored once: every expert's units
+        were trained on its spikes); the network must take exactly its inputs.
+        """
+        folder = self.activator_dir
+        if folder is None or not folder.is_dir():
+            raise BoxError(f"{self.path}: has no activator yet (add an expert with "
+                           f"`spikebox export add`)")
+        network = ActivatorNetwork.load(folder)
+        encoder = Encoder(self.manifest.encoder)
+        if encoder.n_inputs != network.n_inputs or encoder.config.timesteps != network.timesteps:
+            raise BoxError(f"{self.path / MANIFEST}: the encoder config gives {encoder.n_inputs} "
+                           f"inputs x {encoder.config.timesteps} timesteps but the network in "
+                           f"{folder} expects {network.n_inputs} x {network.timesteps}; "
+                           f"re-export the box")
+        return network, encoder
+
+
+def read_frames(folder: Path, what: str) -> list[np.ndarray]:
+    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg")) \
+        if folder.is_dir() else []
+    if not paths:
+        raise BoxError(f"{folder}: no example frames (*.png, *.jpg) for {what}")
+    frames = []
+    for p in paths:
+        img = cv2.imread(str(p), cv2.IMREAD_COLOR)
+        if img is None:
+            raise BoxError(f"{p}: not a readable image; replace or delete it")
+        frames.append(img)
+    return frames

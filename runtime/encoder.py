@@ -35,17 +35,11 @@ sub-grey-level border weighting only, and costs a fraction of it.
 """
 from __future__ import annotations
 
-import dataclasses
-import json
-import os
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Iterable
 
 import cv2
 import numpy as np
-
-from .files import atomic_write, read_json
 
 GROUPS = ("event_on", "event_off", "static_b", "static_g", "static_r", "edges")
 
@@ -78,28 +72,6 @@ class EncoderConfig:
                              f"got {self.static_max_rate!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
             raise ValueError(f"seed must be an int >= 0, got {self.seed!r}")
-
-
-CONFIG_SCHEMA_VERSION = 1
-
-
-def save_config(config: EncoderConfig, path: str | os.PathLike) -> None:
-    """Write the config as JSON, atomically: the activator's weights are only
-    valid for the encoder that made their training spikes, so a box carries it."""
-    data = {"schema_version": CONFIG_SCHEMA_VERSION, **dataclasses.asdict(config)}
-    atomic_write(path, (json.dumps(data, indent=1) + "\n").encode())
-
-
-def load_config(path: str | os.PathLike) -> EncoderConfig:
-    path = Path(path)
-    data = read_json(path, "the box's encoder config is missing or damaged; re-export the box")
-    if not isinstance(data, dict) or data.pop("schema_version", None) != CONFIG_SCHEMA_VERSION:
-        raise ValueError(f"{path}: unknown encoder config schema (this spikebox reads version "
-                         f"{CONFIG_SCHEMA_VERSION}); upgrade spikebox or re-export the box")
-    try:
-        return EncoderConfig(**data)
-    except TypeError as e:
-        raise ValueError(f"{path}: {e}; re-export the box") from None
 
 
 def _is_real(value) -> bool:

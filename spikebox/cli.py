@@ -5,7 +5,8 @@
     spikebox bench bridge --json
 
 Each subcommand imports its stage only when called, so `spikebox --help` is
-instant and the robot side never imports the export side.
+instant and the robot side never imports the export side: even the `export`
+subcommand's arguments are added (from spikebox.export) only when it is parsed.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import json
 import logging
 import signal
 import sys
+from typing import Callable
 
 from spikebox import __version__
 
@@ -42,8 +44,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
-    from spikebox.export import commands
-    return commands.inspect(args.box)
+    from spikebox.runtime.box_report import inspect_box
+    return inspect_box(args.box)
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
@@ -69,6 +71,26 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0 if result["targets_met"] else 1
 
 
+class _Parser(argparse.ArgumentParser):
+    """A subcommand's parser whose arguments may be added when it is first parsed (`late`)."""
+
+    def __init__(self, *args, late: Callable[[argparse.ArgumentParser], None] | None = None,
+                 **kwargs):
+        super().__init__(*args, **kwargs)
+        self._late = late
+
+    def parse_known_args(self, args=None, namespace=None):
+        if self._late is not None:
+            late, self._late = self._late, None
+            late(self)
+        return super().parse_known_args(args, namespace)
+
+
+def _export_arguments(exp: argparse.ArgumentParser) -> None:
+    from spikebox.export.commands import add_arguments
+    add_arguments(exp, argparse.RawDescriptionHelpFormatter)
+
+
 def build_parser() -> argparse.ArgumentParser:
     fmt = argparse.RawDescriptionHelpFormatter
     p = argparse.ArgumentParser(
@@ -78,7 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "models into a RAM budget; their outputs drive the robot over serial.")
     p.add_argument("--version", action="version", version=f"spikebox {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
-    sub = p.add_subparsers(dest="command", metavar="{run,export,inspect,bench}", required=True)
+    sub = p.add_subparsers(dest="command", metavar="{run,export,inspect,bench}", required=True,
+                           parser_class=_Parser)
 
     run = sub.add_parser(
         "run", formatter_class=fmt, help="run the robot daemon (no arguments: the demo)",
@@ -109,9 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "A box is a folder: manifest.json, each expert's ONNX model and the\n"
                     "optimised file the pager loads, the activator's units, example frames.\n"
                     "Every change is committed atomically: an interrupted export leaves the\n"
-                    "box as it was.")
-    from spikebox.export.commands import add_arguments
-    add_arguments(exp, fmt)
+                    "box as it was.",
+        late=_export_arguments)        # spikebox.export is imported only to parse `export ...`
     exp.set_defaults(func=_cmd_export)
 
     ins = sub.add_parser(

@@ -43,12 +43,14 @@ def test_added_experts_are_in_the_manifest_and_page(box):
     b = Box.open(box)
     assert list(b.experts) == ["line", "ball"]
     line = b.experts["line"]
-    assert line["footprint_bytes"] > 0 and line["load_ms"] > 0
-    assert 0 < line["shell_bytes"] < line["footprint_bytes"] / 2     # measured with the footprint
-    assert line["preprocessing"]["size"] == [160, 160]
+    assert line.footprint_bytes > 0 and line.load_ms > 0
+    assert 0 < line.shell_bytes < line.footprint_bytes / 2     # measured with the footprint
+    assert line.preprocessing["size"] == [160, 160]
+    assert b.manifest.encoder.timesteps > 0                          # the encoder config: once,
+    assert not list(box.glob("activator-*/encoder.json"))           # in the manifest
     assert b.verify() > 0
-    sess = load_session(b.file(line["files"]["optimized"]))
-    src = onnx.load(str(b.file(line["files"]["source"])))
+    sess = load_session(b.file(line.files.optimized))
+    src = onnx.load(str(b.file(line.files.source)))
     assert [i.name for i in sess.get_inputs()] == [i.name for i in src.graph.input]
 
 
@@ -144,7 +146,7 @@ def test_tampering_after_export_is_caught(box, tmp_path, capsys):
     copy = tmp_path / "copy"
     shutil.copytree(box, copy)
     b = Box.open(copy)
-    data = b.file(b.experts["ball"]["files"]["optimized"])
+    data = b.file(b.experts["ball"].files.optimized)
     data = data.with_name(data.name + ".data") if data.with_name(data.name + ".data").exists() \
         else data
     raw = bytearray(data.read_bytes())
@@ -194,7 +196,7 @@ def test_pager_pages_box_experts_and_refuses_a_tampered_one(box, tmp_path):
             assert session.get_inputs()
         # tamper with ball's weights after export: refused, counted; line goes on
         b = Box.open(copy)
-        target = b.file(b.experts["ball"]["files"]["optimized"])
+        target = b.file(b.experts["ball"].files.optimized)
         raw = bytearray(target.read_bytes())
         raw[-3] ^= 0x01
         time.sleep(0.01)

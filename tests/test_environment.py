@@ -81,7 +81,8 @@ def _absolute(path: Path, name: str) -> str:
 
 def test_import_directions_follow_the_design():
     """firmware_bridge is a leaf; runtime never imports export or torch; a stage never
-    imports the benchmarks; the package never imports tools/ (DESIGN.md)."""
+    imports the benchmarks; experts and pager are no circle; the package never imports
+    tools/ (DESIGN.md)."""
     for path in (ROOT / "firmware_bridge").rglob("*.py"):
         bad = {n for n in _imports(path) if n.startswith(("spikebox", "..")) or "torch" in n}
         assert not bad, f"{path} imports {bad}: firmware_bridge must stay a leaf"
@@ -92,6 +93,9 @@ def test_import_directions_follow_the_design():
         if "bench" not in path.relative_to(ROOT).parts:
             bad = {n for n in names if n.startswith("spikebox.runtime.bench")}
             assert not bad, f"{path} imports {bad}: stages never import the benchmarks"
+    for path in (ROOT / "runtime" / "experts").rglob("*.py"):     # the pager uses experts' loaders
+        bad = {n for n in _imports(path) if "pager" in n.split(".")}
+        assert not bad, f"{path} imports {bad}: experts never import the pager (no circle)"
     for folder in ("firmware_bridge", "runtime", "export", "spikebox"):
         for path in (ROOT / folder).rglob("*.py"):
             bad = {n for n in _imports(path) if n.split(".")[0] == "tools"}
@@ -129,3 +133,20 @@ def test_the_robot_side_never_loads_export():
             "print(sorted(m for m in sys.modules if m.startswith('spikebox.export')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_the_cli_imports_the_export_side_only_for_export():
+    """Building the parser, and `spikebox inspect`, import neither spikebox.export nor torch;
+    parsing `spikebox export ...` is what brings the export side in."""
+    code = ("import sys, spikebox.cli\n"
+            "def loaded():\n"
+            "    return sorted(m for m in sys.modules\n"
+            "                  if m.split('.')[0] == 'torch' or m.startswith('spikebox.export'))\n"
+            "parser = spikebox.cli.build_parser()\n"
+            "parser.parse_args(['inspect', 'mybox'])\n"
+            "assert spikebox.cli.main(['inspect', 'no-such-box']) == 1\n"
+            "print(loaded())\n"
+            "parser.parse_args(['export', 'check', 'mybox'])\n"
+            "print('spikebox.export.commands' in loaded())\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["[]", "True"], out.stdout + out.stderr

@@ -9,7 +9,8 @@ from scenes import run
 from spikebox.cli import main
 from spikebox.export.box_edit import _commit, _rehash, init_box
 from spikebox.runtime.bench.activator import random_network
-from spikebox.runtime.encoder import Encoder, EncoderConfig, save_config
+from spikebox.runtime.box import Box
+from spikebox.runtime.encoder import Encoder, EncoderConfig
 
 NAMES = ("line", "ball")
 
@@ -23,17 +24,16 @@ def box(tmp_path):
     net = dataclasses.replace(net, experts=[dataclasses.replace(u, name=n)
                                             for u, n in zip(net.experts, NAMES)])
     init_box(tmp_path, encoder=cfg)
-    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    manifest = Box.open(tmp_path).manifest
     (tmp_path / "activator-1").mkdir()
     net.save(tmp_path / "activator-1")
-    save_config(cfg, tmp_path / "activator-1" / "encoder.json")
-    manifest["activator"] = "activator-1"
+    manifest.activator = "activator-1"
     for i, name in enumerate(NAMES):
         folder = tmp_path / "examples" / name
         folder.mkdir(parents=True)
         for k, frame in enumerate(run(name, 4, seed=i)):
             cv2.imwrite(str(folder / f"{k:04d}.png"), frame)
-        manifest["examples"][name] = f"examples/{name}"
+        manifest.examples[name] = f"examples/{name}"
     _rehash(tmp_path, manifest)
     _commit(tmp_path, manifest)
     return tmp_path
@@ -67,15 +67,17 @@ def test_missing_or_broken_examples_are_named(box, capsys):
 
 
 def test_encoder_config_that_does_not_fit_the_network_is_refused(box, capsys):
-    path = box / "activator-1" / "encoder.json"
-    cfg = json.loads(path.read_text())
-    cfg["timesteps"] = 16
-    path.write_text(json.dumps(cfg))
+    """The encoder config is stored once, in the manifest (issue #8)."""
+    path = box / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["encoder"]["timesteps"] = 16
+    path.write_text(json.dumps(manifest))
     assert main(["export", "compile", str(box)]) == 1
     assert "re-export the box" in capsys.readouterr().err
-    path.write_text(json.dumps({**cfg, "schema_version": 99}))
+    manifest["encoder"]["schema_version"] = 99
+    path.write_text(json.dumps(manifest))
     assert main(["export", "compile", str(box)]) == 1
-    assert "unknown encoder config schema" in capsys.readouterr().err
+    assert "encoder.schema_version is 99" in capsys.readouterr().err
 
 
 def test_a_box_without_an_activator_is_named(tmp_path, capsys):

@@ -14,13 +14,12 @@ import threading
 import numpy as np
 import pytest
 
-from spikebox.runtime.pager import (ActivatorAwarePolicy, ExpertRefused, LRUPolicy, Pager,
-                                    measure_footprint_bytes)
+from spikebox.runtime.experts.footprint import rss_added_by_load, rss_kept_by_shell
+from spikebox.runtime.pager import ActivatorAwarePolicy, ExpertRefused, LRUPolicy, Pager
 from spikebox.runtime.pager.offline import belady_hit_rate, demand_trace, scene_trace, simulate
-from spikebox.runtime.pager.memory import measure_shell_bytes
 from spikebox.runtime.pager.offline.belady import optimal_hit_rate_brute_force
 from pagerkit import INPUT_SHAPE, write_box
-from spikebox.runtime.pager.session_loader import SessionLoader
+from spikebox.runtime.experts.session_loader import SessionLoader
 
 N_EXPERTS = 10
 
@@ -35,8 +34,8 @@ def box(tmp_path_factory):
     """(paths, footprints): a box of N_EXPERTS convnets and their measured footprints."""
     paths = write_box(tmp_path_factory.mktemp("box"), _sizes())
     loader = SessionLoader(paths)
-    loader("e0")                                        # onnxruntime's one-off costs, not an expert's
-    footprints = {n: max(measure_footprint_bytes(loader, n, repeats=2), 1) for n in paths}
+    loader.load("e0")                                   # onnxruntime's one-off costs, not an expert's
+    footprints = {n: max(rss_added_by_load(loader, n, repeats=2), 1) for n in paths}
     return paths, footprints
 
 
@@ -52,11 +51,11 @@ class FlakyLoader(SessionLoader):
         self.broken = set(broken)
         self.attempts = {}
 
-    def __call__(self, name):
+    def load(self, name):
         self.attempts[name] = self.attempts.get(name, 0) + 1
         if name in self.broken:
             raise ValueError(f"sha256 mismatch for {name}.onnx")
-        return super().__call__(name)
+        return super().load(name)
 
 
 class FakeClock:
@@ -84,7 +83,7 @@ def test_resident_bytes_and_process_rss_stay_within_budget(box):
     budget = int(0.3 * sum(footprints.values()))
     frames = scene_trace(sorted(paths), 200, seed=3, run_frames=(2, 6), lead_frames=(1, 3))
     assert len(demand_trace(frames)) >= 200            # a few hundred requests
-    shells = {n: measure_shell_bytes(SessionLoader(paths), n) for n in paths}
+    shells = {n: rss_kept_by_shell(SessionLoader(paths), n) for n in paths}
     got = _child("budget", paths, footprints, {"budget": budget, "frames": frames,
                                                "shells": shells})
     assert got["max_resident_bytes"] <= budget        # experts + shells, checked after every step
@@ -339,7 +338,7 @@ def _child_budget(args):
     import onnxruntime  # noqa: F401  (the baseline includes onnxruntime imported)
     from spikebox.runtime.pager import rss_bytes, trim_heap
     loader = SessionLoader(args["paths"])
-    loader(sorted(args["paths"])[0])                    # one session created and destroyed
+    loader.load(sorted(args["paths"])[0])               # one session created and destroyed
     trim_heap()
     baseline = rss_bytes()
     budget = args["budget"]

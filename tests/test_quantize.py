@@ -126,25 +126,25 @@ def box(assets, tmp_path_factory):
 def test_image_expert_int8_is_measured_recorded_and_paged(box, assets, capsys):
     d, frames = assets
     e = Box.open(box).experts["line"]
-    q = e["int8"]
-    assert e["files"]["optimized"].endswith("model.int8.paged.onnx")
+    q = e.int8
+    assert e.files.optimized.endswith("model.int8.paged.onnx")
     assert not list(box.glob("experts/line-*/model.paged.onnx*"))      # fp32 paged file gone
-    assert q["calibration_samples"] == 18 and q["tolerance"] == DEFAULT_TOLERANCE
-    assert 0 < q["rel_diff"] <= q["tolerance"] and not q["forced"]
-    assert q["faster"] == (q["int8_latency_ms"] < q["fp32_latency_ms"])
-    assert q["smaller"] == (q["int8_bytes"] < q["fp32_bytes"])
-    assert e["footprint_bytes"] == q["int8_footprint_bytes"]        # the pager budgets int8
+    assert q.calibration_samples == 18 and q.tolerance == DEFAULT_TOLERANCE
+    assert 0 < q.rel_diff <= q.tolerance and not q.forced
+    assert q.faster == (q.int8_latency_ms < q.fp32_latency_ms)
+    assert q.smaller == (q.int8_bytes < q.fp32_bytes)
+    assert e.footprint_bytes == q.int8_footprint_bytes        # the pager budgets int8
     # the paged int8 expert against a direct session on the source, on the expert's frames
     b = Box.open(box)
-    paged = load_session(b.file(e["files"]["optimized"]))
+    paged = load_session(b.file(e.files.optimized))
     import onnxruntime as ort
-    source = ort.InferenceSession(str(b.file(e["files"]["source"])),
+    source = ort.InferenceSession(str(b.file(e.files.source)),
                                   providers=["CPUExecutionProvider"])
     shown = [cv2.imread(str(p)) for p in sorted(frames["line"].glob("*.png"))]
-    feeds = [{"image": frame_to_tensor(f, e["preprocessing"], e["inputs"][0])} for f in shown]
+    feeds = [{"image": frame_to_tensor(f, e.preprocessing, e.inputs[0])} for f in shown]
     a = np.stack([source.run(None, f)[0] for f in feeds])
     got = np.stack([paged.run(None, f)[0] for f in feeds])
-    assert np.max(np.abs(a - got)) <= q["tolerance"] * (a.max() - a.min())
+    assert np.max(np.abs(a - got)) <= q.tolerance * (a.max() - a.min())
     assert main(["export", "check", str(box)]) == 0
     assert main(["inspect", str(box)]) == 0
     line = [ln for ln in capsys.readouterr().out.splitlines() if ln.strip().startswith("int8")]
@@ -165,8 +165,8 @@ def test_tensor_expert_needs_calibration_then_quantises_from_npz(box, assets, ca
     shutil.copytree(box, copy)
     assert main(["export", "add", str(copy), "tele", str(d / "mlp.onnx"), "--examples",
                  str(frames["ball"]), "--int8", "--calibration", str(d / "cal_mlp")]) == 0
-    q = Box.open(copy).experts["tele"]["int8"]
-    assert q["calibration_samples"] == 12 and 0 < q["rel_diff"] <= q["tolerance"]
+    q = Box.open(copy).experts["tele"].int8
+    assert q.calibration_samples == 12 and 0 < q.rel_diff <= q.tolerance
 
 
 def test_impossible_tolerance_is_refused_unchanged_and_forced_through(box, assets, capsys):
@@ -182,7 +182,7 @@ def test_impossible_tolerance_is_refused_unchanged_and_forced_through(box, asset
     assert "--force-int8" in err
     assert snapshot(box) == before
     assert main(args + ["--force-int8"]) == 0
-    q = Box.open(box).experts["ball"]["int8"]
-    assert q["forced"] and q["rel_diff"] > q["tolerance"] == 1e-9
-    assert q["faster"] == (q["int8_latency_ms"] < q["fp32_latency_ms"])
-    assert q["smaller"] == (q["int8_bytes"] < q["fp32_bytes"])
+    q = Box.open(box).experts["ball"].int8
+    assert q.forced and q.rel_diff > q.tolerance == 1e-9
+    assert q.faster == (q.int8_latency_ms < q.fp32_latency_ms)
+    assert q.smaller == (q.int8_bytes < q.fp32_bytes)

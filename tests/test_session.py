@@ -19,7 +19,7 @@ from onnx import TensorProto, helper
 from spikebox.export import testmodels
 from spikebox.export.optimize import optimize_for_target
 from spikebox.runtime.experts import ExpertLoadError, SessionConfig, input_specs, load_session, output_specs, warm_up
-from spikebox.runtime.experts.footprint import measure_footprint
+from spikebox.runtime.experts.footprint import footprint_in_fresh_process
 
 RTOL, ATOL = 1e-4, 1e-5
 
@@ -164,11 +164,13 @@ def test_footprint_is_positive_and_grows_with_the_model(tmp_path):
     small, big = tmp_path / "small.onnx", tmp_path / "big.onnx"
     onnx.save(testmodels.mobile_convnet(2.0, image=96), small)
     onnx.save(testmodels.mobile_convnet(12.0, image=96), big)
-    f_small = measure_footprint(optimize_for_target(small, tmp_path / "box"))
-    f_big = measure_footprint(optimize_for_target(big, tmp_path / "box"))
+    f_small = footprint_in_fresh_process(optimize_for_target(small, tmp_path / "box"))
+    f_big = footprint_in_fresh_process(optimize_for_target(big, tmp_path / "box"))
     for f in (f_small, f_big):
         assert f["rss_bytes"] > 0 and f["pss_bytes"] > 0 and f["load_ms"] > 0 and f["run_ms"] > 0
+        assert f["footprint_bytes"] > 0
     assert f_big["rss_bytes"] > f_small["rss_bytes"] + 5e6       # 10 MB more weights, faulted in
+    assert f_big["footprint_bytes"] > f_small["footprint_bytes"] + 5e6
 
 
 def test_footprint_of_a_bad_file_is_an_exception_not_a_dead_parent(tmp_path):
@@ -176,7 +178,7 @@ def test_footprint_of_a_bad_file_is_an_exception_not_a_dead_parent(tmp_path):
     bad = tmp_path / "broken.onnx"
     bad.write_bytes(b"garbage")
     with pytest.raises(FootprintError, match="broken.onnx"):
-        measure_footprint(bad)
+        footprint_in_fresh_process(bad)
 
 
 def test_config_is_validated():

@@ -7,13 +7,14 @@ import mmap
 import numpy as np
 import pytest
 
-from spikebox.runtime.experts.shell import WeightPages, page_counts, weights_file
+from spikebox.runtime.experts.paged import weights_file
+from spikebox.runtime.experts.shell import WeightPages, page_counts
 from spikebox.runtime.pager import LRUPolicy, Pager
 from spikebox.runtime.pager.offline import scene_trace, simulate
 from pagerkit import INPUT_SHAPE, write_box
-from spikebox.runtime.pager.session_loader import SessionLoader
-from spikebox.runtime.pager.memory import measure_footprint_bytes, measure_shell_bytes, trim_heap
-from spikebox.runtime.procmem import PAGE_BYTES, rss_bytes
+from spikebox.runtime.experts.session_loader import SessionLoader
+from spikebox.runtime.experts.footprint import rss_added_by_load, rss_kept_by_shell
+from spikebox.runtime.procmem import PAGE_BYTES, rss_bytes, trim_heap
 
 
 def _run(session):
@@ -27,9 +28,9 @@ def experts(tmp_path_factory):
     paths = write_box(tmp_path_factory.mktemp("shells"), {"a": 9_000_000, "b": 6_000_000,
                                                           "c": 3_000_000})
     loader = SessionLoader(paths)
-    loader("c")                                          # onnxruntime's one-off costs
-    footprints = {n: measure_footprint_bytes(loader, n, repeats=2) for n in paths}
-    shells = {n: measure_shell_bytes(loader, n) for n in paths}
+    loader.load("c")                                     # onnxruntime's one-off costs
+    footprints = {n: rss_added_by_load(loader, n, repeats=2) for n in paths}
+    shells = {n: rss_kept_by_shell(loader, n) for n in paths}
     return loader, footprints, shells
 
 
@@ -60,7 +61,7 @@ def test_guard_drops_file_pages_and_refuses_a_written_page(tmp_path):
 
 def test_shelved_session_gives_its_weights_back_and_runs_unchanged(experts):
     loader, footprints, shells = experts
-    session = loader("a")
+    session = loader.load("a")
     expected = _run(session)
     pages = WeightPages(weights_file(loader.graph_path("a")))
     present, written = page_counts(pages.ranges)
@@ -84,7 +85,7 @@ def test_shelved_session_gives_its_weights_back_and_runs_unchanged(experts):
 def test_a_plain_onnx_expert_is_released_not_shelved(tmp_path):
     paths = write_box(tmp_path, {"x": 2_000_000, "y": 2_000_000}, paged=False)
     loader = SessionLoader(paths)
-    assert loader.shelve("x", loader("x")) is None                 # weights inline: nothing mapped
+    assert loader.shelve("x", loader.load("x")) is None            # weights inline: nothing mapped
     fp = {n: 10_000_000 for n in paths}
     with Pager(10_000_000, loader, fp, LRUPolicy(), prefetch=False) as pager:
         for name in "xyx":
@@ -96,7 +97,7 @@ def test_a_plain_onnx_expert_is_released_not_shelved(tmp_path):
 
 def test_pager_pages_in_from_shells_within_budget(experts):
     loader, footprints, shells = experts
-    reference = {n: _run(loader(n)) for n in footprints}
+    reference = {n: _run(loader.load(n)) for n in footprints}
     budget = footprints["a"] + sum(shells.values())                 # one whole expert + shells
     seq = list("abcabcacbbca")
     with Pager(budget, loader, footprints, LRUPolicy(), prefetch=False,
@@ -144,7 +145,7 @@ def test_simulated_pager_with_shells_keeps_the_budget():
 def test_ranges_of_a_second_session_that_is_gone_are_forgotten(experts):
     """Ranges are found by path: another session of the same file may be among them."""
     loader, _, _ = experts
-    first, second = loader("b"), loader("b")
+    first, second = loader.load("b"), loader.load("b")
     expected = _run(second)
     pages = WeightPages(weights_file(loader.graph_path("b")))
     both = len(pages.ranges)

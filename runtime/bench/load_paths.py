@@ -43,8 +43,9 @@ from typing import Callable, Mapping
 
 import onnxruntime as ort
 
+from ..experts.paged import weights_file
 from ..experts.session import SessionConfig, load_session, write_paged, zero_inputs
-from ..experts.shell import WeightPages, weights_file
+from ..experts.shell import WeightPages
 
 _P = ["CPUExecutionProvider"]
 

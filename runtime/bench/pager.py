@@ -28,14 +28,14 @@ from pathlib import Path
 import numpy as np
 
 from ..experts.session import write_paged
-from ..pager.memory import (measure_footprint_bytes, measure_shell_bytes, memory_status, rss_bytes,
-                     trim_heap)
+from ..experts.footprint import rss_added_by_load, rss_kept_by_shell
+from ..experts.session_loader import SessionLoader
 from ..pager.offline.belady import belady_hit_rate
 from ..pager.offline.simulate import demand_trace, serve_frame, simulate
 from ..pager.offline.traces import scene_trace
 from ..pager.pager import Pager
 from ..pager.policies import ActivatorAwarePolicy, LRUPolicy
-from ..pager.session_loader import SessionLoader
+from ..procmem import memory_status, rss_bytes, trim_heap
 from .load_paths import bench_load
 from .targets import Target, render, stamp
 
@@ -99,10 +99,10 @@ def bench_policies(n_experts: int = 16, n_frames: int = 4000, budget_fraction: f
         paths = {n: write_paged(src, Path(tmp) / "paged")
                  for n, src in write_sources(sizes, Path(tmp)).items()}
         loader = SessionLoader(paths)
-        loader(names[0])                                # first session: onnxruntime's one-off costs
+        loader.load(names[0])                           # first session: onnxruntime's one-off costs
         trim_heap()
-        footprints = {n: max(measure_footprint_bytes(loader, n, repeats=2), 1) for n in names}
-        shells = {n: measure_shell_bytes(loader, n) for n in names}
+        footprints = {n: max(rss_added_by_load(loader, n, repeats=2), 1) for n in names}
+        shells = {n: rss_kept_by_shell(loader, n) for n in names}
         marks = rss_after_cycles(loader, footprints, cycles)     # before the other phases' history
         budget_bytes = int(budget_fraction * sum(footprints.values()))
         frames = scene_trace(names, n_frames, seed=seed)
@@ -114,7 +114,7 @@ def bench_policies(n_experts: int = 16, n_frames: int = 4000, budget_fraction: f
         load_ms = []
         for name in names:
             t0 = time.perf_counter()
-            loader(name)
+            loader.load(name)
             load_ms.append((time.perf_counter() - t0) * 1e3)
         trim_heap()
         real = _real_run(loader, footprints, shells, budget_bytes, frames[:real_frames],

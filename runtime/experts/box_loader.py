@@ -20,33 +20,33 @@ from pathlib import Path
 
 from spikebox.runtime.box import Box, BoxError
 
-from .session import SessionConfig, load_session, warm_up
-from .shell import ShellSupport
+from .loader import PagedFileLoader
+from .session import SessionConfig
 
 logger = logging.getLogger(__name__)
 
 
-class BoxLoader(ShellSupport):
+class BoxLoader(PagedFileLoader):
     def __init__(self, box: Box, config: SessionConfig | None = None):
+        super().__init__(config)
         self.box = box
-        self.config = config
         self._stamps: dict[str, dict[str, tuple[int, int]]] = {}   # name → rel → (size, mtime_ns)
         self.verify_ms_total = 0.0
 
     def footprints(self) -> dict[str, int]:
-        return {name: int(e["footprint_bytes"]) for name, e in self.box.experts.items()}
+        return {name: e.footprint_bytes for name, e in self.box.experts.items()}
 
     def shell_footprints(self) -> dict[str, int]:
         """name -> bytes a shell of it keeps, measured at export (boxes from before shells: none)."""
-        return {name: int(e["shell_bytes"]) for name, e in self.box.experts.items()
-                if e.get("shell_bytes") is not None}
+        return {name: e.shell_bytes for name, e in self.box.experts.items()
+                if e.shell_bytes is not None}
 
     def expert_files(self, name: str) -> list[str]:
         entry = self.box.experts.get(name)
         if entry is None:
             raise BoxError(f"{self.box.path}: no expert '{name}'")
-        folder = Path(entry["files"]["optimized"]).parent.as_posix() + "/"
-        return [rel for rel in self.box.manifest["files"] if rel.startswith(folder)]
+        folder = Path(entry.files.optimized).parent.as_posix() + "/"
+        return [rel for rel in self.box.manifest.files if rel.startswith(folder)]
 
     def _stamp(self, rel: str) -> tuple[int, int]:
         st = os.stat(self.box.file(rel))
@@ -67,14 +67,11 @@ class BoxLoader(ShellSupport):
         self._stamps[name] = {rel: self._stamp(rel) for rel in files}
 
     def graph_path(self, name: str) -> Path:
-        return self.box.file(self.box.experts[name]["files"]["optimized"])
+        return self.box.file(self.box.experts[name].files.optimized)
 
-    def __call__(self, name: str):
+    def load(self, name: str):
         self.verify(name)
-        path = self.graph_path(name)
-        session = load_session(path, self.config)
-        warm_up(session, path)
-        return session
+        return super().load(name)
 
     def unshelve(self, name: str, session) -> None:
         """A shell reads its weights from the file again: the same checks as a load first."""

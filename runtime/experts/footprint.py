@@ -1,14 +1,20 @@
-"""What an expert costs in RAM, measured in a fresh process (the pager budgets by this).
+"""What an expert costs in RAM: measured in a fresh process (what a box records and the pager
+budgets), or as this process's RSS growth (tests and benchmarks, without a box).
 
-    from spikebox.runtime.experts.footprint import measure_footprint
-    measure_footprint("box/experts/line.paged.onnx")
-    # {'rss_bytes': ..., 'pss_bytes': ..., 'anon_bytes': ..., 'file_bytes': ..., 'load_ms': ..., 'run_ms': ...}
+    from spikebox.runtime.experts.footprint import footprint_in_fresh_process
+    footprint_in_fresh_process("box/experts/line.paged.onnx")
+    # {'footprint_bytes': ..., 'rss_bytes': ..., 'pss_bytes': ..., 'anon_bytes': ..., 'load_ms': ..., ...}
 
 The child imports onnxruntime and opens a one-node model first, so the
 figures exclude onnxruntime's one-time set-up and count only what this
 expert's session adds after load + one warm-up run. `anon_bytes` is private
-memory the kernel cannot drop; `file_bytes` is resident mmapped weights, which
-it can drop under pressure and fault back in from the file. `shell_bytes`
+memory the kernel cannot drop; `file_bytes` is resident file-backed memory,
+which it can drop under pressure and fault back in from the file.
+`footprint_bytes`, what a box records and the pager budgets, is the
+anonymous memory the session adds plus the resident pages of the expert's own
+weights file. Not the PSS delta: PSS of the shared libraries moves whenever
+another process maps or unmaps them, and with tests running beside it a
+0.6 MB expert measured -56 kB. `shell_bytes`
 is what the session keeps once shelved (its weight pages dropped, freed heap
 trimmed: runtime/experts/shell.py), or None if it cannot be shelved. A crash or a hang
 in the child is an exception here, never a dead parent.
@@ -22,6 +28,9 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
+from spikebox.runtime.procmem import rss_bytes, trim_heap
+
+from .loader import ExpertLoader
 from .session import SessionConfig
 
 
@@ -34,9 +43,9 @@ import json, sys, time
 import onnx, onnxruntime as ort
 from onnx import helper, TensorProto
 from spikebox.runtime.experts.session import SessionConfig, load_session, warm_up, zero_inputs
-from spikebox.runtime.procmem import smaps_rollup as rollup
-from spikebox.runtime.experts.shell import WeightPages, weights_file
-from spikebox.runtime.pager.memory import trim_heap
+from spikebox.runtime.experts.paged import weights_file
+from spikebox.runtime.experts.shell import WeightPages, page_counts
+from spikebox.runtime.procmem import PAGE_BYTES, smaps_rollup as rollup, trim_heap
 
 
 args = json.loads(sys.argv[1])
@@ -63,6 +72,8 @@ runs = []
 for _ in range(args["runs"]):
     t = time.perf_counter(); session.run(None, feeds); runs.append(time.perf_counter() - t)
 after = rollup()
+weights = WeightPages(weights_file(args["path"])).ranges if weights_file(args["path"]).exists() else []
+own_file_bytes = page_counts(weights)[0] * PAGE_BYTES if weights else 0
 runs.sort()
 # The shell, measured against a baseline that already holds what this expert's first run
 # left in the heap (glibc keeps it for the process; the next session reuses it).
@@ -79,6 +90,7 @@ if weights_file(args["path"]).exists():
         # process maps or unmaps the same shared libraries.
         shell = max(rollup()["Anonymous"] - base["Anonymous"], 0)
 print(json.dumps({
+    "footprint_bytes": max(after.get("Anonymous", 0) - before.get("Anonymous", 0), 0) + own_file_bytes,
     "rss_bytes": after["Rss"] - before["Rss"],
     "pss_bytes": after["Pss"] - before["Pss"],
     "anon_bytes": after.get("Anonymous", 0) - before.get("Anonymous", 0),
@@ -92,13 +104,14 @@ print(json.dumps({
 """
 
 
-def measure_footprint(path: str | os.PathLike, config: SessionConfig | None = None, *,
-                      runs: int = 5, timeout_s: float = 120.0) -> dict:
+def footprint_in_fresh_process(path: str | os.PathLike, config: SessionConfig | None = None, *,
+                               runs: int = 5, timeout_s: float = 120.0) -> dict:
     """Load `path` in a fresh Python process; return the memory and time its session adds.
 
-    Keys: rss_bytes, pss_bytes, anon_bytes, file_bytes (resident file-backed,
-    proportional), private_dirty_bytes, load_ms, first_run_ms, run_ms (median of `runs`),
-    shell_bytes (anonymous memory a shell of it keeps; None if it cannot be shelved).
+    Keys: footprint_bytes (anonymous memory + its own resident weight pages), rss_bytes,
+    pss_bytes, anon_bytes, file_bytes (resident file-backed, proportional),
+    private_dirty_bytes, load_ms, first_run_ms, run_ms (median of `runs`), shell_bytes
+    (anonymous memory a shell of it keeps; None if it cannot be shelved).
     """
     path = Path(path).resolve()
     args = json.dumps({"path": str(path), "config": asdict(config or SessionConfig()),
@@ -117,3 +130,37 @@ def measure_footprint(path: str | os.PathLike, config: SessionConfig | None = No
         return json.loads(child.stdout.strip().splitlines()[-1])
     except (IndexError, json.JSONDecodeError):
         raise FootprintError(f"{path}: footprint child printed no result: {child.stdout[-200:]!r}") from None
+
+
+def rss_added_by_load(loader: ExpertLoader, name: str, repeats: int = 3) -> int:
+    """RSS a loaded `name` adds: the largest RSS delta over `repeats` load/release cycles.
+
+    The largest, not the median: the budget must hold the worst case. Meant for
+    tests and benchmarks; a box records its footprints at export time.
+    """
+    worst = 0
+    for _ in range(max(1, repeats)):
+        trim_heap()
+        before = rss_bytes()
+        session = loader.load(name)
+        worst = max(worst, rss_bytes() - before)
+        del session
+        trim_heap()
+    return worst
+
+
+def rss_kept_by_shell(loader: ExpertLoader, name: str) -> int:
+    """RSS a shell of `name` keeps: loaded, run, shelved, freed heap trimmed (tests, benchmarks).
+
+    Raises ValueError if the loader cannot shelve it. A box records this at export.
+    """
+    trim_heap()
+    before = rss_bytes()
+    session = loader.load(name)
+    if loader.shelve(name, session) is None:
+        raise ValueError(f"{name}: its loader cannot shelve it (no mmapped weights file?)")
+    trim_heap()
+    kept = rss_bytes() - before
+    del session
+    trim_heap()
+    return max(kept, 0)

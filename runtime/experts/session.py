@@ -34,7 +34,8 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-PAGED_SUFFIX = ".paged.onnx"      # graph file; its weights sit beside it in <name>.paged.onnx.data
+from .paged import PAGED_SUFFIX, commit_paged, is_paged_file, weights_file
+
 # Smaller tensors stay inline. onnxruntime opens and maps each external tensor on its own
 # (open/mmap/close per tensor, each at least a page): at 16 KiB rather than 1 KiB a new
 # session of a 2-20 MB convnet loaded 8-11 % faster and its shell kept ~70 kB more.
@@ -101,12 +102,6 @@ class TensorSpec:
     name: str
     shape: tuple[int | str | None, ...]
     dtype: str                       # numpy dtype name, e.g. "float32"
-
-
-def is_paged_file(path: str | os.PathLike) -> bool:
-    """True for a file `write_paged` produced (already optimised) or an .ort file."""
-    name = Path(path).name
-    return name.endswith(PAGED_SUFFIX) or name.endswith(".ort")
 
 
 def session_options(config: SessionConfig, path: str | os.PathLike) -> ort.SessionOptions:
@@ -183,14 +178,14 @@ def write_paged(src: str | os.PathLike, out_dir: str | os.PathLike, *, level: st
     onnxruntime marks hardware-specific: use it only when writing on the
     robot itself (or an identical CPU). Both files are written in a temporary
     folder beside them and renamed into place, the weights first, so an
-    interrupted write leaves the previous pair or nothing.
+    interrupted write leaves the previous pair or nothing (paged.commit_paged).
     """
     src, out_dir = Path(src), Path(out_dir)
     if level not in ("basic", "extended", "all"):
         raise ValueError(f"level must be 'basic', 'extended' or 'all', not {level!r}")
     out_dir.mkdir(parents=True, exist_ok=True)
     graph_name = (name or src.name.removesuffix(".onnx")) + PAGED_SUFFIX
-    data_name = graph_name + ".data"
+    data_name = weights_file(graph_name).name
     tmp = Path(tempfile.mkdtemp(dir=out_dir, prefix=f".{graph_name}."))
     try:
         options = ort.SessionOptions()
@@ -207,23 +202,9 @@ def write_paged(src: str | os.PathLike, out_dir: str | os.PathLike, *, level: st
             raise ExpertLoadError(f"{src}: onnxruntime {ort.__version__} cannot load this model "
                                   f"({_first_line(exc)}); check that it is a complete ONNX file "
                                   f"of an opset onnxruntime runs") from None
-        if not (tmp / data_name).exists():                # no weight >= 16 KiB: no weights file,
-            (out_dir / data_name).unlink(missing_ok=True)   # and none left from an older write
-        for part in (tmp / data_name, tmp / graph_name):   # weights first: the graph commits
-            if part.exists():
-                with open(part, "rb") as f:
-                    os.fsync(f.fileno())
-                os.replace(part, out_dir / part.name)
-        return out_dir / graph_name
+        return commit_paged(tmp / graph_name, out_dir)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-
-
-def paged_files(graph_path: str | os.PathLike) -> list[Path]:
-    """The files a paged expert consists of (graph, and its weights file if any)."""
-    graph_path = Path(graph_path)
-    data = graph_path.with_name(graph_path.name + ".data")
-    return [graph_path] + ([data] if data.exists() else [])
 
 
 def _first_line(exc: BaseException) -> str:

@@ -26,41 +26,17 @@ files' size and mtime on every page-in, and re-hashes when they moved
 """
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import logging
 import os
-import weakref
 from pathlib import Path
 
 import numpy as np
 
-from spikebox.runtime.procmem import PAGE_BYTES
+from spikebox.runtime.procmem import MADV_DONTNEED, MADV_POPULATE_READ, PAGE_BYTES, madvise
 
 logger = logging.getLogger(__name__)
 
-_MADV_DONTNEED = 4
-_MADV_POPULATE_READ = 22            # Linux 5.14; EINVAL before: the first run faults pages in
 _PRESENT, _SWAPPED, _FILE_OR_SHARED = (np.uint64(1 << b) for b in (63, 62, 61))  # pagemap bits
-
-_madvise = None
-
-
-def _libc_madvise():
-    global _madvise
-    if _madvise is None:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-        libc.madvise.restype = ctypes.c_int
-        _madvise = libc.madvise
-    return _madvise
-
-
-def weights_file(graph_path: str | os.PathLike) -> Path:
-    """The mmapped weights file beside a paged graph (it may not exist: no weight >= 16 KiB)."""
-    graph_path = Path(graph_path)
-    return graph_path.with_name(graph_path.name + ".data")
-
 
 def mapped_ranges(path: str | os.PathLike) -> list[tuple[int, int]]:
     """(start, end) of every mapping of `path` (this inode) in this process.
@@ -139,67 +115,34 @@ class WeightPages:
         None when the file is no longer mapped, any page was written (dropping
         would lose the write), or /proc or madvise is missing.
         """
+        # Ranges found by path may include another session's of the same file, which
+        # can be gone by now: keep those still mapping it (a drop there is harmless).
+        self.ranges = [(a, b) for a, b in self.ranges if _maps_file(a, b, self.stat)]
+        if not self.ranges:
+            return None
         try:
-            # Ranges found by path may include another session's of the same file, which
-            # can be gone by now: keep those still mapping it (a drop there is harmless).
-            self.ranges = [(a, b) for a, b in self.ranges if _maps_file(a, b, self.stat)]
-            if not self.ranges:
-                return None
             present, written = page_counts(self.ranges)
-            if written:
-                logger.warning("%s: %d mapped page(s) were written by onnxruntime; not shelving "
-                               "(dropping them would lose the writes)", self.path, written)
-                return None
-            madvise = _libc_madvise()
+        except OSError:                         # no /proc/self/pagemap
+            return None
+        if written:
+            logger.warning("%s: %d mapped page(s) were written by onnxruntime; not shelving "
+                           "(dropping them would lose the writes)", self.path, written)
+            return None
+        try:
             for start, end in self.ranges:
-                if madvise(start, end - start, _MADV_DONTNEED) != 0:
-                    logger.warning("%s: madvise(DONTNEED) failed: %s", self.path,
-                                   os.strerror(ctypes.get_errno()))
-                    return None
-        except (OSError, AttributeError):       # no /proc/self/pagemap, no libc madvise
+                madvise(start, end - start, MADV_DONTNEED)
+        except OSError as e:
+            logger.warning("%s: madvise(DONTNEED) failed: %s", self.path, e.strerror)
             return None
         return present * PAGE_BYTES
 
     def populate(self) -> bool:
         """Map the pages back in now; False if the kernel cannot (they fault in on first use)."""
-        try:
-            madvise = _libc_madvise()
-            ok = True
-            for start, end in self.ranges:
-                ok &= madvise(start, end - start, _MADV_POPULATE_READ) == 0
-            return ok
-        except (OSError, AttributeError):
-            return False
-
-
-class ShellSupport:
-    """Mixed into a loader of paged files: lets the pager keep shells of evicted experts.
-
-    The loader provides `graph_path(name)`; the pager calls shelve/unshelve.
-    """
-
-    def graph_path(self, name: str) -> Path:
-        raise NotImplementedError
-
-    def _weight_pages(self, name: str, session) -> WeightPages | None:
-        if not hasattr(self, "_pages"):
-            self._pages = weakref.WeakKeyDictionary()      # session -> its WeightPages
-        pages = self._pages.get(session)
-        if pages is None:
+        ok = True
+        for start, end in self.ranges:
             try:
-                pages = WeightPages(weights_file(self.graph_path(name)))
-            except OSError:                                 # no weights file: nothing to drop
-                return None
-            self._pages[session] = pages
-        return pages
+                madvise(start, end - start, MADV_POPULATE_READ)
+            except OSError:
+                ok = False
+        return ok
 
-    def shelve(self, name: str, session) -> int | None:
-        """Drop `name`'s weight pages, keeping `session`; bytes dropped, or None: release it."""
-        pages = self._weight_pages(name, session)
-        return pages.drop() if pages is not None else None
-
-    def unshelve(self, name: str, session) -> None:
-        """Make a shelved `session` ready to run: its weight pages mapped again."""
-        pages = self._weight_pages(name, session)
-        if pages is not None:
-            pages.populate()

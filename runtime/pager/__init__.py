@@ -13,9 +13,10 @@ counted in the budget; a page-in from a shell maps the weights back (~0.5 ms).
 
 The offline tools (simulate, traces, Belady's ceiling) are in `offline/`.
 """
-from .memory import measure_footprint_bytes, memory_status, rss_bytes, trim_heap
+from spikebox.runtime.procmem import memory_status, rss_bytes, trim_heap
+
 from .pager import ExpertRefused, Pager
 from .policies import ActivatorAwarePolicy, LRUPolicy, Policy
 
 __all__ = ["ActivatorAwarePolicy", "ExpertRefused", "LRUPolicy", "Pager", "Policy",
-           "measure_footprint_bytes", "memory_status", "rss_bytes", "trim_heap"]
+           "memory_status", "rss_bytes", "trim_heap"]

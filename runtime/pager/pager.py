@@ -13,8 +13,8 @@ Invariants, all enforced under one lock:
   with the eviction of the same expert: a loading expert is not resident and so
   is never a victim);
 - an expert inside `use()` is never evicted; pinned experts never leave;
-- an evicted expert whose loader can shelve it (runtime/experts/shell.py)
-  becomes a *shell*: its session stays built, its weight pages go back to the
+- an evicted expert its loader can shelve (runtime/experts/loader.py: the
+  ExpertLoader contract; shell.py) becomes a *shell*: its session stays built, its weight pages go back to the
   kernel, and what it still holds counts against the same budget. A page-in
   from a shell maps the weights again instead of building a session; shells
   are dropped oldest first when the budget needs their room;
@@ -34,10 +34,16 @@ import contextlib
 import logging
 import threading
 import time
+from typing import TYPE_CHECKING
+
+from spikebox.runtime.procmem import memory_status, trim_heap
+
 from .ledger import Ledger
-from .memory import memory_status, trim_heap
 from .metrics import PagerMetrics
 from .policies import LRUPolicy, Policy
+
+if TYPE_CHECKING:                       # the contract only: the pager never imports experts
+    from spikebox.runtime.experts.loader import ExpertLoader
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +57,7 @@ class ExpertRefused(RuntimeError):
 
 
 class Pager:
-    def __init__(self, budget_bytes: int, loader, footprints: dict[str, int],
+    def __init__(self, budget_bytes: int, loader: ExpertLoader, footprints: dict[str, int],
                  policy: Policy | None = None, pinned=(), prefetch: bool | str = True,
                  retry_after_s: float = 2.0, retry_max_s: float = 60.0,
                  trim_after_evict: bool = True, shells: bool = True,
@@ -70,9 +76,7 @@ class Pager:
         self.prefetch_mode = prefetch
         self.retry_after_s, self.retry_max_s = retry_after_s, retry_max_s
         self.trim_after_evict = trim_after_evict
-        # Shells need a loader that can drop and restore a session's weight pages.
-        self.shells_enabled = bool(shells) and callable(getattr(loader, "shelve", None)) \
-            and callable(getattr(loader, "unshelve", None))
+        self.shells_enabled = bool(shells)
         self.clock = clock
         self._metrics = PagerMetrics()
         self._lock = threading.Condition()
@@ -220,7 +224,7 @@ class Pager:
         from_shell = session is not None
         if session is None:
             try:
-                session = self.loader(name)
+                session = self.loader.load(name)
             except Exception as e:                      # the loader's failure is the expert's, not ours
                 session, error = None, e
         ms = (time.perf_counter() - t0) * 1e3

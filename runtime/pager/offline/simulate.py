@@ -18,7 +18,7 @@ class _TokenLoader:
     def __init__(self, footprints: dict[str, int], shell_bytes: dict[str, int] | None):
         self.footprints, self.shell_bytes = footprints, shell_bytes
 
-    def __call__(self, name: str) -> str:
+    def load(self, name: str) -> str:
         return name
 
     def shelve(self, name: str, session) -> int | None:

@@ -1,0 +1,57 @@
+"""`spikebox inspect BOX`: what a box holds, read from its manifest; nothing is loaded or changed.
+
+Robot side: it reads the box through runtime/box.py only, so a robot can
+inspect a box without the export side installed.
+"""
+from __future__ import annotations
+
+import sys
+from typing import Iterator
+
+from .box import Box, BoxError
+from .experts.paged import paged_files
+
+
+def inspect_box(path: str) -> int:
+    """Print what the box at `path` holds; 1 (and one line on stderr) if it is not a usable box."""
+    try:
+        lines = list(describe(Box.open(path)))
+    except BoxError as e:
+        print(f"spikebox inspect: {e}", file=sys.stderr)
+        return 1
+    print("\n".join(lines))
+    return 0
+
+
+def describe(box: Box) -> Iterator[str]:
+    """The lines `spikebox inspect` prints: experts, files, sizes and measured figures."""
+    yield f"box '{box.name}' at {box.path} ({len(box.experts)} experts, {len(box.manifest.files)} files)"
+    total = 0
+    for name, e in box.experts.items():
+        sizes = {}
+        for k, rel in (("source", e.files.source), ("optimized", e.files.optimized)):
+            sizes[k] = sum(p.stat().st_size for p in paged_files(box.file(rel)) if p.exists())
+        total += e.footprint_bytes
+        ins = ", ".join(f"{i.name} {list(i.shape)} {i.dtype}" for i in e.inputs)
+        outs = ", ".join(o.name + (f" ({o.meaning})" if o.meaning else "") for o in e.outputs)
+        yield f"\n  {name}  role={e.role} priority={e.priority} units={e.activator_units}"
+        yield "    files      " + ", ".join(f"{k} {v / 2**20:.2f} MB" for k, v in sizes.items())
+        shell = "not shelvable" if e.shell_bytes is None else f"{e.shell_bytes / 2**20:.2f} MB"
+        yield (f"    resident   {e.footprint_bytes / 2**20:.2f} MB   shell {shell}   load "
+               f"{e.load_ms:.1f} ms   latency {e.latency_ms:.2f} ms   "
+               f"onnxruntime {e.onnxruntime_version}")
+        yield f"    inputs     {ins}"
+        yield f"    outputs    {outs}"
+        if e.preprocessing:
+            yield f"    preprocess {e.preprocessing}"
+        if e.int8:
+            q = e.int8
+            yield (f"    int8       diff {q.max_abs_diff:.3g} ({q.rel_diff:.1%} of range, "
+                   f"tolerance {q.tolerance:.1%}{', forced' if q.forced else ''})   "
+                   f"{q.fp32_latency_ms:.2f} -> {q.int8_latency_ms:.2f} ms "
+                   f"({'faster' if q.faster else 'not faster'})   "
+                   f"{q.fp32_bytes / 2**20:.2f} -> {q.int8_bytes / 2**20:.2f} MB "
+                   f"({'smaller' if q.smaller else 'not smaller'})   "
+                   f"{q.calibration_samples} calibration samples")
+    yield (f"\n  all experts resident: {total / 2**20:.2f} MB; activator: "
+           f"{box.manifest.activator or 'none'}")
