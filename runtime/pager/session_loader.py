@@ -1,7 +1,7 @@
 """The pager's loader for plain model paths (benchmarks, tests): one session per name.
 
     loader = SessionLoader({"line": Path("line.paged.onnx")})
-    pager = Pager(budget_bytes, loader, footprints)
+    pager = Pager(PagerConfig(budget_bytes), loader, footprints)
 
 Each load is the session factory's load_session (CPU arena off, no
 pre-packing) plus one warm-up run, so footprints include first-run
