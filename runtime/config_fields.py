@@ -54,6 +54,8 @@ def toml_value(value) -> str:
                                                  else c) for c in value) + '"'
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + " }"
     raise TypeError(f"no TOML spelling for {value!r}")
 
 
@@ -94,7 +96,8 @@ def check_positive(config, *names: str) -> None:
 def check_choice(config, name: str, choices) -> None:
     value = getattr(config, name)
     if value not in choices:
-        raise ConfigError(name, value, "must be one of " + ", ".join(toml_value(c) for c in choices))
+        raise ConfigError(name, value,
+                          "must be one of " + ", ".join(toml_value(c) for c in choices))
 
 
 def check_size(config, name: str, what: str = "[width, height]") -> None:

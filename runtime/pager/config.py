@@ -43,7 +43,7 @@ class PagerConfig:
                               f"must be >= retry_after_s ({self.retry_after_s})")
         twice = sorted({n for n in self.pinned if self.pinned.count(n) > 1})
         if twice:
-            raise ConfigError("pinned", self.pinned, f"names {', '.join(twice)} more than once")
+            raise ConfigError("pinned", self.pinned, f"names {twice[0]!r} more than once")
         ActivatorAwarePolicy.check_options(self.prefetch_warmth, self.reuse_half_life_frames)
 
     def make_policy(self) -> Policy:
