@@ -1,18 +1,25 @@
 """The run config: TOML in and out, every refusal naming its key path, flags over the file."""
 from __future__ import annotations
 
+import dataclasses
+import re
 import sys
+import time
+from pathlib import Path
 
 import pytest
 from hypothesis import given, strategies as st
 
+from spikebox.cli import BAD_CONFIG, NOT_BUILT, main
 from spikebox.runtime.daemon import ConfigError, RunConfig
-from spikebox.runtime.daemon.config import SourceConfig
+from spikebox.runtime.daemon.config import SECTIONS, SourceConfig
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:
     import tomli as tomllib
+
+REPO = Path(__file__).resolve().parents[1]
 
 CUSTOM = """
 seconds = 3.5
@@ -135,3 +142,70 @@ def test_source_kind_reads_what_the_cli_takes():
     kinds = {"sim": "sim", "0": "camera", "12": "camera", "clip.mp4": "file",
              "v4l2src ! videoconvert ! appsink": "pipeline"}
     assert {c: SourceConfig(capture=c).kind for c in kinds} == kinds
+
+
+# -- the command line ---------------------------------------------------------------------------
+
+def _print_config(capsys, *argv) -> RunConfig:
+    assert main(["run", *argv, "--print-config"]) == 0
+    return RunConfig.from_dict(tomllib.loads(capsys.readouterr().out))
+
+
+def test_print_config_parses_back_to_the_same_config(capsys, tmp_path):
+    assert _print_config(capsys) == RunConfig()
+    path = _write(tmp_path, CUSTOM)
+    assert _print_config(capsys, "--config", str(path)) == RunConfig.from_toml(path)
+
+
+def test_flags_win_over_the_file(capsys, tmp_path):
+    path = _write(tmp_path, CUSTOM)
+    shown = _print_config(capsys, "--config", str(path), "--serial", "loop://", "--budget-mb", "2.5",
+                          "--source", "1", "--box", "skills.box", "--frames", "40",
+                          "--report", "out", "--view")
+    expected = dataclasses.replace(
+        RunConfig.from_toml(path), box="skills.box", seconds=None, frames=40, report_dir="out",
+        view=True)
+    expected.link.url, expected.pager.budget_bytes, expected.source.capture = \
+        "loop://", 2_500_000, "1"
+    assert shown == expected
+    assert shown.pager.policy == "lru" and shown.link.max_wheel_mm_s == 400   # the file's, kept
+
+
+def test_a_bad_config_exits_2_naming_the_key_not_the_flag(capsys, tmp_path):
+    assert main(["run", "--budget-mb", "-1"]) == BAD_CONFIG
+    err = capsys.readouterr().err
+    assert "pager.budget_bytes = -1000000: must be > 0" in err and "--budget-mb" not in err
+    path = _write(tmp_path, "[rates]\ncontrol_hz = 0\n")
+    assert main(["run", "--config", str(path)]) == BAD_CONFIG
+    assert f"{path}: rates.control_hz = 0.0: must be > 0" in capsys.readouterr().err
+
+
+def test_what_only_the_daemon_can_run_still_says_so(capsys, tmp_path):
+    assert main(["run", "--config", str(_write(tmp_path, 'box = "skills.box"\n'))]) == NOT_BUILT
+    assert "with box set in" in capsys.readouterr().err
+    assert main(["run", "--budget-mb", "64"]) == NOT_BUILT
+    assert "spikebox run --budget-mb (the daemon" in capsys.readouterr().err
+
+
+def test_a_config_file_sets_the_bridge_demo_rate(capsys, tmp_path):
+    path = _write(tmp_path, "frames = 12\n[rates]\ncontrol_hz = 10\nstatus_period_s = 0.5\n")
+    t0 = time.monotonic()
+    assert main(["run", "--config", str(path)]) == 0
+    elapsed = time.monotonic() - t0
+    out = capsys.readouterr().out
+    assert "a drive pattern at 10 Hz" in out and "done: 12 cycles" in out
+    assert elapsed >= 11 / 10                    # a lower bound only: the keeper never runs early
+    assert len(re.findall(r"wheels|no telemetry", out)) >= 2     # a status line every 0.5 s
+
+
+# -- the documented examples stay true ----------------------------------------------------------
+
+def test_the_annotated_example_is_the_defaults_and_names_every_key():
+    path = REPO / "tools" / "spikebox.toml"
+    assert RunConfig.from_toml(path) == RunConfig()
+    text = path.read_text()
+    for name, cls in SECTIONS.items():
+        for f in dataclasses.fields(cls):
+            assert re.search(rf"^#? ?{f.name} = ", text, re.M), f"{name}.{f.name} is not in {path}"
+    for f in dataclasses.fields(RunConfig):
+        assert f.name in SECTIONS or re.search(rf"^#? ?{f.name} = ", text, re.M), f.name
