@@ -209,3 +209,10 @@ def test_the_annotated_example_is_the_defaults_and_names_every_key():
             assert re.search(rf"^#? ?{f.name} = ", text, re.M), f"{name}.{f.name} is not in {path}"
     for f in dataclasses.fields(RunConfig):
         assert f.name in SECTIONS or re.search(rf"^#? ?{f.name} = ", text, re.M), f.name
+
+
+def test_the_readme_example_config_loads():
+    blocks = re.findall(r"```toml\n(.*?)```", (REPO / "README.md").read_text(), re.S)
+    assert blocks, "README.md shows no run config"
+    for block in blocks:
+        RunConfig.from_dict(tomllib.loads(block))
