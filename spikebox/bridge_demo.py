@@ -14,13 +14,14 @@ import logging
 import time
 
 from spikebox.firmware_bridge import BridgeError, Link
+from spikebox.firmware_bridge.protocol import ACK_APPLIED, ACK_DUPLICATE
 from spikebox.firmware_bridge.virtual_mcu import VirtualMcu
 from spikebox.runtime.daemon.config import VIRTUAL_MCU, RunConfig
 from spikebox.runtime.ratekeeper import Ratekeeper
 
 logger = logging.getLogger(__name__)
 
-ACK_WORDS = {0: "applied", 1: "duplicate"}
+ACK_WORDS = {ACK_APPLIED: "applied", ACK_DUPLICATE: "duplicate"}
 CYCLE_S = 10.0
 # (start s within the cycle, what, left mm/s, right mm/s)
 PATTERN = [
