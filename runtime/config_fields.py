@@ -100,11 +100,11 @@ def check_choice(config, name: str, choices) -> None:
                           "must be one of " + ", ".join(toml_value(c) for c in choices))
 
 
-def check_size(config, name: str, what: str = "[width, height]") -> None:
-    """A pair of counts (a grid, a frame size): both >= 1."""
+def check_size(config, name: str) -> None:
+    """A (width, height) pair of counts, a grid or a frame size: both >= 1."""
     value = getattr(config, name)
     if min(value) < 1:
-        raise ConfigError(name, value, f"must be {what}, both >= 1")
+        raise ConfigError(name, value, "must be [width, height], both >= 1")
 
 
 @functools.cache

@@ -57,7 +57,7 @@ class SourceConfig:
 
     @property
     def kind(self) -> str:
-        """"sim", "camera", "pipeline" or "file"."""
+        """How `capture` reads: one of "sim", "camera", "pipeline", "file"."""
         if self.capture == "sim":
             return "sim"
         if self.capture.isdigit():
