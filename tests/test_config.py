@@ -216,3 +216,23 @@ def test_the_readme_example_config_loads():
     assert blocks, "README.md shows no run config"
     for block in blocks:
         RunConfig.from_dict(tomllib.loads(block))
+
+
+# -- a library config names its fields; only the CLI speaks flags -------------------------------
+
+@pytest.mark.parametrize("kwargs, key, flag_message", [
+    (dict(int8_tolerance=0.0), "int8_tolerance", "--int8-tolerance 0.0: must be > 0"),
+    (dict(force_int8=True), "force_int8", "--force-int8: is for int8, which is off"),
+    (dict(calibration=Path("cal")), "calibration", "--calibration cal: is for int8"),
+    (dict(int8=True), "calibration", "--calibration: is needed for int8 on a tensor expert"),
+])
+def test_export_add_options_name_fields_and_the_cli_says_flags(kwargs, key, flag_message,
+                                                              tmp_path, capsys):
+    from spikebox.export.box_edit import AddOptions
+    with pytest.raises(ConfigError) as info:
+        AddOptions(**kwargs)
+    assert info.value.key == key and "--" not in str(info.value)
+    flags = [f"--{k.replace('_', '-')}" + ("" if v is True else f"={v}") for k, v in kwargs.items()]
+    argv = ["export", "add", str(tmp_path / "box"), "x", "m.onnx", "--examples", str(tmp_path)]
+    assert main(argv + flags) == 1
+    assert flag_message in capsys.readouterr().err
