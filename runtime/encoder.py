@@ -105,8 +105,6 @@ def load_config(path: str | os.PathLike) -> EncoderConfig:
         return EncoderConfig(**data)
     except TypeError as e:
         raise ValueError(f"{path}: {e}; re-export the box") from None
-    except ConfigError as e:
-        raise e.in_file(path) from None
 
 
 def _even_spread_table(timesteps: int) -> np.ndarray:
