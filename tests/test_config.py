@@ -12,7 +12,7 @@ from hypothesis import given, strategies as st
 
 from spikebox.cli import BAD_CONFIG, NOT_BUILT, main
 from spikebox.runtime.daemon import ConfigError, RunConfig
-from spikebox.runtime.daemon.config import SECTIONS, SourceConfig
+from spikebox.runtime.daemon.config import SECTIONS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -63,7 +63,7 @@ def test_defaults_and_a_custom_file_round_trip_through_toml(tmp_path):
     custom = RunConfig.from_toml(tmp_path / "run.toml")
     assert custom.pager.pinned == ("avoid", "dock") and custom.source.frame_size_px == (320, 240)
     assert custom.rates.control_hz == 20.0 and custom.link.baudrate == 115200   # a default
-    assert custom.source.kind == "pipeline" and custom.encoder.static_grid == (24, 18)
+    assert custom.encoder.static_grid == (24, 18)
 
 
 @given(st.text(min_size=1).filter(str.strip))
@@ -136,12 +136,6 @@ def test_overrides_by_key_path_and_none_unsets():
     assert config.with_overrides({"encoder.timesteps": 8}).encoder.timesteps == 8
     with pytest.raises(ConfigError, match="pager.budget_byte = 1: unknown key"):
         config.with_overrides({"pager.budget_byte": 1})
-
-
-def test_source_kind_reads_what_the_cli_takes():
-    kinds = {"sim": "sim", "0": "camera", "12": "camera", "clip.mp4": "file",
-             "v4l2src ! videoconvert ! appsink": "pipeline"}
-    assert {c: SourceConfig(capture=c).kind for c in kinds} == kinds
 
 
 # -- the command line ---------------------------------------------------------------------------

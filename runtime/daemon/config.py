@@ -55,15 +55,6 @@ class SourceConfig:
         check_size(self, "frame_size_px")
         check_positive(self, "max_frame_age_ms")
 
-    @property
-    def kind(self) -> str:
-        """How `capture` reads: one of "sim", "camera", "pipeline", "file"."""
-        if self.capture == "sim":
-            return "sim"
-        if self.capture.isdigit():
-            return "camera"
-        return "pipeline" if "!" in self.capture else "file"
-
 
 @dataclass
 class ActivatorConfig:
