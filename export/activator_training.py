@@ -30,8 +30,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from spikebox.runtime.activator import ActivatorNetwork, ExpertUnits, make_activator
+from spikebox.runtime.activator.network import (BIAS_EXP_MAX, BIAS_MANT_MAX, DECAY_MAX, VTH_MAX,
+                                                WEIGHT_EXP_MIN)
 
-VTH_MAX = 2**17 - 1          # LIF vth is a 17-bit unsigned register
 ACTIVATION_BUDGET = 8000
 WEIGHT_CLIP_QUANTILE = 0.999  # weights above this quantile of |w| are clipped to the 8-bit range     # target bound of |Dense output| per step: 4x headroom in int16
 
@@ -51,8 +52,8 @@ class UnitTrainingConfig:
             raise ValueError("units_per_expert must be >= 1")
         if not 0.0 <= self.target_false_wake < 1.0:
             raise ValueError("target_false_wake must be in [0, 1)")
-        if not 0 <= self.dv <= 4095:
-            raise ValueError("dv is a 12-bit decay: 0..4095")
+        if not 0 <= self.dv <= DECAY_MAX:
+            raise ValueError(f"dv is a 12-bit decay: 0..{DECAY_MAX}")
 
 
 def _rates(spikes: np.ndarray) -> np.ndarray:
@@ -166,16 +167,17 @@ def quantise(w: np.ndarray, b: np.ndarray, positives: np.ndarray, negatives: np.
         if len(s):
             worst = max(worst, float(np.abs(s @ wq.T.astype(np.float32)).max()))
     weight_exp = 0
-    while worst * 2 * 2.0 ** weight_exp > ACTIVATION_BUDGET and weight_exp > -16:
+    while worst * 2 * 2.0 ** weight_exp > ACTIVATION_BUDGET and weight_exp > WEIGHT_EXP_MIN:
         weight_exp -= 1
     bias = 64.0 * q * 2.0 ** weight_exp * b
     bias_exp = np.zeros(len(b), np.int16)
-    big = np.abs(bias) > 4095
-    bias_exp[big] = np.ceil(np.log2(np.abs(bias[big]) / 4095)).astype(np.int16)
-    if bias_exp.max(initial=0) > 7:
+    big = np.abs(bias) > BIAS_MANT_MAX
+    bias_exp[big] = np.ceil(np.log2(np.abs(bias[big]) / BIAS_MANT_MAX)).astype(np.int16)
+    if bias_exp.max(initial=0) > BIAS_EXP_MAX:
         raise ValueError("a unit's bias does not fit the LIF's 13-bit mantissa and 3-bit "
                          "exponent: the expert's examples are too unbalanced")
-    bias_mant = np.clip(np.round(bias / 2.0 ** bias_exp), -4095, 4095).astype(np.int16)
+    bias_mant = np.clip(np.round(bias / 2.0 ** bias_exp), -BIAS_MANT_MAX, BIAS_MANT_MAX
+                        ).astype(np.int16)
     return dict(weights=wq, weight_exp=weight_exp, bias_mant=bias_mant, bias_exp=bias_exp)
 
 
@@ -251,7 +253,7 @@ def train_expert_units(name: str, positives: np.ndarray, negatives: np.ndarray,
                          f"{negatives.shape[1:]} have different (T, inputs)")
     _, timesteps, n_inputs = positives.shape
     w, b = train_float_weights(positives, negatives, config)
-    units = ExpertUnits(name=name, vth=VTH_MAX, du=4095, dv=config.dv,
+    units = ExpertUnits(name=name, vth=VTH_MAX, du=DECAY_MAX, dv=config.dv,
                         **quantise(w, b, positives, negatives))
     held = heldout_negatives if heldout_negatives is not None else [negatives]
     return calibrate_vth(units, held, n_inputs, timesteps, config.target_false_wake)

@@ -27,6 +27,7 @@ from spikebox import __version__
 from spikebox.runtime.activator import ActivatorNetwork
 from spikebox.runtime.box import (MANIFEST, SCHEMA_VERSION, Box, BoxError, ExpertEntry, ExpertFiles,
                                   Manifest, OutputEntry, TensorEntry, read_frames, sha256_file)
+from spikebox.runtime.config_fields import ConfigError
 from spikebox.runtime.encoder import Encoder, EncoderConfig
 from spikebox.runtime.experts.preprocess import frame_to_tensor
 from spikebox.runtime.files import atomic_write
@@ -61,13 +62,16 @@ class AddOptions:
     force_int8: bool = False             # keep int8 even above the tolerance
 
     def __post_init__(self):
+        # Errors name the field, never a flag: the CLI that fills these speaks flags (commands.py).
         if not self.int8_tolerance > 0:
-            raise ValueError(f"--int8-tolerance must be > 0, not {self.int8_tolerance!r}")
-        if not self.int8 and (self.calibration is not None or self.force_int8):
-            raise ValueError("--calibration and --force-int8 go with --int8")
+            raise ConfigError("int8_tolerance", self.int8_tolerance, "must be > 0")
+        for name in ("calibration", "force_int8"):
+            if not self.int8 and getattr(self, name) not in (None, False):
+                raise ConfigError(name, getattr(self, name), "is for int8, which is off")
         if self.int8 and self.preprocessing is None and self.calibration is None:
-            raise ValueError("--int8 on a tensor expert (no image preprocessing) needs "
-                             "--calibration DIR of .npz files, one per sample, keyed by input name")
+            raise ConfigError("calibration", None, "is needed for int8 on a tensor expert (no "
+                              "image preprocessing): a folder of .npz files, one per sample, "
+                              "keyed by input name")
 
 
 def init_box(path: str | os.PathLike, name: str | None = None,

@@ -107,6 +107,18 @@ def _preprocessing(args) -> dict | None:
     return out
 
 
+def _add_options(**values):
+    """AddOptions from the flags; its refusals name a field, said here as the flag that set it."""
+    from spikebox.runtime.config_fields import ConfigError
+
+    from .box_edit import AddOptions
+    try:
+        return AddOptions(**values)
+    except ConfigError as e:
+        given = "" if e.value is None or isinstance(e.value, bool) else f" {e.value}"
+        raise ValueError(f"--{e.key.replace('_', '-')}{given}: {e.rule}") from None
+
+
 def run(args: argparse.Namespace) -> int:
     from spikebox.runtime.activator import ActivatorFileError
     from spikebox.runtime.box import BoxError
@@ -120,19 +132,19 @@ def run(args: argparse.Namespace) -> int:
             box = init_box(args.box, args.name)
             print(f"{box.path}: empty box '{box.name}'")
         elif args.action == "add":
-            from .box_edit import AddOptions, add_expert
+            from .box_edit import add_expert
             outputs = dict(o.split("=", 1) for o in args.output)
-            opts = AddOptions(examples=Path(args.examples),
-                              background=Path(args.background) if args.background else None,
-                              role=args.role, priority=args.priority, outputs=outputs,
-                              preprocessing=_preprocessing(args),
-                              weights=Path(args.weights) if args.weights else None,
-                              input_shapes=args.input_shape or None,
-                              max_footprint_mb=args.max_footprint_mb, int8=args.int8,
-                              calibration=Path(args.calibration) if args.calibration else None,
-                              force_int8=args.force_int8,
-                              **({} if args.int8_tolerance is None
-                                 else {"int8_tolerance": args.int8_tolerance}))
+            opts = _add_options(examples=Path(args.examples),
+                                background=Path(args.background) if args.background else None,
+                                role=args.role, priority=args.priority, outputs=outputs,
+                                preprocessing=_preprocessing(args),
+                                weights=Path(args.weights) if args.weights else None,
+                                input_shapes=args.input_shape or None,
+                                max_footprint_mb=args.max_footprint_mb, int8=args.int8,
+                                calibration=Path(args.calibration) if args.calibration else None,
+                                force_int8=args.force_int8,
+                                **({} if args.int8_tolerance is None
+                                   else {"int8_tolerance": args.int8_tolerance}))
             add_expert(args.box, args.name, args.model, opts, progress=say)
             print(f"{args.box}: added '{args.name}'")
         elif args.action == "remove":

@@ -10,10 +10,11 @@ the reference firmware core (C) that speaks it.
 """
 from .link import Link
 from .link_types import (BridgeError, CommandRefused, CommandSuperseded, CommandTimeout,
-                         DriveSent, HandshakeTimeout, LinkConfig, LinkDownError, McuInfo, NotConnectedError, ProtocolMismatch)
+                         DriveSent, HandshakeTimeout, LinkConfig, LinkConfigError, LinkDownError,
+                         McuInfo, NotConnectedError, ProtocolMismatch)
 from .telemetry import Telemetry
 
 __all__ = ["BridgeError", "CommandRefused", "CommandSuperseded", "CommandTimeout", "DriveSent",
            "HandshakeTimeout",
-           "Link", "LinkConfig", "LinkDownError", "McuInfo", "NotConnectedError",
+           "Link", "LinkConfig", "LinkConfigError", "LinkDownError", "McuInfo", "NotConnectedError",
            "ProtocolMismatch", "Telemetry"]

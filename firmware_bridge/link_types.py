@@ -1,7 +1,9 @@
 """The link's public types: its config, what it returns, and the errors it raises."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+
+from .protocol import BY_NAME, int_range
 
 
 class BridgeError(RuntimeError):
@@ -38,10 +40,22 @@ class CommandSuperseded(BridgeError):
     The e-stop stands; clear() again once estop() has returned."""
 
 
+class LinkConfigError(ValueError):
+    """A LinkConfig field out of range: the `field`, the `value` given, the `rule` it breaks."""
+
+    def __init__(self, field: str, value, rule: str):
+        super().__init__(f"LinkConfig.{field} = {value!r}: {rule}")
+        self.field, self.value, self.rule = field, value, rule
+
+
+# A setpoint limit must fit the DRIVE message's wheel field.
+_WHEEL_MAX_MM_S = int_range(dict(BY_NAME["DRIVE"].fields)["left_mm_s"])[1]
+
+
 @dataclass
 class LinkConfig:
     url: str                          # serial_for_url: /dev/ttyUSB0, a pty path, loop://, spy://...
-    baudrate: int = 115200
+    baudrate: int = 115200            # bits per second
     handshake_timeout_ms: int = 1000  # connect() gives up after this
     hello_interval_ms: int = 100      # HELLO is repeated this often until answered
     link_timeout_ms: int = 500        # MCU silent this long → re-handshake / re-open
@@ -55,15 +69,18 @@ class LinkConfig:
 
     def __post_init__(self):
         if not self.url:
-            raise ValueError("LinkConfig.url is empty: give a port such as /dev/ttyUSB0")
-        for name in ("handshake_timeout_ms", "hello_interval_ms", "link_timeout_ms",
-                     "ack_timeout_ms", "backoff_min_ms", "backoff_max_ms", "write_timeout_ms"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"LinkConfig.{name} must be > 0, got {getattr(self, name)}")
+            raise LinkConfigError("url", self.url, "must name a port, such as /dev/ttyUSB0")
+        for f in fields(self):
+            if f.name not in ("url", "max_retries") and getattr(self, f.name) <= 0:
+                raise LinkConfigError(f.name, getattr(self, f.name), "must be > 0")
         if self.max_retries < 0:
-            raise ValueError("LinkConfig.max_retries must be >= 0")
-        if not 0 < self.max_wheel_mm_s <= 32767:
-            raise ValueError("LinkConfig.max_wheel_mm_s must be in 1..32767")
+            raise LinkConfigError("max_retries", self.max_retries, "must be >= 0")
+        if self.backoff_max_ms < self.backoff_min_ms:
+            raise LinkConfigError("backoff_max_ms", self.backoff_max_ms,
+                                  f"must be >= backoff_min_ms ({self.backoff_min_ms})")
+        if self.max_wheel_mm_s > _WHEEL_MAX_MM_S:
+            raise LinkConfigError("max_wheel_mm_s", self.max_wheel_mm_s,
+                                  f"must be <= {_WHEEL_MAX_MM_S} (a DRIVE wheel field)")
 
 
 @dataclass(frozen=True)

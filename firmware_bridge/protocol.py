@@ -35,6 +35,12 @@ def newer(a: int, b: int) -> bool:
 _STRUCT_CODES = {"u8": "B", "u16": "H", "u32": "I", "i16": "h", "i32": "i"}
 
 
+def int_range(field_type: str) -> tuple[int, int]:
+    """(lowest, highest) value of an integer wire type such as "i16"."""
+    bits = 8 * struct.calcsize(_STRUCT_CODES[field_type])
+    return (-(1 << bits - 1), (1 << bits - 1) - 1) if field_type[0] == "i" else (0, (1 << bits) - 1)
+
+
 @dataclass(frozen=True)
 class Message:
     name: str

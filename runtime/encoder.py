@@ -41,6 +41,8 @@ from typing import Iterable
 import cv2
 import numpy as np
 
+from .config_fields import ConfigError, check_fields, check_positive, check_size
+
 GROUPS = ("event_on", "event_off", "static_b", "static_g", "static_r", "edges")
 
 
@@ -58,32 +60,26 @@ class EncoderConfig:
     seed: int = 0                             # sets only the rate code's per-channel phases
 
     def __post_init__(self):
-        if isinstance(self.timesteps, bool) or not isinstance(self.timesteps, (int, np.integer)) \
-                or self.timesteps < 1:
-            raise ValueError(f"timesteps must be an int >= 1, got {self.timesteps!r}")
-        self.event_grid = _check_grid("event_grid", self.event_grid)
-        self.static_grid = _check_grid("static_grid", self.static_grid)
-        for name in ("event_threshold", "log_eps", "edge_scale"):
-            value = getattr(self, name)
-            if not _is_real(value) or not np.isfinite(value) or value <= 0:
-                raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-        if not _is_real(self.static_max_rate) or not 0 < self.static_max_rate <= 1:
-            raise ValueError(f"static_max_rate must be in (0, 1] spikes per timestep, "
-                             f"got {self.static_max_rate!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
-            raise ValueError(f"seed must be an int >= 0, got {self.seed!r}")
+        check_fields(self)
+        if self.timesteps < 1:
+            raise ConfigError("timesteps", self.timesteps, "must be >= 1")
+        check_size(self, "event_grid")
+        check_size(self, "static_grid")
+        check_positive(self, "event_threshold", "log_eps", "edge_scale")
+        if not 0 < self.static_max_rate <= 1:
+            raise ConfigError("static_max_rate", self.static_max_rate,
+                              "must be in (0, 1] spikes per timestep")
+        if self.seed < 0:
+            raise ConfigError("seed", self.seed, "must be >= 0")
+
+    @property
+    def min_frame_size(self) -> tuple[int, int]:
+        """(width, height) of the smallest frame this encoder reads: the largest grid it pools
+        into (the event grid, and the edge grid of 2x the static grid); it never upsamples."""
+        (ew, eh), (sw, sh) = self.event_grid, self.static_grid
+        return max(ew, 2 * sw), max(eh, 2 * sh)
 
 
-def _is_real(value) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-
-
-def _check_grid(name: str, grid) -> tuple[int, int]:
-    # Lists are accepted because TOML has no tuples.
-    if not isinstance(grid, (tuple, list)) or len(grid) != 2 or not all(
-            isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= 1 for n in grid):
-        raise ValueError(f"{name} must be (width, height) of two ints >= 1, got {grid!r}")
-    return int(grid[0]), int(grid[1])
 
 
 def _even_spread_table(timesteps: int) -> np.ndarray:
@@ -104,7 +100,7 @@ class Encoder:
         (ew, eh), (sw, sh) = config.event_grid, config.static_grid
         self._edge_grid = (2 * sw, 2 * sh)     # gradients on a grid tied to the static grid, not
                                                # to the frame size: the same scene reads the same
-        self._min_size = (max(ew, 2 * sw), max(eh, 2 * sh))
+        self._min_size = config.min_frame_size
         n_event, n_static = ew * eh, sw * sh
         sizes = (n_event, n_event, n_static, n_static, n_static, n_static)
         bounds = np.concatenate([[0], np.cumsum(sizes)])

@@ -1,24 +1,27 @@
 """`spikebox run` until the demo world exists: the control loop drives the bridge.
 
-A fixed drive pattern at 50 Hz over the serial link — forward, spin, e-stop
-and clear, an arc, a deliberate silence that trips the MCU's watchdog — with a
-status line a second and the link's figures at the end. Against the virtual
-MCU (the reference firmware behind a pty) by default, or any port URL.
+A fixed drive pattern over the serial link — forward, spin, e-stop and clear,
+an arc, a deliberate silence that trips the MCU's watchdog — at the run
+config's rates.control_hz (50 Hz by default), with a status line every
+rates.status_period_s and the link's figures at the end. The link is the run
+config's [link]: the virtual MCU (the reference firmware behind a pty) by
+default, or any port URL.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 
-from spikebox.firmware_bridge import BridgeError, Link, LinkConfig
+from spikebox.firmware_bridge import BridgeError, Link
+from spikebox.firmware_bridge.protocol import ACK_APPLIED, ACK_DUPLICATE
 from spikebox.firmware_bridge.virtual_mcu import VirtualMcu
-
+from spikebox.runtime.daemon.config import VIRTUAL_MCU, RunConfig
 from spikebox.runtime.ratekeeper import Ratekeeper
 
 logger = logging.getLogger(__name__)
 
-RATE_HZ = 50
-ACK_WORDS = {0: "applied", 1: "duplicate"}
+ACK_WORDS = {ACK_APPLIED: "applied", ACK_DUPLICATE: "duplicate"}
 CYCLE_S = 10.0
 # (start s within the cycle, what, left mm/s, right mm/s)
 PATTERN = [
@@ -41,19 +44,21 @@ def _phase(t: float) -> tuple[str, int, int]:
     return current[1], current[2], current[3]
 
 
-def run_bridge_demo(serial_url: str = "virtual", seconds: float | None = None,
-                    frames: int | None = None) -> int:
+def run_bridge_demo(config: RunConfig | None = None) -> int:
+    """The pattern with `config`'s link, rates and stop (seconds or frames; neither: Ctrl-C)."""
+    config = config if config is not None else RunConfig()
+    rates, seconds, frames = config.rates, config.seconds, config.frames
     print("spikebox run: the demo world and the daemon that joins camera, activator, pager "
           "and experts are not built yet;\nthis run exercises the firmware bridge: a drive "
           "pattern at "
-          f"{RATE_HZ} Hz over the serial link.")
+          f"{rates.control_hz:g} Hz over the serial link.")
     mcu = None
-    url = serial_url
-    if serial_url == "virtual":
+    link_config = config.link
+    if link_config.url == VIRTUAL_MCU:
         mcu = VirtualMcu().start()
-        url = mcu.url
-        print(f"virtual MCU: reference firmware on {mcu.pty_path} (link {url})")
-    link = Link(LinkConfig(url=url))
+        link_config = dataclasses.replace(link_config, url=mcu.url)
+        print(f"virtual MCU: reference firmware on {mcu.pty_path} (link {mcu.url})")
+    link = Link(link_config)
     try:
         info = link.connect()
     except BridgeError as e:
@@ -63,7 +68,11 @@ def run_bridge_demo(serial_url: str = "virtual", seconds: float | None = None,
         return 1
     print(f"handshake: '{info.firmware_id}', protocol {info.proto_version}, "
           f"watchdog {info.watchdog_ms} ms")
-    rk = Ratekeeper(RATE_HZ)
+    if 1000 / rates.control_hz >= info.watchdog_ms:
+        print(f"warning: at {rates.control_hz:g} Hz a heartbeat comes every "
+              f"{1000 / rates.control_hz:.0f} ms, not within the MCU's {info.watchdog_ms} ms "
+              "watchdog: it will stop the wheels between commands (raise rates.control_hz)")
+    rk = Ratekeeper(rates.control_hz)
     start = time.monotonic()
     last_phase, next_status, watchdog_seen = None, 0.0, None
     try:
@@ -88,13 +97,13 @@ def run_bridge_demo(serial_url: str = "virtual", seconds: float | None = None,
                 link.heartbeat()
             elif phase == "estop":
                 link.heartbeat()
-            tel = link.latest_telemetry(max_age_ms=200)
+            tel = link.latest_telemetry(max_age_ms=config.arbiter.telemetry_max_age_ms)
             if tel and tel.watchdog_stopped and watchdog_seen is None:
                 watchdog_seen = tel.last_watchdog_stop_ms
                 print(f"{t:6.2f} s  MCU watchdog stopped the motors "
                       f"{watchdog_seen} ms after the host went silent")
             if t >= next_status:
-                next_status += 1.0
+                next_status += rates.status_period_s
                 _status(t, link, tel)
             rk.keep_time()
     except KeyboardInterrupt:

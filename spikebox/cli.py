@@ -2,6 +2,7 @@
 
     spikebox run                       # the demo (today: the firmware bridge on a virtual MCU)
     spikebox run --serial /dev/ttyUSB0 --seconds 10
+    spikebox run --config robot.toml --print-config    # the effective run config, as TOML
     spikebox bench bridge --json
 
 Each subcommand imports its stage only when called, so `spikebox --help` is
@@ -20,6 +21,13 @@ from typing import Callable
 from spikebox import __version__
 
 NOT_BUILT = 3  # exit status of a subcommand that does not exist yet
+BAD_CONFIG = 2  # exit status when the run config is refused (argparse's for a bad command line)
+
+# `spikebox run` flag -> the run config key it sets; a flag given wins over the config file.
+RUN_FLAGS = {"box": "box", "source": "source.capture", "serial": "link.url",
+             "budget_mb": "pager.budget_bytes", "seconds": "seconds", "frames": "frames",
+             "report": "report_dir", "view": "view"}
+_DAEMON = "the daemon that joins camera, activator, pager and experts"
 
 
 def _not_built(what: str, issue: int | None = None) -> int:
@@ -29,13 +37,43 @@ def _not_built(what: str, issue: int | None = None) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    for flag in ("config", "box", "source", "budget_mb", "report", "view"):
-        if getattr(args, flag):
-            # The stages exist (spikebox.runtime); the daemon that joins them does not.
-            return _not_built(f"spikebox run --{flag.replace('_', '-')} (the daemon that joins "
-                              f"camera, activator, pager and experts)")
+    from spikebox.runtime.daemon import ConfigError, RunConfig
+    try:
+        config = RunConfig.from_toml(args.config) if args.config else RunConfig()
+        config = config.with_overrides(_run_overrides(args))
+    except ConfigError as e:
+        print(f"spikebox run: {e}", file=sys.stderr)
+        return BAD_CONFIG
+    if args.print_config:
+        print(config.to_toml(), end="")
+        return 0
+    # The stages exist (spikebox.runtime); the daemon that joins them does not.
+    for flag in ("box", "source", "budget_mb", "report", "view"):
+        if getattr(args, flag) not in (None, False):
+            return _not_built(f"spikebox run --{flag.replace('_', '-')} ({_DAEMON})")
+    for key in ("box", "report_dir", "view"):
+        if getattr(config, key) not in (None, False):
+            return _not_built(f"spikebox run with {key} set in {args.config} ({_DAEMON})")
     from spikebox.bridge_demo import run_bridge_demo
-    return run_bridge_demo(serial_url=args.serial, seconds=args.seconds, frames=args.frames)
+    return run_bridge_demo(config)
+
+
+def _sets(flag: str) -> str:
+    """The run config key a flag sets, as its help shows it."""
+    return f"[{RUN_FLAGS[flag]}]"
+
+
+def _run_overrides(args: argparse.Namespace) -> dict:
+    """The run config keys the flags given set (RUN_FLAGS)."""
+    overrides = {}
+    for flag, key in RUN_FLAGS.items():
+        value = getattr(args, flag)
+        if value is None or value is False:
+            continue
+        overrides[key] = round(value * 1_000_000) if flag == "budget_mb" else value
+        if flag in ("seconds", "frames"):        # one way to stop: the flag's replaces the file's
+            overrides[RUN_FLAGS["frames" if flag == "seconds" else "seconds"]] = None
+    return overrides
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
@@ -105,25 +143,39 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser(
         "run", formatter_class=fmt, help="run the robot daemon (no arguments: the demo)",
-        description="example:  spikebox run --serial virtual --seconds 10\n\n"
+        description="example:  spikebox run --config tools/spikebox.toml --seconds 10\n\n"
                     "Runs the robot's control loop. The stages exist as a library (encoder,\n"
                     "activator, pager, experts; see README) but the daemon that joins them\n"
                     "and the demo world are not built yet: today the run drives a fixed\n"
-                    "pattern over the serial link, shows e-stop and the MCU watchdog, and\n"
-                    "prints link figures. The options marked 'not built yet' exit with 3.")
-    run.add_argument("--config", metavar="FILE", help="TOML config (not built yet)")
-    run.add_argument("--box", metavar="DIR", help="box of experts (not built yet)")
+                    "pattern over the serial link at the config's rates.control_hz, shows\n"
+                    "e-stop and the MCU watchdog, and prints link figures.\n"
+                    "The run config (TOML, annotated in tools/spikebox.toml) is the defaults,\n"
+                    "then --config FILE, then the flags, each of which sets the key named in\n"
+                    "its help. Running with an option marked 'not built yet' exits with 3;\n"
+                    "--print-config shows it in the config all the same.")
+    run.add_argument("--config", metavar="FILE",
+                     help="TOML run config; the flags override its keys")
+    run.add_argument("--print-config", action="store_true",
+                     help="print the effective run config as TOML and exit")
+    run.add_argument("--box", metavar="DIR", help=f"box of experts {_sets('box')} (not built yet)")
     run.add_argument("--source", metavar="sim|INDEX|FILE|PIPELINE",
-                     help="camera or sim source (not built yet)")
-    run.add_argument("--serial", metavar="URL|virtual", default="virtual",
+                     help=f"camera or sim source {_sets('source')} (not built yet)")
+    run.add_argument("--serial", metavar="URL|virtual",
                      help="serial port URL (/dev/ttyUSB0, a pty path, spy://...) or 'virtual' "
-                          "for the reference firmware on a pseudo-terminal (default)")
-    run.add_argument("--budget-mb", type=float, help="expert RAM budget (not built yet)")
+                          f"for the reference firmware on a pseudo-terminal {_sets('serial')} "
+                          "(default: virtual)")
+    run.add_argument("--budget-mb", metavar="N", type=float,
+                     help=f"expert RAM budget, MB of 10^6 bytes {_sets('budget_mb')} "
+                          "(not built yet)")
     stop = run.add_mutually_exclusive_group()
-    stop.add_argument("--seconds", type=float, help="stop after S seconds (default: Ctrl-C)")
-    stop.add_argument("--frames", type=int, help="stop after N control cycles")
-    run.add_argument("--report", metavar="DIR", help="write a run report (not built yet)")
-    run.add_argument("--view", action="store_true", help="show the camera view (not built yet)")
+    stop.add_argument("--seconds", metavar="S", type=float,
+                      help=f"stop after S seconds {_sets('seconds')} (default: Ctrl-C)")
+    stop.add_argument("--frames", metavar="N", type=int,
+                      help=f"stop after N control cycles {_sets('frames')}")
+    run.add_argument("--report", metavar="DIR",
+                     help=f"write a run report {_sets('report')} (not built yet)")
+    run.add_argument("--view", action="store_true",
+                     help=f"show the camera view {_sets('view')} (not built yet)")
     run.set_defaults(func=_cmd_run)
 
     exp = sub.add_parser(

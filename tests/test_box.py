@@ -186,12 +186,12 @@ def test_pager_pages_box_experts_and_refuses_a_tampered_one(box, tmp_path):
     import shutil
     import time
     from spikebox.runtime.experts.box_loader import BoxLoader
-    from spikebox.runtime.pager import ExpertRefused, LRUPolicy, Pager
+    from spikebox.runtime.pager import ExpertRefused, Pager, PagerConfig
     copy = tmp_path / "paged"
     shutil.copytree(box, copy)
     loader = BoxLoader(Box.open(copy))
     fp = loader.footprints()
-    with Pager(sum(fp.values()), loader, fp, LRUPolicy(), prefetch=False) as pager:
+    with Pager(PagerConfig(sum(fp.values()), policy="lru", prefetch="off"), loader, fp) as pager:
         with pager.use("line") as session:
             assert session.get_inputs()
         # tamper with ball's weights after export: refused, counted; line goes on
@@ -216,7 +216,7 @@ def test_a_shelved_expert_whose_weights_change_on_disk_is_refused(box, tmp_path)
     import shutil
     from spikebox.runtime.experts.box_loader import BoxLoader
     from spikebox.runtime.experts.session import zero_inputs
-    from spikebox.runtime.pager import ExpertRefused, LRUPolicy, Pager
+    from spikebox.runtime.pager import ExpertRefused, Pager, PagerConfig
     copy = tmp_path / "shelved"
     shutil.copytree(box, copy)
     loader = BoxLoader(Box.open(copy))
@@ -225,7 +225,8 @@ def test_a_shelved_expert_whose_weights_change_on_disk_is_refused(box, tmp_path)
     assert set(shells) == {"line", "ball"}
     assert fp["line"] + fp["ball"] > fp["line"] + shells["ball"] >= fp["ball"] + shells["line"]
     budget = fp["line"] + shells["ball"]            # line or ball whole, and the other's shell
-    with Pager(budget, loader, fp, LRUPolicy(), prefetch=False, shell_footprints=shells) as pager:
+    with Pager(PagerConfig(budget, policy="lru", prefetch="off"), loader, fp,
+               shell_footprints=shells) as pager:
         with pager.use("line") as s:
             feeds = zero_inputs(s)
             expected = s.run(None, feeds)[0]

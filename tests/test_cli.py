@@ -42,4 +42,7 @@ def test_parser_names_the_design_surface():
     p = build_parser()
     run = p.parse_args(["run", "--serial", "loop://", "--seconds", "1"])
     assert (run.serial, run.seconds) == ("loop://", 1.0)
-    assert p.parse_args(["run"]).serial == "virtual"
+    assert p.parse_args(["run"]).serial is None          # unset: the run config's link.url ...
+    from spikebox.runtime.daemon import RunConfig
+    assert RunConfig().link.url == "virtual"              # ... whose default is the virtual MCU
+    assert p.parse_args(["run", "--config", "r.toml", "--print-config"]).print_config

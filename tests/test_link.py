@@ -12,7 +12,7 @@ import time
 import pytest
 import serial
 
-from spikebox.firmware_bridge import (HandshakeTimeout, Link, LinkConfig,
+from spikebox.firmware_bridge import (HandshakeTimeout, Link, LinkConfig, LinkConfigError,
                                       LinkDownError, NotConnectedError, ProtocolMismatch)
 from spikebox.firmware_bridge.faults import FaultInjector, judge
 from spikebox.firmware_bridge.link import printable
@@ -238,6 +238,18 @@ def test_use_before_connect_is_a_typed_error():
         link.send_drive(1, 1)
     with pytest.raises(ValueError, match="ack_timeout_ms"):
         LinkConfig(url="loop://", ack_timeout_ms=0)
+
+
+@pytest.mark.parametrize("kwargs, field", [
+    (dict(url=""), "url"), (dict(baudrate=0), "baudrate"), (dict(rtt_window=0), "rtt_window"),
+    (dict(max_retries=-1), "max_retries"), (dict(backoff_min_ms=300), "backoff_max_ms"),
+    (dict(max_wheel_mm_s=0), "max_wheel_mm_s"), (dict(max_wheel_mm_s=32768), "max_wheel_mm_s"),
+])
+def test_link_config_errors_name_the_field_and_the_value(kwargs, field):
+    with pytest.raises(LinkConfigError) as info:
+        LinkConfig(**{"url": "loop://", **kwargs})
+    assert info.value.field == field and f"LinkConfig.{field} = " in str(info.value)
+    LinkConfig(url="loop://", max_wheel_mm_s=32767)          # the DRIVE field's own limit fits
 
 
 def test_unplug_and_replug_reconnects_without_the_caller(link, mcu):

@@ -14,8 +14,10 @@ import threading
 import numpy as np
 import pytest
 
+from spikebox.runtime.config_fields import ConfigError
 from spikebox.runtime.experts.footprint import rss_added_by_load, rss_kept_by_shell
-from spikebox.runtime.pager import ActivatorAwarePolicy, ExpertRefused, LRUPolicy, Pager
+from spikebox.runtime.pager import (ActivatorAwarePolicy, ExpertRefused, LRUPolicy, Pager,
+                                    PagerConfig)
 from spikebox.runtime.pager.offline import belady_hit_rate, demand_trace, scene_trace, simulate
 from spikebox.runtime.pager.offline.belady import optimal_hit_rate_brute_force
 from pagerkit import INPUT_SHAPE, write_box
@@ -118,7 +120,7 @@ def test_running_expert_is_never_evicted(box):
     held = max(footprints, key=footprints.get)
     others = [n for n in sorted(paths) if n != held]
     budget = footprints[held] + max(footprints[n] for n in others)   # room for one other at a time
-    pager = Pager(budget, SessionLoader(paths), footprints, LRUPolicy(), prefetch=False)
+    pager = Pager(PagerConfig(budget, policy="lru", prefetch="off"), SessionLoader(paths), footprints)
     inside, done = threading.Event(), threading.Event()
     results = {}
 
@@ -149,7 +151,7 @@ def test_pinned_experts_load_at_start_and_never_leave(box):
     pinned = ["e1", "e2"]
     budget = sum(footprints[n] for n in pinned) + max(footprints.values())
     loader = SessionLoader(paths)
-    pager = Pager(budget, loader, footprints, LRUPolicy(), pinned=pinned, prefetch=False)
+    pager = Pager(PagerConfig(budget, policy="lru", pinned=pinned, prefetch="off"), loader, footprints)
     assert set(pager.resident()) == set(pinned) and loader.loads == 2
     for name in sorted(paths) * 2:
         with pager.use(name):
@@ -164,7 +166,7 @@ def test_expert_bigger_than_budget_is_refused_and_others_go_on(box, caplog):
     big = max(footprints, key=footprints.get)
     small = sorted((n for n in footprints if n != big), key=footprints.get)[:2]
     budget = footprints[big] - 1
-    pager = Pager(budget, SessionLoader(paths), footprints, LRUPolicy(), prefetch=False)
+    pager = Pager(PagerConfig(budget, policy="lru", prefetch="off"), SessionLoader(paths), footprints)
     with caplog.at_level(logging.ERROR, logger="spikebox.runtime.pager"):
         for _ in range(3):
             with pytest.raises(ExpertRefused, match="exceeds the budget"):
@@ -185,8 +187,9 @@ def test_pinned_set_bigger_than_budget_refuses_and_goes_on(box):
     a = "e3"
     rest = sorted((n for n in footprints if n != a), key=footprints.get)
     small, big = rest[0], rest[-1]
-    pager = Pager(footprints[a] + footprints[small], SessionLoader(paths), footprints, LRUPolicy(),
-                  pinned=[a, big], prefetch=False)
+    config = PagerConfig(footprints[a] + footprints[small], policy="lru", pinned=(a, big),
+                         prefetch="off")
+    pager = Pager(config, SessionLoader(paths), footprints)
     assert set(pager.resident()) == {a}                 # big cannot fit beside a: refused, counted
     assert pager.metrics()["refused_too_big"] == 1
     with pager.use(small) as session:                   # and the pager goes on
@@ -199,8 +202,8 @@ def test_loader_that_raises_is_refused_backed_off_and_retried(box, caplog):
     clock = FakeClock()
     loader = FlakyLoader(paths, broken={"e3"})
     budget = sum(footprints.values())
-    pager = Pager(budget, loader, footprints, LRUPolicy(), prefetch=False, retry_after_s=2.0,
-                  clock=clock)
+    pager = Pager(PagerConfig(budget, policy="lru", prefetch="off", retry_after_s=2.0), loader,
+                  footprints, clock=clock)
     with caplog.at_level(logging.ERROR, logger="spikebox.runtime.pager"):
         for step in range(5):
             with pytest.raises(ExpertRefused):
@@ -225,7 +228,7 @@ def test_loader_that_raises_is_refused_backed_off_and_retried(box, caplog):
 def test_unknown_expert_and_no_room_are_refused(box):
     paths, footprints = box
     budget = footprints["e0"] + footprints["e1"]
-    pager = Pager(budget, SessionLoader(paths), footprints, LRUPolicy(), prefetch=False)
+    pager = Pager(PagerConfig(budget, policy="lru", prefetch="off"), SessionLoader(paths), footprints)
     with pytest.raises(ExpertRefused, match="unknown"):
         with pager.use("nope"):
             pass
@@ -237,8 +240,10 @@ def test_unknown_expert_and_no_room_are_refused(box):
                     with pager.use(bigger[0]):
                         pass
     assert pager.resident_bytes <= budget
-    with pytest.raises(ValueError):
-        Pager(0, SessionLoader(paths), footprints)
+    with pytest.raises(ConfigError, match="budget_bytes = 0: must be > 0"):
+        PagerConfig(0)
+    with pytest.raises(TypeError, match="PagerConfig first"):
+        Pager(budget, SessionLoader(paths), footprints)
     pager.close()
 
 
@@ -246,8 +251,9 @@ def test_unknown_expert_and_no_room_are_refused(box):
 
 def test_background_prefetch_loads_a_warming_expert(box):
     paths, footprints = box
-    pager = Pager(sum(footprints.values()), SessionLoader(paths), footprints,
-                  ActivatorAwarePolicy(prefetch_warmth=0.5), prefetch=True)
+    config = PagerConfig(sum(footprints.values()), policy="activator", prefetch_warmth=0.5,
+                         prefetch="background")
+    pager = Pager(config, SessionLoader(paths), footprints)
     pager.observe([], {"e2": 0.8, "e3": 0.1})
     with pager._lock:                                   # wait for the loader thread, not for a time
         assert pager._lock.wait_for(lambda: "e2" in pager._resident, timeout=120)
@@ -263,8 +269,8 @@ def test_prefetch_never_evicts_running_or_pinned_experts(box):
     paths, footprints = box
     budget = footprints["e0"] + footprints["e1"]
     warm = min((n for n in footprints if n not in ("e0", "e1")), key=footprints.get)
-    pager = Pager(budget, SessionLoader(paths), footprints, ActivatorAwarePolicy(),
-                  pinned=["e0"], prefetch="inline")
+    pager = Pager(PagerConfig(budget, policy="activator", pinned=("e0",), prefetch="inline"),
+                  SessionLoader(paths), footprints)
     with pager.use("e1"):                               # e1 running, e0 pinned: no room for warm
         pager.observe(["e1"], {warm: 0.9, "e1": 1.0})
         assert set(pager.resident()) == {"e0", "e1"}
@@ -342,8 +348,8 @@ def _child_budget(args):
     trim_heap()
     baseline = rss_bytes()
     budget = args["budget"]
-    pager = Pager(budget, loader, args["footprints"], ActivatorAwarePolicy(), prefetch=True,
-                  shell_footprints=args["shells"])
+    pager = Pager(PagerConfig(budget, policy="activator", prefetch="background"), loader,
+                  args["footprints"], shell_footprints=args["shells"])
     max_resident = max_rss = 0
     for fired, warmth in args["frames"]:
         pager.observe(fired, warmth)

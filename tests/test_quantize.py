@@ -156,7 +156,7 @@ def test_tensor_expert_needs_calibration_then_quantises_from_npz(box, assets, ca
     before = snapshot(box)
     assert main(["export", "add", str(box), "tele", str(d / "mlp.onnx"), "--examples",
                  str(frames["ball"]), "--int8"]) == 1
-    assert "--int8 on a tensor expert" in capsys.readouterr().err
+    assert "--calibration: is needed for int8 on a tensor expert" in capsys.readouterr().err
     assert main(["export", "add", str(box), "tele", str(d / "mlp.onnx"), "--examples",
                  str(frames["ball"]), "--int8", "--calibration", str(frames["ball"])]) == 1
     assert "no .npz files" in capsys.readouterr().err

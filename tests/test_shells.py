@@ -9,7 +9,7 @@ import pytest
 
 from spikebox.runtime.experts.paged import weights_file
 from spikebox.runtime.experts.shell import WeightPages, page_counts
-from spikebox.runtime.pager import LRUPolicy, Pager
+from spikebox.runtime.pager import LRUPolicy, Pager, PagerConfig
 from spikebox.runtime.pager.offline import scene_trace, simulate
 from pagerkit import INPUT_SHAPE, write_box
 from spikebox.runtime.experts.session_loader import SessionLoader
@@ -87,7 +87,7 @@ def test_a_plain_onnx_expert_is_released_not_shelved(tmp_path):
     loader = SessionLoader(paths)
     assert loader.shelve("x", loader.load("x")) is None            # weights inline: nothing mapped
     fp = {n: 10_000_000 for n in paths}
-    with Pager(10_000_000, loader, fp, LRUPolicy(), prefetch=False) as pager:
+    with Pager(PagerConfig(10_000_000, policy="lru", prefetch="off"), loader, fp) as pager:
         for name in "xyx":
             with pager.use(name) as s:
                 _run(s)
@@ -100,7 +100,7 @@ def test_pager_pages_in_from_shells_within_budget(experts):
     reference = {n: _run(loader.load(n)) for n in footprints}
     budget = footprints["a"] + sum(shells.values())                 # one whole expert + shells
     seq = list("abcabcacbbca")
-    with Pager(budget, loader, footprints, LRUPolicy(), prefetch=False,
+    with Pager(PagerConfig(budget, policy="lru", prefetch="off"), loader, footprints,
                shell_footprints=shells) as pager:
         for name in seq:
             with pager.use(name) as s:
@@ -117,7 +117,7 @@ def test_shells_go_oldest_first_when_the_budget_needs_their_room(experts):
     footprints = {"a": 30_000_000, "b": 25_000_000, "c": 10_000_000}
     shells = {n: 1_000_000 for n in footprints}
     budget = footprints["a"] + 1                    # one whole "a" and no room for any shell
-    with Pager(budget, loader, footprints, LRUPolicy(), prefetch=False,
+    with Pager(PagerConfig(budget, policy="lru", prefetch="off"), loader, footprints,
                shell_footprints=shells) as pager:
         with pager.use("c"):
             pass

@@ -33,6 +33,7 @@ from ..experts.session_loader import SessionLoader
 from ..pager.offline.belady import belady_hit_rate
 from ..pager.offline.simulate import demand_trace, serve_frame, simulate
 from ..pager.offline.traces import scene_trace
+from ..pager.config import PagerConfig
 from ..pager.pager import Pager
 from ..pager.policies import ActivatorAwarePolicy, LRUPolicy
 from ..procmem import memory_status, rss_bytes, trim_heap
@@ -56,8 +57,9 @@ def rss_after_cycles(loader, footprints: dict[str, int], cycles: int = 500,
     marks = {}
     done = 0
     for mark in sorted(set(c for c in checkpoints if c < cycles) | {cycles}):
-        pager = Pager(max(footprints.values()), loader, footprints, LRUPolicy(), prefetch=False,
-                      trim_after_evict=trim_after_evict)
+        config = PagerConfig(max(footprints.values()), policy="lru", prefetch="off",
+                             trim_after_evict=trim_after_evict)
+        pager = Pager(config, loader, footprints)
         try:
             while done < mark:
                 done += 1
@@ -71,8 +73,8 @@ def rss_after_cycles(loader, footprints: dict[str, int], cycles: int = 500,
 
 def _real_run(loader, footprints, shells, budget_bytes, frames, frame_period_s: float) -> dict:
     """The real pager, background prefetch on, over `frames` at a fixed frame period."""
-    pager = Pager(budget_bytes, loader, footprints, ActivatorAwarePolicy(), prefetch=True,
-                  shell_footprints=shells)
+    pager = Pager(PagerConfig(budget_bytes, policy="activator", prefetch="background"), loader,
+                  footprints, shell_footprints=shells)
     over_budget = 0
     try:
         next_t = time.monotonic()

@@ -1,7 +1,7 @@
 """The pager's loader for a box: verify an expert's files, then load its paged file.
 
     loader = BoxLoader(Box.open(path))
-    pager = Pager(budget_bytes, loader, loader.footprints(), ActivatorAwarePolicy())
+    pager = Pager(PagerConfig(budget_bytes), loader, loader.footprints())
 
 sha256 of an expert's files is checked before its first load (measured here:
 about 1.1 GB/s, 18 ms for a 20 MB expert: more than the page-in itself, so it is

@@ -1,7 +1,7 @@
 """The pager's loader for plain model paths (benchmarks, tests): one session per name.
 
     loader = SessionLoader({"line": Path("line.paged.onnx")})
-    pager = Pager(budget_bytes, loader, footprints)
+    pager = Pager(PagerConfig(budget_bytes), loader, footprints)
 
 Paged files can be shelved (shell.py); a plain .onnx cannot. A robot loads
 from a box instead (box_loader.py); both keep the ExpertLoader contract (loader.py).

@@ -1,7 +1,7 @@
 """Pager: keeps the experts the activator calls for within a RAM budget (data path step 4).
 
-    from spikebox.runtime.pager import Pager, ActivatorAwarePolicy
-    pager = Pager(budget_bytes, loader, footprints, ActivatorAwarePolicy(), pinned=["avoid"])
+    from spikebox.runtime.pager import Pager, PagerConfig
+    pager = Pager(PagerConfig(budget_bytes, pinned=("avoid",)), loader, footprints)
     pager.observe(result.fired, result.warmth)      # each frame, from the activator
     with pager.use("line_follow") as session:       # resident while the block runs
         session.run(None, feeds)
@@ -15,8 +15,9 @@ The offline tools (simulate, traces, Belady's ceiling) are in `offline/`.
 """
 from spikebox.runtime.procmem import memory_status, rss_bytes, trim_heap
 
+from .config import PagerConfig
 from .pager import ExpertRefused, Pager
 from .policies import ActivatorAwarePolicy, LRUPolicy, Policy
 
-__all__ = ["ActivatorAwarePolicy", "ExpertRefused", "LRUPolicy", "Pager", "Policy",
+__all__ = ["ActivatorAwarePolicy", "ExpertRefused", "LRUPolicy", "Pager", "PagerConfig", "Policy",
            "memory_status", "rss_bytes", "trim_heap"]

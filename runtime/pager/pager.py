@@ -1,6 +1,6 @@
 """The pager: keeps loaded experts within a RAM budget (data path step 4).
 
-    pager = Pager(budget_bytes, loader, footprints, ActivatorAwarePolicy(), pinned=["avoid"],
+    pager = Pager(PagerConfig(budget_bytes, pinned=("avoid",)), loader, footprints,
                   shell_footprints=loader.shell_footprints())
     pager.observe(result.fired, result.warmth)       # once per frame, from the activator
     for name in result.fired:
@@ -23,9 +23,9 @@ Invariants, all enforced under one lock:
   back-off that doubles per failure. The pager and the other experts go on.
 The bookkeeping - who is resident, shelved or loading, and who makes room -
 is ledger.py; this module decides when to load and holds the lock.
-Prefetch runs in one background thread (prefetch=True), in the caller of
-observe() (prefetch="inline": deterministic, used by the simulator), or not at
-all (prefetch=False). A prefetch never evicts a running or pinned expert, nor one
+Prefetch runs in one background thread (prefetch="background"), in the caller
+of observe() ("inline": deterministic, used by the simulator), or not at all
+("off"). A prefetch never evicts a running or pinned expert, nor one
 the policy values at least as much as the expert it would load.
 """
 from __future__ import annotations
@@ -38,9 +38,10 @@ from typing import TYPE_CHECKING
 
 from spikebox.runtime.procmem import memory_status, trim_heap
 
+from .config import PagerConfig
 from .ledger import Ledger
 from .metrics import PagerMetrics
-from .policies import LRUPolicy, Policy
+from .policies import Policy
 
 if TYPE_CHECKING:                       # the contract only: the pager never imports experts
     from spikebox.runtime.experts.loader import ExpertLoader
@@ -57,26 +58,26 @@ class ExpertRefused(RuntimeError):
 
 
 class Pager:
-    def __init__(self, budget_bytes: int, loader: ExpertLoader, footprints: dict[str, int],
-                 policy: Policy | None = None, pinned=(), prefetch: bool | str = True,
-                 retry_after_s: float = 2.0, retry_max_s: float = 60.0,
-                 trim_after_evict: bool = True, shells: bool = True,
-                 shell_footprints: dict[str, int] | None = None, clock=time.monotonic):
-        if budget_bytes <= 0:
-            raise ValueError(f"budget_bytes must be > 0, got {budget_bytes}")
-        if prefetch not in (True, False, "inline"):
-            raise ValueError(f"prefetch must be True, False or 'inline', got {prefetch!r}")
+    def __init__(self, config: PagerConfig, loader: ExpertLoader, footprints: dict[str, int], *,
+                 policy: Policy | None = None, shell_footprints: dict[str, int] | None = None,
+                 clock=time.monotonic):
+        """config: budget, policy, prefetch, pinned experts, retries (checked where it was made).
+        policy: a policy object instead of the one config names (the simulator compares several)."""
+        if not isinstance(config, PagerConfig):
+            raise TypeError(f"Pager takes a PagerConfig first, e.g. Pager(PagerConfig(budget_bytes="
+                            f"...), loader, footprints); got {type(config).__name__}")
         bad = {n: b for n, b in footprints.items() if b <= 0}
         if bad:
             raise ValueError(f"footprints must be > 0 bytes; got {bad}")
-        self.budget_bytes = int(budget_bytes)
+        self.config = config
+        self.budget_bytes = config.budget_bytes
         self.loader = loader
         self.footprints = dict(footprints)
-        self.policy = policy if policy is not None else LRUPolicy()
-        self.prefetch_mode = prefetch
-        self.retry_after_s, self.retry_max_s = retry_after_s, retry_max_s
-        self.trim_after_evict = trim_after_evict
-        self.shells_enabled = bool(shells)
+        self.policy = policy if policy is not None else config.make_policy()
+        self.prefetch_mode = config.prefetch
+        self.retry_after_s, self.retry_max_s = config.retry_after_s, config.retry_max_s
+        self.trim_after_evict = config.trim_after_evict
+        self.shells_enabled = config.shells
         self.clock = clock
         self._metrics = PagerMetrics()
         self._lock = threading.Condition()
@@ -89,20 +90,20 @@ class Pager:
         self._loading = self._ledger.loading
         self._failures: dict[str, tuple[int, float]] = {}   # name -> (failures, retry at)
         self._logged_too_big: set[str] = set()
-        self._pinned = {n for n in pinned}
+        self._pinned = set(config.pinned)
         self._prefetch_wanted: list[str] = []
         self._closed = False
         unknown = self._pinned - set(self.footprints)
         if unknown:
             raise ValueError(f"pinned experts without a footprint: {sorted(unknown)}")
-        for name in pinned:                             # pinned: loaded now, in the given order
+        for name in config.pinned:                      # pinned: loaded now, in the given order
             try:
                 self._acquire(name, count=False)
                 self._release(name)
             except ExpertRefused as e:
                 logger.error("pinned %s", e)
         self._worker = None
-        if prefetch is True:
+        if self.prefetch_mode == "background":
             self._worker = threading.Thread(target=self._prefetch_loop, name="pager-prefetch",
                                             daemon=True)
             self._worker.start()
@@ -121,7 +122,7 @@ class Pager:
         """One activator frame: the policy learns from it, and warming experts may be prefetched."""
         with self._lock:
             self.policy.on_observe(list(fired), dict(warmth))
-            if self.prefetch_mode is False:
+            if self.prefetch_mode == "off":
                 return
             wanted = [n for n in self.policy.prefetch_candidates(list(fired), dict(warmth))
                       if n in self.footprints and n not in self._resident and n not in self._loading]

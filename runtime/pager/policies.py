@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import math
 
+from ..config_fields import ConfigError
+
 
 class Policy:
     """The interface; subclasses override `priority` and, to prefetch, `prefetch_candidates`."""
@@ -73,10 +75,7 @@ class ActivatorAwarePolicy(Policy):
     def __init__(self, prefetch_warmth: float = 0.5, reuse_half_life_frames: float = 400.0,
                  warmth_weight: float = 10.0):
         super().__init__()
-        if not 0.0 < prefetch_warmth <= 1.0:
-            raise ValueError(f"prefetch_warmth must be in (0, 1], got {prefetch_warmth}")
-        if reuse_half_life_frames <= 0:
-            raise ValueError(f"reuse_half_life_frames must be > 0, got {reuse_half_life_frames}")
+        self.check_options(prefetch_warmth, reuse_half_life_frames)
         self.prefetch_warmth = prefetch_warmth
         self.warmth_weight = warmth_weight
         self._decay_per_frame = math.log(2.0) / reuse_half_life_frames
@@ -84,6 +83,14 @@ class ActivatorAwarePolicy(Policy):
         self.warmth: dict[str, float] = {}
         self._reuse: dict[str, tuple[float, int]] = {}    # name -> (score, frame it was last updated)
         self._fired_last: set[str] = set()
+
+    @staticmethod
+    def check_options(prefetch_warmth: float, reuse_half_life_frames: float) -> None:
+        """Raises ConfigError for options this policy cannot use (PagerConfig checks with it)."""
+        if not 0.0 < prefetch_warmth <= 1.0:
+            raise ConfigError("prefetch_warmth", prefetch_warmth, "must be in (0, 1]")
+        if reuse_half_life_frames <= 0:
+            raise ConfigError("reuse_half_life_frames", reuse_half_life_frames, "must be > 0")
 
     def _reuse_now(self, name: str) -> float:
         score, at = self._reuse.get(name, (0.0, 0))

@@ -8,6 +8,7 @@ before the next frame, which the benchmark's measured page-in time supports.
 """
 from __future__ import annotations
 
+from ..config import PagerConfig
 from ..pager import ExpertRefused, Pager
 from ..policies import Policy
 
@@ -38,8 +39,9 @@ def simulate(frames: list[tuple[list[str], dict[str, float]]], footprints: dict[
     shell_bytes: name -> what a shell of it holds (None: no shells). Also checks
     on every step that resident experts plus shells stay within budget_bytes.
     """
-    pager = Pager(budget_bytes, _TokenLoader(footprints, shell_bytes), footprints, policy,
-                  pinned=pinned, prefetch="inline", trim_after_evict=False,
+    config = PagerConfig(budget_bytes, pinned=tuple(pinned), prefetch="inline",
+                         trim_after_evict=False)
+    pager = Pager(config, _TokenLoader(footprints, shell_bytes), footprints, policy=policy,
                   shell_footprints=shell_bytes)
     for fired, warmth in frames:
         serve_frame(pager, fired, warmth)

@@ -1,0 +1,226 @@
+"""The run config: one object that says how the robot daemon runs, read from TOML.
+
+    config = RunConfig.from_toml("robot.toml")                  # a missing table: its defaults
+    config = config.with_overrides({"pager.budget_bytes": 64_000_000})
+    print(config.to_toml())                        # what `spikebox run --print-config` shows
+
+One table per stage, in data-path order: [source] → [encoder] → [activator] →
+[pager] → [arbiter] → [link], and the loop's [rates]. Each is the stage's own
+dataclass where the stage has one (EncoderConfig, PagerConfig,
+firmware_bridge's LinkConfig) and is checked by it; a bad value raises
+ConfigError naming its TOML key path and the value (`pager.budget_bytes =
+0: must be > 0`), an unknown key is refused with the keys its table knows, so
+a typo never passes silently. The command line overrides keys, never the
+other way round; errors never name a flag.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:                                            # the robot's Python 3.10 (JetPack 6)
+    import tomli as tomllib
+
+from spikebox.firmware_bridge import LinkConfig, LinkConfigError
+
+from ..activator import BACKENDS
+from ..config_fields import (ConfigError, check_choice, check_fields, check_positive, check_size,
+                             toml_value, typed_fields)
+from ..encoder import EncoderConfig
+from ..pager.config import PagerConfig
+
+VIRTUAL_MCU = "virtual"   # link.url that starts the reference firmware on a pseudo-terminal
+
+
+@dataclass
+class SourceConfig:
+    """Where frames come from."""
+    capture: str = "sim"                         # "sim", a camera index ("0"), a video file or a
+                                                 # GStreamer pipeline (it holds a '!')
+    frame_size_px: tuple[int, int] = (160, 120)  # (width, height) asked of the camera or
+                                                 # rendered by the sim
+    max_frame_age_ms: int = 100                  # an older frame is stale: dropped and counted
+
+    def __post_init__(self):
+        check_fields(self)
+        if not self.capture.strip():
+            raise ConfigError("capture", self.capture,
+                              'must name a source: "sim", a camera index, a file or a pipeline')
+        check_size(self, "frame_size_px")
+        check_positive(self, "max_frame_age_ms")
+
+
+@dataclass
+class ActivatorConfig:
+    """Which backend runs the activator's LIF units (DESIGN.md, data path step 3)."""
+    backend: str = "numpy"   # "numpy" (vectorised, bit-exact with Lava) or "lava" (Lava's
+                             # Loihi2SimCfg fixed_pt on this CPU: frames as fast as it gives)
+
+    def __post_init__(self):
+        check_fields(self)
+        check_choice(self, "backend", BACKENDS)
+
+
+@dataclass
+class ArbiterConfig:
+    """What the arbiter trusts when it turns expert outputs into one drive command.
+
+    The wheel speed limit is link.max_wheel_mm_s, defined once: the arbiter plans
+    within it and the link clips every setpoint to it."""
+    telemetry_max_age_ms: int = 200   # older telemetry is not acted on (nor shown as current)
+
+    def __post_init__(self):
+        check_fields(self)
+        check_positive(self, "telemetry_max_age_ms")
+
+
+@dataclass
+class RatesConfig:
+    """How often the loop does what."""
+    control_hz: float = 50.0       # drive setpoint and heartbeat to the MCU, per second
+    frame_hz: float = 30.0         # frames from the source through encoder, activator, experts
+    status_period_s: float = 1.0   # one status line this often
+
+    def __post_init__(self):
+        check_fields(self)
+        check_positive(self, "control_hz", "frame_hz", "status_period_s")
+
+
+# TOML table -> its dataclass, in data-path order.
+SECTIONS = {"source": SourceConfig, "encoder": EncoderConfig, "activator": ActivatorConfig,
+            "pager": PagerConfig, "arbiter": ArbiterConfig, "link": LinkConfig,
+            "rates": RatesConfig}
+
+
+@dataclass
+class RunConfig:
+    box: str | None = None           # box directory (none: the bundled demo box)
+    seconds: float | None = None     # stop after this many seconds ...
+    frames: int | None = None        # ... or this many control cycles (neither: until Ctrl-C)
+    report_dir: str | None = None    # write a run report here
+    view: bool = False               # show the camera view and what fired
+    source: SourceConfig = field(default_factory=SourceConfig)
+    encoder: EncoderConfig | None = None   # none: the box's own (its activator was trained on
+                                           # that encoder's spikes); set, it must equal the box's
+    activator: ActivatorConfig = field(default_factory=ActivatorConfig)
+    pager: PagerConfig = field(default_factory=PagerConfig)
+    arbiter: ArbiterConfig = field(default_factory=ArbiterConfig)
+    link: LinkConfig = field(default_factory=lambda: LinkConfig(url=VIRTUAL_MCU))
+    rates: RatesConfig = field(default_factory=RatesConfig)
+
+    def __post_init__(self):
+        check_fields(self)
+        for name in ("box", "report_dir"):
+            if getattr(self, name) is not None and not getattr(self, name).strip():
+                raise ConfigError(name, getattr(self, name), "must name a folder (or be left out)")
+        for name in ("seconds", "frames"):
+            if getattr(self, name) is not None:
+                check_positive(self, name)
+        if self.seconds is not None and self.frames is not None:
+            raise ConfigError("frames", self.frames,
+                              f"cannot be set with seconds = {self.seconds}: give one of them")
+        if self.encoder is not None:
+            smallest = self.encoder.min_frame_size
+            if any(s < m for s, m in zip(self.source.frame_size_px, smallest)):
+                raise ConfigError("source.frame_size_px", self.source.frame_size_px,
+                                  f"is smaller than the {smallest[0]}x{smallest[1]} the encoder "
+                                  "reads (it never upsamples)")
+
+    # -- TOML ------------------------------------------------------------------------------
+    @classmethod
+    def from_toml(cls, path: str | Path) -> RunConfig:
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except OSError as e:
+            raise ConfigError("", None, f"cannot read it ({e.strerror})", file=str(path)) from None
+        except (UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+            raise ConfigError("", None, f"not a TOML file: {e}", file=str(path)) from None
+        try:
+            return cls.from_dict(data)
+        except ConfigError as e:
+            raise e.in_file(path) from None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
+        """From TOML's tables: a missing key takes its default, an unknown key is refused."""
+        _refuse_unknown("", data, [f.name for f in dataclasses.fields(cls)])
+        values = {}
+        for name, value in data.items():
+            if name in SECTIONS:
+                if not isinstance(value, dict):
+                    raise ConfigError(name, value, f"must be a table: [{name}]")
+                value = _section(name, value)
+            values[name] = value
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """TOML's view: tuples as lists, unset keys left out (TOML has no null)."""
+        return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)
+                if getattr(self, f.name) is not None}
+
+    def to_toml(self) -> str:
+        """The config as a TOML file that from_toml reads back to an equal config."""
+        data = self.to_dict()
+        lines = [f"{key} = {toml_value(value)}" for key, value in data.items()
+                 if key not in SECTIONS]                # top-level keys come before any table
+        for name in SECTIONS:
+            lines += [""] + ([f"[{name}]"] + [f"{key} = {toml_value(value)}"
+                                              for key, value in data[name].items()]
+                             if name in data else [f"# [{name}]: the box's own, from its manifest"])
+        return "\n".join(lines).lstrip("\n") + "\n"
+
+    def with_overrides(self, overrides: dict[str, Any]) -> RunConfig:
+        """A copy with keys replaced, by TOML key path ("pager.budget_bytes"); None unsets one."""
+        data = self.to_dict()
+        for path, value in overrides.items():
+            *tables, key = path.split(".")
+            table = data
+            for name in tables:
+                table = table.setdefault(name, {})
+                if not isinstance(table, dict):
+                    raise ConfigError(path, value, f"{name} is not a table")
+            if value is None:
+                table.pop(key, None)
+            else:
+                table[key] = value
+        return RunConfig.from_dict(data)
+
+
+def _section(name: str, table: dict[str, Any]):
+    """The dataclass of table `name`: its defaults, then the file's keys, each checked."""
+    cls = SECTIONS[name]
+    _refuse_unknown(name, table, [f.name for f in dataclasses.fields(cls)])
+    factory = RunConfig.__dataclass_fields__[name].default_factory
+    defaults = {} if factory is dataclasses.MISSING else dataclasses.asdict(factory())
+    try:
+        return cls(**typed_fields(cls, {**defaults, **table}))   # types first: LinkConfig has no
+                                                                 # type checks of its own
+    except ConfigError as e:
+        raise e.under(name) from None
+    except LinkConfigError as e:                 # the bridge is a leaf: its own error type
+        raise ConfigError(f"{name}.{e.field}", e.value, e.rule) from None
+
+
+def _refuse_unknown(table: str, data: dict, known: list[str]) -> None:
+    unknown = [k for k in data if k not in known]
+    if unknown:
+        key = f"{table}.{unknown[0]}" if table else unknown[0]
+        near = difflib.get_close_matches(unknown[0], known, n=1)
+        hint = f"did you mean {near[0]}? " if near else ""
+        where = f"[{table}]" if table else "the top level"
+        raise ConfigError(key, data[unknown[0]],
+                          f"unknown key; {hint}{where} knows {', '.join(known)}")
+
+
+def _plain(value):
+    if dataclasses.is_dataclass(value):
+        return {k: _plain(v) for k, v in dataclasses.asdict(value).items()}
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    return value

@@ -1,0 +1,53 @@
+"""The pager's config: its RAM budget, policy, prefetch and pinned experts.
+
+The `[pager]` table of the run config (runtime/daemon/config.py):
+
+    pager = Pager(PagerConfig(budget_bytes=64_000_000, pinned=("avoid",)), loader, footprints)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..config_fields import ConfigError, check_choice, check_fields, check_positive
+from .policies import ActivatorAwarePolicy, LRUPolicy, Policy
+
+PREFETCH_MODES = ("background", "inline", "off")
+
+
+@dataclass
+class PagerConfig:
+    budget_bytes: int = 128_000_000   # RAM for resident experts and their shells, in bytes of
+                                      # measured footprint (the box manifest's, not file sizes)
+    policy: str = "activator"         # who leaves when room is needed: "activator" (keeps what
+                                      # the activator predicts comes back) or "lru"
+    pinned: tuple[str, ...] = ()      # experts loaded at start, in this order, never evicted
+    prefetch: str = "background"      # warming experts loaded early: "background" (one thread),
+                                      # "inline" (inside observe(): deterministic) or "off"
+    prefetch_warmth: float = 0.5      # activator policy: warmth (0..1; 1 = firing) from which
+                                      # an expert is prefetched
+    reuse_half_life_frames: float = 400.0  # activator policy: frames over which an expert's
+                                           # count of comebacks halves
+    retry_after_s: float = 2.0        # an expert whose load failed is refused this long, the
+    retry_max_s: float = 60.0         # wait doubling per failure up to retry_max_s
+    trim_after_evict: bool = True     # hand freed heap back to the kernel after an eviction
+    shells: bool = True               # keep an evicted expert as a session shell (its weight
+                                      # pages dropped) when the loader can shelve
+
+    def __post_init__(self):
+        check_fields(self)
+        check_positive(self, "budget_bytes", "retry_after_s", "retry_max_s")
+        check_choice(self, "policy", (ActivatorAwarePolicy.name, LRUPolicy.name))
+        check_choice(self, "prefetch", PREFETCH_MODES)
+        if self.retry_max_s < self.retry_after_s:
+            raise ConfigError("retry_max_s", self.retry_max_s,
+                              f"must be >= retry_after_s ({self.retry_after_s})")
+        twice = sorted({n for n in self.pinned if self.pinned.count(n) > 1})
+        if twice:
+            raise ConfigError("pinned", self.pinned, f"names {twice[0]!r} more than once")
+        ActivatorAwarePolicy.check_options(self.prefetch_warmth, self.reuse_half_life_frames)
+
+    def make_policy(self) -> Policy:
+        """A fresh policy object of the kind `policy` names (policies keep per-run state)."""
+        if self.policy == LRUPolicy.name:
+            return LRUPolicy()
+        return ActivatorAwarePolicy(self.prefetch_warmth, self.reuse_half_life_frames)
