@@ -1,6 +1,6 @@
 """`spikebox export …`: argument parsing and printing only.
 
-The work is in box_edit (init/add/remove), box_activator (compile) and
+The work is in box_edit (init/add/remove), box_compile (compile) and
 box_check (check); this module turns their errors into one clear line and an
 exit status: 0 done, 1 refused (the box is unchanged), 2 usage.
 """
@@ -123,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
     from spikebox.runtime.activator import ActivatorFileError
     from spikebox.runtime.box import BoxError
 
-    from .activator_compile import BackendMismatch
+    from .backend_check import BackendMismatch
 
     say = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
     try:
@@ -152,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
             remove_expert(args.box, args.name)
             print(f"{args.box}: removed '{args.name}'")
         elif args.action == "compile":
-            from .box_activator import compile_box
+            from .box_compile import compile_box
             r = compile_box(args.box, progress=say)
             print(f"{args.box}: activator compiled for Lava and checked bit-exact against "
                   f"numpy on {r.frames} example frames ({r.units} units, {r.spikes} spikes)")

@@ -3,8 +3,8 @@ import dataclasses
 
 import pytest
 
-from spikebox.export import activator_compile
-from spikebox.export.activator_compile import BackendMismatch, check_backends_agree
+from spikebox.export import backend_check
+from spikebox.export.backend_check import BackendMismatch, check_backends_agree
 from spikebox.runtime.bench.activator import random_frames, random_network
 
 
@@ -44,8 +44,8 @@ def test_a_disagreeing_backend_is_refused(network, monkeypatch):
                 r = dataclasses.replace(r, v=v)
             return r
 
-    real = activator_compile.make_activator
-    monkeypatch.setattr(activator_compile, "make_activator",
+    real = backend_check.make_activator
+    monkeypatch.setattr(backend_check, "make_activator",
                         lambda net, backend: OffByOne(real(net, backend)) if backend == "numpy"
                         else real(net, backend))
     with pytest.raises(BackendMismatch, match=r"frame 2: numpy and Lava differ in v of unit 4 "

@@ -4,7 +4,7 @@ The manifest names the activator folder, the encoder config its spikes came
 from, and each expert's example frames. compile encodes each
 expert's examples as one sequence and runs them through the numpy backend and
 the Lava process graph; the box is refused unless every spike, u and v agree
-(activator_compile.check_backends_agree).
+(backend_check.check_backends_agree).
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import numpy as np
 
 from spikebox.runtime.box import Box, BoxError, read_frames
 
-from .activator_compile import CompileReport, check_backends_agree
+from .backend_check import CompileReport, check_backends_agree
 
 
 def compile_box(path: str | os.PathLike, progress: Callable[[str], None] = lambda s: None

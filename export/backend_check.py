@@ -1,10 +1,9 @@
-"""Compiling the activator for Lava: the step `spikebox export compile BOX` runs.
+"""Do the numpy and Lava backends agree? The check `spikebox export compile` makes.
 
-Before a box ships, its activator network is run on the box's own example
-frames twice — by the numpy backend the robot uses on a CPU and by the Lava
-process graph a Loihi 2 board runs — and the box is refused unless every
-spike and every final u and v agree. (The box layout and the CLI around this
-arrive with issue #4; this is the activator's part of it.)
+An activator network is run on the same frames twice — by the numpy backend
+the robot uses on a CPU and by the Lava process graph a Loihi 2 board runs —
+and refused unless every spike and every final u and v agree. box_compile.py
+applies it to a box's own example frames.
 """
 from __future__ import annotations
 
