@@ -1,1 +1,2 @@
-"""Off-device: turns trained models into a box (issue #4). May reuse spikebox.runtime."""
+"""Off-device: build, grow, check and sign boxes from trained models. May reuse spikebox.runtime;
+the robot side never imports this package."""

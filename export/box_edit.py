@@ -1,4 +1,4 @@
-"""Making and changing boxes: `spikebox export init | add | remove | check`.
+"""Making and changing boxes: `spikebox export init | add | remove` (check: box_check.py).
 
 Every change is staged beside the current files under new names and then
 committed by one atomic replace of manifest.json; files the old manifest
