@@ -25,8 +25,9 @@ import numpy as np
 
 from spikebox import __version__
 from spikebox.runtime.activator import ActivatorNetwork
-from spikebox.runtime.box import (MANIFEST, SCHEMA_VERSION, Box, BoxError, ExpertEntry, ExpertFiles,
-                                  Manifest, OutputEntry, TensorEntry, read_frames, sha256_file)
+from spikebox.runtime.box import (EXPERT_NAME_RULE, MANIFEST, SCHEMA_VERSION, Box, BoxError,
+                                  ExpertEntry, ExpertFiles, Manifest, OutputEntry, TensorEntry,
+                                  read_frames, sha256_file, valid_expert_name)
 from spikebox.runtime.config_fields import ConfigError
 from spikebox.runtime.encoder import Encoder, EncoderConfig
 from spikebox.runtime.experts.preprocess import frame_to_tensor
@@ -126,8 +127,8 @@ def add_expert(path: str | os.PathLike, name: str, model: str | os.PathLike,
     box = Box.open(path)
     bp = box.path
     manifest = copy.deepcopy(box.manifest)
-    if not name or name.startswith("_") or "/" in name or name != name.strip():
-        raise BoxError(f"expert name {name!r}: use letters, digits, '-' or '_' (not leading '_')")
+    if not valid_expert_name(name):
+        raise BoxError(f"expert name {name!r}: use {EXPERT_NAME_RULE}")
     if name in manifest.experts:
         raise BoxError(f"{bp}: already has an expert '{name}'; remove it first "
                        f"(spikebox export remove {bp} {name}) or choose another name")

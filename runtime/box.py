@@ -151,6 +151,8 @@ class Manifest:
     def __post_init__(self):
         for key, entry in self.experts.items():
             at = join("experts", key)
+            if not valid_expert_name(key):
+                raise Invalid(at, key, f"an expert name: {EXPERT_NAME_RULE}")
             if entry.name != key:
                 raise Invalid(f"{at}.name", entry.name, f"{key!r}, the key it is under")
             for which, rel in (("source", entry.files.source), ("optimized", entry.files.optimized)):
@@ -184,6 +186,16 @@ class Manifest:
     def to_json(self) -> dict:
         """As json.loads would give it back (tuples as lists): what from_json reads."""
         return json.loads(json.dumps(asdict(self)))
+
+
+# An expert's name is part of file and folder names, logs and the CLI: one rule, here.
+EXPERT_NAME_RULE = ("1 to 64 ASCII letters, digits, '-' or '_', starting with a letter or a "
+                    "digit")
+_EXPERT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+
+
+def valid_expert_name(name) -> bool:
+    return isinstance(name, str) and _EXPERT_NAME.fullmatch(name) is not None
 
 
 def _inside(key: str, rel: str) -> None:

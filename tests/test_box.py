@@ -141,6 +141,39 @@ def test_name_clash_is_refused(box, assets, capsys):
     assert snapshot(box) == before
 
 
+BAD_NAMES = ["", "..", "a b", "ünï", "back\\slash", "a/b", "_lead", "-lead", "x" * 250, "dot.ted",
+             " pad", "tab\t", "nul\x00"]
+
+
+@pytest.mark.parametrize("name", BAD_NAMES, ids=range(len(BAD_NAMES)))
+def test_expert_names_follow_one_rule_everywhere(box, assets, tmp_path, capsys, name):
+    """`export add` refuses a bad name with the rule (the box untouched), and a manifest
+    whose expert has that name is refused on load, by the same rule."""
+    from spikebox.export.box_edit import AddOptions, add_expert
+    from spikebox.runtime.box import EXPERT_NAME_RULE, BoxError, valid_expert_name
+    d, frames = assets
+    before = snapshot(box)
+    with pytest.raises(BoxError) as refused:      # the library (a '-' name never gets past argparse)
+        add_expert(box, name, d / "mlp.onnx", AddOptions(examples=frames["line"]))
+    assert EXPERT_NAME_RULE in str(refused.value)
+    if not name.startswith("-"):
+        assert main(["export", "add", str(box), name, str(d / "mlp.onnx"), "--examples",
+                     str(frames["line"])]) == 1
+        assert EXPERT_NAME_RULE in capsys.readouterr().err
+    assert snapshot(box) == before
+    import shutil
+    copy = tmp_path / "copy"
+    shutil.copytree(box, copy)
+    data = json.loads((copy / "manifest.json").read_text())
+    entry = data["experts"].pop("ball")
+    data["experts"][name] = dict(entry, name=name)
+    (copy / "manifest.json").write_text(json.dumps(data))
+    with pytest.raises(BoxError, match="an expert name"):
+        Box.open(copy)
+    assert not valid_expert_name(name)
+    assert all(valid_expert_name(n) for n in ("line", "Ball-2", "0dock", "a_b", "x" * 64))
+
+
 def test_tampering_after_export_is_caught(box, tmp_path, capsys):
     import shutil
     copy = tmp_path / "copy"
