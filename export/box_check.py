@@ -49,6 +49,14 @@ def check_box(path, progress: Callable[[str], None] = lambda s: None) -> Iterato
             raise BoxError(f"{path}: expert '{name}' does not load or run ({e}); "
                            f"export it again") from None
         yield f"expert {name}: loads and runs; {_shell_round_trip(name, path, session, expected)}"
+    leftovers = box.unlisted()
+    if leftovers:
+        shown = ", ".join(leftovers[:5]) + (f" and {len(leftovers) - 5} more" if len(leftovers) > 5
+                                            else "")
+        raise BoxError(f"{box.path}: holds what its manifest does not list: {shown}. They are "
+                       f"never loaded: leftovers of an interrupted export (the next export add "
+                       f"or remove sweeps them) or files slipped in; remove them")
+    yield "files: nothing on disk the manifest does not list"
     if box.activator_dir is not None:
         network = ActivatorNetwork.load(box.activator_dir)
         missing = set(box.experts) - set(network.expert_names)

@@ -31,7 +31,7 @@ from spikebox.runtime.box import (EXPERT_NAME_RULE, MANIFEST, SCHEMA_VERSION, Bo
 from spikebox.runtime.config_fields import ConfigError
 from spikebox.runtime.encoder import Encoder, EncoderConfig
 from spikebox.runtime.experts.preprocess import frame_to_tensor
-from spikebox.runtime.files import atomic_write
+from spikebox.runtime.files import atomic_write, fsync_files
 from spikebox.runtime.schema import Invalid
 
 from .activator_training import UnitTrainingConfig, train_expert_units
@@ -91,21 +91,33 @@ def init_box(path: str | os.PathLike, name: str | None = None,
 def _commit(path: Path, manifest: Manifest) -> None:
     data = manifest.to_json()
     Manifest.from_json(data, path / MANIFEST)       # the robot's checks, before it is written
+    fsync_files(path / rel for rel in manifest.files)   # what it names is on the disk first
     atomic_write(path / MANIFEST, (json.dumps(data, indent=1) + "\n").encode())
 
 
+def _refuse_links(box: Path, manifest: Manifest) -> list[str]:
+    """BoxError if any path in the box is or passes through a symlink; else the unlisted
+    paths. Called before a change touches anything."""
+    unlisted = Box(box, manifest).unlisted()
+    links = [rel for rel in unlisted if (box / rel).is_symlink()]
+    links += [rel for rel in manifest.files
+              if any(p.is_symlink() for p in [box / rel, *(box / rel).parents][:-len(box.parts)])]
+    if links:
+        raise BoxError(f"{box}: {links[0]} is a symlink{' (and more)' if len(links) > 1 else ''}; "
+                       f"a box is a closed world: replace it with the file or folder itself")
+    return unlisted
+
+
 def _sweep(box: Path, manifest: Manifest) -> None:
-    """Remove what no manifest names: leftovers of an interrupted or replaced export."""
-    keep = {"/".join(Path(rel).parts[:2]) for rel in manifest.files}
-    for top in ("experts", "examples"):
-        for d in (box / top).glob("*") if (box / top).exists() else []:
-            if f"{top}/{d.name}" not in keep:
-                shutil.rmtree(d, ignore_errors=True)
-    for d in box.glob("activator-*"):
-        if d.name != manifest.activator:
-            shutil.rmtree(d, ignore_errors=True)
-    for tmp in box.glob(".*.tmp"):
-        tmp.unlink(missing_ok=True)
+    """Remove what the manifest does not list: leftovers of an interrupted or replaced
+    export. A box is a closed world: a symlink anywhere in it is refused, untouched (a
+    symlinked folder used to be followed, and folders outside the box deleted)."""
+    for rel in _refuse_links(box, manifest):
+        p = box / rel
+        if p.is_dir():
+            shutil.rmtree(p)           # a real folder inside the box (no link on its way)
+        else:
+            p.unlink(missing_ok=True)
 
 
 def _copy_frames(frames: list[np.ndarray], dest: Path) -> None:
@@ -283,6 +295,7 @@ def remove_expert(path: str | os.PathLike, name: str) -> None:
     if name not in manifest.experts:
         raise BoxError(f"{box.path}: has no expert '{name}' (it has: "
                        f"{', '.join(manifest.experts) or 'none'})")
+    _refuse_links(box.path, box.manifest)
     del manifest.experts[name]
     manifest.examples.pop(name, None)
     if box.activator_dir:

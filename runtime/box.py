@@ -240,6 +240,33 @@ class Box:
             raise BoxError(f"{self.path / MANIFEST}: names {rel!r}, outside the box")
         return p
 
+    def unlisted(self) -> list[str]:
+        """Paths in the box that the manifest does not list (never followed through a
+        symlink, never loaded): leftovers of an interrupted export, or files slipped in.
+        A folder that holds nothing listed is one entry; a symlink is one entry."""
+        listed = set(self.manifest.files)
+        folders = {p for rel in listed for p in PurePosixPath(rel).parents if str(p) != "."}
+        out: list[str] = []
+
+        def walk(folder: Path, rel: PurePosixPath) -> None:
+            for child in sorted(folder.iterdir()):
+                crel = rel / child.name
+                if str(crel) in listed and child.is_file() and not child.is_symlink():
+                    continue
+                if child.is_dir() and not child.is_symlink() and crel in folders:
+                    walk(child, crel)
+                else:
+                    out.append(str(crel))
+        for child in sorted(self.path.iterdir()):
+            if child.name in (MANIFEST,):
+                continue
+            rel = PurePosixPath(child.name)
+            if child.is_dir() and not child.is_symlink() and rel in folders:
+                walk(child, rel)
+            elif str(rel) not in listed:
+                out.append(str(rel))
+        return out
+
     def verify(self, only: list[str] | None = None) -> int:
         """Check the sha256 of every file the manifest names (or of `only`); returns bytes read."""
         total = 0

@@ -21,12 +21,37 @@ def atomic_write(path: str | os.PathLike, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+        fsync_dir(path.parent)      # the rename itself survives a power cut
     except BaseException:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
         raise
+
+
+def fsync_dir(path: str | os.PathLike) -> None:
+    """Make a folder's entries (files created, renamed, removed in it) durable."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_files(paths) -> None:
+    """fsync each file and each folder holding one: a robot loses power often, and a
+    manifest committed before its files are on the disk would name bytes that are not."""
+    folders = set()
+    for p in map(Path, paths):
+        fd = os.open(p, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        folders.add(p.parent)
+    for folder in sorted(folders):
+        fsync_dir(folder)
 
 
 def read_json(path: str | os.PathLike, fix: str, error: type[Exception] = ValueError):

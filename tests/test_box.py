@@ -306,3 +306,46 @@ def test_check_catches_weights_that_come_back_different(box, tmp_path, monkeypat
     monkeypatch.setattr(box_check.WeightPages, "populate", populate_after_a_write)
     with pytest.raises(BoxError, match="expert 'line' output 'probs' changed after its weights"):
         list(box_check.check_box(copy))
+
+
+def test_a_symlink_in_a_box_is_refused_and_nothing_outside_is_touched(box, assets, tmp_path,
+                                                                      capsys):
+    """The cleanup of export add/remove used to follow a symlinked folder and delete
+    folders outside the box that the manifest did not name, even when the add was refused."""
+    import shutil
+    d, frames = assets
+    copy = tmp_path / "copy"
+    shutil.copytree(box, copy)
+    outside = tmp_path / "outside"                        # examples/ now leads out of the box,
+    shutil.move(copy / "examples", outside)               # to a folder that also holds a
+    (outside / "precious").mkdir()                        # folder the manifest does not name
+    (outside / "precious" / "data.txt").write_text("keep me")
+    (copy / "examples").symlink_to(outside)
+    before_outside = snapshot(outside)
+    for argv in (["export", "add", str(copy), "sign", str(d / "mlp.onnx"), "--examples",
+                  str(frames["sign"])], ["export", "remove", str(copy), "ball"]):
+        before = snapshot(copy)
+        assert main(argv) == 1
+        assert "symlink" in capsys.readouterr().err
+        assert snapshot(copy) == before
+    assert snapshot(outside) == before_outside
+    assert (outside / "precious" / "data.txt").read_text() == "keep me"
+
+
+def test_check_reports_what_the_manifest_does_not_list_and_the_next_change_sweeps_it(
+        box, assets, tmp_path, capsys):
+    import shutil
+    d, frames = assets
+    copy = tmp_path / "copy"
+    shutil.copytree(box, copy)
+    (copy / "experts" / "line-00000000").mkdir()           # an interrupted add's leftovers
+    (copy / "experts" / "line-00000000" / "model.onnx").write_bytes(b"half")
+    (copy / "stray.onnx").write_bytes(b"slipped in")
+    b = Box.open(copy)
+    assert b.unlisted() == ["experts/line-00000000", "stray.onnx"]
+    assert main(["export", "check", str(copy)]) == 1
+    err = capsys.readouterr().err
+    assert "experts/line-00000000" in err and "stray.onnx" in err and "never loaded" in err
+    assert main(["export", "remove", str(copy), "ball"]) == 0
+    assert Box.open(copy).unlisted() == []
+    assert main(["export", "check", str(copy)]) == 0
