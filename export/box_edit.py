@@ -35,7 +35,7 @@ from spikebox.runtime.files import atomic_write, fsync_files
 from spikebox.runtime.schema import Invalid
 
 from .activator_training import UnitTrainingConfig, train_expert_units
-from .model_check import ModelReport, check_model
+from .model_check import DEFAULT_MEMORY_LIMIT_BYTES, ModelReport, check_model
 from .quantize import DEFAULT_TOLERANCE, QuantReport, quantize_expert
 from .torch_door import is_torch_spec, torch_to_onnx
 
@@ -166,7 +166,10 @@ def add_expert(path: str | os.PathLike, name: str, model: str | os.PathLike,
         elif options.weights is not None or options.input_shapes:
             raise BoxError(f"{model}: --weights and --input-shape are for a PyTorch MODEL "
                            f"(FILE.py:FACTORY or FILE.pt2); an ONNX file carries both")
-        report: ModelReport = check_model(source, staged, progress=progress)
+        # The test run may use 1 GiB beyond three footprints of the largest allowed model.
+        limit = max(DEFAULT_MEMORY_LIMIT_BYTES, (1 << 30) + 3 * int(options.max_footprint_mb * 2**20))
+        report: ModelReport = check_model(source, staged, progress=progress,
+                                          memory_limit_bytes=limit)
         if source != Path(model):
             shutil.rmtree(source.parent, ignore_errors=True)
         unknown = set(options.outputs) - {o["name"] for o in report.outputs}

@@ -9,7 +9,11 @@ to do, and leaves nothing behind.
 """
 from __future__ import annotations
 
+import json
+import resource
 import shutil
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -27,6 +31,9 @@ from .optimize import optimize_for_target
 # The optimised graph folds BatchNorm into convolutions and reorders float sums:
 # outputs match the source to float32 rounding, not bit for bit.
 RTOL, ATOL = 1e-3, 1e-4
+# A model's test run may use this much address space (RLIMIT_AS, which onnxruntime's
+# and Python's own reservations count against: about 0.35 GB before any model).
+DEFAULT_MEMORY_LIMIT_BYTES = 4 << 30
 
 
 @dataclass(frozen=True)
@@ -67,9 +74,14 @@ def random_inputs(session, seed: int = 0, dynamic: int = 2) -> dict[str, np.ndar
     return feeds
 
 
-def check_model(model: Path, dest: Path, progress: Callable[[str], None] = lambda s: None
-                ) -> ModelReport:
-    """Validate `model`, copy it and its paged file into `dest` (created here), measure it."""
+def check_model(model: Path, dest: Path, progress: Callable[[str], None] = lambda s: None, *,
+                memory_limit_bytes: int = DEFAULT_MEMORY_LIMIT_BYTES) -> ModelReport:
+    """Validate `model`, copy it and its paged file into `dest` (created here), measure it.
+
+    Everything that runs the model (the test run, the graph optimisation, which folds
+    constants, and the footprint measurement) runs in a child process whose address
+    space is limited to `memory_limit_bytes`: a model that needs more is refused, with
+    what it needed, instead of taking the machine's memory."""
     model = Path(model)
     if not model.is_file():
         raise BoxError(f"{model}: no such model file")
@@ -87,16 +99,102 @@ def check_model(model: Path, dest: Path, progress: Callable[[str], None] = lambd
     try:
         source = dest / "model.onnx"
         onnx.save(proto, str(source))          # self-contained: external data pulled inline
+        progress("test-running it and writing the paged file (in a child process) ...")
+        trial = _trial_in_child(model, source, dest, memory_limit_bytes)
+        optimized = Path(trial["optimized"])
+        progress("measuring footprint, load time and latency in a fresh process ...")
+        fp = footprint_in_fresh_process(optimized, memory_limit_bytes=memory_limit_bytes)
+        return ModelReport(source, optimized, trial["inputs"], trial["outputs"],
+                           int(fp["footprint_bytes"]), float(fp["load_ms"]), float(fp["run_ms"]),
+                           ort.__version__, trial["max_abs_diff"], fp.get("shell_bytes"))
+    except (ExpertLoadError, FootprintError) as e:
+        shutil.rmtree(dest, ignore_errors=True)
+        raise BoxError(str(e)) from None
+    except BaseException:
+        shutil.rmtree(dest, ignore_errors=True)
+        raise
+
+
+class ModelTooBig(BoxError):
+    """The model's test run needed more memory than it was allowed."""
+
+    def __init__(self, message: str, peak_rss_bytes: int):
+        super().__init__(message)
+        self.peak_rss_bytes = peak_rss_bytes
+
+
+def _trial_in_child(model: Path, source: Path, dest: Path, limit: int) -> dict:
+    """The test run, the paged file and the comparison, in a memory-limited child."""
+    args = json.dumps({"source": str(source), "dest": str(dest)})
+    code = "from spikebox.export.model_check import _trial; _trial()"
+    try:
+        child = subprocess.run([sys.executable, "-c", code, args], capture_output=True, text=True,
+                               timeout=600, preexec_fn=lambda: limit_address_space(limit))
+    except subprocess.TimeoutExpired:
+        raise BoxError(f"{model}: its test run did not finish in 600 s; a model for a robot "
+                       f"must answer in milliseconds") from None
+    result = _last_json(child.stdout)
+    peak = int(result.get("peak_rss_bytes", 0)) if result else 0
+    if result and result.get("error") == "memory" or (child.returncode != 0 and result is None
+                                                       and _memory_words(child.stderr)):
+        raise ModelTooBig(
+            f"{model}: its test run needs more than {limit / 2**30:.1f} GB of memory, the "
+            f"limit for one, and was stopped at {peak / 2**20:.0f} MB resident "
+            f"({(result or {}).get('message', child.stderr.strip()[-200:])[:160]}): a tensor "
+            f"of its graph is too big for a robot. Shrink the model (check its ConstantOfShape, "
+            f"Expand, Tile and Resize sizes)", peak)
+    if result is None or child.returncode != 0:
+        how = f"crashed (signal {-child.returncode})" if child.returncode < 0 else "failed"
+        raise BoxError(f"{model}: its test run {how}: "
+                       f"{(child.stderr.strip().splitlines() or ['no output'])[-1][:300]}")
+    if "error" in result:
+        raise BoxError(f"{model}: {result['message']}")
+    return result
+
+
+def _memory_words(text: str) -> bool:
+    return any(w in text for w in ("MemoryError", "bad_alloc", "bad allocation",
+                                   "Failed to allocate", "std::bad_alloc"))
+
+
+def _last_json(stdout: str) -> dict | None:
+    for line in reversed(stdout.strip().splitlines()):
+        try:
+            return json.loads(line)
+        except json.JSONDecodeError:
+            continue
+    return None
+
+
+def limit_address_space(limit_bytes: int) -> None:
+    """In a child before exec: its whole address space at most `limit_bytes`."""
+    resource.setrlimit(resource.RLIMIT_AS, (limit_bytes, limit_bytes))
+
+
+def _trial() -> None:
+    """The child: run the source on random inputs, write the paged file, run it, compare.
+    Prints one JSON line; a memory failure is reported as {"error": "memory"}."""
+    args = json.loads(sys.argv[1])
+    source, dest = Path(args["source"]), Path(args["dest"])
+
+    def peak() -> int:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+    def say(obj) -> None:
+        print(json.dumps(dict(obj, peak_rss_bytes=peak())), flush=True)
+
+    try:
         try:
             reference = ort.InferenceSession(str(source), providers=["CPUExecutionProvider"])
             feeds = random_inputs(reference)
             expected = reference.run(None, feeds)
-        except BoxError:
-            raise
+        except BoxError as e:
+            return say({"error": "input", "message": str(e)})
         except Exception as e:
-            raise BoxError(f"{model}: onnxruntime {ort.__version__} cannot run it "
-                           f"({str(e).splitlines()[0][:300]}); check its opset and ops") from None
-        progress("writing the paged file ...")
+            if _memory_words(f"{type(e).__name__} {e}"):
+                raise MemoryError(str(e)) from None
+            return say({"error": "run", "message": f"onnxruntime {ort.__version__} cannot run "
+                        f"it ({str(e).splitlines()[0][:300]}); check its opset and ops"})
         optimized = optimize_for_target(source, dest)
         paged = load_session(optimized)
         got = paged.run(None, feeds)
@@ -104,19 +202,20 @@ def check_model(model: Path, dest: Path, progress: Callable[[str], None] = lambd
         for name, a, b in zip([o.name for o in output_specs(paged)], expected, got):
             a, b = np.asarray(a), np.asarray(b)
             if a.shape != b.shape or not np.allclose(a, b, rtol=RTOL, atol=ATOL):
-                raise BoxError(f"{model}: output '{name}' of the optimised graph differs from the "
-                               f"source beyond rtol {RTOL}, atol {ATOL}; report it with the model")
+                return say({"error": "differs", "message": f"output '{name}' of the optimised "
+                            f"graph differs from the source beyond rtol {RTOL}, atol {ATOL}; "
+                            f"report it with the model"})
             if a.size and a.dtype.kind in "fc":
                 diff = max(diff, float(np.max(np.abs(a - b))))
-        progress("measuring footprint, load time and latency in a fresh process ...")
-        fp = footprint_in_fresh_process(optimized)
-        return ModelReport(source, optimized, _spec_dicts(input_specs(paged)),
-                           _spec_dicts(output_specs(paged)), int(fp["footprint_bytes"]),
-                           float(fp["load_ms"]), float(fp["run_ms"]), ort.__version__, diff,
-                           fp.get("shell_bytes"))
-    except (ExpertLoadError, FootprintError) as e:
-        shutil.rmtree(dest, ignore_errors=True)
-        raise BoxError(str(e)) from None
-    except BaseException:
-        shutil.rmtree(dest, ignore_errors=True)
+        say({"optimized": str(optimized), "inputs": _spec_dicts(input_specs(paged)),
+             "outputs": _spec_dicts(output_specs(paged)), "max_abs_diff": diff})
+    except MemoryError as e:
+        say({"error": "memory", "message": str(e)[:300] or "MemoryError"})
+    except ExpertLoadError as e:
+        if _memory_words(str(e)):
+            return say({"error": "memory", "message": str(e)[:300]})
+        say({"error": "load", "message": str(e)})
+    except Exception as e:
+        if _memory_words(f"{type(e).__name__} {e}"):
+            return say({"error": "memory", "message": str(e)[:300]})
         raise

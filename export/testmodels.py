@@ -163,6 +163,20 @@ def mlp(features: int = 64, hidden: tuple[int, ...] = (256, 256), outputs: int =
                    "mlp")
 
 
+def memory_bomb(side: int = 50_000) -> onnx.ModelProto:
+    """A hostile model: a few hundred bytes on disk whose graph makes a side x side float
+    tensor (ConstantOfShape; 10 GB at 50,000), summed and added to its input. Any test run
+    of it in the exporting process would take the machine's memory."""
+    g = _Graph(0)
+    shape = g.const("shape", np.array([side, side], np.int64))
+    ones = g.op("ConstantOfShape", [shape],
+                value=helper.make_tensor("one", TensorProto.FLOAT, [1], [1.0]))
+    total = g.op("ReduceSum", [ones], keepdims=0)
+    _rename_output(g, g.op("Add", ["x", total]), "y")
+    return g.model([helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+                   [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])], "memory_bomb")
+
+
 def dynamic_convnet(channels: int = 32, classes: int = 10, *, seed: int = 2) -> onnx.ModelProto:
     """A fully convolutional net with dynamic batch and spatial size.
 

@@ -349,3 +349,22 @@ def test_check_reports_what_the_manifest_does_not_list_and_the_next_change_sweep
     assert main(["export", "remove", str(copy), "ball"]) == 0
     assert Box.open(copy).unlisted() == []
     assert main(["export", "check", str(copy)]) == 0
+
+
+def test_a_model_whose_test_run_would_take_the_machines_memory_is_refused(box, tmp_path,
+                                                                         capsys):
+    """A 10 GB ConstantOfShape in a few hundred bytes: the test run happens in a child
+    whose address space is limited, so it is refused with what was too big, this process
+    stays small, and nothing is left in the box."""
+    import resource
+    from spikebox.export.testmodels import memory_bomb
+    onnx.save(memory_bomb(50_000), str(tmp_path / "bomb.onnx"))
+    before = snapshot(box)
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    assert main(["export", "add", str(box), "bomb", str(tmp_path / "bomb.onnx"), "--examples",
+                 str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "needs more than 4.0 GB of memory" in err and "too big for a robot" in err
+    assert snapshot(box) == before                      # no staged folder left behind
+    # this process did not grow by the tensor (10 GB); a generous bound on the noise
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before < 500 * 1024

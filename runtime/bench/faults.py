@@ -12,6 +12,8 @@
    mutations of the committed corpus (firmware/tests/fuzz_link.c).
 3. Lava open/close: activators opened, stepped and closed; threads and
    /dev/shm segments left behind afterwards.
+4. an oversized model (a 10 GB ConstantOfShape in a few hundred bytes)
+   through export's model check, whose test run is memory-limited.
 
 Figures of suites that do not exist yet are null, with the reason under
 `not_measured` (the JSON keys are a contract; a guess never stands in).
@@ -41,14 +43,13 @@ TARGETS = (  # issue #9 §7
     Target("decoder_crashes", "==", 0),
     Target("threads_leaked", "==", 0),
     Target("shm_segments_leaked", "==", 0),
+    Target("oversized_model_refused", "==", True),
 )
 
 NOT_YET = {
     "tamper_cases": "the box tamper suite is not built yet (issue #9 §2)",
     "tamper_accepted": "the box tamper suite is not built yet (issue #9 §2)",
     "outside_paths_touched": "the box tamper suite is not built yet (issue #9 §2)",
-    "oversized_model_refused": "export's memory-limited test run is not built yet (issue #9 §3)",
-    "peak_rss_mb_oversized_model": "export's memory-limited test run is not built yet (#9 §3)",
 }
 
 
@@ -178,8 +179,30 @@ def lava_open_close(cycles: int) -> dict:
             "shm_segments_leaked": len(new - _shm_mapped_elsewhere(new))}
 
 
+def oversized_model(check_model, memory_bomb) -> dict:
+    """A 10 GB ConstantOfShape in a few hundred bytes through export's model check
+    (passed in: the robot side never imports export)."""
+    import tempfile
+    from pathlib import Path
+
+    import onnx
+    with tempfile.TemporaryDirectory(prefix="spikebox-bomb-") as d:
+        onnx.save(memory_bomb(50_000), str(Path(d) / "bomb.onnx"))
+        try:
+            check_model(Path(d) / "bomb.onnx", Path(d) / "staged")
+        except Exception as e:     # ModelTooBig: its peak is the child's, when it was stopped
+            peak = getattr(e, "peak_rss_bytes", None)
+            left = (Path(d) / "staged").exists()
+            return {"oversized_model_refused": type(e).__name__ == "ModelTooBig" and not left,
+                    "peak_rss_mb_oversized_model": round(peak / 2**20, 1) if peak else None,
+                    "oversized_model_message": str(e)[:300]}
+        return {"oversized_model_refused": False, "peak_rss_mb_oversized_model": None}
+
+
 def run_faults_bench(*, estop_sequences: int = 10_000, fuzz_inputs: int = 1_000_000,
-                     lava_cycles: int = 20, progress: bool = True) -> dict:
+                     lava_cycles: int = 20, progress: bool = True, check_model=None,
+                     memory_bomb=None) -> dict:
+    """check_model, memory_bomb: export's (the CLI passes them in)."""
     out: dict = {}
     _say(progress, f"e-stop: {estop_sequences} interleavings of estop/clear/drive from 3 "
                    "threads over a lossy line to the firmware core ...")
@@ -190,6 +213,8 @@ def run_faults_bench(*, estop_sequences: int = 10_000, fuzz_inputs: int = 1_000_
     out.update(decoder_fuzz(fuzz_inputs))
     _say(progress, f"Lava: {lava_cycles} activators opened, stepped and closed ...")
     out.update(lava_open_close(lava_cycles))
+    _say(progress, "oversized model: a 10 GB ConstantOfShape through export's model check ...")
+    out.update(oversized_model(check_model, memory_bomb))
     out.update({k: None for k in NOT_YET}, not_measured=dict(NOT_YET))
     return stamp(out, TARGETS)
 
@@ -205,5 +230,8 @@ def format_table(r: dict) -> str:
         ("Lava open/close cycles", str(r["lava_open_close_cycles"]), None),
         ("  threads leaked", str(r["threads_leaked"]), "threads_leaked"),
         ("  /dev/shm segments leaked", str(r["shm_segments_leaked"]), "shm_segments_leaked"),
+        ("oversized model refused (10 GB tensor)", str(r["oversized_model_refused"]),
+         "oversized_model_refused"),
+        ("  peak RSS of its test run", f"{r['peak_rss_mb_oversized_model']} MB", None),
     ] + [(f"{k} (not measured)", "null", None) for k in r["not_measured"]]
     return render("spikebox bench faults", rows, TARGETS, r)

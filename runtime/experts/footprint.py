@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import sys
 from dataclasses import asdict
@@ -105,20 +106,26 @@ print(json.dumps({
 
 
 def footprint_in_fresh_process(path: str | os.PathLike, config: SessionConfig | None = None, *,
-                               runs: int = 5, timeout_s: float = 120.0) -> dict:
+                               runs: int = 5, timeout_s: float = 120.0,
+                               memory_limit_bytes: int | None = None) -> dict:
     """Load `path` in a fresh Python process; return the memory and time its session adds.
 
     Keys: footprint_bytes (anonymous memory + its own resident weight pages), rss_bytes,
     pss_bytes, anon_bytes, file_bytes (resident file-backed, proportional),
     private_dirty_bytes, load_ms, first_run_ms, run_ms (median of `runs`), shell_bytes
     (anonymous memory a shell of it keeps; None if it cannot be shelved).
+    memory_limit_bytes caps the child's address space (an untrusted model cannot take
+    the machine's memory; it fails the measurement instead).
     """
     path = Path(path).resolve()
     args = json.dumps({"path": str(path), "config": asdict(config or SessionConfig()),
                        "runs": max(1, runs)})
     try:
         child = subprocess.run([sys.executable, "-c", _CHILD, args], capture_output=True,
-                               text=True, timeout=timeout_s)
+                               text=True, timeout=timeout_s,
+                               preexec_fn=None if memory_limit_bytes is None
+                               else lambda: resource.setrlimit(
+                                   resource.RLIMIT_AS, (memory_limit_bytes, memory_limit_bytes)))
     except subprocess.TimeoutExpired:
         raise FootprintError(f"{path}: footprint measurement did not finish in {timeout_s:g} s") from None
     if child.returncode != 0:
