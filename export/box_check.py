@@ -9,6 +9,7 @@ import numpy as np
 from spikebox.runtime.activator import ActivatorNetwork
 from spikebox.runtime.box import Box, BoxError
 from spikebox.runtime.experts.session import load_session, warm_up, zero_inputs
+from spikebox.runtime.experts.box_loader import refuse_foreign_external_data
 from spikebox.runtime.experts.paged import weights_file
 from spikebox.runtime.experts.shell import WeightPages
 
@@ -41,6 +42,7 @@ def check_box(path, progress: Callable[[str], None] = lambda s: None) -> Iterato
            f"{(time.perf_counter() - t0) * 1000:.0f} ms")
     for name, entry in box.experts.items():
         path = box.file(entry.files.optimized)
+        refuse_foreign_external_data(path, name)
         progress(f"loading {name} ...")
         try:
             session = load_session(path)

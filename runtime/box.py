@@ -292,6 +292,15 @@ class Box:
         if folder is None or not folder.is_dir():
             raise BoxError(f"{self.path}: has no activator yet (add an expert with "
                            f"`spikebox export add`)")
+        # Every byte loaded is covered by a hash: the activator's files too, and its folder
+        # resolves inside the box.
+        prefix = self.manifest.activator + "/"
+        listed = [rel for rel in self.manifest.files if rel.startswith(prefix)]
+        if not listed:
+            raise BoxError(f"{self.path / MANIFEST}: lists no files of the activator "
+                           f"{self.manifest.activator!r}; restore the box or export it again")
+        self.verify(only=listed)
+        folder = self.file(self.manifest.activator)
         network = ActivatorNetwork.load(folder)
         encoder = Encoder(self.manifest.encoder)
         if encoder.n_inputs != network.n_inputs or encoder.config.timesteps != network.timesteps:

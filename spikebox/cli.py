@@ -100,12 +100,13 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         result = run_pager_bench(write_bench_sources, progress=not args.json)
     elif args.target == "faults":
         from spikebox.export.model_check import check_model   # export's, passed in
+        from spikebox.export.tamper import run_tamper_suite
         from spikebox.export.testmodels import memory_bomb
         from spikebox.runtime.bench.faults import format_table, run_faults_bench
         result = run_faults_bench(estop_sequences=args.estop_sequences,
                                   fuzz_inputs=args.fuzz_inputs, lava_cycles=args.lava_cycles,
                                   progress=not args.json, check_model=check_model,
-                                  memory_bomb=memory_bomb)
+                                  memory_bomb=memory_bomb, run_tamper_suite=run_tamper_suite)
     else:
         return _not_built(f"spikebox bench {args.target}", 4)
     print(json.dumps(result, sort_keys=True) if args.json else format_table(result))

@@ -88,6 +88,8 @@ def test_bench_faults_prints_the_issue_keys_and_says_what_it_did_not_measure():
     assert r["decoder_fuzz_inputs"] >= 20000 and r["decoder_crashes"] == 0
     assert r["lava_open_close_cycles"] == 2 and r["threads_leaked"] == 0
     assert r["shm_segments_leaked"] == 0
+    assert r["tamper_cases"] >= 13 and r["tamper_accepted"] == 0
+    assert r["outside_paths_touched"] == 0
     assert r["oversized_model_refused"] is True and 0 < r["peak_rss_mb_oversized_model"] < 4096
     for key in [k for k in FAULT_KEYS if r[k] is None]:
         assert key in r["not_measured"], f"{key} is null without a reason"

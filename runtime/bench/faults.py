@@ -14,8 +14,11 @@
    /dev/shm segments left behind afterwards.
 4. an oversized model (a 10 GB ConstantOfShape in a few hundred bytes)
    through export's model check, whose test run is memory-limited.
+5. box tampering (export/tamper.py): every class of issue #9 §2 on copies of
+   a real box, each through the robot's reader and `export check`, with a
+   folder outside the box watched for anything changed or deleted.
 
-Figures of suites that do not exist yet are null, with the reason under
+A figure that cannot be measured is null, with the reason under
 `not_measured` (the JSON keys are a contract; a guess never stands in).
 """
 from __future__ import annotations
@@ -44,13 +47,12 @@ TARGETS = (  # issue #9 §7
     Target("threads_leaked", "==", 0),
     Target("shm_segments_leaked", "==", 0),
     Target("oversized_model_refused", "==", True),
+    Target("tamper_cases", ">=", 13),
+    Target("tamper_accepted", "==", 0),
+    Target("outside_paths_touched", "==", 0),
 )
 
-NOT_YET = {
-    "tamper_cases": "the box tamper suite is not built yet (issue #9 §2)",
-    "tamper_accepted": "the box tamper suite is not built yet (issue #9 §2)",
-    "outside_paths_touched": "the box tamper suite is not built yet (issue #9 §2)",
-}
+NOT_YET: dict[str, str] = {}    # keys of the issue not measured yet, and why
 
 
 def _say(progress: bool, msg: str) -> None:
@@ -201,8 +203,9 @@ def oversized_model(check_model, memory_bomb) -> dict:
 
 def run_faults_bench(*, estop_sequences: int = 10_000, fuzz_inputs: int = 1_000_000,
                      lava_cycles: int = 20, progress: bool = True, check_model=None,
-                     memory_bomb=None) -> dict:
-    """check_model, memory_bomb: export's (the CLI passes them in)."""
+                     memory_bomb=None, run_tamper_suite=None) -> dict:
+    """check_model, memory_bomb, run_tamper_suite: export's (the CLI passes them in: the
+    robot side never imports export)."""
     out: dict = {}
     _say(progress, f"e-stop: {estop_sequences} interleavings of estop/clear/drive from 3 "
                    "threads over a lossy line to the firmware core ...")
@@ -215,6 +218,14 @@ def run_faults_bench(*, estop_sequences: int = 10_000, fuzz_inputs: int = 1_000_
     out.update(lava_open_close(lava_cycles))
     _say(progress, "oversized model: a 10 GB ConstantOfShape through export's model check ...")
     out.update(oversized_model(check_model, memory_bomb))
+    _say(progress, "box tampering: every class of issue #9 §2 on copies of a real box ...")
+    import tempfile
+    from pathlib import Path
+    with tempfile.TemporaryDirectory(prefix="spikebox-tamper-") as d:
+        report = run_tamper_suite(Path(d))
+    out.update(tamper_cases=len(report.cases), tamper_accepted=len(report.accepted),
+               outside_paths_touched=len(report.outside_touched),
+               tamper_classes=report.cases, tamper_accepted_cases=report.accepted)
     out.update({k: None for k in NOT_YET}, not_measured=dict(NOT_YET))
     return stamp(out, TARGETS)
 
@@ -230,6 +241,11 @@ def format_table(r: dict) -> str:
         ("Lava open/close cycles", str(r["lava_open_close_cycles"]), None),
         ("  threads leaked", str(r["threads_leaked"]), "threads_leaked"),
         ("  /dev/shm segments leaked", str(r["shm_segments_leaked"]), "shm_segments_leaked"),
+        ("box tamper classes", str(r["tamper_cases"]), "tamper_cases"),
+        ("  accepted (check passed, or the robot loaded it)", str(r["tamper_accepted"]),
+         "tamper_accepted"),
+        ("  files outside the box changed or deleted", str(r["outside_paths_touched"]),
+         "outside_paths_touched"),
         ("oversized model refused (10 GB tensor)", str(r["oversized_model_refused"]),
          "oversized_model_refused"),
         ("  peak RSS of its test run", f"{r['peak_rss_mb_oversized_model']} MB", None),

@@ -21,9 +21,20 @@ from pathlib import Path
 from spikebox.runtime.box import Box, BoxError
 
 from .loader import PagedFileLoader
+from .paged import foreign_external_data
 from .session import SessionConfig
 
 logger = logging.getLogger(__name__)
+
+
+def refuse_foreign_external_data(graph_path: Path, name: str) -> None:
+    """A paged graph may name only its own weights file beside it: a hashed graph naming
+    another (an absolute path, '..') is a box built to make onnxruntime read outside it."""
+    foreign = foreign_external_data(graph_path)
+    if foreign:
+        raise BoxError(f"{graph_path}: expert '{name}' names external data {foreign[0]!r}, not "
+                       f"its own weights file beside it; a box is a closed world: export the "
+                       f"expert again")
 
 
 class BoxLoader(PagedFileLoader):
@@ -63,6 +74,7 @@ class BoxLoader(PagedFileLoader):
         import time
         t0 = time.perf_counter()
         self.box.verify(only=files)
+        refuse_foreign_external_data(self.graph_path(name), name)
         self.verify_ms_total += (time.perf_counter() - t0) * 1000
         self._stamps[name] = {rel: self._stamp(rel) for rel in files}
 

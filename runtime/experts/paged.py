@@ -32,6 +32,35 @@ def weights_file(graph_path: str | os.PathLike) -> Path:
     return graph_path.with_name(graph_path.name + _WEIGHTS_SUFFIX)
 
 
+def external_locations(graph_path: str | os.PathLike) -> list[str]:
+    """Every external-data location the graph names (initializers, attributes, subgraphs),
+    read without loading any data."""
+    import onnx
+    model = onnx.load(str(graph_path), load_external_data=False)
+    return sorted({entry.value for tensor in _tensors(model.graph)
+                   if tensor.data_location == onnx.TensorProto.EXTERNAL
+                   for entry in tensor.external_data if entry.key == "location"})
+
+
+def _tensors(graph):
+    yield from graph.initializer
+    for node in graph.node:
+        for attr in node.attribute:
+            if attr.HasField("t"):
+                yield attr.t
+            yield from attr.tensors
+            for sub in ([attr.g] if attr.HasField("g") else []) + list(attr.graphs):
+                yield from _tensors(sub)
+
+
+def foreign_external_data(graph_path: str | os.PathLike) -> list[str]:
+    """External-data locations of a paged graph other than its own weights file beside
+    it: onnxruntime would read them, from anywhere (an absolute path, '..'). Empty when
+    the graph is what write_paged makes."""
+    own = weights_file(graph_path).name
+    return [loc for loc in external_locations(graph_path) if loc != own]
+
+
 def paged_files(graph_path: str | os.PathLike) -> list[Path]:
     """The files a paged expert consists of (graph, and its weights file if any)."""
     graph_path, data = Path(graph_path), weights_file(graph_path)
