@@ -15,30 +15,19 @@ import functools
 import math
 import types
 import typing
-from typing import Any
 
 import numpy as np
 
+from .schema import FieldError
 
-class ConfigError(ValueError):
-    """A config value that cannot be used: `key` (a field, or a TOML key path such as
-    'pager.budget_bytes'; '' for a whole file), the `value` given, the `rule` it breaks,
-    and the `file` it was read from, if any."""
 
-    def __init__(self, key: str, value: Any, rule: str, *, file: str | None = None):
-        self.key, self.value, self.rule, self.file = key, value, rule, file
-        parts = [file] if file else []
-        if key:
-            parts.append(f"{key} = {shown(value)}")
-        super().__init__(": ".join(parts + [rule]))
+class ConfigError(FieldError):
+    """The configs' words: `file: key = value: rule`, the value as the TOML file spells it
+    and `rule` what it breaks (`must be > 0`); `key` is a field, or a TOML key path such as
+    'pager.budget_bytes' once the run config has keyed it from its table."""
 
-    def under(self, table: str) -> ConfigError:
-        """The same error, keyed from the TOML table that holds the field."""
-        return ConfigError(f"{table}.{self.key}" if self.key else table, self.value, self.rule,
-                           file=self.file)
-
-    def in_file(self, path) -> ConfigError:
-        return ConfigError(self.key, self.value, self.rule, file=str(path))
+    def says(self) -> str:
+        return f"{self.key} = {shown(self.value)}: {self.rule}" if self.key else self.rule
 
 
 def toml_value(value) -> str:

@@ -10,9 +10,10 @@ default may be missing; any other key missing, any key the dataclass does not
 have, or a value of another type is refused. Ranges are the dataclass's own:
 its `__post_init__` raises `Invalid` (naming the field) or ValueError.
 
-Errors are one `Invalid` whose `key` is the dotted path from the top
-(`experts.line.footprint_bytes`); the caller adds the file and the fix. The
-box manifest (box.py) is read through this.
+Every refusal is a FieldError whose `key` is the dotted path from the top
+(`experts.line.footprint_bytes`); `under` prefixes it, the caller adds the file
+and the fix. Its subclasses word it: `Invalid` here, for the box manifest
+(box.py), and config_fields.ConfigError for the configs.
 """
 from __future__ import annotations
 
@@ -27,32 +28,55 @@ _MISSING = object()
 _OWN_WORDS = object()          # `expected` is a whole sentence of the dataclass's own (EncoderConfig)
 
 
-class Invalid(ValueError):
-    """A value the schema refuses: where it sits (`key`, a dotted path), what it is, what is expected."""
+class FieldError(ValueError):
+    """A value a dataclass field refuses: where it sits (`key`, a dotted path such as
+    `experts.line.footprint_bytes`; '' for a whole file), the `value` given, the `rule` it
+    breaks, and the `file` it was read from, if known. The message is worded by a subclass:
+    Invalid (the box manifest, JSON) or config_fields.ConfigError (the configs, TOML)."""
 
-    def __init__(self, key: str, value, expected: str):
-        self.key, self.value, self.expected = key, value, expected
+    def __init__(self, key: str, value, rule: str, *, file: str | None = None):
+        self.key, self.value, self.rule, self.file = key, value, rule, file
         super().__init__(self.describe())
 
     def describe(self) -> str:
+        return f"{self.file}: {self.says()}" if self.file else self.says()
+
+    def says(self) -> str:
+        """The refusal without the file, in the subclass's words."""
+        raise NotImplementedError
+
+    def under(self, parent: str) -> FieldError:
+        """The same refusal, its key (a path below `parent`) prefixed with `parent`."""
+        return type(self)(_prefixed(parent, self.key), self.value, self.rule, file=self.file)
+
+    def in_file(self, path) -> FieldError:
+        return type(self)(self.key, self.value, self.rule, file=str(path))
+
+
+class Invalid(FieldError):
+    """The manifest's words: `key is value; expected rule` (`rule` says what would do)."""
+
+    def says(self) -> str:
         if self.value is _MISSING:
-            return f"{self.key} is missing; expected {self.expected}"
+            return f"{self.key} is missing; expected {self.rule}"
         if self.value is _OWN_WORDS:
-            return f"{self.key}: {self.expected}"
+            return f"{self.key}: {self.rule}"
         shown = repr(self.value)
         shown = shown if len(shown) <= 80 else shown[:77] + "..."
-        return f"{self.key} is {shown}; expected {self.expected}"
-
-    def under(self, parent: str) -> "Invalid":
-        """The same refusal, its key (a path below `parent`) prefixed with `parent`."""
-        return Invalid(f"{parent}.{self.key}" if parent else self.key, self.value, self.expected)
+        return f"{self.key} is {shown}; expected {self.rule}"
 
 
 def join(parent: str, key) -> str:
     """`parent.key`; keys that are not plain names (paths, dotted) as `parent['key']`."""
-    if isinstance(key, str) and re.fullmatch(r"[A-Za-z0-9_-]+", key):
-        return f"{parent}.{key}" if parent else key
-    return f"{parent}[{key!r}]"
+    plain = isinstance(key, str) and re.fullmatch(r"[A-Za-z0-9_-]+", key)
+    return _prefixed(parent, key if plain else f"[{key!r}]")
+
+
+def _prefixed(parent: str, path: str) -> str:
+    """The key path `path` (below `parent`) from the top: the one way paths are put together."""
+    if not parent or not path:
+        return parent or path
+    return parent + path if path.startswith("[") else f"{parent}.{path}"
 
 
 def at_least(obj, minimum, *names: str) -> None:
