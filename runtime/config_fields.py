@@ -2,19 +2,16 @@
 
 A stage's config is a dataclass that checks itself in `__post_init__`
 (EncoderConfig, PagerConfig, the run config's sections in runtime/daemon/):
-`check_fields` holds each value to its annotation, then the stage states its
-ranges. A bad value raises ConfigError naming the field and the value; the
-run config re-keys it to the TOML key path (`pager.budget_bytes`), so the
-message points at what to edit. Nothing here knows the command line: an error
+`schema.check_fields(self, ConfigError)` holds each value to its
+annotation, then the stage states its ranges with the checks here. A bad
+value raises ConfigError naming the field and the value; the run config
+re-keys it to the TOML key path (`pager.budget_bytes`), so the message
+points at what to edit. Nothing here knows the command line: an error
 never names a flag.
 """
 from __future__ import annotations
 
-import dataclasses
-import functools
 import math
-import types
-import typing
 
 import numpy as np
 
@@ -59,22 +56,6 @@ def shown(value) -> str:
         return repr(value)
 
 
-def check_fields(config) -> None:
-    """Hold every field of the dataclass `config` to its annotation, normalising in place:
-    an int is an int (not a bool), a float any finite number, a list stands for a tuple
-    (TOML has none). Raises ConfigError naming the field."""
-    values = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
-    for name, value in typed_fields(type(config), values).items():
-        object.__setattr__(config, name, value)
-
-
-def typed_fields(cls, values: dict) -> dict:
-    """`values` for the dataclass `cls`, each checked against its field's annotation."""
-    hints = _hints(cls)
-    return {name: _typed(name, value, hints[name]) if name in hints else value
-            for name, value in values.items()}
-
-
 def check_positive(config, *names: str) -> None:
     for name in names:
         value = getattr(config, name)
@@ -94,56 +75,3 @@ def check_size(config, name: str) -> None:
     value = getattr(config, name)
     if min(value) < 1:
         raise ConfigError(name, value, "must be [width, height], both >= 1")
-
-
-@functools.cache
-def _hints(cls) -> dict:
-    return typing.get_type_hints(cls)
-
-
-def _is_bool(v) -> bool:
-    return isinstance(v, (bool, np.bool_))
-
-
-def _is_int(v) -> bool:
-    return isinstance(v, (int, np.integer)) and not _is_bool(v)
-
-
-def _is_number(v) -> bool:
-    return isinstance(v, (int, float, np.integer, np.floating)) and not _is_bool(v) \
-        and math.isfinite(v)
-
-
-# annotation -> (what one is, what several are, test, conversion)
-_SCALARS = {
-    bool: ("true or false", "booleans", _is_bool, bool),
-    int: ("an integer", "integers", _is_int, int),
-    float: ("a finite number", "finite numbers", _is_number, float),
-    str: ("a string", "strings", lambda v: isinstance(v, str), str),
-}
-
-
-def _typed(key: str, value, hint):
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):          # only `X | None` is used
-        if value is None:
-            return None
-        (hint,) = [a for a in args if a is not type(None)]
-        origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if hint in _SCALARS:
-        one, _, ok, convert = _SCALARS[hint]
-        if not ok(value):
-            raise ConfigError(key, value, f"must be {one}")
-        return convert(value)
-    if origin is tuple and args and args[0] in _SCALARS:
-        _, several, ok, convert = _SCALARS[args[0]]
-        variadic = args[-1] is Ellipsis
-        rule = f"must be a list of {several}" if variadic else \
-            f"must be a list of {len(args)} {several}"
-        if not isinstance(value, (list, tuple)) or not all(ok(v) for v in value) or \
-                (not variadic and len(value) != len(args)):
-            raise ConfigError(key, value, rule)
-        return tuple(convert(v) for v in value)
-    if dataclasses.is_dataclass(hint) and not isinstance(value, hint):
-        raise ConfigError(key, value, f"must be a {hint.__name__}")
-    return value

@@ -24,6 +24,8 @@ import re
 import types
 import typing
 
+import numpy as np
+
 _MISSING = object()
 _OWN_WORDS = object()          # `expected` is a whole sentence of the dataclass's own (EncoderConfig)
 
@@ -128,6 +130,22 @@ def read_as(tp, value, key: str = ""):
     return value
 
 
+def check_fields(config, error: type[FieldError]) -> None:
+    """Hold every field of the dataclass `config` to its annotation, normalising in place:
+    an int is an int (not a bool), a float any finite number, a list stands for a tuple
+    (TOML has none). Raises `error` naming the field."""
+    values = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+    for name, value in typed_fields(type(config), values, error).items():
+        object.__setattr__(config, name, value)
+
+
+def typed_fields(cls, values: dict, error: type[FieldError]) -> dict:
+    """`values` for the dataclass `cls`, each checked against its field's annotation."""
+    hints = _hints(cls)
+    return {name: _typed(name, value, hints[name], error) if name in hints else value
+            for name, value in values.items()}
+
+
 def _read_dataclass(cls, value, key: str):
     if not isinstance(value, dict):
         raise Invalid(key, value, f"an object ({cls.__name__})")
@@ -176,3 +194,51 @@ def _describe(tp) -> str:
         return f"a list of {len(args)}"
     return {bool: "true or false", int: "an integer", float: "a finite number", str: "a string",
             dict: "an object", type(None): "null"}.get(tp, repr(tp))
+
+
+def _is_bool(v) -> bool:
+    return isinstance(v, (bool, np.bool_))
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, (int, np.integer)) and not _is_bool(v)
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float, np.integer, np.floating)) and not _is_bool(v) \
+        and math.isfinite(v)
+
+
+# annotation -> (what one is, what several are, test, conversion)
+_SCALARS = {
+    bool: ("true or false", "booleans", _is_bool, bool),
+    int: ("an integer", "integers", _is_int, int),
+    float: ("a finite number", "finite numbers", _is_number, float),
+    str: ("a string", "strings", lambda v: isinstance(v, str), str),
+}
+
+
+def _typed(key: str, value, hint, error: type[FieldError]):
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):          # only `X | None` is used
+        if value is None:
+            return None
+        (hint,) = [a for a in args if a is not type(None)]
+        origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint in _SCALARS:
+        one, _, ok, convert = _SCALARS[hint]
+        if not ok(value):
+            raise error(key, value, f"must be {one}")
+        return convert(value)
+    if origin is tuple and args and args[0] in _SCALARS:
+        _, several, ok, convert = _SCALARS[args[0]]
+        variadic = args[-1] is Ellipsis
+        rule = f"must be a list of {several}" if variadic else \
+            f"must be a list of {len(args)} {several}"
+        if not isinstance(value, (list, tuple)) or not all(ok(v) for v in value) or \
+                (not variadic and len(value) != len(args)):
+            raise error(key, value, rule)
+        return tuple(convert(v) for v in value)
+    if dataclasses.is_dataclass(hint) and not isinstance(value, hint):
+        raise error(key, value, f"must be a {hint.__name__}")
+    return value

@@ -30,10 +30,10 @@ else:                                            # the robot's Python 3.10 (JetP
 from spikebox.firmware_bridge import LinkConfig, LinkConfigError
 
 from ..activator import BACKENDS
-from ..config_fields import (ConfigError, check_choice, check_fields, check_positive, check_size,
-                             toml_value, typed_fields)
+from ..config_fields import ConfigError, check_choice, check_positive, check_size, toml_value
 from ..encoder import EncoderConfig
 from ..pager.config import PagerConfig
+from ..schema import check_fields, typed_fields
 
 VIRTUAL_MCU = "virtual"   # link.url that starts the reference firmware on a pseudo-terminal
 
@@ -48,7 +48,7 @@ class SourceConfig:
     max_frame_age_ms: int = 100                  # an older frame is stale: dropped and counted
 
     def __post_init__(self):
-        check_fields(self)
+        check_fields(self, ConfigError)
         if not self.capture.strip():
             raise ConfigError("capture", self.capture,
                               'must name a source: "sim", a camera index, a file or a pipeline')
@@ -63,7 +63,7 @@ class ActivatorConfig:
                              # Loihi2SimCfg fixed_pt on this CPU: frames as fast as it gives)
 
     def __post_init__(self):
-        check_fields(self)
+        check_fields(self, ConfigError)
         check_choice(self, "backend", BACKENDS)
 
 
@@ -76,7 +76,7 @@ class ArbiterConfig:
     telemetry_max_age_ms: int = 200   # older telemetry is not acted on (nor shown as current)
 
     def __post_init__(self):
-        check_fields(self)
+        check_fields(self, ConfigError)
         check_positive(self, "telemetry_max_age_ms")
 
 
@@ -88,7 +88,7 @@ class RatesConfig:
     status_period_s: float = 1.0   # one status line this often
 
     def __post_init__(self):
-        check_fields(self)
+        check_fields(self, ConfigError)
         check_positive(self, "control_hz", "frame_hz", "status_period_s")
 
 
@@ -115,7 +115,7 @@ class RunConfig:
     rates: RatesConfig = field(default_factory=RatesConfig)
 
     def __post_init__(self):
-        check_fields(self)
+        check_fields(self, ConfigError)
         for name in ("box", "report_dir"):
             if getattr(self, name) is not None and not getattr(self, name).strip():
                 raise ConfigError(name, getattr(self, name), "must name a folder (or be left out)")
@@ -199,8 +199,8 @@ def _section(name: str, table: dict[str, Any]):
     factory = RunConfig.__dataclass_fields__[name].default_factory
     defaults = {} if factory is dataclasses.MISSING else dataclasses.asdict(factory())
     try:
-        return cls(**typed_fields(cls, {**defaults, **table}))   # types first: LinkConfig has no
-                                                                 # type checks of its own
+        # types first: LinkConfig has no type checks of its own
+        return cls(**typed_fields(cls, {**defaults, **table}, ConfigError))
     except ConfigError as e:
         raise e.under(name) from None
     except LinkConfigError as e:                 # the bridge is a leaf: its own error type
