@@ -37,7 +37,7 @@ import numpy as np
 from .activator import ActivatorNetwork
 from .encoder import Encoder, EncoderConfig
 from .files import read_json
-from .schema import Invalid, at_least, join, read_as
+from .schema import FieldError, Invalid, at_least, join, read_as
 
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
@@ -178,7 +178,7 @@ class Manifest:
                            f"wrote the box, or export it again")
         try:
             return read_as(cls, data)
-        except Invalid as e:
+        except FieldError as e:     # Invalid, or a ConfigError of the encoder's
             raise BoxError(f"{where}: {e.describe()}; {_FIX}") from None
 
     def to_json(self) -> dict:

@@ -8,7 +8,7 @@ A dataclass field's annotation is its schema: `int` (not a bool), `float`
 `tuple[X, Y]` (a list of exactly two) and nested dataclasses. A field with a
 default may be missing; any other key missing, any key the dataclass does not
 have, or a value of another type is refused. Ranges are the dataclass's own:
-its `__post_init__` raises `Invalid` (naming the field) or ValueError.
+its `__post_init__` raises a FieldError naming the field, re-keyed from here.
 
 Every refusal is a FieldError whose `key` is the dotted path from the top
 (`experts.line.footprint_bytes`); `under` prefixes it, the caller adds the file
@@ -27,7 +27,6 @@ import typing
 import numpy as np
 
 _MISSING = object()
-_OWN_WORDS = object()          # `expected` is a whole sentence of the dataclass's own (EncoderConfig)
 
 
 class FieldError(ValueError):
@@ -61,8 +60,6 @@ class Invalid(FieldError):
     def says(self) -> str:
         if self.value is _MISSING:
             return f"{self.key} is missing; expected {self.rule}"
-        if self.value is _OWN_WORDS:
-            return f"{self.key}: {self.rule}"
         shown = repr(self.value)
         shown = shown if len(shown) <= 80 else shown[:77] + "..."
         return f"{self.key} is {shown}; expected {self.rule}"
@@ -163,10 +160,8 @@ def _read_dataclass(cls, value, key: str):
             raise Invalid(join(key, name), _MISSING, _describe(hints[name]))
     try:
         return cls(**kwargs)
-    except Invalid as e:                             # the dataclass's own range checks
+    except FieldError as e:                          # the dataclass's own range checks
         raise e.under(key) from None
-    except (ValueError, TypeError) as e:             # a foreign dataclass's checks (EncoderConfig)
-        raise Invalid(key, _OWN_WORDS, str(e)) from None
 
 
 @functools.lru_cache(maxsize=None)
