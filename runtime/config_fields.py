@@ -11,11 +11,12 @@ never names a flag.
 """
 from __future__ import annotations
 
+import difflib
 import math
 
 import numpy as np
 
-from .schema import FieldError
+from .schema import FieldError, join
 
 
 class ConfigError(FieldError):
@@ -25,6 +26,14 @@ class ConfigError(FieldError):
 
     def says(self) -> str:
         return f"{self.key} = {shown(self.value)}: {self.rule}" if self.key else self.rule
+
+    @classmethod
+    def unknown_key(cls, table: str, name: str, value, known: list[str]) -> ConfigError:
+        """Key `name` of `table` ('' for the top level) is none of the `known` keys there."""
+        near = difflib.get_close_matches(name, known, n=1)
+        hint = f"did you mean {near[0]}? " if near else ""
+        where = f"[{table}]" if table else "the top level"
+        return cls(join(table, name), value, f"unknown key; {hint}{where} knows {', '.join(known)}")
 
 
 def toml_value(value) -> str:

@@ -16,7 +16,6 @@ other way round; errors never name a flag.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -210,12 +209,7 @@ def _section(name: str, table: dict[str, Any]):
 def _refuse_unknown(table: str, data: dict, known: list[str]) -> None:
     unknown = [k for k in data if k not in known]
     if unknown:
-        key = f"{table}.{unknown[0]}" if table else unknown[0]
-        near = difflib.get_close_matches(unknown[0], known, n=1)
-        hint = f"did you mean {near[0]}? " if near else ""
-        where = f"[{table}]" if table else "the top level"
-        raise ConfigError(key, data[unknown[0]],
-                          f"unknown key; {hint}{where} knows {', '.join(known)}")
+        raise ConfigError.unknown_key(table, unknown[0], data[unknown[0]], known)
 
 
 def _plain(value):
