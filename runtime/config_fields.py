@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from .schema import FieldError, join
+from .schema import MISSING, FieldError, join
 
 
 class ConfigError(FieldError):
@@ -25,7 +25,19 @@ class ConfigError(FieldError):
     'pager.budget_bytes' once the run config has keyed it from its table."""
 
     def says(self) -> str:
-        return f"{self.key} = {shown(self.value)}: {self.rule}" if self.key else self.rule
+        if not self.key:
+            return self.rule
+        if self.value is MISSING:
+            return f"{self.key} is missing; it {self.rule}"
+        return f"{self.key} = {shown(self.value)}: {self.rule}"
+
+    @classmethod
+    def not_a(cls, key: str, value, what: str) -> ConfigError:
+        return cls(key, value, f"must be {what}")
+
+    @classmethod
+    def an_object(cls, tp, key: str) -> str:
+        return f"a table: [{key}]" if key else "a table"
 
     @classmethod
     def unknown_key(cls, table: str, name: str, value, known: list[str]) -> ConfigError:

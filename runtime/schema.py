@@ -1,14 +1,20 @@
-"""Parsed JSON into dataclasses, checked against their field types, once, where the data enters.
+"""Values held to their dataclass field annotations: one set of type rules, for the box
+manifest read from JSON and for every config checking itself in `__post_init__`.
 
     entry = read_as(ExpertEntry, json.loads(text), "experts.line")   # or raises Invalid
+    check_fields(self, ConfigError)          # a config's __post_init__, in place
 
 A dataclass field's annotation is its schema: `int` (not a bool), `float`
 (an int is accepted; NaN and infinities are not), `str`, `bool`, `dict`
-(any object), `X | None`, `dict[str, X]`, `tuple[X, ...]` (a JSON list),
-`tuple[X, Y]` (a list of exactly two) and nested dataclasses. A field with a
-default may be missing; any other key missing, any key the dataclass does not
-have, or a value of another type is refused. Ranges are the dataclass's own:
-its `__post_init__` raises a FieldError naming the field, re-keyed from here.
+(any object), `X | None`, `dict[str, X]`, `tuple[X, ...]` (a list: JSON and
+TOML have no tuple), `tuple[X, Y]` (a list of exactly two) and nested
+dataclasses (one, or an object of its keys, read into one). numpy scalars
+count as the numbers they are. Values come back normalised: a float field
+holds a float, a list a tuple. Reading an object into a dataclass, a field
+with a default may be missing; any other key missing, any key the dataclass
+does not have, or a value of another type is refused. Ranges are the
+dataclass's own: its `__post_init__` raises a FieldError naming the field,
+re-keyed from here.
 
 Every refusal is a FieldError whose `key` is the dotted path from the top
 (`experts.line.footprint_bytes`); `under` prefixes it, the caller adds the file
@@ -26,14 +32,18 @@ import typing
 
 import numpy as np
 
-_MISSING = object()
+MISSING = object()        # the value of a key that is not there
 
 
 class FieldError(ValueError):
     """A value a dataclass field refuses: where it sits (`key`, a dotted path such as
-    `experts.line.footprint_bytes`; '' for a whole file), the `value` given, the `rule` it
-    breaks, and the `file` it was read from, if known. The message is worded by a subclass:
-    Invalid (the box manifest, JSON) or config_fields.ConfigError (the configs, TOML)."""
+    `experts.line.footprint_bytes`; '' for a whole file), the `value` given (MISSING: none),
+    the `rule` it breaks, and the `file` it was read from, if known. The message is worded
+    by a subclass: Invalid (the box manifest, JSON) or config_fields.ConfigError (the
+    configs, TOML), which also word the refusals of the type rules below."""
+
+    NULL: str | None = None   # None among the types a value may have ("a string or null");
+                              # None: not offered (TOML has no null, a key is left out)
 
     def __init__(self, key: str, value, rule: str, *, file: str | None = None):
         self.key, self.value, self.rule, self.file = key, value, rule, file
@@ -53,20 +63,51 @@ class FieldError(ValueError):
     def in_file(self, path) -> FieldError:
         return type(self)(self.key, self.value, self.rule, file=str(path))
 
+    @classmethod
+    def not_a(cls, key: str, value, what: str) -> FieldError:
+        """`value` at `key` is not `what`, a noun phrase ("an integer", "a list of 2 integers")."""
+        raise NotImplementedError
+
+    @classmethod
+    def an_object(cls, tp, key: str) -> str:
+        """The noun phrase for a dict or the dataclass `tp`, asked for at `key`."""
+        raise NotImplementedError
+
+    @classmethod
+    def unknown_key(cls, parent: str, name: str, value, known: list[str]) -> FieldError:
+        """Key `name` of the object at `parent` is none of the `known` keys there."""
+        raise NotImplementedError
+
 
 class Invalid(FieldError):
     """The manifest's words: `key is value; expected rule` (`rule` says what would do)."""
 
+    NULL = "null"
+
     def says(self) -> str:
-        if self.value is _MISSING:
+        if self.value is MISSING:
             return f"{self.key} is missing; expected {self.rule}"
         shown = repr(self.value)
         shown = shown if len(shown) <= 80 else shown[:77] + "..."
         return f"{self.key} is {shown}; expected {self.rule}"
 
+    @classmethod
+    def not_a(cls, key: str, value, what: str) -> Invalid:
+        return cls(key, value, what)
+
+    @classmethod
+    def an_object(cls, tp, key: str) -> str:
+        return f"an object ({tp.__name__})" if dataclasses.is_dataclass(tp) else "an object"
+
+    @classmethod
+    def unknown_key(cls, parent: str, name: str, value, known: list[str]) -> Invalid:
+        return cls(join(parent, name), value, f"no such key here (the keys are: "
+                   f"{', '.join(known)})")
+
 
 def join(parent: str, key) -> str:
-    """`parent.key`; keys that are not plain names (paths, dotted) as `parent['key']`."""
+    """`parent.key`; keys that are not plain names (paths, dotted) as `parent['key']`,
+    list indices as `parent[0]`."""
     plain = isinstance(key, str) and re.fullmatch(r"[A-Za-z0-9_-]+", key)
     return _prefixed(parent, key if plain else f"[{key!r}]")
 
@@ -86,78 +127,69 @@ def at_least(obj, minimum, *names: str) -> None:
             raise Invalid(name, value, f"a number >= {minimum}")
 
 
-def read_as(tp, value, key: str = ""):
-    """`value` (parsed JSON found at `key`) as type `tp`; raises Invalid naming the key."""
-    if dataclasses.is_dataclass(tp):
-        return _read_dataclass(tp, value, key)
-    origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        for arg in (a for a in args if a is not type(None)):
-            try:
-                return read_as(arg, value, key)
-            except Invalid as e:
-                if e.key != key:                   # the right type, wrong inside: that is the error
-                    raise
-        raise Invalid(key, value, " or ".join(_describe(a) for a in args))
-    if origin is dict:
-        _expect(isinstance(value, dict), key, value, tp)
-        return {k: read_as(args[1], v, join(key, k)) for k, v in value.items()}
-    if origin is tuple:
-        _expect(isinstance(value, list), key, value, tp)
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(read_as(args[0], v, f"{key}[{i}]") for i, v in enumerate(value))
-        _expect(len(value) == len(args), key, value, tp)
-        return tuple(read_as(a, v, f"{key}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
-    if tp is bool:
-        _expect(isinstance(value, bool), key, value, tp)
-    elif tp is int:
-        _expect(isinstance(value, int) and not isinstance(value, bool), key, value, tp)
-    elif tp is float:
-        _expect(isinstance(value, (int, float)) and not isinstance(value, bool)
-                and math.isfinite(value), key, value, tp)
-        return float(value)
-    elif tp is str:
-        _expect(isinstance(value, str), key, value, tp)
-    elif tp is dict:
-        _expect(isinstance(value, dict), key, value, tp)
-    else:
-        raise TypeError(f"schema.read_as has no reader for {tp!r} (at {key})")   # a schema bug
-    return value
-
-
-def check_fields(config, error: type[FieldError]) -> None:
-    """Hold every field of the dataclass `config` to its annotation, normalising in place:
-    an int is an int (not a bool), a float any finite number, a list stands for a tuple
-    (TOML has none). Raises `error` naming the field."""
-    values = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
-    for name, value in typed_fields(type(config), values, error).items():
-        object.__setattr__(config, name, value)
+def check_fields(obj, error: type[FieldError]) -> None:
+    """Hold every field of the dataclass `obj` to its annotation, normalising it in place
+    (frozen or not); raises `error` naming the field."""
+    hints = _hints(type(obj))
+    for f in dataclasses.fields(obj):
+        object.__setattr__(obj, f.name, read_as(hints[f.name], getattr(obj, f.name), f.name, error))
 
 
 def typed_fields(cls, values: dict, error: type[FieldError]) -> dict:
     """`values` for the dataclass `cls`, each checked against its field's annotation."""
     hints = _hints(cls)
-    return {name: _typed(name, value, hints[name], error) if name in hints else value
+    return {name: read_as(hints[name], value, name, error) if name in hints else value
             for name, value in values.items()}
 
 
-def _read_dataclass(cls, value, key: str):
-    if not isinstance(value, dict):
-        raise Invalid(key, value, f"an object ({cls.__name__})")
+def read_as(tp, value, key: str = "", error: type[FieldError] = Invalid):
+    """`value` (found at `key`) held to the annotation `tp`, normalised; raises `error`."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if dataclasses.is_dataclass(tp):
+        if isinstance(value, tp):
+            return value
+        _expect(isinstance(value, dict), tp, value, key, error)
+        return _read_dataclass(tp, value, key, error)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return read_as(arg, value, key, error)
+            except FieldError as e:
+                if e.key != key:                   # the right type, wrong inside: that is the error
+                    raise
+        raise error.not_a(key, value, _describe(tp, key, error))
+    if tp is dict or origin is dict:
+        _expect(isinstance(value, dict), tp, value, key, error)
+        return {k: read_as(args[1], v, join(key, k), error) for k, v in value.items()} \
+            if args else value
+    if origin is tuple:
+        variadic = args[-1] is Ellipsis
+        _expect(isinstance(value, (list, tuple)) and (variadic or len(value) == len(args)),
+                tp, value, key, error)
+        items = [args[0]] * len(value) if variadic else args
+        return tuple(read_as(a, v, join(key, i), error) for i, (a, v) in enumerate(zip(items, value)))
+    if tp in _SCALARS:
+        one, _, ok, convert = _SCALARS[tp]
+        _expect(ok(value), tp, value, key, error)
+        return convert(value)
+    raise TypeError(f"schema.read_as has no rule for {tp!r} (at {key})")   # a schema bug
+
+
+def _read_dataclass(cls, value: dict, key: str, error: type[FieldError]):
     hints = _hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     for k in value:
         if k not in fields:
-            raise Invalid(join(key, k), value[k], f"no such key here (the keys are: "
-                          f"{', '.join(fields)})")
+            raise error.unknown_key(key, k, value[k], list(fields))
     kwargs = {}
     for name, f in fields.items():
+        at = join(key, name)
         if name in value:
-            kwargs[name] = read_as(hints[name], value[name], join(key, name))
+            kwargs[name] = read_as(hints[name], value[name], at, error)
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            raise Invalid(join(key, name), _MISSING, _describe(hints[name]))
+            raise error.not_a(at, MISSING, _describe(hints[name], at, error))
     try:
         return cls(**kwargs)
     except FieldError as e:                          # the dataclass's own range checks
@@ -170,25 +202,36 @@ def _hints(cls) -> dict:
     return typing.get_type_hints(cls)
 
 
-def _expect(ok: bool, key: str, value, tp) -> None:
+def _expect(ok: bool, tp, value, key: str, error: type[FieldError]) -> None:
     if not ok:
-        raise Invalid(key, value, _describe(tp))
+        raise error.not_a(key, value, _describe(tp, key, error))
 
 
-def _describe(tp) -> str:
+def _describe(tp, key: str, error: type[FieldError]) -> str:
+    """What the annotation `tp` asks for, as a noun phrase in `error`'s words."""
     origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if dataclasses.is_dataclass(tp):
-        return f"an object ({tp.__name__})"
     if origin in (typing.Union, types.UnionType):
-        return " or ".join(_describe(a) for a in args)
-    if origin is dict:
-        return "an object"
+        return " or ".join(error.NULL if a is type(None) else _describe(a, key, error)
+                           for a in args if a is not type(None) or error.NULL)
     if origin is tuple:
-        if len(args) == 2 and args[1] is Ellipsis:
-            return "a list"
-        return f"a list of {len(args)}"
-    return {bool: "true or false", int: "an integer", float: "a finite number", str: "a string",
-            dict: "an object", type(None): "null"}.get(tp, repr(tp))
+        variadic = args[-1] is Ellipsis
+        items = set(args[:1] if variadic else args)
+        words = [] if variadic else [str(len(args))]
+        if len(items) == 1 and _several(*items):
+            words.append(_several(*items))
+        return " ".join(["a list", "of", *words] if words else ["a list"])
+    if tp in _SCALARS:
+        return _SCALARS[tp][0]
+    return error.an_object(tp, key)
+
+
+def _several(tp) -> str | None:
+    """`tp` in the plural (`integers or strings`), where the rules have a word for it."""
+    args = typing.get_args(tp) if typing.get_origin(tp) in (typing.Union, types.UnionType) \
+        else (tp,)
+    if all(a in _SCALARS for a in args):
+        return " or ".join(_SCALARS[a][1] for a in args)
+    return None
 
 
 def _is_bool(v) -> bool:
@@ -211,29 +254,3 @@ _SCALARS = {
     float: ("a finite number", "finite numbers", _is_number, float),
     str: ("a string", "strings", lambda v: isinstance(v, str), str),
 }
-
-
-def _typed(key: str, value, hint, error: type[FieldError]):
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):          # only `X | None` is used
-        if value is None:
-            return None
-        (hint,) = [a for a in args if a is not type(None)]
-        origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if hint in _SCALARS:
-        one, _, ok, convert = _SCALARS[hint]
-        if not ok(value):
-            raise error(key, value, f"must be {one}")
-        return convert(value)
-    if origin is tuple and args and args[0] in _SCALARS:
-        _, several, ok, convert = _SCALARS[args[0]]
-        variadic = args[-1] is Ellipsis
-        rule = f"must be a list of {several}" if variadic else \
-            f"must be a list of {len(args)} {several}"
-        if not isinstance(value, (list, tuple)) or not all(ok(v) for v in value) or \
-                (not variadic and len(value) != len(args)):
-            raise error(key, value, rule)
-        return tuple(convert(v) for v in value)
-    if dataclasses.is_dataclass(hint) and not isinstance(value, hint):
-        raise error(key, value, f"must be a {hint.__name__}")
-    return value
