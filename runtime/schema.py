@@ -11,8 +11,10 @@ TOML have no tuple), `tuple[X, Y]` (a list of exactly two) and nested
 dataclasses (one, or an object of its keys, read into one). numpy scalars
 count as the numbers they are. Values come back normalised: a float field
 holds a float, a list a tuple. Reading an object into a dataclass, a field
-with a default may be missing; any other key missing, any key the dataclass
-does not have, or a value of another type is refused. Ranges are the
+with a default may be missing (an object given for a field whose default is a
+dataclass changes only the keys it has: a TOML table over the defaults); any
+other key missing, any key the dataclass does not have, or a value of another
+type is refused. Ranges are the
 dataclass's own: its `__post_init__` raises a FieldError naming the field,
 re-keyed from here.
 
@@ -132,14 +134,8 @@ def check_fields(obj, error: type[FieldError]) -> None:
     (frozen or not); raises `error` naming the field."""
     hints = _hints(type(obj))
     for f in dataclasses.fields(obj):
-        object.__setattr__(obj, f.name, read_as(hints[f.name], getattr(obj, f.name), f.name, error))
-
-
-def typed_fields(cls, values: dict, error: type[FieldError]) -> dict:
-    """`values` for the dataclass `cls`, each checked against its field's annotation."""
-    hints = _hints(cls)
-    return {name: read_as(hints[name], value, name, error) if name in hints else value
-            for name, value in values.items()}
+        object.__setattr__(obj, f.name, _read_field(f, hints[f.name], getattr(obj, f.name), f.name,
+                                                    error))
 
 
 def read_as(tp, value, key: str = "", error: type[FieldError] = Invalid):
@@ -187,13 +183,24 @@ def _read_dataclass(cls, value: dict, key: str, error: type[FieldError]):
     for name, f in fields.items():
         at = join(key, name)
         if name in value:
-            kwargs[name] = read_as(hints[name], value[name], at, error)
+            kwargs[name] = _read_field(f, hints[name], value[name], at, error)
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             raise error.not_a(at, MISSING, _describe(hints[name], at, error))
     try:
         return cls(**kwargs)
     except FieldError as e:                          # the dataclass's own range checks
         raise e.under(key) from None
+
+
+def _read_field(f: dataclasses.Field, tp, value, key: str, error: type[FieldError]):
+    """A field's value read as its annotation `tp`. An object given for a field whose default
+    is a dataclass changes only the keys it has (a TOML table over the defaults)."""
+    if isinstance(value, dict) and f.default_factory is not dataclasses.MISSING:
+        default = f.default_factory()
+        if dataclasses.is_dataclass(default):
+            value = {d.name: getattr(default, d.name) for d in dataclasses.fields(default)
+                     if d.init} | value
+    return read_as(tp, value, key, error)
 
 
 @functools.lru_cache(maxsize=None)

@@ -7,10 +7,11 @@
 One table per stage, in data-path order: [source] → [encoder] → [activator] →
 [pager] → [arbiter] → [link], and the loop's [rates]. Each is the stage's own
 dataclass where the stage has one (EncoderConfig, PagerConfig,
-firmware_bridge's LinkConfig) and is checked by it; a bad value raises
-ConfigError naming its TOML key path and the value (`pager.budget_bytes =
-0: must be > 0`), an unknown key is refused with the keys its table knows, so
-a typo never passes silently. The command line overrides keys, never the
+firmware_bridge's LinkConfig) and is checked by it. The tables are read by
+the manifest's reader (runtime/schema.py): a bad value raises ConfigError
+naming its TOML key path and the value (`pager.budget_bytes = 0: must be >
+0`), an unknown key is refused with the keys its table knows, so a typo
+never passes silently. The command line overrides keys, never the
 other way round; errors never name a flag.
 """
 from __future__ import annotations
@@ -32,7 +33,7 @@ from ..activator import BACKENDS
 from ..config_fields import ConfigError, check_choice, check_positive, check_size, toml_value
 from ..encoder import EncoderConfig
 from ..pager.config import PagerConfig
-from ..schema import check_fields, typed_fields
+from ..schema import check_fields, join, read_as
 
 VIRTUAL_MCU = "virtual"   # link.url that starts the reference firmware on a pseudo-terminal
 
@@ -148,15 +149,10 @@ class RunConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
         """From TOML's tables: a missing key takes its default, an unknown key is refused."""
-        _refuse_unknown("", data, [f.name for f in dataclasses.fields(cls)])
-        values = {}
-        for name, value in data.items():
-            if name in SECTIONS:
-                if not isinstance(value, dict):
-                    raise ConfigError(name, value, f"must be a table: [{name}]")
-                value = _section(name, value)
-            values[name] = value
-        return cls(**values)
+        try:
+            return read_as(cls, data, "", ConfigError)
+        except LinkConfigError as e:             # the bridge is a leaf: its own error type
+            raise ConfigError(join("link", e.field), e.value, e.rule) from None
 
     def to_dict(self) -> dict[str, Any]:
         """TOML's view: tuples as lists, unset keys left out (TOML has no null)."""
@@ -189,27 +185,6 @@ class RunConfig:
             else:
                 table[key] = value
         return RunConfig.from_dict(data)
-
-
-def _section(name: str, table: dict[str, Any]):
-    """The dataclass of table `name`: its defaults, then the file's keys, each checked."""
-    cls = SECTIONS[name]
-    _refuse_unknown(name, table, [f.name for f in dataclasses.fields(cls)])
-    factory = RunConfig.__dataclass_fields__[name].default_factory
-    defaults = {} if factory is dataclasses.MISSING else dataclasses.asdict(factory())
-    try:
-        # types first: LinkConfig has no type checks of its own
-        return cls(**typed_fields(cls, {**defaults, **table}, ConfigError))
-    except ConfigError as e:
-        raise e.under(name) from None
-    except LinkConfigError as e:                 # the bridge is a leaf: its own error type
-        raise ConfigError(f"{name}.{e.field}", e.value, e.rule) from None
-
-
-def _refuse_unknown(table: str, data: dict, known: list[str]) -> None:
-    unknown = [k for k in data if k not in known]
-    if unknown:
-        raise ConfigError.unknown_key(table, unknown[0], data[unknown[0]], known)
 
 
 def _plain(value):
