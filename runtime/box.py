@@ -152,10 +152,10 @@ class Manifest:
         for key, entry in self.experts.items():
             at = join("experts", key)
             if entry.name != key:
-                raise Invalid(f"{at}.name", entry.name, f"{key!r}, the key it is under")
+                raise Invalid(join(at, "name"), entry.name, f"{key!r}, the key it is under")
             for which, rel in (("source", entry.files.source), ("optimized", entry.files.optimized)):
                 if rel not in self.files:      # every byte the robot loads is covered by a hash
-                    raise Invalid(f"{at}.files.{which}", rel,
+                    raise Invalid(join(join(at, "files"), which), rel,
                                   "a file the manifest hashes (a key of 'files')")
         for rel, digest in self.files.items():
             _inside(join("files", rel), rel)

@@ -1,13 +1,14 @@
-"""ConfigError and the checks every stage's config makes on its own fields.
+"""ConfigError, the TOML spelling of values, and the range checks every stage's config makes.
 
 A stage's config is a dataclass that checks itself in `__post_init__`
 (EncoderConfig, PagerConfig, the run config's sections in runtime/daemon/):
 `schema.check_fields(self, ConfigError)` holds each value to its
-annotation, then the stage states its ranges with the checks here. A bad
-value raises ConfigError naming the field and the value; the run config
-re-keys it to the TOML key path (`pager.budget_bytes`), so the message
-points at what to edit. Nothing here knows the command line: an error
-never names a flag.
+annotation (the type rules are schema.py's, shared with the box manifest),
+then the stage states its ranges with the checks here. A bad value raises
+ConfigError naming the field and the value as the TOML file spells it; read
+from a table of the run config it is keyed by its TOML key path
+(`pager.budget_bytes`), so the message points at what to edit. Nothing here
+knows the command line: an error never names a flag.
 """
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ class ConfigError(FieldError):
     """The configs' words: `file: key = value: rule`, the value as the TOML file spells it
     and `rule` what it breaks (`must be > 0`); `key` is a field, or a TOML key path such as
     'pager.budget_bytes' once the run config has keyed it from its table."""
+
+    NULL = None               # TOML has no null: a key left out takes its default
 
     def says(self) -> str:
         if not self.key:

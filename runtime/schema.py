@@ -44,8 +44,8 @@ class FieldError(ValueError):
     by a subclass: Invalid (the box manifest, JSON) or config_fields.ConfigError (the
     configs, TOML), which also word the refusals of the type rules below."""
 
-    NULL: str | None = None   # None among the types a value may have ("a string or null");
-                              # None: not offered (TOML has no null, a key is left out)
+    NULL: str | None          # how None reads among a value's types ("a string or null");
+                              # None: it is not offered
 
     def __init__(self, key: str, value, rule: str, *, file: str | None = None):
         self.key, self.value, self.rule, self.file = key, value, rule, file
