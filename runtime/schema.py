@@ -14,9 +14,8 @@ holds a float, a list a tuple. Reading an object into a dataclass, a field
 with a default may be missing (an object given for a field whose default is a
 dataclass changes only the keys it has: a TOML table over the defaults); any
 other key missing, any key the dataclass does not have, or a value of another
-type is refused. Ranges are the
-dataclass's own: its `__post_init__` raises a FieldError naming the field,
-re-keyed from here.
+type is refused. Ranges are the dataclass's own: its `__post_init__` raises a
+FieldError naming the field, re-keyed from here.
 
 Every refusal is a FieldError whose `key` is the dotted path from the top
 (`experts.line.footprint_bytes`); `under` prefixes it, the caller adds the file
@@ -223,10 +222,9 @@ def _describe(tp, key: str, error: type[FieldError]) -> str:
     if origin is tuple:
         variadic = args[-1] is Ellipsis
         items = set(args[:1] if variadic else args)
-        words = [] if variadic else [str(len(args))]
-        if len(items) == 1 and _several(*items):
-            words.append(_several(*items))
-        return " ".join(["a list", "of", *words] if words else ["a list"])
+        several = _several(*items) if len(items) == 1 else None
+        words = ([] if variadic else [str(len(args))]) + ([several] if several else [])
+        return "a list of " + " ".join(words) if words else "a list"
     if tp in _SCALARS:
         return _SCALARS[tp][0]
     return error.an_object(tp, key)
