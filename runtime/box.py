@@ -37,7 +37,7 @@ import numpy as np
 from .activator import ActivatorNetwork
 from .encoder import Encoder, EncoderConfig
 from .files import read_json
-from .schema import Invalid, at_least, join, read_as
+from .schema import FieldError, Invalid, at_least, join, read_as
 
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
@@ -154,10 +154,10 @@ class Manifest:
             if not valid_expert_name(key):
                 raise Invalid(at, key, f"an expert name: {EXPERT_NAME_RULE}")
             if entry.name != key:
-                raise Invalid(f"{at}.name", entry.name, f"{key!r}, the key it is under")
+                raise Invalid(join(at, "name"), entry.name, f"{key!r}, the key it is under")
             for which, rel in (("source", entry.files.source), ("optimized", entry.files.optimized)):
                 if rel not in self.files:      # every byte the robot loads is covered by a hash
-                    raise Invalid(f"{at}.files.{which}", rel,
+                    raise Invalid(join(join(at, "files"), which), rel,
                                   "a file the manifest hashes (a key of 'files')")
         for rel, digest in self.files.items():
             _inside(join("files", rel), rel)
@@ -180,7 +180,7 @@ class Manifest:
                            f"wrote the box, or export it again")
         try:
             return read_as(cls, data)
-        except Invalid as e:
+        except FieldError as e:     # Invalid, or a ConfigError of the encoder's
             raise BoxError(f"{where}: {e.describe()}; {_FIX}") from None
 
     def to_json(self) -> dict:

@@ -1,44 +1,54 @@
-"""ConfigError and the checks every stage's config makes on its own fields.
+"""ConfigError, the TOML spelling of values, and the range checks every stage's config makes.
 
 A stage's config is a dataclass that checks itself in `__post_init__`
 (EncoderConfig, PagerConfig, the run config's sections in runtime/daemon/):
-`check_fields` holds each value to its annotation, then the stage states its
-ranges. A bad value raises ConfigError naming the field and the value; the
-run config re-keys it to the TOML key path (`pager.budget_bytes`), so the
-message points at what to edit. Nothing here knows the command line: an error
-never names a flag.
+`schema.check_fields(self, ConfigError)` holds each value to its
+annotation (the type rules are schema.py's, shared with the box manifest),
+then the stage states its ranges with the checks here. A bad value raises
+ConfigError naming the field and the value as the TOML file spells it; read
+from a table of the run config it is keyed by its TOML key path
+(`pager.budget_bytes`), so the message points at what to edit. Nothing here
+knows the command line: an error never names a flag.
 """
 from __future__ import annotations
 
-import dataclasses
-import functools
+import difflib
 import math
-import types
-import typing
-from typing import Any
 
 import numpy as np
 
+from .schema import MISSING, FieldError, join
 
-class ConfigError(ValueError):
-    """A config value that cannot be used: `key` (a field, or a TOML key path such as
-    'pager.budget_bytes'; '' for a whole file), the `value` given, the `rule` it breaks,
-    and the `file` it was read from, if any."""
 
-    def __init__(self, key: str, value: Any, rule: str, *, file: str | None = None):
-        self.key, self.value, self.rule, self.file = key, value, rule, file
-        parts = [file] if file else []
-        if key:
-            parts.append(f"{key} = {shown(value)}")
-        super().__init__(": ".join(parts + [rule]))
+class ConfigError(FieldError):
+    """The configs' words: `file: key = value: rule`, the value as the TOML file spells it
+    and `rule` what it breaks (`must be > 0`); `key` is a field, or a TOML key path such as
+    'pager.budget_bytes' once the run config has keyed it from its table."""
 
-    def under(self, table: str) -> ConfigError:
-        """The same error, keyed from the TOML table that holds the field."""
-        return ConfigError(f"{table}.{self.key}" if self.key else table, self.value, self.rule,
-                           file=self.file)
+    NULL = None               # TOML has no null: a key left out takes its default
 
-    def in_file(self, path) -> ConfigError:
-        return ConfigError(self.key, self.value, self.rule, file=str(path))
+    def says(self) -> str:
+        if not self.key:
+            return self.rule
+        if self.value is MISSING:
+            return f"{self.key} is missing; it {self.rule}"
+        return f"{self.key} = {shown(self.value)}: {self.rule}"
+
+    @classmethod
+    def not_a(cls, key: str, value, what: str) -> ConfigError:
+        return cls(key, value, f"must be {what}")
+
+    @classmethod
+    def an_object(cls, tp, key: str) -> str:
+        return f"a table: [{key}]" if key else "a table"
+
+    @classmethod
+    def unknown_key(cls, table: str, name: str, value, known: list[str]) -> ConfigError:
+        """Key `name` of `table` ('' for the top level) is none of the `known` keys there."""
+        near = difflib.get_close_matches(name, known, n=1)
+        hint = f"did you mean {near[0]}? " if near else ""
+        where = f"[{table}]" if table else "the top level"
+        return cls(join(table, name), value, f"unknown key; {hint}{where} knows {', '.join(known)}")
 
 
 def toml_value(value) -> str:
@@ -70,22 +80,6 @@ def shown(value) -> str:
         return repr(value)
 
 
-def check_fields(config) -> None:
-    """Hold every field of the dataclass `config` to its annotation, normalising in place:
-    an int is an int (not a bool), a float any finite number, a list stands for a tuple
-    (TOML has none). Raises ConfigError naming the field."""
-    values = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
-    for name, value in typed_fields(type(config), values).items():
-        object.__setattr__(config, name, value)
-
-
-def typed_fields(cls, values: dict) -> dict:
-    """`values` for the dataclass `cls`, each checked against its field's annotation."""
-    hints = _hints(cls)
-    return {name: _typed(name, value, hints[name]) if name in hints else value
-            for name, value in values.items()}
-
-
 def check_positive(config, *names: str) -> None:
     for name in names:
         value = getattr(config, name)
@@ -105,56 +99,3 @@ def check_size(config, name: str) -> None:
     value = getattr(config, name)
     if min(value) < 1:
         raise ConfigError(name, value, "must be [width, height], both >= 1")
-
-
-@functools.cache
-def _hints(cls) -> dict:
-    return typing.get_type_hints(cls)
-
-
-def _is_bool(v) -> bool:
-    return isinstance(v, (bool, np.bool_))
-
-
-def _is_int(v) -> bool:
-    return isinstance(v, (int, np.integer)) and not _is_bool(v)
-
-
-def _is_number(v) -> bool:
-    return isinstance(v, (int, float, np.integer, np.floating)) and not _is_bool(v) \
-        and math.isfinite(v)
-
-
-# annotation -> (what one is, what several are, test, conversion)
-_SCALARS = {
-    bool: ("true or false", "booleans", _is_bool, bool),
-    int: ("an integer", "integers", _is_int, int),
-    float: ("a finite number", "finite numbers", _is_number, float),
-    str: ("a string", "strings", lambda v: isinstance(v, str), str),
-}
-
-
-def _typed(key: str, value, hint):
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):          # only `X | None` is used
-        if value is None:
-            return None
-        (hint,) = [a for a in args if a is not type(None)]
-        origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if hint in _SCALARS:
-        one, _, ok, convert = _SCALARS[hint]
-        if not ok(value):
-            raise ConfigError(key, value, f"must be {one}")
-        return convert(value)
-    if origin is tuple and args and args[0] in _SCALARS:
-        _, several, ok, convert = _SCALARS[args[0]]
-        variadic = args[-1] is Ellipsis
-        rule = f"must be a list of {several}" if variadic else \
-            f"must be a list of {len(args)} {several}"
-        if not isinstance(value, (list, tuple)) or not all(ok(v) for v in value) or \
-                (not variadic and len(value) != len(args)):
-            raise ConfigError(key, value, rule)
-        return tuple(convert(v) for v in value)
-    if dataclasses.is_dataclass(hint) and not isinstance(value, hint):
-        raise ConfigError(key, value, f"must be a {hint.__name__}")
-    return value

@@ -41,7 +41,8 @@ from typing import Iterable
 import cv2
 import numpy as np
 
-from .config_fields import ConfigError, check_fields, check_positive, check_size
+from .config_fields import ConfigError, check_positive, check_size
+from .schema import check_fields
 
 GROUPS = ("event_on", "event_off", "static_b", "static_g", "static_r", "edges")
 
@@ -60,7 +61,7 @@ class EncoderConfig:
     seed: int = 0                             # sets only the rate code's per-channel phases
 
     def __post_init__(self):
-        check_fields(self)
+        check_fields(self, ConfigError)
         if self.timesteps < 1:
             raise ConfigError("timesteps", self.timesteps, "must be >= 1")
         check_size(self, "event_grid")

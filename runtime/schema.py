@@ -1,18 +1,26 @@
-"""Parsed JSON into dataclasses, checked against their field types, once, where the data enters.
+"""Values held to their dataclass field annotations: one set of type rules, for the box
+manifest read from JSON and for every config checking itself in `__post_init__`.
 
     entry = read_as(ExpertEntry, json.loads(text), "experts.line")   # or raises Invalid
+    check_fields(self, ConfigError)          # a config's __post_init__, in place
 
 A dataclass field's annotation is its schema: `int` (not a bool), `float`
 (an int is accepted; NaN and infinities are not), `str`, `bool`, `dict`
-(any object), `X | None`, `dict[str, X]`, `tuple[X, ...]` (a JSON list),
-`tuple[X, Y]` (a list of exactly two) and nested dataclasses. A field with a
-default may be missing; any other key missing, any key the dataclass does not
-have, or a value of another type is refused. Ranges are the dataclass's own:
-its `__post_init__` raises `Invalid` (naming the field) or ValueError.
+(any object), `X | None`, `dict[str, X]`, `tuple[X, ...]` (a list: JSON and
+TOML have no tuple), `tuple[X, Y]` (a list of exactly two) and nested
+dataclasses (one, or an object of its keys, read into one). numpy scalars
+count as the numbers they are. Values come back normalised: a float field
+holds a float, a list a tuple. Reading an object into a dataclass, a field
+with a default may be missing (an object given for a field whose default is a
+dataclass changes only the keys it has: a TOML table over the defaults); any
+other key missing, any key the dataclass does not have, or a value of another
+type is refused. Ranges are the dataclass's own: its `__post_init__` raises a
+FieldError naming the field, re-keyed from here.
 
-Errors are one `Invalid` whose `key` is the dotted path from the top
-(`experts.line.footprint_bytes`); the caller adds the file and the fix. The
-box manifest (box.py) is read through this.
+Every refusal is a FieldError whose `key` is the dotted path from the top
+(`experts.line.footprint_bytes`); `under` prefixes it, the caller adds the file
+and the fix. Its subclasses word it: `Invalid` here, for the box manifest
+(box.py), and config_fields.ConfigError for the configs.
 """
 from __future__ import annotations
 
@@ -23,36 +31,93 @@ import re
 import types
 import typing
 
-_MISSING = object()
-_OWN_WORDS = object()          # `expected` is a whole sentence of the dataclass's own (EncoderConfig)
+import numpy as np
+
+MISSING = object()        # the value of a key that is not there
 
 
-class Invalid(ValueError):
-    """A value the schema refuses: where it sits (`key`, a dotted path), what it is, what is expected."""
+class FieldError(ValueError):
+    """A value a dataclass field refuses: where it sits (`key`, a dotted path such as
+    `experts.line.footprint_bytes`; '' for a whole file), the `value` given (MISSING: none),
+    the `rule` it breaks, and the `file` it was read from, if known. The message is worded
+    by a subclass: Invalid (the box manifest, JSON) or config_fields.ConfigError (the
+    configs, TOML), which also word the refusals of the type rules below."""
 
-    def __init__(self, key: str, value, expected: str):
-        self.key, self.value, self.expected = key, value, expected
+    NULL: str | None          # how None reads among a value's types ("a string or null");
+                              # None: it is not offered
+
+    def __init__(self, key: str, value, rule: str, *, file: str | None = None):
+        self.key, self.value, self.rule, self.file = key, value, rule, file
         super().__init__(self.describe())
 
     def describe(self) -> str:
-        if self.value is _MISSING:
-            return f"{self.key} is missing; expected {self.expected}"
-        if self.value is _OWN_WORDS:
-            return f"{self.key}: {self.expected}"
+        return f"{self.file}: {self.says()}" if self.file else self.says()
+
+    def says(self) -> str:
+        """The refusal without the file, in the subclass's words."""
+        raise NotImplementedError
+
+    def under(self, parent: str) -> FieldError:
+        """The same refusal, its key (a path below `parent`) prefixed with `parent`."""
+        return type(self)(_prefixed(parent, self.key), self.value, self.rule, file=self.file)
+
+    def in_file(self, path) -> FieldError:
+        return type(self)(self.key, self.value, self.rule, file=str(path))
+
+    @classmethod
+    def not_a(cls, key: str, value, what: str) -> FieldError:
+        """`value` at `key` is not `what`, a noun phrase ("an integer", "a list of 2 integers")."""
+        raise NotImplementedError
+
+    @classmethod
+    def an_object(cls, tp, key: str) -> str:
+        """The noun phrase for a dict or the dataclass `tp`, asked for at `key`."""
+        raise NotImplementedError
+
+    @classmethod
+    def unknown_key(cls, parent: str, name: str, value, known: list[str]) -> FieldError:
+        """Key `name` of the object at `parent` is none of the `known` keys there."""
+        raise NotImplementedError
+
+
+class Invalid(FieldError):
+    """The manifest's words: `key is value; expected rule` (`rule` says what would do)."""
+
+    NULL = "null"
+
+    def says(self) -> str:
+        if self.value is MISSING:
+            return f"{self.key} is missing; expected {self.rule}"
         shown = repr(self.value)
         shown = shown if len(shown) <= 80 else shown[:77] + "..."
-        return f"{self.key} is {shown}; expected {self.expected}"
+        return f"{self.key} is {shown}; expected {self.rule}"
 
-    def under(self, parent: str) -> "Invalid":
-        """The same refusal, its key (a path below `parent`) prefixed with `parent`."""
-        return Invalid(f"{parent}.{self.key}" if parent else self.key, self.value, self.expected)
+    @classmethod
+    def not_a(cls, key: str, value, what: str) -> Invalid:
+        return cls(key, value, what)
+
+    @classmethod
+    def an_object(cls, tp, key: str) -> str:
+        return f"an object ({tp.__name__})" if dataclasses.is_dataclass(tp) else "an object"
+
+    @classmethod
+    def unknown_key(cls, parent: str, name: str, value, known: list[str]) -> Invalid:
+        return cls(join(parent, name), value, f"no such key here (the keys are: "
+                   f"{', '.join(known)})")
 
 
 def join(parent: str, key) -> str:
-    """`parent.key`; keys that are not plain names (paths, dotted) as `parent['key']`."""
-    if isinstance(key, str) and re.fullmatch(r"[A-Za-z0-9_-]+", key):
-        return f"{parent}.{key}" if parent else key
-    return f"{parent}[{key!r}]"
+    """`parent.key`; keys that are not plain names (paths, dotted) as `parent['key']`,
+    list indices as `parent[0]`."""
+    plain = isinstance(key, str) and re.fullmatch(r"[A-Za-z0-9_-]+", key)
+    return _prefixed(parent, key if plain else f"[{key!r}]")
+
+
+def _prefixed(parent: str, path: str) -> str:
+    """The key path `path` (below `parent`) from the top: the one way paths are put together."""
+    if not parent or not path:
+        return parent or path
+    return parent + path if path.startswith("[") else f"{parent}.{path}"
 
 
 def at_least(obj, minimum, *names: str) -> None:
@@ -63,68 +128,78 @@ def at_least(obj, minimum, *names: str) -> None:
             raise Invalid(name, value, f"a number >= {minimum}")
 
 
-def read_as(tp, value, key: str = ""):
-    """`value` (parsed JSON found at `key`) as type `tp`; raises Invalid naming the key."""
-    if dataclasses.is_dataclass(tp):
-        return _read_dataclass(tp, value, key)
+def check_fields(obj, error: type[FieldError]) -> None:
+    """Hold every field of the dataclass `obj` to its annotation, normalising it in place
+    (frozen or not); raises `error` naming the field."""
+    hints = _hints(type(obj))
+    for f in dataclasses.fields(obj):
+        object.__setattr__(obj, f.name, _read_field(f, hints[f.name], getattr(obj, f.name), f.name,
+                                                    error))
+
+
+def read_as(tp, value, key: str = "", error: type[FieldError] = Invalid):
+    """`value` (found at `key`) held to the annotation `tp`, normalised; raises `error`."""
     origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if dataclasses.is_dataclass(tp):
+        if isinstance(value, tp):
+            return value
+        _expect(isinstance(value, dict), tp, value, key, error)
+        return _read_dataclass(tp, value, key, error)
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
         for arg in (a for a in args if a is not type(None)):
             try:
-                return read_as(arg, value, key)
-            except Invalid as e:
+                return read_as(arg, value, key, error)
+            except FieldError as e:
                 if e.key != key:                   # the right type, wrong inside: that is the error
                     raise
-        raise Invalid(key, value, " or ".join(_describe(a) for a in args))
-    if origin is dict:
-        _expect(isinstance(value, dict), key, value, tp)
-        return {k: read_as(args[1], v, join(key, k)) for k, v in value.items()}
+        raise error.not_a(key, value, _describe(tp, key, error))
+    if tp is dict or origin is dict:
+        _expect(isinstance(value, dict), tp, value, key, error)
+        return {k: read_as(args[1], v, join(key, k), error) for k, v in value.items()} \
+            if args else value
     if origin is tuple:
-        _expect(isinstance(value, list), key, value, tp)
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(read_as(args[0], v, f"{key}[{i}]") for i, v in enumerate(value))
-        _expect(len(value) == len(args), key, value, tp)
-        return tuple(read_as(a, v, f"{key}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
-    if tp is bool:
-        _expect(isinstance(value, bool), key, value, tp)
-    elif tp is int:
-        _expect(isinstance(value, int) and not isinstance(value, bool), key, value, tp)
-    elif tp is float:
-        _expect(isinstance(value, (int, float)) and not isinstance(value, bool)
-                and math.isfinite(value), key, value, tp)
-        return float(value)
-    elif tp is str:
-        _expect(isinstance(value, str), key, value, tp)
-    elif tp is dict:
-        _expect(isinstance(value, dict), key, value, tp)
-    else:
-        raise TypeError(f"schema.read_as has no reader for {tp!r} (at {key})")   # a schema bug
-    return value
+        variadic = args[-1] is Ellipsis
+        _expect(isinstance(value, (list, tuple)) and (variadic or len(value) == len(args)),
+                tp, value, key, error)
+        items = [args[0]] * len(value) if variadic else args
+        return tuple(read_as(a, v, join(key, i), error) for i, (a, v) in enumerate(zip(items, value)))
+    if tp in _SCALARS:
+        one, _, ok, convert = _SCALARS[tp]
+        _expect(ok(value), tp, value, key, error)
+        return convert(value)
+    raise TypeError(f"schema.read_as has no rule for {tp!r} (at {key})")   # a schema bug
 
 
-def _read_dataclass(cls, value, key: str):
-    if not isinstance(value, dict):
-        raise Invalid(key, value, f"an object ({cls.__name__})")
+def _read_dataclass(cls, value: dict, key: str, error: type[FieldError]):
     hints = _hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     for k in value:
         if k not in fields:
-            raise Invalid(join(key, k), value[k], f"no such key here (the keys are: "
-                          f"{', '.join(fields)})")
+            raise error.unknown_key(key, k, value[k], list(fields))
     kwargs = {}
     for name, f in fields.items():
+        at = join(key, name)
         if name in value:
-            kwargs[name] = read_as(hints[name], value[name], join(key, name))
+            kwargs[name] = _read_field(f, hints[name], value[name], at, error)
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            raise Invalid(join(key, name), _MISSING, _describe(hints[name]))
+            raise error.not_a(at, MISSING, _describe(hints[name], at, error))
     try:
         return cls(**kwargs)
-    except Invalid as e:                             # the dataclass's own range checks
+    except FieldError as e:                          # the dataclass's own range checks
         raise e.under(key) from None
-    except (ValueError, TypeError) as e:             # a foreign dataclass's checks (EncoderConfig)
-        raise Invalid(key, _OWN_WORDS, str(e)) from None
+
+
+def _read_field(f: dataclasses.Field, tp, value, key: str, error: type[FieldError]):
+    """A field's value read as its annotation `tp`. An object given for a field whose default
+    is a dataclass changes only the keys it has (a TOML table over the defaults)."""
+    if isinstance(value, dict) and f.default_factory is not dataclasses.MISSING:
+        default = f.default_factory()
+        if dataclasses.is_dataclass(default):
+            value = {d.name: getattr(default, d.name) for d in dataclasses.fields(default)
+                     if d.init} | value
+    return read_as(tp, value, key, error)
 
 
 @functools.lru_cache(maxsize=None)
@@ -133,22 +208,54 @@ def _hints(cls) -> dict:
     return typing.get_type_hints(cls)
 
 
-def _expect(ok: bool, key: str, value, tp) -> None:
+def _expect(ok: bool, tp, value, key: str, error: type[FieldError]) -> None:
     if not ok:
-        raise Invalid(key, value, _describe(tp))
+        raise error.not_a(key, value, _describe(tp, key, error))
 
 
-def _describe(tp) -> str:
+def _describe(tp, key: str, error: type[FieldError]) -> str:
+    """What the annotation `tp` asks for, as a noun phrase in `error`'s words."""
     origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if dataclasses.is_dataclass(tp):
-        return f"an object ({tp.__name__})"
     if origin in (typing.Union, types.UnionType):
-        return " or ".join(_describe(a) for a in args)
-    if origin is dict:
-        return "an object"
+        return " or ".join(error.NULL if a is type(None) else _describe(a, key, error)
+                           for a in args if a is not type(None) or error.NULL)
     if origin is tuple:
-        if len(args) == 2 and args[1] is Ellipsis:
-            return "a list"
-        return f"a list of {len(args)}"
-    return {bool: "true or false", int: "an integer", float: "a finite number", str: "a string",
-            dict: "an object", type(None): "null"}.get(tp, repr(tp))
+        variadic = args[-1] is Ellipsis
+        items = set(args[:1] if variadic else args)
+        several = _several(*items) if len(items) == 1 else None
+        words = ([] if variadic else [str(len(args))]) + ([several] if several else [])
+        return "a list of " + " ".join(words) if words else "a list"
+    if tp in _SCALARS:
+        return _SCALARS[tp][0]
+    return error.an_object(tp, key)
+
+
+def _several(tp) -> str | None:
+    """`tp` in the plural (`integers or strings`), where the rules have a word for it."""
+    args = typing.get_args(tp) if typing.get_origin(tp) in (typing.Union, types.UnionType) \
+        else (tp,)
+    if all(a in _SCALARS for a in args):
+        return " or ".join(_SCALARS[a][1] for a in args)
+    return None
+
+
+def _is_bool(v) -> bool:
+    return isinstance(v, (bool, np.bool_))
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, (int, np.integer)) and not _is_bool(v)
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float, np.integer, np.floating)) and not _is_bool(v) \
+        and math.isfinite(v)
+
+
+# annotation -> (what one is, what several are, test, conversion)
+_SCALARS = {
+    bool: ("true or false", "booleans", _is_bool, bool),
+    int: ("an integer", "integers", _is_int, int),
+    float: ("a finite number", "finite numbers", _is_number, float),
+    str: ("a string", "strings", lambda v: isinstance(v, str), str),
+}

@@ -69,7 +69,7 @@ CORRUPTIONS = [
     ("experts", _experts_as_a_list, "is [{"),
     ("name", _delete("name"), "is missing"),
     ("activator", _set("activator", value="../elsewhere"), "is '../elsewhere'"),
-    ("encoder: timesteps", _set("encoder", "timesteps", value=0), "timesteps = 0"),
+    ("encoder.timesteps", _set("encoder", "timesteps", value=0), "encoder.timesteps = 0"),
     ("schema_version", _set("schema_version", value=True), "schema_version True"),
 ]
 

@@ -7,16 +7,16 @@
 One table per stage, in data-path order: [source] → [encoder] → [activator] →
 [pager] → [arbiter] → [link], and the loop's [rates]. Each is the stage's own
 dataclass where the stage has one (EncoderConfig, PagerConfig,
-firmware_bridge's LinkConfig) and is checked by it; a bad value raises
-ConfigError naming its TOML key path and the value (`pager.budget_bytes =
-0: must be > 0`), an unknown key is refused with the keys its table knows, so
-a typo never passes silently. The command line overrides keys, never the
+firmware_bridge's LinkConfig) and is checked by it. The tables are read by
+the manifest's reader (runtime/schema.py): a bad value raises ConfigError
+naming its TOML key path and the value (`pager.budget_bytes = 0: must be >
+0`), an unknown key is refused with the keys its table knows, so a typo
+never passes silently. The command line overrides keys, never the
 other way round; errors never name a flag.
 """
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,10 +30,10 @@ else:                                            # the robot's Python 3.10 (JetP
 from spikebox.firmware_bridge import LinkConfig, LinkConfigError
 
 from ..activator import BACKENDS
-from ..config_fields import (ConfigError, check_choice, check_fields, check_positive, check_size,
-                             toml_value, typed_fields)
+from ..config_fields import ConfigError, check_choice, check_positive, check_size, toml_value
 from ..encoder import EncoderConfig
 from ..pager.config import PagerConfig
+from ..schema import check_fields, join, read_as
 
 VIRTUAL_MCU = "virtual"   # link.url that starts the reference firmware on a pseudo-terminal
 
@@ -48,7 +48,7 @@ class SourceConfig:
     max_frame_age_ms: int = 100                  # an older frame is stale: dropped and counted
 
     def __post_init__(self):
-        check_fields(self)
+        check_fields(self, ConfigError)
         if not self.capture.strip():
             raise ConfigError("capture", self.capture,
                               'must name a source: "sim", a camera index, a file or a pipeline')
@@ -63,7 +63,7 @@ class ActivatorConfig:
                              # Loihi2SimCfg fixed_pt on this CPU: frames as fast as it gives)
 
     def __post_init__(self):
-        check_fields(self)
+        check_fields(self, ConfigError)
         check_choice(self, "backend", BACKENDS)
 
 
@@ -76,7 +76,7 @@ class ArbiterConfig:
     telemetry_max_age_ms: int = 200   # older telemetry is not acted on (nor shown as current)
 
     def __post_init__(self):
-        check_fields(self)
+        check_fields(self, ConfigError)
         check_positive(self, "telemetry_max_age_ms")
 
 
@@ -88,7 +88,7 @@ class RatesConfig:
     status_period_s: float = 1.0   # one status line this often
 
     def __post_init__(self):
-        check_fields(self)
+        check_fields(self, ConfigError)
         check_positive(self, "control_hz", "frame_hz", "status_period_s")
 
 
@@ -115,7 +115,7 @@ class RunConfig:
     rates: RatesConfig = field(default_factory=RatesConfig)
 
     def __post_init__(self):
-        check_fields(self)
+        check_fields(self, ConfigError)
         for name in ("box", "report_dir"):
             if getattr(self, name) is not None and not getattr(self, name).strip():
                 raise ConfigError(name, getattr(self, name), "must name a folder (or be left out)")
@@ -149,15 +149,10 @@ class RunConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
         """From TOML's tables: a missing key takes its default, an unknown key is refused."""
-        _refuse_unknown("", data, [f.name for f in dataclasses.fields(cls)])
-        values = {}
-        for name, value in data.items():
-            if name in SECTIONS:
-                if not isinstance(value, dict):
-                    raise ConfigError(name, value, f"must be a table: [{name}]")
-                value = _section(name, value)
-            values[name] = value
-        return cls(**values)
+        try:
+            return read_as(cls, data, "", ConfigError)
+        except LinkConfigError as e:             # the bridge is a leaf: its own error type
+            raise ConfigError(join("link", e.field), e.value, e.rule) from None
 
     def to_dict(self) -> dict[str, Any]:
         """TOML's view: tuples as lists, unset keys left out (TOML has no null)."""
@@ -190,32 +185,6 @@ class RunConfig:
             else:
                 table[key] = value
         return RunConfig.from_dict(data)
-
-
-def _section(name: str, table: dict[str, Any]):
-    """The dataclass of table `name`: its defaults, then the file's keys, each checked."""
-    cls = SECTIONS[name]
-    _refuse_unknown(name, table, [f.name for f in dataclasses.fields(cls)])
-    factory = RunConfig.__dataclass_fields__[name].default_factory
-    defaults = {} if factory is dataclasses.MISSING else dataclasses.asdict(factory())
-    try:
-        return cls(**typed_fields(cls, {**defaults, **table}))   # types first: LinkConfig has no
-                                                                 # type checks of its own
-    except ConfigError as e:
-        raise e.under(name) from None
-    except LinkConfigError as e:                 # the bridge is a leaf: its own error type
-        raise ConfigError(f"{name}.{e.field}", e.value, e.rule) from None
-
-
-def _refuse_unknown(table: str, data: dict, known: list[str]) -> None:
-    unknown = [k for k in data if k not in known]
-    if unknown:
-        key = f"{table}.{unknown[0]}" if table else unknown[0]
-        near = difflib.get_close_matches(unknown[0], known, n=1)
-        hint = f"did you mean {near[0]}? " if near else ""
-        where = f"[{table}]" if table else "the top level"
-        raise ConfigError(key, data[unknown[0]],
-                          f"unknown key; {hint}{where} knows {', '.join(known)}")
 
 
 def _plain(value):

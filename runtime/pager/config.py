@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..config_fields import ConfigError, check_choice, check_fields, check_positive
+from ..config_fields import ConfigError, check_choice, check_positive
+from ..schema import check_fields
 from .policies import ActivatorAwarePolicy, LRUPolicy, Policy
 
 PREFETCH_MODES = ("background", "inline", "off")
@@ -34,7 +35,7 @@ class PagerConfig:
                                       # pages dropped) when the loader can shelve
 
     def __post_init__(self):
-        check_fields(self)
+        check_fields(self, ConfigError)
         check_positive(self, "budget_bytes", "retry_after_s", "retry_max_s")
         check_choice(self, "policy", (ActivatorAwarePolicy.name, LRUPolicy.name))
         check_choice(self, "prefetch", PREFETCH_MODES)
