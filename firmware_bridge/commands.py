@@ -9,6 +9,7 @@ supersede are one step each.
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 
 from .link_types import CommandSuperseded
@@ -26,6 +27,7 @@ class Pending:
 class CommandBook:
     def __init__(self):
         self.latched = False    # from estop() until a CLEAR issued after it is acked
+        self.latched_at = 0.0   # time.monotonic() of the latest latch()
         self.reason = 0         # of the latest estop(), for re-sending it
         self._epoch = 0         # +1 per estop(): a CLEAR issued before it loses
         self._cmd_id = 0
@@ -49,6 +51,7 @@ class CommandBook:
     def latch(self, reason: int) -> None:
         """estop(): latch now, before anything is sent, and abandon every CLEAR in flight."""
         self.latched = True
+        self.latched_at = time.monotonic()
         self.reason = reason
         self._epoch += 1
         for pending in self._pending.values():

@@ -40,7 +40,7 @@ import serial
 from .commands import CommandBook, Pending
 from .framing import Frame, FrameDecoder, LinkCounters, encode_frame
 from .protocol import (ACK_REFUSED, ACK_STALE, HELLO_OK, PROTOCOL_VERSION,
-                       SCHEMA_HASH, STATE_HANDSHAKEN)
+                       SCHEMA_HASH, STATE_ESTOPPED, STATE_HANDSHAKEN)
 from .link_types import (BridgeError, CommandRefused, CommandSuperseded, CommandTimeout,
                          DriveSent, HandshakeTimeout, LinkConfig, LinkDownError, McuInfo,
                          NotConnectedError, ProtocolMismatch, percentile)
@@ -65,7 +65,8 @@ class _HostCounters(LinkCounters):
     tx_errors: int = 0          # writes that failed or timed out
     drives_not_sent: int = 0    # send_drive while the link was down
     drives_held: int = 0        # send_drive while the host's e-stop latch was set
-    estop_reasserts: int = 0    # ESTOPs sent again after a reconnect while latched
+    estop_reasserts: int = 0    # ESTOPs sent again: after a reconnect, or the MCU not holding it
+    heartbeats_held: int = 0    # heartbeat() while latched: silence is a second way to stop
     commands_superseded: int = 0  # CLEARs that lost to an ESTOP
     stray_hello_acks: int = 0   # HELLO_ACKs answering no HELLO of ours: session re-made
     reconnects: int = 0         # successful handshakes after the first
@@ -162,6 +163,11 @@ class Link:
     def heartbeat(self) -> bool:
         """Tell the MCU the control loop is alive. Call it from the loop, every cycle."""
         self._check_started()
+        if self._book.latched:
+            # While latched the host goes silent: if every ESTOP frame were lost, the
+            # MCU's watchdog still stops the wheels within its watchdog_ms.
+            self._decoder.counters.heartbeats_held += 1
+            return False
         if not self._handshaken.is_set():
             return False
         ms = int(time.monotonic() * 1000) & 0xFFFFFFFF
@@ -385,8 +391,10 @@ class Link:
             if sent is not None:
                 self._rtt_ms.append((t.received_at - sent) * 1000)
             self._check_mcu_state(t.state)
+            self._enforce_latch(t.state, t.received_at)
         elif name == "HEARTBEAT":
             self._check_mcu_state(f["state"])
+            self._enforce_latch(f["state"], time.monotonic())
         elif name == "ACK":
             with self._lock:
                 self._book.acked(f["cmd_id"], f["result"])
@@ -445,9 +453,18 @@ class Link:
                     info.firmware_id, info.proto_version, info.watchdog_ms)
 
     # ---- the e-stop latch across reconnects (reader thread) ------------------------------
+    def _enforce_latch(self, mcu_state: int, received_at: float) -> None:
+        """Latched here, and the MCU says (after the latch) that it does not hold the
+        e-stop: every try of estop() was lost, or it rebooted. Send it again until it does."""
+        if (self._book.latched and self._reassert is None and self._handshaken.is_set()
+                and received_at > self._book.latched_at and not mcu_state & STATE_ESTOPPED
+                and mcu_state & STATE_HANDSHAKEN and not self._book.in_flight("ESTOP")):
+            self._start_reassert()
+
     def _start_reassert(self) -> None:
-        """A new session while latched: the MCU may have rebooted and forgotten the
-        ESTOP. Send it again, newest of all commands, before anything else."""
+        """While latched: a new session (the MCU may have rebooted and forgotten the
+        ESTOP), or the MCU reporting it does not hold it. Send it again, newest of all
+        commands, until it is acked."""
         self._end_reassert()
         with self._lock:
             self._reassert = self._book.issue("ESTOP")
@@ -457,6 +474,9 @@ class Link:
 
     def _reassert_step(self, now: float) -> None:
         cmd_id, pending = self._reassert
+        if not self._book.latched:
+            self._end_reassert()
+            return
         if pending.done.is_set():
             if pending.result != ACK_STALE:
                 self._end_reassert()

@@ -74,6 +74,7 @@ class LossyLine:
         self.core = FirmwareCore()
         self.events: list[LineEvent] = []
         self.frames_dropped = 0
+        self.blocked: set[str] = set()   # names of host frames that never reach the MCU
         self.frames_duplicated = 0
         self.frames_delayed = 0
         self._order = itertools.count()
@@ -160,6 +161,9 @@ class LossyLine:
                             raise
                         data = b""
                     for frame in from_host.feed(data):
+                        if frame.name in self.blocked:
+                            self.frames_dropped += 1
+                            continue
                         self._route(frame, self._to_core, now)
                 while self._to_core and self._to_core[0][0] <= now:
                     frame = heapq.heappop(self._to_core)[2]
