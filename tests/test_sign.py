@@ -6,6 +6,7 @@ import hashlib
 import json
 import shutil
 import subprocess
+import sys
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -17,6 +18,7 @@ from spikebox.cli import main
 from spikebox.export.testmodels import mlp
 from spikebox.runtime.box import SIGNATURE, Box, BoxError
 from spikebox.runtime.box_signature import KeyFileError, SignatureState
+from spikebox.runtime.daemon import RunConfig
 
 
 def _write_key_pair(folder, name):
@@ -331,3 +333,15 @@ def test_a_trusted_key_that_cannot_be_used_is_named_with_the_fix(signed, keys, t
     with pytest.raises(KeyFileError) as info:
         Box.open(signed, trusted_keys=[path])
     assert str(info.value).startswith(f"{path}: ") and words in str(info.value)
+
+
+def test_the_run_config_names_the_robots_trusted_keys(signed, keys, tmp_path):
+    assert RunConfig().trusted_keys == ()
+    config_file = tmp_path / "robot.toml"
+    config_file.write_text(f'trusted_keys = ["{keys["owner"][1]}"]\n')
+    config = RunConfig.from_toml(config_file)
+    assert config.trusted_keys == (str(keys["owner"][1]),)
+    Box.open(signed, trusted_keys=config.trusted_keys)
+    run = subprocess.run([sys.executable, "-m", "spikebox", "run", "--config", str(config_file),
+                          "--print-config"], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0 and f'trusted_keys = ["{keys["owner"][1]}"]' in run.stdout
