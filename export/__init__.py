@@ -1,2 +1,2 @@
-"""Off-device: build, grow and check boxes from trained models. May reuse spikebox.runtime;
+"""Off-device: build, grow, check and sign boxes from trained models. May reuse spikebox.runtime;
 the robot side never imports this package."""

@@ -1,13 +1,17 @@
-"""`spikebox export check BOX`: is this box whole and usable, as the robot will load it?"""
+"""`spikebox export check BOX [--trusted-key PUB ...]`: is this box whole and usable, as the
+robot will load it? With trusted keys it refuses what a robot given them refuses (Box.open).
+Without, an unsigned box passes, but a signature that does not match its manifest is refused
+all the same: it is a box damaged or changed after signing, whatever a robot trusts."""
 from __future__ import annotations
 
 import time
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
 from spikebox.runtime.activator import ActivatorNetwork
 from spikebox.runtime.box import Box, BoxError
+from spikebox.runtime.box_signature import SignatureState, TrustedKey
 from spikebox.runtime.experts.session import load_session, warm_up, zero_inputs
 from spikebox.runtime.experts.box_loader import refuse_foreign_external_data
 from spikebox.runtime.experts.paged import weights_file
@@ -32,10 +36,18 @@ def _shell_round_trip(name: str, path, session, expected) -> str:
     return f"shell round trip ok ({dropped / 2**20:.1f} MB of weights paged out and back)"
 
 
-def check_box(path, progress: Callable[[str], None] = lambda s: None) -> Iterator[str]:
+def check_box(path, progress: Callable[[str], None] = lambda s: None,
+              trusted_keys: Sequence[TrustedKey] | None = None) -> Iterator[str]:
     """Yields one line per check passed; raises BoxError at the first failure."""
-    box = Box.open(path)
+    box = Box.open(path, trusted_keys=trusted_keys)
     yield f"manifest: schema {box.manifest.schema_version}, {len(box.experts)} experts"
+    signature = box.signature
+    if signature.state in (SignatureState.MISMATCH, SignatureState.DAMAGED):
+        raise BoxError(signature.problem())
+    yield (f"signature: {signature.summary()}"
+           + (", a trusted key" if trusted_keys else "")
+           + (" (a robot given trusted_keys refuses it)"
+              if signature.state is SignatureState.UNSIGNED else ""))
     t0 = time.perf_counter()
     nbytes = box.verify()
     yield (f"sha256: {len(box.manifest.files)} files, {nbytes / 2**20:.1f} MB verified in "

@@ -1,9 +1,11 @@
-"""Making and changing boxes: `spikebox export init | add | remove` (check: box_check.py).
+"""Making and changing boxes: `spikebox export init | add | remove` (check: box_check.py,
+sign: box_sign.py).
 
 Every change is staged beside the current files under new names and then
-committed by one atomic replace of manifest.json; files the old manifest
-named are removed only after the commit. An export interrupted at any point
-leaves the box as it was (plus unreferenced leftovers that the next change
+committed by one atomic replace of manifest.json (the box's signature is removed
+just before it: a changed box is unsigned); files the old manifest named are
+removed only after the commit. An export interrupted at any point leaves the
+box as it was, or unsigned (plus unreferenced leftovers that the next change
 sweeps away).
 """
 from __future__ import annotations
@@ -25,13 +27,13 @@ import numpy as np
 
 from spikebox import __version__
 from spikebox.runtime.activator import ActivatorNetwork
-from spikebox.runtime.box import (EXPERT_NAME_RULE, MANIFEST, SCHEMA_VERSION, Box, BoxError,
-                                  ExpertEntry, ExpertFiles, Manifest, OutputEntry, TensorEntry,
-                                  read_frames, sha256_file, valid_expert_name)
+from spikebox.runtime.box import (EXPERT_NAME_RULE, MANIFEST, SCHEMA_VERSION, SIGNATURE, Box,
+                                  BoxError, ExpertEntry, ExpertFiles, Manifest, OutputEntry,
+                                  TensorEntry, read_frames, sha256_file, valid_expert_name)
 from spikebox.runtime.config_fields import ConfigError
 from spikebox.runtime.encoder import Encoder, EncoderConfig
 from spikebox.runtime.experts.preprocess import frame_to_tensor
-from spikebox.runtime.files import atomic_write, fsync_files
+from spikebox.runtime.files import atomic_write, fsync_dir, fsync_files
 from spikebox.runtime.schema import Invalid
 
 from .activator_training import UnitTrainingConfig, train_expert_units
@@ -92,6 +94,12 @@ def _commit(path: Path, manifest: Manifest) -> None:
     data = manifest.to_json()
     Manifest.from_json(data, path / MANIFEST)       # the robot's checks, before it is written
     fsync_files(path / rel for rel in manifest.files)   # what it names is on the disk first
+    # A changed box is unsigned until its owner signs it again. The signature goes first, and
+    # durably: a crash between the two steps leaves the old manifest unsigned, never a new
+    # manifest beside an old signature.
+    if os.path.lexists(path / SIGNATURE):
+        (path / SIGNATURE).unlink()
+        fsync_dir(path)
     atomic_write(path / MANIFEST, (json.dumps(data, indent=1) + "\n").encode())
 
 

@@ -1,7 +1,7 @@
 """`spikebox export …`: argument parsing and printing only.
 
-The work is in box_edit (init/add/remove), box_compile (compile) and
-box_check (check); this module turns their errors into one clear line and an
+The work is in box_edit (init/add/remove), box_compile (compile),
+box_check (check) and box_sign (sign); this module turns their errors into one clear line and an
 exit status: 0 done, 1 refused (the box is unchanged), 2 usage.
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ from .torch_door import parse_input_shape
 
 
 def add_arguments(exp: argparse.ArgumentParser, fmt) -> None:
-    sub = exp.add_subparsers(dest="action", metavar="{init,add,remove,compile,check}",
+    sub = exp.add_subparsers(dest="action", metavar="{init,add,remove,compile,check,sign}",
                              required=True)
     p = sub.add_parser("init", formatter_class=fmt, help="make an empty box",
                        description="example:  spikebox export init mybox")
@@ -87,8 +87,25 @@ def add_arguments(exp: argparse.ArgumentParser, fmt) -> None:
                     "Verifies the manifest's schema and the sha256 of every file, loads every\n"
                     "expert's optimised file and runs it, pages its weights out and back in\n"
                     "as the pager's shells do and checks the outputs again, and loads the\n"
-                    "activator.")
+                    "activator. A signature that does not match the manifest is refused;\n"
+                    "with --trusted-key, so is a box not signed by one of those keys, as a\n"
+                    "robot with them in its run config's trusted_keys refuses it.")
     p.add_argument("box", metavar="BOX")
+    p.add_argument("--trusted-key", action="append", metavar="PUB", default=[],
+                   help="an Ed25519 public key (PEM) the robot trusts; repeatable")
+
+    p = sub.add_parser(
+        "sign", formatter_class=fmt, help="sign the box's manifest with the owner's key",
+        description="example:  spikebox export sign mybox --key owner.pem\n\n"
+                    "Signs the exact bytes of manifest.json (which holds the sha256 of every\n"
+                    "file) with an Ed25519 private key and writes manifest.sig beside it. A\n"
+                    "robot given the public half in trusted_keys runs only boxes so signed.\n"
+                    "Any later add or remove leaves the box unsigned. A key pair:\n"
+                    "  openssl genpkey -algorithm ed25519 -out owner.pem\n"
+                    "  openssl pkey -in owner.pem -pubout -out owner.pub.pem")
+    p.add_argument("box", metavar="BOX")
+    p.add_argument("--key", metavar="K", required=True,
+                   help="the owner's Ed25519 private key, PEM (PKCS8), unencrypted")
 
 
 def _preprocessing(args) -> dict | None:
@@ -121,7 +138,8 @@ def _add_options(**values):
 
 def run(args: argparse.Namespace) -> int:
     from spikebox.runtime.activator import ActivatorFileError
-    from spikebox.runtime.box import BoxError
+    from spikebox.runtime.box import SIGNATURE, BoxError
+    from spikebox.runtime.box_signature import ALGORITHM
 
     from .backend_check import BackendMismatch
 
@@ -158,8 +176,12 @@ def run(args: argparse.Namespace) -> int:
                   f"numpy on {r.frames} example frames ({r.units} units, {r.spikes} spikes)")
         elif args.action == "check":
             from .box_check import check_box
-            for line in check_box(args.box, progress=say):
+            for line in check_box(args.box, progress=say, trusted_keys=args.trusted_key):
                 print(line)
+        elif args.action == "sign":
+            from .box_sign import sign_box
+            signed = sign_box(args.box, args.key)
+            print(f"{args.box}: signed by key {signed.key_id} ({ALGORITHM}); {SIGNATURE} written")
     except (BoxError, ActivatorFileError, BackendMismatch, ValueError) as e:
         print(f"spikebox export {args.action}: refused: {e}", file=sys.stderr)
         return 1

@@ -1,6 +1,8 @@
 """A box, as the robot reads it: the manifest, typed and validated once, its files, their hashes.
 
     box = Box.open("/opt/robot/skills.box")  # BoxError naming the bad key, its value and the fix
+    box = Box.open(path, trusted_keys=["/etc/spikebox/owner.pub.pem"])   # only if signed by one
+    box.signature.summary()   # "by key 3fa2b1c4d5e6f708 (ed25519), matches the manifest", "unsigned"
     box.verify()                       # sha256 of every file; raises BoxError naming the first bad one
     entry = box.experts["line_follow"]       # an ExpertEntry
     path = box.file(entry.files.optimized)
@@ -11,6 +13,8 @@ replacing manifest.json atomically; a file the manifest does not name is
 leftover of an interrupted export and is ignored):
 
     BOX/manifest.json                       schema_version, experts, activator, sha256 of every file
+    BOX/manifest.sig                        the owner's Ed25519 signature of manifest.json's bytes
+                                            (box_signature.py; `spikebox export sign`)
     BOX/experts/<name>-<id>/model.onnx      the source model, as given
     BOX/experts/<name>-<id>/<optimised>     the file the pager loads
     BOX/activator-<id>/                     activator.json, activator.npz (runtime/activator)
@@ -21,6 +25,12 @@ Box.open reads manifest.json through them once (runtime/schema.py), so a
 missing key, a wrong type or a number out of range is one BoxError naming
 the key (`experts.line.footprint_bytes`), never a KeyError later in the
 pager or a command.
+
+Trust (DESIGN.md): with trusted_keys, Box.open refuses a box unless
+manifest.sig is a valid signature of manifest.json's exact bytes by one of
+them, before those bytes are parsed; the manifest's hashes then carry that
+trust to every file (verify, and the pager's loader before each first load).
+Without trusted_keys, integrity is by the hashes alone, as before signing.
 """
 from __future__ import annotations
 
@@ -30,17 +40,20 @@ import os
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
+from typing import Sequence
 
 import cv2
 import numpy as np
 
 from .activator import ActivatorNetwork
 from .encoder import Encoder, EncoderConfig
-from .files import read_json
+from .box_signature import SignatureCheck, TrustedKey, load_trusted_keys, read_signature
+from .files import parse_json, read_bytes
 from .schema import FieldError, Invalid, at_least, join, read_as
 
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
+SIGNATURE = "manifest.sig"      # beside the manifest, never listed in it (it signs the manifest)
 _FIX = "restore the box from its source, or export it again"
 
 
@@ -210,15 +223,27 @@ def _inside(key: str, rel: str) -> None:
 class Box:
     path: Path
     manifest: Manifest
+    signature: SignatureCheck | None = None   # what Box.open found beside the manifest
+    manifest_bytes: bytes = b""               # exactly what Box.open parsed (and a signature covers)
 
     @classmethod
-    def open(cls, path: str | os.PathLike) -> "Box":
+    def open(cls, path: str | os.PathLike,
+             trusted_keys: Sequence[TrustedKey] | None = None) -> "Box":
+        """The box at `path`, its manifest validated. With trusted_keys (public keys, or PEM
+        files of them; none or empty: hashes only), BoxError unless the manifest is signed by
+        one of them; a trusted key file that cannot be used is a KeyFileError."""
         path = Path(path)
+        trusted = load_trusted_keys(trusted_keys or ())
         if not (path / MANIFEST).exists():
             raise BoxError(f"{path / MANIFEST}: missing; {path} is not a box "
                            f"(make one with: spikebox export init {path})")
-        data = read_json(path / MANIFEST, _FIX, BoxError)
-        return cls(path, Manifest.from_json(data, path / MANIFEST))
+        raw = read_bytes(path / MANIFEST, _FIX, BoxError)   # read once: verified, then parsed
+        signature = read_signature(path / SIGNATURE, raw, path)
+        refusal = signature.refusal(trusted) if trusted else None
+        if refusal:
+            raise BoxError(refusal)
+        data = parse_json(raw, path / MANIFEST, _FIX, BoxError)
+        return cls(path, Manifest.from_json(data, path / MANIFEST), signature, raw)
 
     @property
     def name(self) -> str:
@@ -258,7 +283,7 @@ class Box:
                 else:
                     out.append(str(crel))
         for child in sorted(self.path.iterdir()):
-            if child.name in (MANIFEST,):
+            if child.name in (MANIFEST, SIGNATURE):
                 continue
             rel = PurePosixPath(child.name)
             if child.is_dir() and not child.is_symlink() and rel in folders:

@@ -24,8 +24,9 @@ def inspect_box(path: str) -> int:
 
 
 def describe(box: Box) -> Iterator[str]:
-    """The lines `spikebox inspect` prints: experts, files, sizes and measured figures."""
+    """The lines `spikebox inspect` prints: who signed it, experts, files, sizes, figures."""
     yield f"box '{box.name}' at {box.path} ({len(box.experts)} experts, {len(box.manifest.files)} files)"
+    yield f"  signature  {box.signature.summary()}"
     total = 0
     for name, e in box.experts.items():
         sizes = {}

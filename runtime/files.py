@@ -57,9 +57,25 @@ def fsync_files(paths) -> None:
 def read_json(path: str | os.PathLike, fix: str, error: type[Exception] = ValueError):
     """Parse a JSON file, or raise `error` naming the file and `fix`."""
     path = Path(path)
+    return parse_json(read_bytes(path, fix, error), path, fix, error)
+
+
+def read_bytes(path: str | os.PathLike, fix: str, error: type[Exception] = ValueError) -> bytes:
+    """A file's bytes, or `error` naming the file and `fix`. A box's manifest is read once,
+    so that the bytes whose signature is checked are the bytes parsed."""
+    path = Path(path)
     try:
-        return json.loads(path.read_text())
+        return path.read_bytes()
     except FileNotFoundError:
         raise error(f"{path}: missing; {fix}") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except OSError as exc:
+        raise error(f"{path}: not readable JSON ({exc}); {fix}") from None
+
+
+def parse_json(data: bytes, path: str | os.PathLike, fix: str,
+               error: type[Exception] = ValueError):
+    """`data`, the bytes of the JSON file `path`, parsed; or `error` naming the file and `fix`."""
+    try:
+        return json.loads(data.decode())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise error(f"{path}: not readable JSON ({exc}); {fix}") from None

@@ -98,6 +98,11 @@ def test_any_string_survives_the_toml_writer(text):
     ({"seconds": -1}, "seconds = -1.0: must be > 0"),
     ({"seconds": 2, "frames": 10}, "frames = 10: cannot be set with seconds = 2.0"),
     ({"view": "yes"}, 'view = "yes": must be true or false'),
+    ({"trusted_keys": "/etc/spikebox/owner.pub.pem"},
+     'trusted_keys = "/etc/spikebox/owner.pub.pem": must be a list of strings'),
+    ({"trusted_keys": ["a.pem", " "]}, 'trusted_keys = ["a.pem", " "]: must name public key'),
+    ({"trusted_keys": ["a.pem", "a.pem"]},
+     'trusted_keys = ["a.pem", "a.pem"]: names \'a.pem\' more than once'),
     ({"pager": 64}, "pager = 64: must be a table: [pager]"),
 ])
 def test_every_refusal_names_its_key_path_and_value_never_a_flag(data, message):

@@ -105,6 +105,9 @@ class RunConfig:
     frames: int | None = None        # ... or this many control cycles (neither: until Ctrl-C)
     report_dir: str | None = None    # write a run report here
     view: bool = False               # show the camera view and what fired
+    trusted_keys: tuple[str, ...] = ()   # Ed25519 public keys (PEM files) of the owners whose
+                                         # signed boxes this robot runs; none: any box whose
+                                         # hashes check (runtime/box.py)
     source: SourceConfig = field(default_factory=SourceConfig)
     encoder: EncoderConfig | None = None   # none: the box's own (its activator was trained on
                                            # that encoder's spikes); set, it must equal the box's
@@ -122,6 +125,13 @@ class RunConfig:
         for name in ("seconds", "frames"):
             if getattr(self, name) is not None:
                 check_positive(self, name)
+        for path in self.trusted_keys:
+            if not path.strip():
+                raise ConfigError("trusted_keys", self.trusted_keys,
+                                  "must name public key files (PEM), none empty")
+        if len(set(self.trusted_keys)) < len(self.trusted_keys):
+            twice = next(p for p in self.trusted_keys if self.trusted_keys.count(p) > 1)
+            raise ConfigError("trusted_keys", self.trusted_keys, f"names {twice!r} more than once")
         if self.seconds is not None and self.frames is not None:
             raise ConfigError("frames", self.frames,
                               f"cannot be set with seconds = {self.seconds}: give one of them")
