@@ -1,4 +1,4 @@
-"""The `spikebox` command: run, export, inspect, bench.
+"""The `spikebox` command: run, export, inspect, sim, bench.
 
     spikebox run                       # the demo (today: the firmware bridge on a virtual MCU)
     spikebox run --serial /dev/ttyUSB0 --seconds 10
@@ -46,6 +46,20 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     return commands.inspect(args.box)
 
 
+def _cmd_sim(args: argparse.Namespace) -> int:
+    if not (args.record or args.sheet):
+        print("spikebox sim: give --record DIR --seconds S, or --sheet FILE.png (or both)",
+              file=sys.stderr)
+        return 2
+    if args.record and not args.seconds:
+        print("spikebox sim: --record needs --seconds S", file=sys.stderr)
+        return 2
+    from spikebox.runtime.sim.commands import run_sim_command
+    return run_sim_command(record=args.record, seconds=args.seconds, sheet=args.sheet,
+                           seed=args.seed, course=args.course, size=args.size, fps=args.fps,
+                           randomize=args.randomize)
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     if args.target == "bridge":
         from spikebox.runtime.bench.bridge import format_table, run_bridge_bench
@@ -73,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "models into a RAM budget; their outputs drive the robot over serial.")
     p.add_argument("--version", action="version", version=f"spikebox {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
-    sub = p.add_subparsers(dest="command", metavar="{run,export,inspect,bench}", required=True)
+    sub = p.add_subparsers(dest="command", metavar="{run,export,inspect,sim,bench}", required=True)
 
     run = sub.add_parser(
         "run", formatter_class=fmt, help="run the robot daemon (no arguments: the demo)",
@@ -116,6 +130,31 @@ def build_parser() -> argparse.ArgumentParser:
                     "activator units; nothing is loaded or changed.")
     ins.add_argument("box", metavar="BOX")
     ins.set_defaults(func=_cmd_inspect)
+
+    sim = sub.add_parser(
+        "sim", formatter_class=fmt, help="the demo world: record drives, draw every zone",
+        description="example:  spikebox sim --record runs/tour0 --seconds 60 --seed 0\n"
+                    "          spikebox sim --sheet sheet.png\n\n"
+                    "The demo world (runtime/sim/): a course of zones (line track, signs,\n"
+                    "ball, obstacles, dock, open floor) the robot drives through, moved by the\n"
+                    "reference firmware core. --record: a scripted autopilot drives the course\n"
+                    "on the world's virtual clock (as fast as it renders); DIR gets one PNG a\n"
+                    "frame, truth.jsonl (one ground-truth record a frame: zone, skill, what a\n"
+                    "perfect expert would answer) and meta.json. --sheet: one labelled frame\n"
+                    "of every zone, in the fixed look and under domain randomisation.")
+    sim.add_argument("--record", metavar="DIR", help="record a drive into DIR (new or empty)")
+    sim.add_argument("--seconds", type=float, metavar="S", help="how long to record, world time")
+    sim.add_argument("--sheet", metavar="FILE.png", help="draw the contact sheet of every zone")
+    sim.add_argument("--seed", type=int, default=0, help="course and look seed (default 0)")
+    sim.add_argument("--course", default="tour", metavar="NAME",
+                     help="which course (default tour; a wrong name lists them)")
+    sim.add_argument("--size", default="160x120", metavar="WxH",
+                     help="camera image size, up to 640x480 (default 160x120)")
+    sim.add_argument("--fps", type=float, default=20.0, help="frames per second of world time "
+                     "(--record; default 20)")
+    sim.add_argument("--randomize", action="store_true",
+                     help="domain randomisation (--record): lighting, floor, noise, blur, jitter")
+    sim.set_defaults(func=_cmd_sim)
 
     bench = sub.add_parser(
         "bench", formatter_class=fmt, help="measure a stage (bridge, activator, pager)",
