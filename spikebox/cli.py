@@ -72,6 +72,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         from spikebox.export.testmodels import write_bench_sources   # the models are built here
         from spikebox.runtime.bench.pager import format_table, run_pager_bench
         result = run_pager_bench(write_bench_sources, progress=not args.json)
+    elif args.target == "sim":
+        from spikebox.runtime.bench.sim import format_table, run_sim_bench
+        result = run_sim_bench()
     else:
         return _not_built(f"spikebox bench {args.target}", 4)
     print(json.dumps(result, sort_keys=True) if args.json else format_table(result))
@@ -157,11 +160,12 @@ def build_parser() -> argparse.ArgumentParser:
     sim.set_defaults(func=_cmd_sim)
 
     bench = sub.add_parser(
-        "bench", formatter_class=fmt, help="measure a stage (bridge, activator, pager)",
+        "bench", formatter_class=fmt, help="measure a stage (bridge, activator, pager, sim)",
         description="example:  spikebox bench activator --json\n\n"
                     "bridge: over a pty to the virtual MCU, measures DRIVE→TELEMETRY round\n"
                     "trips, fault tolerance, the watchdog stop and reconnect time.\n"
-                    "activator: encodes a moving 160x120 scene and runs the same spikes\n"
+                    "activator: encodes 160x120 frames of the demo world (the autopilot\n"
+                    "driving the tour course) and runs the same spikes\n"
                     "through the numpy and Lava backends (16 experts x 4 units): time per\n"
                     "frame, speedup, bit-exactness, synaptic ops, Loihi energy estimate.\n"
                     "Prints a table, or one JSON object with --json; exit status 1 if a\n"
@@ -169,8 +173,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "pager: naive load vs page-in (from a session shell, and as a new\n"
                     "session) on 2-20 MB convnets built at run time, then LRU, activator-\n"
                     "aware and Belady hit rates at a quarter of the box (shells included),\n"
-                    "and RSS over 500 page-in/evict cycles. e2e: not built yet (status 3).")
-    bench.add_argument("target", choices=["bridge", "activator", "pager", "e2e"])
+                    "and RSS over 500 page-in/evict cycles.\n"
+                    "sim: the demo world's frames per second at 160x120 and 640x480, rendering\n"
+                    "only, on one core. e2e: not built yet (status 3).")
+    bench.add_argument("target", choices=["bridge", "activator", "pager", "sim", "e2e"])
     bench.add_argument("--json", action="store_true", help="print one JSON object")
     bench.add_argument("--drives", type=int, default=2000, help="DRIVE round trips (bridge)")
     bench.add_argument("--fault-rate", type=float, default=0.01,

@@ -1,4 +1,4 @@
-"""`spikebox sim --record / --sheet` write what they say."""
+"""`spikebox sim --record / --sheet` write what they say; `spikebox bench sim` has its keys."""
 import json
 import subprocess
 import sys
@@ -76,3 +76,13 @@ def test_sim_without_an_action_says_what_to_give(capsys):
     assert main(["sim", "--record", "x"]) == 2
     assert main(["sim", "--sheet", "x.png", "--course", "maze"]) == 2
     assert "no course 'maze'" in capsys.readouterr().err
+
+
+def test_bench_sim_reports_its_keys():
+    from spikebox.runtime.bench.sim import run_sim_bench
+    result = run_sim_bench(frames=12)
+    for key in ("fps_160x120", "fps_640x480", "fps_160x120_randomized", "ms_p50_160x120",
+                "ms_p95_640x480", "targets", "targets_met"):
+        assert key in result
+    assert result["targets"] == {"fps_160x120": ">= 200.0"} and result["opencv_threads"] == 1
+    json.dumps(result)

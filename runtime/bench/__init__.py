@@ -1,4 +1,4 @@
-"""Every benchmark: `spikebox bench bridge | activator | pager` (later sim, routing, e2e).
+"""Every benchmark: `spikebox bench bridge | activator | pager | sim` (later routing, e2e).
 
 Each module measures one stage with real parts, side by side in one process,
 and returns one dict: the JSON `--json` prints, with `targets` and
