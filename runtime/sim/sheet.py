@@ -19,7 +19,7 @@ from spikebox.runtime.files import atomic_write
 
 from .autopilot import drive
 from .layout import ZONE_KINDS
-from .truth import GroundTruth
+from .truth import GroundTruth, docked
 from .world import SimWorld, WorldConfig
 
 SHEET_COURSE = "tour"
@@ -39,12 +39,23 @@ def _score(truth: GroundTruth, world: SimWorld) -> float | None:
         if kind == "line" and not (truth.line and truth.line.visible):
             return None
         return -math.dist(at, zone.centre)
-    if kind == "obstacle":
-        return -abs(math.dist(at, (zone.entry.x, zone.entry.y)) - 450.0)
+    if kind == "obstacle":   # as many of the field's obstacles in view as one frame holds
+        return 1000.0 * _obstacles_in_view(world, zone) - math.dist(at, (zone.entry.x, zone.entry.y))
     seen = {"sign": truth.sign, "ball": truth.ball, "dock": truth.dock}[kind]
     if not seen.visible:
         return None
-    return -abs(seen.distance_mm - {"sign": 800.0, "ball": 700.0, "dock": 800.0}[kind])
+    ideal_mm = {"sign": 800.0, "ball": 700.0, "dock": 600.0}[kind]
+    return -abs(seen.distance_mm - ideal_mm) - 800.0 * abs(seen.bearing_rad)
+
+
+def _obstacles_in_view(world: SimWorld, zone) -> int:
+    view = world.view()
+    centres = [(*p.centre, p.height_mm / 2) for p in world.course.prisms if zone.contains(*p.centre)]
+    if not centres:
+        return 0
+    u, v, depth = view.project(np.array(centres))
+    w, h = view.camera.width_px, view.camera.height_px
+    return int(((depth > 0) & (u >= 0) & (u < w) & (v >= 0) & (v < h)).sum())
 
 
 def _label(t: GroundTruth) -> tuple[str, str]:
@@ -76,7 +87,7 @@ def best_frames(config: WorldConfig, seed: int) -> dict[str, tuple[np.ndarray, G
             score = _score(truth, world)
             if score is not None and (truth.zone_kind not in best or score > best[truth.zone_kind][0]):
                 best[truth.zone_kind] = (score, image.copy(), truth)
-            if truth.zone_kind == "dock" and truth.dock.aligned:
+            if docked(truth):
                 break
     finally:
         world.close()
@@ -120,7 +131,7 @@ def contact_sheet(path: str | os.PathLike, *, seed: int = 0, width_px: int = 160
         shown[title] = [k for k in ZONE_KINDS if k in frames]
         blocks.append(_block(f"spikebox sim: course '{SHEET_COURSE}', seed {look_seed}, "
                              f"{width_px}x{height_px} (shown x{_SCALE}) - {title}", frames, width_px))
-    ok, png = cv2.imencode(".png", np.vstack(blocks))
+    ok, png = cv2.imencode(".png", np.vstack(blocks), [cv2.IMWRITE_PNG_COMPRESSION, 9])
     if not ok:
         raise RuntimeError("could not encode the contact sheet as PNG")
     Path(path).parent.mkdir(parents=True, exist_ok=True)
