@@ -150,7 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--sheet", metavar="FILE.png", help="draw the contact sheet of every zone")
     sim.add_argument("--seed", type=int, default=0, help="course and look seed (default 0)")
     sim.add_argument("--course", default="tour", metavar="NAME",
-                     help="which course (default tour; a wrong name lists them)")
+                     help="the course to record (default tour; a wrong name lists them); "
+                          "the sheet always shows tour, which has every zone")
     sim.add_argument("--size", default="160x120", metavar="WxH",
                      help="camera image size, up to 640x480 (default 160x120)")
     sim.add_argument("--fps", type=float, default=20.0, help="frames per second of world time "
