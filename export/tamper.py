@@ -234,17 +234,18 @@ def tamper_suite(good_box: Path, workdir: Path) -> TamperReport:
 
 def build_suite_box(workdir: Path) -> Path:
     """A small real box to tamper with: a convnet and an MLP, exported as a user would,
-    their units trained on frames of a made-up scene (no world needed)."""
+    their units trained on frames of the demo world (mirrored and colour-swapped for one)."""
     import cv2
     import numpy as np
 
-    from spikebox.runtime.bench.scenes import moving_scene
+    from spikebox.runtime.sim.autopilot import drive_frames
 
     from .box_edit import AddOptions, add_expert, init_box
     from .testmodels import mlp, mobile_convnet
 
-    frames = {"line": moving_scene(12, (160, 120)),
-              "ball": [np.ascontiguousarray(f[:, ::-1, ::-1]) for f in moving_scene(12, (160, 120))],
+    drive = drive_frames(12, (160, 120))          # a short drive through the demo world
+    frames = {"line": drive,
+              "ball": [np.ascontiguousarray(f[:, ::-1, ::-1]) for f in drive],
               "background": [np.full((120, 160, 3), 90 + 5 * i, np.uint8) for i in range(12)]}
     for fam, fs in frames.items():
         (workdir / fam).mkdir(parents=True)

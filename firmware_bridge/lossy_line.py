@@ -18,19 +18,17 @@ and `spikebox bench faults`.
 """
 from __future__ import annotations
 
-import errno
 import heapq
 import itertools
-import os
 import random
 import select
 import threading
 import time
-import tty
 from dataclasses import dataclass
 
 from .core_lib import FirmwareCore
 from .framing import Frame, FrameDecoder, encode_raw
+from .host_pty import McuPty
 from .protocol import ACK_APPLIED, BY_ID, newer
 
 
@@ -65,12 +63,8 @@ class LossyLine:
     def __init__(self, faults: LineFaults = LineFaults(), *, tick_ms: float = 1.0):
         self.faults = faults
         self._rng = random.Random(faults.seed)
-        self._master, self._slave = os.openpty()
-        tty.setraw(self._slave)
-        os.set_blocking(self._master, False)
-        # The slave stays open here too: a pty whose slave side nobody holds
-        # reads EIO at the master between the Link's close and re-open.
-        self.url = os.ttyname(self._slave)
+        self._pty = McuPty()
+        self.url = self._pty.url
         self.core = FirmwareCore()
         self.events: list[LineEvent] = []
         self.frames_dropped = 0
@@ -106,11 +100,7 @@ class LossyLine:
     def close(self) -> None:
         self._stop.set()
         self._thread.join(timeout=2)
-        for fd in (self._master, self._slave):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        self._pty.close()
 
     def __enter__(self) -> "LossyLine":
         return self
@@ -150,17 +140,11 @@ class LossyLine:
         from_host, from_core = FrameDecoder(), self._from_core_decoder
         next_tick = time.monotonic()
         while not self._stop.is_set():
-            ready, _, _ = select.select([self._master], [], [], self._tick_s)
+            ready, _, _ = select.select([self._pty.master], [], [], self._tick_s)
             now = time.monotonic()
             with self._lock:
                 if ready:
-                    try:
-                        data = os.read(self._master, 4096)
-                    except OSError as e:
-                        if e.errno not in (errno.EAGAIN, errno.EIO):
-                            raise
-                        data = b""
-                    for frame in from_host.feed(data):
+                    for frame in from_host.feed(self._pty.read()):
                         if frame.name in self.blocked:
                             self.frames_dropped += 1
                             continue
@@ -176,11 +160,8 @@ class LossyLine:
                     self._from_core(self._core_call(self.core.tick), from_core, now)
                 while self._to_host and self._to_host[0][0] <= now:
                     frame = heapq.heappop(self._to_host)[2]
-                    try:
-                        os.write(self._master, b"\x00" + encode_raw(
-                            frame.msg_id, frame.seq, frame.payload, version=frame.version))
-                    except OSError:
-                        pass   # nobody reading (the Link is re-opening): a lost frame
+                    self._pty.write(b"\x00" + encode_raw(frame.msg_id, frame.seq, frame.payload,
+                                                         version=frame.version))
 
 
 class EstopJudge:

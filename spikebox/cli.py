@@ -1,4 +1,4 @@
-"""The `spikebox` command: run, export, inspect, bench.
+"""The `spikebox` command: run, export, inspect, sim, bench.
 
     spikebox run                       # the demo (today: the firmware bridge on a virtual MCU)
     spikebox run --serial /dev/ttyUSB0 --seconds 10
@@ -86,6 +86,20 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     return inspect_box(args.box)
 
 
+def _cmd_sim(args: argparse.Namespace) -> int:
+    if not (args.record or args.sheet):
+        print("spikebox sim: give --record DIR --seconds S, or --sheet FILE.png (or both)",
+              file=sys.stderr)
+        return 2
+    if args.record and not args.seconds:
+        print("spikebox sim: --record needs --seconds S", file=sys.stderr)
+        return 2
+    from spikebox.runtime.sim.commands import run_sim_command
+    return run_sim_command(record=args.record, seconds=args.seconds, sheet=args.sheet,
+                           seed=args.seed, course=args.course, size=args.size, fps=args.fps,
+                           randomize=args.randomize)
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     if args.target == "bridge":
         from spikebox.runtime.bench.bridge import format_table, run_bridge_bench
@@ -107,6 +121,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
                                   fuzz_inputs=args.fuzz_inputs, lava_cycles=args.lava_cycles,
                                   progress=not args.json, check_model=check_model,
                                   memory_bomb=memory_bomb, run_tamper_suite=run_tamper_suite)
+    elif args.target == "sim":
+        from spikebox.runtime.bench.sim import format_table, run_sim_bench
+        result = run_sim_bench()
     else:
         return _not_built(f"spikebox bench {args.target}", 4)
     print(json.dumps(result, sort_keys=True) if args.json else format_table(result))
@@ -142,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "models into a RAM budget; their outputs drive the robot over serial.")
     p.add_argument("--version", action="version", version=f"spikebox {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
-    sub = p.add_subparsers(dest="command", metavar="{run,export,inspect,bench}", required=True,
+    sub = p.add_subparsers(dest="command", metavar="{run,export,inspect,sim,bench}", required=True,
                            parser_class=_Parser)
 
     run = sub.add_parser(
@@ -200,12 +217,40 @@ def build_parser() -> argparse.ArgumentParser:
     ins.add_argument("box", metavar="BOX")
     ins.set_defaults(func=_cmd_inspect)
 
+    sim = sub.add_parser(
+        "sim", formatter_class=fmt, help="the demo world: record drives, draw every zone",
+        description="example:  spikebox sim --record runs/tour0 --seconds 60 --seed 0\n"
+                    "          spikebox sim --sheet sheet.png\n\n"
+                    "The demo world (runtime/sim/): a course of zones (line track, signs,\n"
+                    "ball, obstacles, dock, open floor) the robot drives through, moved by the\n"
+                    "reference firmware core. --record: a scripted autopilot drives the course\n"
+                    "on the world's virtual clock (as fast as it renders); DIR gets one PNG a\n"
+                    "frame, truth.jsonl (one ground-truth record a frame: zone, skill, what a\n"
+                    "perfect expert would answer) and meta.json. --sheet: one labelled frame\n"
+                    "of every zone, in the fixed look and under domain randomisation.")
+    sim.add_argument("--record", metavar="DIR", help="record a drive into DIR (new or empty)")
+    sim.add_argument("--seconds", type=float, metavar="S", help="how long to record, world time")
+    sim.add_argument("--sheet", metavar="FILE.png", help="draw the contact sheet of every zone")
+    sim.add_argument("--seed", type=int, default=0, help="course and look seed (default 0)")
+    sim.add_argument("--course", default="tour", metavar="NAME",
+                     help="the course to record (default tour; a wrong name lists them); "
+                          "the sheet always shows tour, which has every zone")
+    sim.add_argument("--size", default="160x120", metavar="WxH",
+                     help="camera image size, up to 640x480 (default 160x120)")
+    sim.add_argument("--fps", type=float, default=20.0, help="frames per second of world time "
+                     "(--record; default 20)")
+    sim.add_argument("--randomize", action="store_true",
+                     help="domain randomisation (--record): lighting, floor, noise, blur, jitter")
+    sim.set_defaults(func=_cmd_sim)
+
     bench = sub.add_parser(
-        "bench", formatter_class=fmt, help="measure a stage (bridge, activator, pager, faults)",
+        "bench", formatter_class=fmt,
+        help="measure a stage (bridge, activator, pager, faults, sim)",
         description="example:  spikebox bench activator --json\n\n"
                     "bridge: over a pty to the virtual MCU, measures DRIVE→TELEMETRY round\n"
                     "trips, fault tolerance, the watchdog stop and reconnect time.\n"
-                    "activator: encodes a moving 160x120 scene and runs the same spikes\n"
+                    "activator: encodes 160x120 frames of the demo world (the autopilot\n"
+                    "driving the tour course) and runs the same spikes\n"
                     "through the numpy and Lava backends (16 experts x 4 units): time per\n"
                     "frame, speedup, bit-exactness, synaptic ops, Loihi energy estimate.\n"
                     "Prints a table, or one JSON object with --json; exit status 1 if a\n"
@@ -216,9 +261,11 @@ def build_parser() -> argparse.ArgumentParser:
                     "and RSS over 500 page-in/evict cycles.\n"
                     "faults: e-stop interleavings from 3 threads over a lossy line to the\n"
                     "firmware core, the receive path fuzzed under ASan/UBSan, Lava\n"
-                    "activators opened and closed (threads, /dev/shm left behind).\n"
-                    "e2e: not built yet (status 3).")
-    bench.add_argument("target", choices=["bridge", "activator", "pager", "faults", "e2e"])
+                    "activators opened and closed (threads, /dev/shm left behind), an\n"
+                    "oversized model, box tampering.\n"
+                    "sim: the demo world's frames per second at 160x120 and 640x480, rendering\n"
+                    "only, on one core. e2e: not built yet (status 3).")
+    bench.add_argument("target", choices=["bridge", "activator", "pager", "faults", "sim", "e2e"])
     bench.add_argument("--json", action="store_true", help="print one JSON object")
     bench.add_argument("--drives", type=int, default=2000, help="DRIVE round trips (bridge)")
     bench.add_argument("--fault-rate", type=float, default=0.01,

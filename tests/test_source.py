@@ -384,8 +384,11 @@ def test_open_source_picks_the_kind_the_spec_names(tmp_path, clock):
         with open_source(str(spec), clock=clock.now, **kwargs) as source:
             assert isinstance(source, ClipSource) and isinstance(source, Source)
             assert number_of(source.read_latest(None).image) == 0
-    with pytest.raises(SourceError, match=r"sim.*not built yet \(issue #10\)"):
-        open_source("sim")
+    with open_source("sim:short:2", clock=clock.now) as source:   # tests/test_sim_source.py
+        assert type(source).__name__ == "SimSource" and isinstance(source, Source)
+        assert source.name == "sim course 'short' seed 2"
+    with pytest.raises(SourceError, match="no course 'nowhere'"):
+        open_source("sim:nowhere")
     for spec in (97, "97", " 97 "):
         with pytest.raises(SourceError, match="camera index 97"):
             open_source(spec)

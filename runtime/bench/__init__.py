@@ -1,4 +1,4 @@
-"""Every benchmark: `spikebox bench bridge | activator | pager | faults` (later sim, routing, e2e).
+"""Every benchmark: `spikebox bench bridge | activator | pager | faults | sim` (later routing, e2e).
 
 Each module measures one stage with real parts, side by side in one process,
 and returns one dict: the JSON `--json` prints, with `targets` and

@@ -94,16 +94,17 @@ TARGETS = (  # issue #3
 
 def run_activator_bench(frames: int = 30, experts: int = 16, units: int = 4,
                         size: tuple[int, int] = (160, 120)) -> dict:
-    """`spikebox bench activator`: real encoder spikes of a moving scene through a
-    16-expert x 4-unit network on both backends, same frames, same process."""
+    """`spikebox bench activator`: real encoder spikes of the demo world (the autopilot
+    driving the tour course) through a 16-expert x 4-unit network on both backends, same
+    frames, same process."""
     from spikebox.runtime.encoder import Encoder
 
+    from ..sim.autopilot import drive_frames
     from .encoder import bench_encoder
-    from .scenes import moving_scene
 
     out = dict(bench_encoder(n_frames=200, size=size))
     encoder = Encoder()
-    spikes = np.stack([encoder.encode(f) for f in moving_scene(frames + 1, size)])[1:]
+    spikes = np.stack([encoder.encode(f) for f in drive_frames(frames + 1, size)])[1:]
     network = random_network(n_inputs=encoder.n_inputs, experts=experts, units=units,
                              timesteps=encoder.config.timesteps)
     out.update(bench_backends(network, spikes))

@@ -7,17 +7,18 @@ import cv2
 import numpy as np
 
 from ..encoder import Encoder, EncoderConfig
-from .scenes import moving_scene
+from ..sim.autopilot import drive_frames
 
 
 def bench_encoder(n_frames: int = 200, size: tuple[int, int] = (160, 120), *,
                   config: EncoderConfig | None = None, cv_threads: int | None = 1) -> dict:
-    """Median encode time per (width, height) frame of a moving synthetic scene, after warm-up.
+    """Median encode time per (width, height) frame of the demo world (the autopilot
+    driving the tour course from its start), after warm-up.
 
     `cv_threads=1` pins OpenCV to one thread for the run (restored afterwards), so the number
     is what one core gives; None leaves OpenCV's threading as it is.
     """
-    frames = moving_scene(n_frames, size)
+    frames = drive_frames(n_frames, size)
     encoder = Encoder(config)
     previous_threads = cv2.getNumThreads()
     if cv_threads is not None:

@@ -9,7 +9,7 @@
 
 Every source keeps one contract (`Source`, in capture.py): a live camera or
 GStreamer pipeline (camera.py), a recorded clip (clip.py), and the simulated
-world (issue #10).
+world (sim.py, the demo world of runtime/sim/).
 """
 from __future__ import annotations
 
@@ -31,12 +31,13 @@ def open_source(spec: str | int, *, width_px: int | None = None, height_px: int 
                 lost_after_ms: float = 1000.0, clock: Clock = time.monotonic) -> Source:
     """Open the source `spec` names (the CLI's --source) and return it, opened.
 
-    sim → the simulated world (not built yet: issue #10); an integer → a camera
+    sim, sim:COURSE or sim:COURSE:SEED → the simulated world (SimSource, with the
+    firmware core on a pty at its serial_url); an integer → a camera
     index; text with '!' → a GStreamer pipeline; a device path (/dev/video0,
     /dev/v4l/by-id/...) → that camera; a file → a video clip; a folder → a clip
-    of numbered frames. width_px/height_px/fps are asked of a camera; fps is a
-    clip's replay rate (a folder has none of its own); loop and realtime are a
-    clip's, lost_after_ms a camera's.
+    of numbered frames. width_px/height_px/fps are asked of a camera and given to
+    the sim; fps is a clip's replay rate (a folder has none of its own); loop is a
+    clip's, realtime a clip's and the sim's, lost_after_ms a camera's.
     """
     source = _source_for(spec, width_px=width_px, height_px=height_px, fps=fps, loop=loop,
                          realtime=realtime, lost_after_ms=lost_after_ms, clock=clock)
@@ -49,9 +50,9 @@ def _source_for(spec: str | int, *, width_px, height_px, fps, loop, realtime, lo
     camera = dict(width_px=width_px, height_px=height_px, fps=fps, lost_after_ms=lost_after_ms,
                   clock=clock)
     text = str(spec).strip()
-    if text == "sim":
-        raise SourceError("--source sim: the simulated world is not built yet (issue #10); "
-                          "give a camera index, a video file or a folder of frames")
+    if text == "sim" or text.startswith("sim:"):
+        return _sim_source(text, width_px=width_px, height_px=height_px, fps=fps,
+                           realtime=realtime, clock=clock)
     if isinstance(spec, int) or text.isdigit():
         return CameraSource(int(text), **camera)
     # Before any path test: a pipeline is no file name, and a long one makes stat() fail.
@@ -65,3 +66,18 @@ def _source_for(spec: str | int, *, width_px, height_px, fps, loop, realtime, lo
     raise SourceError(f"--source {text!r}: no such file or folder. Give sim, a camera index "
                       "(0 for /dev/video0), a video file, a folder of numbered .png/.jpg "
                       "frames, or a GStreamer pipeline (elements joined by '!')")
+
+
+def _sim_source(text: str, *, width_px, height_px, fps, realtime, clock) -> Source:
+    from .sim import SimSource   # the world (and its firmware core) only when asked for
+
+    parts = text.split(":")
+    if len(parts) > 3 or (len(parts) == 3 and not parts[2].strip().lstrip("-").isdigit()):
+        raise SourceError(f"--source {text!r}: give sim, sim:COURSE or sim:COURSE:SEED "
+                          "(e.g. sim:tour:3)")
+    course = parts[1].strip() if len(parts) > 1 and parts[1].strip() else None
+    extra = {"course": course} if course else {}
+    if len(parts) == 3:
+        extra["seed"] = int(parts[2])
+    return SimSource(width_px=width_px or 160, height_px=height_px or 120, fps=fps or 30.0,
+                     realtime=realtime, clock=clock, **extra)

@@ -16,7 +16,7 @@
  * 408 / 204.2 = 2.0 ticks per mm. */
 #define TICKS_PER_MM 2.0
 #define WHEELBASE_MM 150.0
-#define ROOM_MM 4000.0        /* a square room, walls at 0 and ROOM_MM on both axes */
+#define ROOM_MM 4000.0        /* the default room: walls at 0 and ROOM_MM on both axes */
 #define RANGE_MAX_MM 2000.0   /* beyond this the range sensor sees nothing */
 #define BATTERY_FULL_MV 12600.0
 #define BATTERY_EMPTY_MV 10000.0
@@ -24,6 +24,9 @@
 #define BATTERY_LOAD_MV_PER_S_PER_MM_S 0.001
 #define BATTERY_SAG_MV_PER_MM_S 0.3       /* voltage drop under load (internal resistance) */
 #define MM_S2_PER_G 9806.65
+/* A wheel this close to its setpoint is at it: the exponential lag would
+ * otherwise creep forever, and a stopped robot must stand exactly still. */
+#define SETTLED_MM_S 0.01
 
 static int16_t clamp_i16(double v)
 {
@@ -41,6 +44,7 @@ void sim_robot_init(sim_robot_t *r)
     r->set_left = r->set_right = 0.0;
     r->left = r->right = 0.0;
     r->left_mm = r->right_mm = 0.0;
+    r->room_w_mm = r->room_h_mm = ROOM_MM;
     r->x = r->y = ROOM_MM / 2.0;
     r->heading = 0.0;
     r->forward_accel = 0.0;
@@ -55,6 +59,12 @@ void sim_robot_set(sim_robot_t *r, int16_t left_mm_s, int16_t right_mm_s)
 
 static double clamp(double v, double lo, double hi) { return v < lo ? lo : v > hi ? hi : v; }
 
+static double settle(double speed, double setpoint, double k)
+{
+    speed += (setpoint - speed) * k;
+    return fabs(setpoint - speed) < SETTLED_MM_S ? setpoint : speed;
+}
+
 void sim_robot_step(sim_robot_t *r, double dt_ms)
 {
     double dt_s = dt_ms / 1000.0;
@@ -66,8 +76,8 @@ void sim_robot_step(sim_robot_t *r, double dt_ms)
     if (dt_ms <= 0.0) {
         return;
     }
-    r->left += (r->set_left - r->left) * k;
-    r->right += (r->set_right - r->right) * k;
+    r->left = settle(r->left, r->set_left, k);
+    r->right = settle(r->right, r->set_right, k);
     r->left_mm += r->left * dt_s;
     r->right_mm += r->right * dt_s;
 
@@ -76,8 +86,8 @@ void sim_robot_step(sim_robot_t *r, double dt_ms)
     r->forward_accel = (forward - old_forward) / dt_s;
     r->heading = fmod(r->heading + omega * dt_s, 2.0 * PI);
     /* The walls stop the robot; its wheels (and encoders) keep turning. */
-    r->x = clamp(r->x + forward * cos(r->heading) * dt_s, 0.0, ROOM_MM);
-    r->y = clamp(r->y + forward * sin(r->heading) * dt_s, 0.0, ROOM_MM);
+    r->x = clamp(r->x + forward * cos(r->heading) * dt_s, 0.0, r->room_w_mm);
+    r->y = clamp(r->y + forward * sin(r->heading) * dt_s, 0.0, r->room_h_mm);
 
     r->battery_mv -= (BATTERY_IDLE_MV_PER_S +
                       BATTERY_LOAD_MV_PER_S_PER_MM_S * (fabs(r->left) + fabs(r->right))) * dt_s;
@@ -92,12 +102,12 @@ static double wall_distance(const sim_robot_t *r)
     double c = cos(r->heading), s = sin(r->heading);
     double best = 1e9;
     if (c > 1e-9) {
-        best = fmin(best, (ROOM_MM - r->x) / c);
+        best = fmin(best, (r->room_w_mm - r->x) / c);
     } else if (c < -1e-9) {
         best = fmin(best, -r->x / c);
     }
     if (s > 1e-9) {
-        best = fmin(best, (ROOM_MM - r->y) / s);
+        best = fmin(best, (r->room_h_mm - r->y) / s);
     } else if (s < -1e-9) {
         best = fmin(best, -r->y / s);
     }
@@ -124,3 +134,26 @@ void sim_robot_read(const sim_robot_t *r, sb_sensors_t *out)
     out->gyro_cdps[1] = 0;
     out->gyro_cdps[2] = clamp_i16(omega * 180.0 / PI * 100.0);
 }
+
+void sim_robot_place(sim_robot_t *r, double x_mm, double y_mm, double heading_rad)
+{
+    r->x = clamp(x_mm, 0.0, r->room_w_mm);
+    r->y = clamp(y_mm, 0.0, r->room_h_mm);
+    r->heading = fmod(heading_rad, 2.0 * PI);
+}
+
+void sim_robot_halt_wheels(sim_robot_t *r)
+{
+    r->left = r->right = 0.0;
+    r->forward_accel = 0.0;
+}
+
+void sim_robot_set_room(sim_robot_t *r, double w_mm, double h_mm)
+{
+    r->room_w_mm = w_mm > 0.0 ? w_mm : ROOM_MM;
+    r->room_h_mm = h_mm > 0.0 ? h_mm : ROOM_MM;
+    r->x = clamp(r->x, 0.0, r->room_w_mm);
+    r->y = clamp(r->y, 0.0, r->room_h_mm);
+}
+
+double sim_robot_wheelbase_mm(void) { return WHEELBASE_MM; }

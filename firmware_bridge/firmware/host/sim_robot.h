@@ -15,6 +15,7 @@ typedef struct {
     double x, y, heading;           /* pose in the room: mm, mm, rad */
     double forward_accel;           /* mm/s^2, for the IMU */
     double battery_mv;              /* open-circuit voltage */
+    double room_w_mm, room_h_mm;    /* the room's walls stand at 0 and these, on x and y */
 } sim_robot_t;
 
 void sim_robot_init(sim_robot_t *r);
@@ -22,5 +23,15 @@ void sim_robot_set(sim_robot_t *r, int16_t left_mm_s, int16_t right_mm_s);
 /* Advance the physics by dt_ms milliseconds. */
 void sim_robot_step(sim_robot_t *r, double dt_ms);
 void sim_robot_read(const sim_robot_t *r, sb_sensors_t *out);
+
+/* For a world that owns the map (spikebox's sim, through libsbcore): put the
+ * robot somewhere (a reset, or back to its last free pose after a collision),
+ * stop its wheels where it stands (a collision: setpoints stay, speeds go to
+ * zero) and size the room the pose is kept in. */
+void sim_robot_place(sim_robot_t *r, double x_mm, double y_mm, double heading_rad);
+void sim_robot_halt_wheels(sim_robot_t *r);
+void sim_robot_set_room(sim_robot_t *r, double w_mm, double h_mm);
+/* The distance between the wheels, mm: what turns wheel speeds into a turn rate. */
+double sim_robot_wheelbase_mm(void);
 
 #endif /* SIM_ROBOT_H */

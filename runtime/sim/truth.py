@@ -1,0 +1,201 @@
+"""Ground truth: on every frame, where the robot is, what skill the place needs, and what a
+perfect expert would answer.
+
+    truth = world.truth()            # a GroundTruth for the frame just rendered
+    truth.skill, truth.ball.bearing_rad, truth.dock.aligned
+    json.dumps(truth.to_json())      # one line of `spikebox sim --record`'s truth.jsonl
+
+Conventions (the C robot's): millimetres; angles in radians, counter-clockwise
+positive, so a bearing > 0 is to the robot's left and a steering > 0 turns left.
+Steering is in [-1, 1]; 1 is a full turn (SteeringLimits in autopilot.py turns it
+into wheel speeds). Distances are from the robot's centre (the middle of its axle).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from .camera import NEAR_MM, CameraView
+from .layout import DOCK_STOP_MM, ROBOT_RADIUS_MM, Course, Zone
+from .paths import GoalField
+from .robot import CollisionMap
+
+SCHEMA_VERSION = 1
+LOOKAHEAD_MM = 300.0          # the line follower aims at the line this far ahead
+STEER_FULL_RAD = 0.6          # a bearing this large (or larger) is a full turn
+SIGN_READ_MM = 2000.0         # further than this a sign is not readable
+FACING_COS = math.cos(math.radians(70))   # a face seen more edge-on than this is not read
+SEE_MM = 3500.0               # the ball and the marker are not made out further away
+ALIGNED_OFFSET_MM = 40.0      # docked square: this close to the marker's axis ...
+ALIGNED_HEADING_RAD = math.radians(6)     # ... and facing it this squarely
+
+
+@dataclass(frozen=True)
+class LineTruth:
+    steering: float            # what a perfect line follower outputs
+    offset_mm: float           # the line's nearest point: + left of the robot, - right
+    heading_error_rad: float   # the line's direction there minus the robot's heading
+    visible: bool              # some of the line is in the frame
+
+
+@dataclass(frozen=True)
+class SignTruth:
+    visible: bool              # a sign in the frame, near enough and square enough to read
+    sign_class: str | None     # layout.SIGN_CLASSES
+    text: str | None           # the word on a text sign
+    distance_mm: float | None
+    bearing_rad: float | None
+
+
+@dataclass(frozen=True)
+class BallTruth:
+    visible: bool
+    bearing_rad: float | None
+    distance_mm: float | None  # to the ball's centre
+    colour: str | None
+
+
+@dataclass(frozen=True)
+class ObstacleTruth:
+    steering: float            # toward the way on, round what is in the way
+    clear_ahead_mm: float      # how far the robot could drive straight before touching
+
+
+@dataclass(frozen=True)
+class DockTruth:
+    visible: bool
+    bearing_rad: float | None
+    distance_mm: float | None  # to the marker's face, on the floor
+    aligned: bool              # on the marker's axis and facing it squarely
+    marker_id: int | None
+
+
+@dataclass(frozen=True)
+class GroundTruth:
+    frame_id: int
+    t_s: float                 # the world's time (virtual or monotonic since the episode began)
+    course: str
+    seed: int
+    zone: int
+    zone_kind: str             # layout.ZONE_KINDS
+    skill: str | None          # the expert this place needs; None on open floor
+    x_mm: float
+    y_mm: float
+    heading_rad: float
+    wheels_mm_s: tuple[float, float]    # measured (the robot's)
+    applied_mm_s: tuple[int, int]       # what the firmware last gave the motors
+    estopped: bool
+    watchdog_stopped: bool
+    collisions: int
+    line: LineTruth | None     # line zones only
+    sign: SignTruth
+    ball: BallTruth
+    obstacle: ObstacleTruth
+    dock: DockTruth
+    schema: int = SCHEMA_VERSION
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def wrap(angle: float) -> float:
+    return (angle + math.pi) % (2 * math.pi) - math.pi
+
+
+def bearing(x: float, y: float, heading: float, tx: float, ty: float) -> float:
+    return wrap(math.atan2(ty - y, tx - x) - heading)
+
+
+def steering_for(bearing_rad: float) -> float:
+    return float(np.clip(bearing_rad / STEER_FULL_RAD, -1.0, 1.0))
+
+
+def _in_frame(view: CameraView, point) -> bool:
+    u, v, depth = view.project(np.asarray(point, float)[None, :])
+    w, h = view.camera.width_px, view.camera.height_px
+    return bool(depth[0] > NEAR_MM and 0 <= u[0] <= w - 1 and 0 <= v[0] <= h - 1)
+
+
+def line_truth(zone: Zone, view: CameraView, x: float, y: float, heading: float) -> LineTruth | None:
+    if zone.line is None:
+        return None
+    pts = np.asarray(zone.line)
+    d = np.hypot(pts[:, 0] - x, pts[:, 1] - y)
+    i = int(np.argmin(d))
+    seg = np.diff(pts, axis=0)
+    j = min(i, len(seg) - 1)
+    direction = math.atan2(seg[j, 1], seg[j, 0])
+    side = math.cos(heading) * (pts[i, 1] - y) - math.sin(heading) * (pts[i, 0] - x)
+    along = np.concatenate([[0.0], np.cumsum(np.hypot(seg[:, 0], seg[:, 1]))])
+    k = int(np.searchsorted(along, along[i] + LOOKAHEAD_MM))
+    target = pts[min(k, len(pts) - 1)]
+    u, v, depth = view.project(np.column_stack([pts, np.zeros(len(pts))]))
+    w, h = view.camera.width_px, view.camera.height_px
+    visible = bool(((depth > NEAR_MM) & (u >= 0) & (u <= w - 1) & (v >= 0) & (v <= h - 1)).any())
+    return LineTruth(steering_for(bearing(x, y, heading, *target)), float(math.copysign(d[i], side)),
+                     wrap(direction - heading), visible)
+
+
+def sign_truth(course: Course, cmap: CollisionMap, view: CameraView, x: float, y: float,
+               heading: float) -> SignTruth:
+    best = None
+    for s in course.signs:
+        dist = math.dist((x, y), (s.x, s.y))
+        to_cam = np.array([view.C[0] - s.x, view.C[1] - s.y])
+        squareness = (to_cam @ [math.cos(s.facing_rad), math.sin(s.facing_rad)]) / max(
+            np.hypot(*to_cam), 1e-9)
+        centre = (s.x, s.y, s.bottom_mm + s.height_mm / 2)
+        if (dist <= SIGN_READ_MM and squareness >= FACING_COS and _in_frame(view, centre)
+                and not cmap.blocked_between(tuple(view.C[:2]), (s.x, s.y), skip_end_mm=40.0)
+                and (best is None or dist < best[0])):
+            best = (dist, s)
+    if best is None:
+        return SignTruth(False, None, None, None, None)
+    dist, s = best
+    return SignTruth(True, s.sign_class, s.text, dist, bearing(x, y, heading, s.x, s.y))
+
+
+def ball_truth(course: Course, cmap: CollisionMap, view: CameraView, x: float, y: float,
+               heading: float) -> BallTruth:
+    for ball in course.balls:
+        dist = math.dist((x, y), (ball.x, ball.y))
+        if (dist <= SEE_MM and _in_frame(view, (ball.x, ball.y, ball.radius_mm))
+                and not cmap.blocked_between(tuple(view.C[:2]), (ball.x, ball.y),
+                                             skip_end_mm=ball.radius_mm + 15)):
+            return BallTruth(True, bearing(x, y, heading, ball.x, ball.y), dist, ball.colour)
+    return BallTruth(False, None, None, None)
+
+
+def dock_truth(course: Course, cmap: CollisionMap, view: CameraView, x: float, y: float,
+               heading: float) -> DockTruth:
+    for dock in course.docks:
+        fx, fy = math.cos(dock.facing_rad), math.sin(dock.facing_rad)
+        to_cam = np.array([view.C[0] - dock.x, view.C[1] - dock.y])
+        facing = (to_cam @ [fx, fy]) / max(np.hypot(*to_cam), 1e-9)
+        dist = math.dist((x, y), (dock.x, dock.y))
+        if (dist <= SEE_MM and facing >= FACING_COS
+                and _in_frame(view, (dock.x, dock.y, dock.marker_centre_z_mm))
+                and not cmap.blocked_between(tuple(view.C[:2]), (dock.x + fx * 5, dock.y + fy * 5),
+                                             skip_end_mm=20.0)):
+            offset = -fy * (x - dock.x) + fx * (y - dock.y)     # across the marker's axis
+            squarely = abs(wrap(heading - (dock.facing_rad + math.pi))) <= ALIGNED_HEADING_RAD
+            return DockTruth(True, bearing(x, y, heading, dock.x, dock.y), dist,
+                             bool(abs(offset) <= ALIGNED_OFFSET_MM and squarely), dock.marker_id)
+    return DockTruth(False, None, None, False, None)
+
+
+def obstacle_truth(cmap: CollisionMap, field: GoalField, x: float, y: float,
+                   heading: float) -> ObstacleTruth:
+    """Steer along the shortest free path toward where the zone's way leads (paths.py)."""
+    target = field.aim(x, y)
+    steering = 0.0 if target is None else steering_for(bearing(x, y, heading, *target))
+    return ObstacleTruth(steering, cmap.ray(x, y, heading, 2000.0, ROBOT_RADIUS_MM))
+
+
+def docked(truth: GroundTruth) -> bool:
+    """At rest in front of the marker: aligned, at the stop distance, wheels still."""
+    d = truth.dock
+    return (d.aligned and d.distance_mm is not None and abs(d.distance_mm - DOCK_STOP_MM) <= 60
+            and max(abs(truth.wheels_mm_s[0]), abs(truth.wheels_mm_s[1])) < 5.0)
