@@ -14,8 +14,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
+import threading
 from typing import Callable
 
 from spikebox import __version__
@@ -289,12 +291,31 @@ class Terminated(BaseException):
     """SIGTERM (systemd stop, kill): unwinds like Ctrl-C, so every `with` closes."""
 
 
-def stop_on_sigterm() -> None:
+_terminated = threading.Event()
+STOP_GRACE_S = 10.0     # after SIGTERM, how long a clean unwind may take before a hard exit
+
+
+def stop_on_sigterm(grace_s: float = STOP_GRACE_S) -> None:
     """Make SIGTERM raise Terminated in the main thread instead of ending the process
     on the spot, which left Lava's workers and the virtual MCU running and their
-    shared memory behind. A second SIGTERM while unwinding ends it at once."""
+    shared memory behind. A second SIGTERM while unwinding ends it at once.
+
+    Python swallows an exception raised where it cannot propagate (a logging lock's
+    release, a __del__): then the command runs on. So SIGTERM also arms a timer that
+    ends the process after `grace_s` (its Lava workers follow their parent, and
+    their segments are unlinked), and main() reports 143 even if the command
+    finished meanwhile."""
+    def hard_exit():
+        print(f"spikebox: still running {grace_s:g} s after SIGTERM; exiting",
+              file=sys.stderr, flush=True)
+        os._exit(128 + signal.SIGTERM)
+
     def handler(signum, frame):
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        _terminated.set()
+        timer = threading.Timer(grace_s, hard_exit)
+        timer.daemon = True
+        timer.start()
         raise Terminated()
     signal.signal(signal.SIGTERM, handler)
 
@@ -305,12 +326,15 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     stop_on_sigterm()
     try:
-        return args.func(args)
+        status = args.func(args)
     except KeyboardInterrupt:
         return 130
     except Terminated:
+        status = None
+    if _terminated.is_set():
         print("spikebox: terminated; stopped cleanly", file=sys.stderr)
         return 128 + signal.SIGTERM
+    return status
 
 
 if __name__ == "__main__":

@@ -86,3 +86,46 @@ def test_a_box_without_an_activator_is_named(tmp_path, capsys):
     assert "has no activator yet" in capsys.readouterr().err
     assert main(["export", "compile", str(tmp_path / "nothing")]) == 1
     assert "is not a box" in capsys.readouterr().err
+
+
+def test_sigterm_stops_export_compile_cleanly(tmp_path):
+    """SIGTERM while `export compile` runs Lava: the command stops (exit 143, said so),
+    and none of its Lava workers outlives it. (Before: still running after 40 s, with
+    17 processes.)"""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from spikebox.export.tamper import build_suite_box
+    box = build_suite_box(tmp_path / "work")
+    proc = subprocess.Popen([sys.executable, "-m", "spikebox", "export", "compile", str(box)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def children():
+        out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(proc.pid)],
+                             capture_output=True, text=True).stdout
+        return [int(p) for p in out.split()]
+    deadline = time.monotonic() + 60
+    while len(children()) < 3 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    kids = children()
+    assert kids, "Lava never started"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143 and "terminated" in err
+
+    def alive(pid):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+        except OSError:
+            return False
+    deadline = time.monotonic() + 10
+    while any(alive(k) for k in kids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    left = [k for k in kids if alive(k)]
+    for k in left:
+        os.kill(k, signal.SIGKILL)
+    assert not left, f"{len(left)} Lava workers outlived `export compile`"

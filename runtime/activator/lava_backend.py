@@ -100,6 +100,9 @@ class _ParentWatch:
         # (closing the activator stops us); a worker interrupted mid-wait
         # only printed its own traceback, a dozen per run.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        # And SIGTERM is the parent's to turn into a clean stop (spikebox.cli); here, the
+        # parent's own `kill` of a worker that did not stop must just end it.
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
         def watch():
             while os.getppid() == parent:
@@ -194,12 +197,12 @@ class LavaActivator:
                 [np.stack([x.receive() for _ in range(net.timesteps)]) for x in self._extractors], axis=1)
             u = np.concatenate([lif.u.get() for lif in self._lifs]).astype(np.int32)
             v = np.concatenate([lif.v.get() for lif in self._lifs]).astype(np.int32)
-        except KeyboardInterrupt:
-            self.close()        # Ctrl-C: stop quietly, the caller reports it
-            raise
-        except BaseException:
+        except Exception:
             logger.exception("Lava run failed; closing the Lava runtime")
             self.close()
+            raise
+        except BaseException:
+            self.close()        # Ctrl-C, SIGTERM, exit: stop quietly, the caller reports it
             raise
         return self._accounting.result(s, out.astype(np.bool_), u, v)
 
