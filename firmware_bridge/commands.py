@@ -1,18 +1,21 @@
 """The host's half of "an e-stop always wins" (PROTOCOL.md, "Order").
 
-The `Link` sends and retries; this book decides what a command is allowed to
-be: cmd_ids in the order commands are issued, the host's e-stop latch, which
-commands are in flight, and which of them an ESTOP has overtaken. Every
-method is called with the link's lock held, so an issue, a latch and a
-supersede are one step each.
+The `Link` sends and retries; the CommandBook decides what a command is
+allowed to be: cmd_ids in the order commands are issued, the host's e-stop
+latch, which commands are in flight, and which of them an ESTOP has
+overtaken. Its methods are called with the link's lock held, so an issue, a
+latch and a supersede are one step each. The LatchKeeper re-sends the ESTOP
+while the host is latched and the MCU may not hold it.
 """
 from __future__ import annotations
 
 import threading
 import time
+from typing import Callable
 from dataclasses import dataclass, field
 
 from .link_types import CommandSuperseded
+from .protocol import ACK_STALE
 
 
 @dataclass
@@ -75,3 +78,47 @@ class CommandBook:
             raise CommandSuperseded("CLEAR acked, but an ESTOP issued meanwhile is newer "
                                     "and stands; clear() again after it")
         self.latched = False
+
+
+class LatchKeeper:
+    """While the host is latched, one ESTOP re-sent until the MCU acks it: after a
+    reconnect (an MCU that rebooted forgot its latch) or when the MCU reports it does
+    not hold the e-stop. Runs on the link's reader thread, which calls step() each turn."""
+
+    def __init__(self, book: CommandBook, lock: threading.Lock,
+                 send_estop: Callable[[int, int], None], retry_s: float):
+        self._book, self._lock, self._send, self._retry_s = book, lock, send_estop, retry_s
+        self._current: tuple[int, Pending] | None = None
+        self._due = 0.0
+
+    def idle(self) -> bool:
+        return self._current is None
+
+    def start(self) -> None:
+        """A new ESTOP, newest of all commands, sent now and until acked."""
+        self.end()
+        with self._lock:
+            self._current = self._book.issue("ESTOP")
+        self._due = 0.0
+        self.step(time.monotonic())
+
+    def step(self, now: float) -> None:
+        if self._current is None:
+            return
+        cmd_id, pending = self._current
+        if not self._book.latched:
+            self.end()
+        elif pending.done.is_set():
+            if pending.result == ACK_STALE:
+                self.start()        # answered from the old session: a new id
+            else:
+                self.end()
+        elif now >= self._due:
+            self._due = now + self._retry_s
+            self._send(cmd_id, self._book.reason)
+
+    def end(self) -> None:
+        if self._current is not None:
+            with self._lock:
+                self._book.forget(self._current[0])
+            self._current = None

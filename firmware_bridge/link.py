@@ -37,7 +37,7 @@ from typing import Callable
 
 import serial
 
-from .commands import CommandBook, Pending
+from .commands import CommandBook, LatchKeeper
 from .framing import Frame, FrameDecoder, LinkCounters, encode_frame
 from .protocol import (ACK_REFUSED, ACK_STALE, HELLO_OK, PROTOCOL_VERSION,
                        SCHEMA_HASH, STATE_ESTOPPED, STATE_HANDSHAKEN)
@@ -103,8 +103,10 @@ class Link:
         self._rtt_ms: collections.deque[float] = collections.deque(maxlen=config.rtt_window)
         self._reconnect_ms: list[float] = []
         self._book = CommandBook()             # cmd_ids, the e-stop latch; under _lock
-        self._reassert: tuple[int, Pending] | None = None   # reader thread only
-        self._reassert_due = 0.0
+        # ESTOP re-sent while latched (reader thread): after a reconnect, or when the MCU
+        # reports it does not hold the e-stop.
+        self._keeper = LatchKeeper(self._book, self._lock, self._send_estop,
+                                   config.ack_timeout_ms / 1000)
         self.logs: collections.deque[tuple[int, str]] = collections.deque(maxlen=200)
 
     # ---- public API -------------------------------------------------------------------
@@ -318,8 +320,7 @@ class Link:
                 backoff = self.config.backoff_min_ms / 1000
                 next_hello = 0.0
             now = time.monotonic()
-            if self._reassert is not None:
-                self._reassert_step(now)
+            self._keeper.step(now)
             if not self._handshaken.is_set() and now >= next_hello:
                 interval = self.config.hello_interval_ms / 1000
                 next_hello = now + (interval if self._mismatch is None else 10 * interval)
@@ -365,7 +366,7 @@ class Link:
     def _lost(self, why: str) -> None:
         was_up = self._handshaken.is_set()
         self._handshaken.clear()
-        self._end_reassert()
+        self._keeper.end()
         with self._lock:
             self._close_port()
         if was_up:
@@ -447,51 +448,24 @@ class Link:
             self._reconnect_ms.append((time.monotonic() - self._opened_at) * 1000)
         self._last_rx = time.monotonic()
         if self._book.latched:
-            self._start_reassert()
+            self._keeper.start()       # the MCU may have rebooted and forgotten the ESTOP
+            self._decoder.counters.estop_reasserts += 1
         self._handshaken.set()
         logger.info("handshake with '%s' (protocol %d, watchdog %d ms)",
                     info.firmware_id, info.proto_version, info.watchdog_ms)
 
-    # ---- the e-stop latch across reconnects (reader thread) ------------------------------
+    def _send_estop(self, cmd_id: int, reason: int) -> None:
+        self._send("ESTOP", dict(cmd_id=cmd_id, reason=reason))
+
     def _enforce_latch(self, mcu_state: int, received_at: float) -> None:
         """Latched here, and the MCU says (after the latch) that it does not hold the
-        e-stop: every try of estop() was lost, or it rebooted. Send it again until it does."""
-        if (self._book.latched and self._reassert is None and self._handshaken.is_set()
-                and received_at > self._book.latched_at and not mcu_state & STATE_ESTOPPED
-                and mcu_state & STATE_HANDSHAKEN and not self._book.in_flight("ESTOP")):
-            self._start_reassert()
-
-    def _start_reassert(self) -> None:
-        """While latched: a new session (the MCU may have rebooted and forgotten the
-        ESTOP), or the MCU reporting it does not hold it. Send it again, newest of all
-        commands, until it is acked."""
-        self._end_reassert()
-        with self._lock:
-            self._reassert = self._book.issue("ESTOP")
-        self._reassert_due = 0.0
-        self._decoder.counters.estop_reasserts += 1
-        self._reassert_step(time.monotonic())
-
-    def _reassert_step(self, now: float) -> None:
-        cmd_id, pending = self._reassert
-        if not self._book.latched:
-            self._end_reassert()
-            return
-        if pending.done.is_set():
-            if pending.result != ACK_STALE:
-                self._end_reassert()
-                return
-            self._start_reassert()   # answered from the old session: a new id
-            return
-        if now >= self._reassert_due:
-            self._reassert_due = now + self.config.ack_timeout_ms / 1000
-            self._send("ESTOP", dict(cmd_id=cmd_id, reason=self._book.reason))
-
-    def _end_reassert(self) -> None:
-        if self._reassert is not None:
-            with self._lock:
-                self._book.forget(self._reassert[0])
-            self._reassert = None
+        e-stop: every try of estop() was lost. Send it again until it does."""
+        if (self._handshaken.is_set() and mcu_state & STATE_HANDSHAKEN
+                and not mcu_state & STATE_ESTOPPED and self._keeper.idle()
+                and self._book.latched and received_at > self._book.latched_at
+                and not self._book.in_flight("ESTOP")):
+            self._keeper.start()
+            self._decoder.counters.estop_reasserts += 1
 
     def _check_mcu_state(self, state: int) -> None:
         if self._handshaken.is_set() and not state & STATE_HANDSHAKEN:
