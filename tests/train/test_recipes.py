@@ -22,6 +22,7 @@ RECIPES = Path(__file__).resolve().parents[2] / "tools" / "recipes"
 # recipe script -> (expert name, the held-out metric it must record)
 FINISHED = {
     "line_follow.py": ("line_follow", "steering_mae"),
+    "sign_read.py": ("sign_read", "accuracy"),
 }
 
 

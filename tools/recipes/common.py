@@ -42,6 +42,7 @@ from spikebox.runtime.box import Box
 from spikebox.runtime.experts.preprocess import frame_to_tensor
 from spikebox.runtime.sim import GroundTruth, SimWorld, WorldConfig
 from spikebox.runtime.sim.autopilot import Autopilot, drive
+from spikebox.runtime.sim.truth import docked
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +85,9 @@ class Recipe:
     loss: Callable                             # (torch out, torch target) -> scalar
     metrics: Callable[[np.ndarray, np.ndarray], dict[str, float]]   # (out, target) held out
     output_meaning: str                        # of nets.OUTPUT's columns
+    also_from: tuple[str, ...] = ()            # other skills' zones its frames may be in
+    train: Drives = FULL_TRAIN                 # a skill with few frames a drive takes more
+    heldout: Drives = FULL_HELDOUT
     steps: int = 1500                          # full run; --smoke does SMOKE_STEPS
     priority: int = 0
     batch: int = 64
@@ -120,12 +124,17 @@ def render(drives: Drives, skills: set):
                                          randomize=drives.randomize), seed=seed)
             pilot = (Wanderer(world, drives.wander, seed) if drives.wander
                      else Autopilot(world))
+            seen: set[int] = set()              # zones of a wanted skill the drive went through
             try:
                 for image, truth in drive(world, drives.max_frames, pilot=pilot):
                     if truth.skill in skills:
                         out.append((f"{course}-{seed}", image, truth))
-                    if truth.zone_kind == "dock" and truth.dock.aligned:
-                        break
+                        if truth.skill is not None:
+                            seen.add(truth.zone)
+                    elif seen and truth.skill is not None:
+                        break                   # past the skill's zone: the rest is not wanted
+                    if truth.zone_kind == "dock" and docked(truth):
+                        break                   # at rest before the marker: the drive is done
             finally:
                 world.close()
     return out
@@ -217,11 +226,12 @@ def run_recipe(recipe: Recipe, argv: list[str] | None = None) -> dict[str, float
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     t0 = time.monotonic()
     smoke = args.smoke
-    rendered = render(SMOKE_TRAIN if smoke else FULL_TRAIN, {recipe.skill, None})
+    skills = {recipe.skill, *recipe.also_from}
+    rendered = render(SMOKE_TRAIN if smoke else recipe.train, skills | {None})
     background = [f for f in rendered if f[2].skill is None]       # open floor
-    zone = [f for f in rendered if f[2].skill == recipe.skill]
-    train_frames = [f for f in zone if recipe.keep(f[2])]
-    held_frames = [f for f in render(SMOKE_HELDOUT if smoke else FULL_HELDOUT, {recipe.skill})
+    zone = [f for f in rendered if f[2].skill == recipe.skill]     # the activator's examples
+    train_frames = [f for f in rendered if f[2].skill in skills and recipe.keep(f[2])]
+    held_frames = [f for f in render(SMOKE_HELDOUT if smoke else recipe.heldout, skills)
                    if recipe.keep(f[2])]
     if not train_frames or not held_frames:
         raise SystemExit(f"{recipe.name}: the drives gave no frames of its skill "
@@ -245,4 +255,39 @@ def run_recipe(recipe: Recipe, argv: list[str] | None = None) -> dict[str, float
     finally:
         shutil.rmtree(work, ignore_errors=True)
     logger.info("%s: done in %.0f s", recipe.name, time.monotonic() - t0)
+    return metrics
+
+
+# --- the finders' shared head: "is it there, and where" (ball_find, dock) ----------------------
+
+def seen_loss(out, target, n_where: int, n_flags: int = 0):
+    """Column 0 a visible logit (BCE); the next `n_where` columns regressed (smooth L1) and the
+    `n_flags` after them flag logits (BCE), both only on frames where the thing is visible."""
+    import torch
+    f = torch.nn.functional
+    loss = f.binary_cross_entropy_with_logits(out[:, 0], target[:, 0])
+    seen = target[:, 0] > 0.5
+    if seen.any():
+        where = slice(1, 1 + n_where)
+        loss = loss + f.smooth_l1_loss(out[seen, where], target[seen, where], beta=0.1)
+        if n_flags:
+            flags = slice(1 + n_where, 1 + n_where + n_flags)
+            loss = loss + f.binary_cross_entropy_with_logits(out[seen, flags], target[seen, flags])
+    return loss
+
+
+def seen_metrics(out: np.ndarray, target: np.ndarray, where: dict[str, float],
+                 flags: tuple[str, ...] = ()) -> dict[str, float]:
+    """visible_accuracy over every frame; for each of `where` (name -> unit scale, in column
+    order after visible) its mean absolute error over the visible frames, in that unit; for
+    each flag its accuracy over the visible frames. visible_majority: the figure to beat."""
+    truth_seen = target[:, 0] > 0.5
+    metrics = {"visible_accuracy": float(np.mean((out[:, 0] > 0) == truth_seen)),
+               "visible_majority": float(max(truth_seen.mean(), 1 - truth_seen.mean()))}
+    if truth_seen.any():
+        for k, (name, scale) in enumerate(where.items(), start=1):
+            err = np.abs(out[truth_seen, k] - target[truth_seen, k]) * scale
+            metrics[name] = float(err.mean())
+        for k, name in enumerate(flags, start=1 + len(where)):
+            metrics[name] = float(np.mean((out[truth_seen, k] > 0) == (target[truth_seen, k] > 0.5)))
     return metrics
