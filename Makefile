@@ -60,7 +60,7 @@ train-env: .venv-train/.installed
 # The demo box from scratch: every recipe's full run (tools/recipes/; a few minutes each on
 # 2 cores: rendering the world, training, export), then the activator compiled for Lava and the
 # box checked, with the robot env (it has Lava). Replaces models/demo.box only when all passed.
-EXPERTS := line_follow sign_read
+EXPERTS := line_follow sign_read ball_find obstacle_avoid dock
 experts: train-env venv firmware
 	rm -rf build/demo.box
 	$(VENV)/bin/spikebox export init build/demo.box --name demo

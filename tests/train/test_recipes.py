@@ -23,6 +23,9 @@ RECIPES = Path(__file__).resolve().parents[2] / "tools" / "recipes"
 FINISHED = {
     "line_follow.py": ("line_follow", "steering_mae"),
     "sign_read.py": ("sign_read", "accuracy"),
+    "ball_find.py": ("ball_find", "bearing_mae_deg"),
+    "obstacle_avoid.py": ("obstacle_avoid", "steering_mae"),
+    "dock.py": ("dock", "aligned_accuracy"),
 }
 
 
