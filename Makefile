@@ -9,7 +9,7 @@ STAMP     := $(VENV)/.installed
 FIRMWARE  := firmware_bridge/firmware
 BUILD     := $(CURDIR)/build/firmware
 
-.PHONY: all venv firmware ctest test test-robot test-train demo bench-bridge train-env clean
+.PHONY: all venv firmware ctest test test-robot test-train demo bench-bridge train-env experts clean
 
 all: test
 
@@ -56,6 +56,19 @@ bench-bridge: venv firmware
 	@touch $@
 
 train-env: .venv-train/.installed
+
+# The demo box from scratch: every recipe's full run (tools/recipes/; a few minutes each on
+# 2 cores: rendering the world, training, export), then the activator compiled for Lava and the
+# box checked, with the robot env (it has Lava). Replaces models/demo.box only when all passed.
+EXPERTS := line_follow sign_read ball_find obstacle_avoid dock
+experts: train-env venv firmware
+	rm -rf build/demo.box
+	$(VENV)/bin/spikebox export init build/demo.box --name demo
+	for recipe in $(EXPERTS); do \
+		.venv-train/bin/python tools/recipes/$$recipe.py --box build/demo.box || exit 1; done
+	$(VENV)/bin/spikebox export compile build/demo.box
+	$(VENV)/bin/spikebox export check build/demo.box
+	rm -rf models/demo.box && cp -r build/demo.box models/demo.box
 
 clean:
 	rm -rf build $(VENV) .venv-train .pytest_cache

@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import math
 import os
 import shutil
 import tempfile
@@ -27,9 +28,10 @@ import numpy as np
 
 from spikebox import __version__
 from spikebox.runtime.activator import ActivatorNetwork
-from spikebox.runtime.box import (EXPERT_NAME_RULE, MANIFEST, SCHEMA_VERSION, SIGNATURE, Box,
-                                  BoxError, ExpertEntry, ExpertFiles, Manifest, OutputEntry,
-                                  TensorEntry, read_frames, sha256_file, valid_expert_name)
+from spikebox.runtime.box import (EXPERT_NAME_RULE, MANIFEST, METRIC_NAME_RULE, SCHEMA_VERSION,
+                                  SIGNATURE, Box, BoxError, ExpertEntry, ExpertFiles, Manifest,
+                                  OutputEntry, TensorEntry, read_frames, sha256_file,
+                                  valid_expert_name, valid_metric_name)
 from spikebox.runtime.config_fields import ConfigError
 from spikebox.runtime.encoder import Encoder, EncoderConfig
 from spikebox.runtime.experts.preprocess import frame_to_tensor
@@ -63,6 +65,7 @@ class AddOptions:
     calibration: Path | None = None      # int8: frames (image experts) or .npz per sample
     int8_tolerance: float = DEFAULT_TOLERANCE   # int8 vs fp32, fraction of output range (quantize.py)
     force_int8: bool = False             # keep int8 even above the tolerance
+    metrics: dict[str, float] = field(default_factory=dict)   # held-out figures, into the entry
 
     def __post_init__(self):
         # Errors name the field, never a flag: the CLI that fills these speaks flags (commands.py).
@@ -71,6 +74,11 @@ class AddOptions:
         for name in ("calibration", "force_int8"):
             if not self.int8 and getattr(self, name) not in (None, False):
                 raise ConfigError(name, getattr(self, name), "is for int8, which is off")
+        for metric, value in self.metrics.items():
+            if not valid_metric_name(metric):
+                raise ConfigError("metrics", metric, f"a metric name: {METRIC_NAME_RULE}")
+            if not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ConfigError("metrics", f"{metric}={value}", "needs a finite number")
         if self.int8 and self.preprocessing is None and self.calibration is None:
             raise ConfigError("calibration", None, "is needed for int8 on a tensor expert (no "
                               "image preprocessing): a folder of .npz files, one per sample, "
@@ -281,6 +289,7 @@ def _entry(name: str, staged: Path, report: ModelReport, int8: QuantReport | Non
         max_abs_diff_vs_source=report.max_abs_diff, activator_units=n_units,
         int8=int8.manifest_entry() if int8 else None,
         added_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        metrics=dict(options.metrics) or None,
     )
 
 

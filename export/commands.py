@@ -45,6 +45,9 @@ def add_arguments(exp: argparse.ArgumentParser, fmt) -> None:
                    help="frames of the expert's world (*.png/*.jpg, in camera order)")
     p.add_argument("--background", metavar="DIR",
                    help="frames of no expert's world; needed for the first expert")
+    p.add_argument("--metric", action="append", default=[], type=_metric, metavar="NAME=VALUE",
+                   help="a held-out figure its trainer measured, kept in its manifest entry, "
+                        "e.g. steering_mae=0.05; repeatable")
     p.add_argument("--role", default="skill", help="what the arbiter treats it as (default: skill)")
     p.add_argument("--priority", type=int, default=0, help="higher wins in the arbiter")
     p.add_argument("--output", action="append", default=[], metavar="NAME=MEANING",
@@ -108,6 +111,18 @@ def add_arguments(exp: argparse.ArgumentParser, fmt) -> None:
                    help="the owner's Ed25519 private key, PEM (PKCS8), unencrypted")
 
 
+def _metric(text: str) -> tuple[str, float]:
+    """`steering_mae=0.05` → ("steering_mae", 0.05); for argparse's `type=`."""
+    name, sep, value = text.partition("=")
+    try:
+        if not sep:
+            raise ValueError
+        return name.strip(), float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--metric {text!r}: give NAME=NUMBER, e.g. "
+                                         f"steering_mae=0.05") from None
+
+
 def _preprocessing(args) -> dict | None:
     if not any((args.image_size, args.colour, args.scale, args.mean, args.std)):
         return None
@@ -160,7 +175,7 @@ def run(args: argparse.Namespace) -> int:
                                 input_shapes=args.input_shape or None,
                                 max_footprint_mb=args.max_footprint_mb, int8=args.int8,
                                 calibration=Path(args.calibration) if args.calibration else None,
-                                force_int8=args.force_int8,
+                                force_int8=args.force_int8, metrics=dict(args.metric),
                                 **({} if args.int8_tolerance is None
                                    else {"int8_tolerance": args.int8_tolerance}))
             add_expert(args.box, args.name, args.model, opts, progress=say)

@@ -140,12 +140,19 @@ class ExpertEntry:
     activator_units: int
     int8: Int8Entry | None = None     # None: fp32
     added_at: str
+    # Held-out figures its trainer measured, e.g. {"steering_mae": 0.05} (tools/recipes/):
+    # name -> value, names as METRIC_NAME_RULE; None: none given.
+    metrics: dict[str, float] | None = None
 
     def __post_init__(self):
         # A footprint of 0 or less would make the pager refuse the whole box.
         at_least(self, 1, "version", "footprint_bytes")
         at_least(self, 0, "shell_bytes", "load_ms", "latency_ms", "max_abs_diff_vs_source",
                  "activator_units")
+        for metric in self.metrics or {}:
+            if not valid_metric_name(metric):
+                raise Invalid(join("metrics", str(metric)), metric,
+                              f"a metric name: {METRIC_NAME_RULE}")
 
 
 @dataclass(kw_only=True)
@@ -205,6 +212,15 @@ class Manifest:
 EXPERT_NAME_RULE = ("1 to 64 ASCII letters, digits, '-' or '_', starting with a letter or a "
                     "digit")
 _EXPERT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+
+
+# A held-out metric's name, e.g. "steering_mae" or "accuracy": one rule, here.
+METRIC_NAME_RULE = "1 to 64 lowercase ASCII letters, digits or '_', starting with a letter"
+_METRIC_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
+
+
+def valid_metric_name(name) -> bool:
+    return isinstance(name, str) and _METRIC_NAME.fullmatch(name) is not None
 
 
 def valid_expert_name(name) -> bool:

@@ -43,6 +43,8 @@ def describe(box: Box) -> Iterator[str]:
                f"onnxruntime {e.onnxruntime_version}")
         yield f"    inputs     {ins}"
         yield f"    outputs    {outs}"
+        if e.metrics:
+            yield "    held-out   " + "   ".join(f"{k} {v:.4g}" for k, v in e.metrics.items())
         if e.preprocessing:
             yield f"    preprocess {e.preprocessing}"
         if e.int8:

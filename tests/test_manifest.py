@@ -25,7 +25,8 @@ def box(tmp_path_factory):
     box = tmp_path_factory.mktemp("boxes") / "skills"
     assert main(["export", "init", str(box)]) == 0
     assert main(["export", "add", str(box), "line", str(d / "mlp.onnx"), "--examples",
-                 str(frames["line"]), "--background", str(frames["background"])]) == 0
+                 str(frames["line"]), "--background", str(frames["background"]),
+                 "--metric", "steering_mae=0.05"]) == 0
     return box
 
 
@@ -65,6 +66,10 @@ CORRUPTIONS = [
     ("experts.line.files.optimized", _unhashed_model, "is 'experts/elsewhere/model.paged.onnx'"),
     ("experts.line.inputs[0].shape", _set("experts", "line", "inputs", 0, "shape", value="1x64"),
      "is '1x64'"),
+    ("experts.line.metrics.Bad-Name", _set("experts", "line", "metrics", value={"Bad-Name": 1.0}),
+     "is 'Bad-Name'"),
+    ("experts.line.metrics.steering_mae", _set("experts", "line", "metrics",
+                                               value={"steering_mae": "low"}), "is 'low'"),
     ("experts.line.name", _set("experts", "line", "name", value="ball"), "is 'ball'"),
     ("experts", _experts_as_a_list, "is [{"),
     ("name", _delete("name"), "is missing"),
@@ -121,3 +126,17 @@ def test_export_writes_only_what_the_robot_reads(box):
     """The writer goes through the same schema: a manifest export wrote reads back equal."""
     b = Box.open(box)
     assert json.loads((box / "manifest.json").read_text()) == b.manifest.to_json()
+
+
+def test_held_out_metrics_are_kept_and_shown(box, capsys):
+    """`export add --metric NAME=VALUE` (tools/recipes/) lands in the entry; inspect shows it."""
+    assert Box.open(box).experts["line"].metrics == {"steering_mae": 0.05}
+    assert main(["inspect", str(box)]) == 0
+    assert "held-out   steering_mae 0.05" in capsys.readouterr().out
+    add = ["export", "add", str(box), "x", "m.onnx", "--examples", ".", "--metric"]
+    for bad in ("steering_mae", "steering_mae=low"):
+        with pytest.raises(SystemExit):                   # argparse: usage, exit 2
+            main(add + [bad])
+        assert "give NAME=NUMBER" in capsys.readouterr().err
+    assert main(add + ["Bad=1"]) == 1
+    assert "a metric name" in capsys.readouterr().err

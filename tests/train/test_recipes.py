@@ -1,0 +1,52 @@
+"""Each finished demo-expert recipe (tools/recipes/) in its --smoke mode, in the training env.
+
+A smoke run renders a few world frames, trains a few steps and exports through
+`spikebox export add` into a temporary box: the box must open, hold the expert
+with its image preprocessing, and carry the held-out metric the recipe measured.
+The full runs (`make experts`) are what ships in models/.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+
+from spikebox.runtime.box import Box  # noqa: E402
+
+RECIPES = Path(__file__).resolve().parents[2] / "tools" / "recipes"
+
+# recipe script -> (expert name, the held-out metric it must record)
+FINISHED = {
+    "line_follow.py": ("line_follow", "steering_mae"),
+    "sign_read.py": ("sign_read", "accuracy"),
+    "ball_find.py": ("ball_find", "bearing_mae_deg"),
+    "obstacle_avoid.py": ("obstacle_avoid", "steering_mae"),
+    "dock.py": ("dock", "aligned_accuracy"),
+}
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("script", sorted(FINISHED))
+def test_recipe_smoke_builds_a_box_with_its_metric(script, tmp_path):
+    name, metric = FINISHED[script]
+    box_path = tmp_path / "smoke.box"
+    run = subprocess.run([sys.executable, str(RECIPES / script), "--box", str(box_path), "--smoke"],
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    box = Box.open(box_path)
+    box.verify()
+    entry = box.experts[name]
+    assert entry.metrics is not None and metric in entry.metrics
+    assert entry.metrics[metric] >= 0 and entry.metrics["heldout_frames"] > 0
+    assert entry.preprocessing["size"] == [64, 48]
+    assert entry.outputs[0].meaning
+
+
+def test_every_recipe_is_smoke_tested():
+    """A new recipe joins FINISHED (and `make experts`) or this fails."""
+    scripts = {p.name for p in RECIPES.glob("*.py")} - {"common.py", "nets.py"}
+    assert scripts == set(FINISHED)

@@ -1,0 +1,36 @@
+"""The dock: a camera frame of the dock zone -> is the marker there, its bearing and distance,
+and is the robot square on it.
+
+    .venv-train/bin/python tools/recipes/dock.py --box models/demo.box [--smoke]
+
+Output columns: visible (a logit), bearing in radians (+ left, tanh-bounded),
+distance to the marker's face in metres, aligned (a logit: on the marker's axis and
+facing it squarely). Labels: the world's truth.dock. Held-out metrics:
+visible_accuracy (visible_majority: the commoner answer), and on frames where the
+marker is visible bearing_mae_deg, distance_mae_m and aligned_accuracy.
+"""
+from __future__ import annotations
+
+import math
+
+from common import Recipe, run_recipe, seen_loss, seen_metrics
+
+
+def _target(t) -> list[float]:
+    d = t.dock
+    return ([1.0, d.bearing_rad, d.distance_mm / 1000.0, float(d.aligned)] if d.visible
+            else [0.0, 0.0, 0.0, 0.0])
+
+
+RECIPE = Recipe(
+    name="dock", skill="dock", factory="make_dock",
+    keep=lambda t: True, target=_target,
+    loss=lambda out, target: seen_loss(out, target, n_where=2, n_flags=1),
+    metrics=lambda out, target: seen_metrics(
+        out, target, {"bearing_mae_deg": 180 / math.pi, "distance_mae_m": 1.0},
+        flags=("aligned_accuracy",)),
+    output_meaning="visible logit (> 0: seen), bearing rad (+ left), distance m, "
+                   "aligned logit (> 0: square on the marker)")
+
+if __name__ == "__main__":
+    run_recipe(RECIPE)
