@@ -9,7 +9,6 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
-from spikebox.runtime.activator import ActivatorNetwork
 from spikebox.runtime.box import Box, BoxError
 from spikebox.runtime.box_signature import SignatureState, TrustedKey
 from spikebox.runtime.experts.session import load_session, warm_up, zero_inputs
@@ -71,9 +70,14 @@ def check_box(path, progress: Callable[[str], None] = lambda s: None,
                        f"never loaded: leftovers of an interrupted export (the next export add "
                        f"or remove sweeps them) or files slipped in; remove them")
     yield "files: nothing on disk the manifest does not list"
-    if box.activator_dir is not None:
-        network = ActivatorNetwork.load(box.activator_dir)
-        missing = set(box.experts) - set(network.expert_names)
-        if missing:
-            raise BoxError(f"{box.activator_dir}: no units for {sorted(missing)}; export again")
-        yield f"activator: {network.n_units} units for {len(network.experts)} experts"
+    by_name = [n for n in box.experts if n not in box.woken_by_camera]
+    pinned = (f"; {len(by_name)} not woken by the camera (pin them or wake them by name): "
+              f"{', '.join(by_name)}") if by_name else ""
+    if box.woken_by_camera:
+        network, _ = box.load_activator()      # refuses units for other experts, or none
+        yield f"activator: {network.n_units} units for {len(network.experts)} experts{pinned}"
+    elif box.activator_dir is not None:
+        raise BoxError(f"{box.activator_dir}: an activator, but no expert of the box is woken "
+                       f"by the camera; export again")
+    else:
+        yield f"activator: none{pinned}"

@@ -30,7 +30,8 @@ def add_arguments(exp: argparse.ArgumentParser, fmt) -> None:
                     "source, measures resident footprint, load time and latency in a fresh\n"
                     "process, trains the expert's activator units on --examples against the\n"
                     "other experts' examples and the background, and commits. Other experts'\n"
-                    "units are not touched.")
+                    "units are not touched. Without --examples the expert gets no units: the\n"
+                    "camera never wakes it; pin it or wake it by name.")
     p.add_argument("box", metavar="BOX")
     p.add_argument("name", metavar="NAME")
     p.add_argument("model", metavar="MODEL",
@@ -41,10 +42,14 @@ def add_arguments(exp: argparse.ArgumentParser, fmt) -> None:
                    help="PyTorch FACTORY: its state_dict, saved with torch.save")
     p.add_argument("--input-shape", action="append", type=parse_input_shape, metavar="1,3,96,96",
                    help="PyTorch FACTORY: an input's shape; repeat once per input, in order")
-    p.add_argument("--examples", metavar="DIR", required=True,
-                   help="frames of the expert's world (*.png/*.jpg, in camera order)")
+    p.add_argument("--examples", metavar="DIR",
+                   help="frames of the expert's world (*.png/*.jpg, in camera order): they "
+                        "train the units that wake it from camera frames. Leave it out for an "
+                        "expert the camera should never wake (0 units): pin it "
+                        "(pager.pinned in the run config) or wake it by name")
     p.add_argument("--background", metavar="DIR",
-                   help="frames of no expert's world; needed for the first expert")
+                   help="frames of no expert's world; needed for the box's first expert with "
+                        "--examples")
     p.add_argument("--metric", action="append", default=[], type=_metric, metavar="NAME=VALUE",
                    help="a held-out figure its trainer measured, kept in its manifest entry, "
                         "e.g. steering_mae=0.05; repeatable")
@@ -167,7 +172,7 @@ def run(args: argparse.Namespace) -> int:
         elif args.action == "add":
             from .box_edit import add_expert
             outputs = dict(o.split("=", 1) for o in args.output)
-            opts = _add_options(examples=Path(args.examples),
+            opts = _add_options(examples=Path(args.examples) if args.examples else None,
                                 background=Path(args.background) if args.background else None,
                                 role=args.role, priority=args.priority, outputs=outputs,
                                 preprocessing=_preprocessing(args),
@@ -187,6 +192,10 @@ def run(args: argparse.Namespace) -> int:
         elif args.action == "compile":
             from .box_compile import compile_box
             r = compile_box(args.box, progress=say)
+            if not r.units:
+                print(f"{args.box}: no activator (no expert is woken by the camera); nothing "
+                      f"to compile")
+                return 0
             print(f"{args.box}: activator compiled for Lava and checked bit-exact against "
                   f"numpy on {r.frames} example frames ({r.units} units, {r.spikes} spikes)")
         elif args.action == "check":

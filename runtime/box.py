@@ -6,7 +6,8 @@
     box.verify()                       # sha256 of every file; raises BoxError naming the first bad one
     entry = box.experts["line_follow"]       # an ExpertEntry
     path = box.file(entry.files.optimized)
-    network, encoder = box.load_activator()  # the activator's units and the encoder they were trained on
+    if box.woken_by_camera:                  # experts the camera wakes (the others: pinned, by name)
+        network, encoder = box.load_activator()  # their units, and the encoder they were trained on
 
 Layout (written only by `spikebox export`, which commits every change by
 replacing manifest.json atomically; a file the manifest does not name is
@@ -17,8 +18,10 @@ leftover of an interrupted export and is ignored):
                                             (box_signature.py; `spikebox export sign`)
     BOX/experts/<name>-<id>/model.onnx      the source model, as given
     BOX/experts/<name>-<id>/<optimised>     the file the pager loads
-    BOX/activator-<id>/                     activator.json, activator.npz (runtime/activator)
-    BOX/examples/<name>-<id>/NNNN.png       the expert's example frames (training, compile)
+    BOX/activator-<id>/                     activator.json, activator.npz (runtime/activator);
+                                            none while no expert is woken by the camera
+    BOX/examples/<name>-<id>/NNNN.png       the expert's example frames (training, compile);
+                                            only experts the camera wakes have them
 
 The manifest's schema is the dataclasses below (Manifest, ExpertEntry, ...):
 Box.open reads manifest.json through them once (runtime/schema.py), so a
@@ -137,7 +140,12 @@ class ExpertEntry:
     latency_ms: float
     onnxruntime_version: str
     max_abs_diff_vs_source: float
-    activator_units: int
+    activator_units: int              # the activator's units that wake it (0: it has none)
+    # What wakes it: WOKEN_BY_ACTIVATOR (its units fire on camera frames) or WOKEN_BY_NAME
+    # (camera frames never do: it is pinned, pager.pinned in the run config, or asked for by
+    # name). None: a box from before this was recorded, where activator_units > 0 meant the
+    # activator (see `camera_woken`).
+    woken_by: str | None = None
     int8: Int8Entry | None = None     # None: fp32
     added_at: str
     # Held-out figures its trainer measured, e.g. {"steering_mae": 0.05} (tools/recipes/):
@@ -153,6 +161,22 @@ class ExpertEntry:
             if not valid_metric_name(metric):
                 raise Invalid(join("metrics", str(metric)), metric,
                               f"a metric name: {METRIC_NAME_RULE}")
+        if self.woken_by not in (None, *WAKES):
+            raise Invalid("woken_by", self.woken_by, " or ".join(map(repr, WAKES)))
+        if self.woken_by == WOKEN_BY_ACTIVATOR and self.activator_units < 1:
+            raise Invalid("activator_units", self.activator_units,
+                          f"a number >= 1 (woken_by is {WOKEN_BY_ACTIVATOR!r})")
+        if self.woken_by == WOKEN_BY_NAME and self.activator_units != 0:
+            raise Invalid("activator_units", self.activator_units,
+                          f"0 (woken_by is {WOKEN_BY_NAME!r}: it has no activator units)")
+
+    @property
+    def camera_woken(self) -> bool:
+        """True if its activator units wake it from camera frames; False if only pinning or
+        a request by name does."""
+        if self.woken_by is None:                 # a box from before woken_by was recorded
+            return self.activator_units > 0
+        return self.woken_by == WOKEN_BY_ACTIVATOR
 
 
 @dataclass(kw_only=True)
@@ -187,6 +211,10 @@ class Manifest:
             _inside(join("examples", name), rel)
         if self.activator is not None:
             _inside("activator", self.activator)
+        woken = [key for key, entry in self.experts.items() if entry.camera_woken]
+        if woken and self.activator is None:
+            raise Invalid("activator", None, f"an activator folder: expert {woken[0]!r} is "
+                          f"woken by the activator's units")
 
     @classmethod
     def from_json(cls, data, where: Path) -> "Manifest":
@@ -206,6 +234,12 @@ class Manifest:
     def to_json(self) -> dict:
         """As json.loads would give it back (tuples as lists): what from_json reads."""
         return json.loads(json.dumps(asdict(self)))
+
+
+# What wakes an expert (ExpertEntry.woken_by): one spelling, here.
+WOKEN_BY_ACTIVATOR = "activator"     # its activator units, firing on camera frames
+WOKEN_BY_NAME = "name"               # never the camera: pinned, or asked for by name
+WAKES = (WOKEN_BY_ACTIVATOR, WOKEN_BY_NAME)
 
 
 # An expert's name is part of file and folder names, logs and the CLI: one rule, here.
@@ -270,6 +304,12 @@ class Box:
         return self.manifest.experts
 
     @property
+    def woken_by_camera(self) -> list[str]:
+        """The experts the activator's units wake from camera frames (the network's, in
+        manifest order); the others are pinned or woken by name."""
+        return [name for name, e in self.experts.items() if e.camera_woken]
+
+    @property
     def activator_dir(self) -> Path | None:
         rel = self.manifest.activator
         return self.path / rel if rel else None
@@ -327,9 +367,15 @@ class Box:
         """The activator's network and the encoder whose spikes it was trained on.
 
         The encoder's config is the manifest's (stored once: every expert's units
-        were trained on its spikes); the network must take exactly its inputs.
+        were trained on its spikes); the network must take exactly its inputs and hold
+        units for exactly the experts the manifest has woken by the camera. A box none of
+        whose experts the camera wakes has no activator: BoxError (ask `woken_by_camera`).
         """
         folder = self.activator_dir
+        if folder is None and self.experts:
+            raise BoxError(f"{self.path}: has no activator: none of its {len(self.experts)} "
+                           f"experts is woken by the camera (they are pinned or woken by name); "
+                           f"add one with --examples to give it one")
         if folder is None or not folder.is_dir():
             raise BoxError(f"{self.path}: has no activator yet (add an expert with "
                            f"`spikebox export add`)")
@@ -349,6 +395,11 @@ class Box:
                            f"inputs x {encoder.config.timesteps} timesteps but the network in "
                            f"{folder} expects {network.n_inputs} x {network.timesteps}; "
                            f"re-export the box")
+        woken = self.woken_by_camera
+        if sorted(network.expert_names) != sorted(woken):
+            raise BoxError(f"{self.path / MANIFEST}: the activator in {folder} has units for "
+                           f"{sorted(network.expert_names)}, but the experts the manifest has "
+                           f"woken by the camera are {sorted(woken)}; {_FIX}")
         return network, encoder
 
 
