@@ -17,7 +17,7 @@ from spikebox.runtime.experts.paged import weights_file
 from spikebox.runtime.experts.shell import WeightPages
 
 
-def _shell_round_trip(name: str, path, session, expected) -> str:
+def _shell_round_trip(name: str, path, session, feeds, expected) -> str:
     """Evict `session` to a shell and page it back in, as the pager does; same outputs?"""
     weights = weights_file(path)
     if not weights.exists():
@@ -27,7 +27,7 @@ def _shell_round_trip(name: str, path, session, expected) -> str:
     if dropped is None:
         return "not shelvable here (see the log): the pager releases it on eviction"
     pages.populate()
-    got = session.run(None, zero_inputs(session))
+    got = session.run(None, feeds)
     for out, a, b in zip(session.get_outputs(), expected, got):
         if not np.allclose(a, b, rtol=1e-5, atol=1e-6):
             raise BoxError(f"{path}: expert '{name}' output '{out.name}' changed after its "
@@ -57,11 +57,13 @@ def check_box(path, progress: Callable[[str], None] = lambda s: None,
         progress(f"loading {name} ...")
         try:
             session = load_session(path)
-            expected = warm_up(session)
+            feeds = zero_inputs(session, shapes=entry.measured_shapes)   # as the pager's loader
+            expected = warm_up(session, feeds=feeds)
         except Exception as e:  # onnxruntime raises several unrelated types
             raise BoxError(f"{path}: expert '{name}' does not load or run ({e}); "
                            f"export it again") from None
-        yield f"expert {name}: loads and runs; {_shell_round_trip(name, path, session, expected)}"
+        yield (f"expert {name}: loads and runs; "
+               f"{_shell_round_trip(name, path, session, feeds, expected)}")
     leftovers = box.unlisted()
     if leftovers:
         shown = ", ".join(leftovers[:5]) + (f" and {len(leftovers) - 5} more" if len(leftovers) > 5

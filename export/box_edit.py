@@ -32,6 +32,7 @@ from spikebox.runtime.box import (EXPERT_NAME_RULE, MANIFEST, METRIC_NAME_RULE, 
                                   SIGNATURE, WOKEN_BY_ACTIVATOR, WOKEN_BY_NAME, Box, BoxError,
                                   ExpertEntry, ExpertFiles, Manifest, OutputEntry, TensorEntry,
                                   read_frames, sha256_file, valid_expert_name, valid_metric_name)
+from spikebox.runtime.box_report import shapes_text
 from spikebox.runtime.config_fields import ConfigError
 from spikebox.runtime.encoder import Encoder, EncoderConfig
 from spikebox.runtime.experts.preprocess import frame_to_tensor
@@ -61,7 +62,12 @@ class AddOptions:
     preprocessing: dict | None = None    # image inputs: size, colour order, scale, mean/std
     max_footprint_mb: float = MAX_FOOTPRINT_MB
     weights: Path | None = None          # a PyTorch MODEL's state_dict (torch.save)
-    input_shapes: list[tuple[int, ...]] | None = None   # a PyTorch factory's inputs, in order
+    # Input shapes: a list is a PyTorch factory's inputs, in order (they have no names yet);
+    # a dict an ONNX model's, by input name: what it is test-run and measured at, for a
+    # model whose dynamic dims carry meaning (model_inputs.py). None: generated.
+    input_shapes: list[tuple[int, ...]] | dict[str, tuple[int, ...]] | None = None
+    sample_inputs: Path | None = None    # an .npz, one array per input (by name): the test
+                                         # run's and the measurements' input
     training: UnitTrainingConfig = field(default_factory=UnitTrainingConfig)
     int8: bool = False                   # quantise; the pager then loads the int8 file
     calibration: Path | None = None      # int8: frames (image experts) or .npz per sample
@@ -176,20 +182,26 @@ def add_expert(path: str | os.PathLike, name: str, model: str | os.PathLike,
         staged = bp / "experts" / f"{name}-{uid}"
         staged.parent.mkdir(exist_ok=True)
         staged_paths.append(staged)
-        source = Path(model)
+        source, by_name = Path(model), options.input_shapes
         if is_torch_spec(str(model)):        # PyTorch's door: to ONNX first, then as any ONNX
+            if isinstance(options.input_shapes, dict):
+                raise BoxError(f"{model}: a PyTorch model's inputs have no names before it is "
+                               f"exported: give --input-shape dims once per input, in "
+                               f"forward()'s order (e.g. --input-shape 1,3,96,96)")
             progress(f"converting {model} to ONNX with torch.onnx.export ...")
             converted = Path(tempfile.mkdtemp(prefix="spikebox-torch-"))
             staged_paths.append(converted)
             source = torch_to_onnx(str(model), converted / f"{name}.onnx",
                                    weights=options.weights, input_shapes=options.input_shapes)
-        elif options.weights is not None or options.input_shapes:
-            raise BoxError(f"{model}: --weights and --input-shape are for a PyTorch MODEL "
-                           f"(FILE.py:FACTORY or FILE.pt2); an ONNX file carries both")
+            by_name = None                   # the shapes it was exported at are its own now
+        elif options.weights is not None:
+            raise BoxError(f"{model}: --weights is for a PyTorch MODEL (FILE.py:FACTORY or "
+                           f"FILE.pt2); an ONNX file carries its weights")
         # The test run may use 1 GiB beyond three footprints of the largest allowed model.
         limit = max(DEFAULT_MEMORY_LIMIT_BYTES, (1 << 30) + 3 * int(options.max_footprint_mb * 2**20))
         report: ModelReport = check_model(source, staged, progress=progress,
-                                          memory_limit_bytes=limit)
+                                          memory_limit_bytes=limit, input_shapes=by_name,
+                                          sample_inputs=options.sample_inputs)
         if source != Path(model):
             shutil.rmtree(source.parent, ignore_errors=True)
         unknown = set(options.outputs) - {o["name"] for o in report.outputs}
@@ -245,7 +257,9 @@ def add_expert(path: str | os.PathLike, name: str, model: str | os.PathLike,
     _sweep(bp, manifest)
     progress(f"added '{name}'{' (int8)' if int8 else ''}: "
              f"{entry.footprint_bytes / 2**20:.1f} MB resident, "
-             f"load {entry.load_ms:.1f} ms, latency {entry.latency_ms:.2f} ms")
+             f"load {entry.load_ms:.1f} ms, latency {entry.latency_ms:.2f} ms, measured at "
+             f"{shapes_text(entry.measured_shapes)}; woken by "
+             f"{'its activator units' if n_units else 'name or pinning, never the camera'}")
     return entry
 
 
@@ -312,6 +326,7 @@ def _entry(name: str, staged: Path, report: ModelReport, int8: QuantReport | Non
         onnxruntime_version=report.onnxruntime_version,
         max_abs_diff_vs_source=report.max_abs_diff, activator_units=n_units,
         woken_by=WOKEN_BY_ACTIVATOR if n_units else WOKEN_BY_NAME,
+        measured_shapes={k: tuple(v) for k, v in report.measured_shapes.items()},
         int8=int8.manifest_entry() if int8 else None,
         added_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         metrics=dict(options.metrics) or None,

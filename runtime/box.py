@@ -146,6 +146,10 @@ class ExpertEntry:
     # name). None: a box from before this was recorded, where activator_units > 0 meant the
     # activator (see `camera_woken`).
     woken_by: str | None = None
+    # The input shapes footprint, load time and latency were measured at (input name -> dims;
+    # export add's test input), and what the robot warms it up at: a model whose dynamic
+    # dims carry meaning runs at no other. None: a box from before they were recorded.
+    measured_shapes: dict[str, tuple[int, ...]] | None = None
     int8: Int8Entry | None = None     # None: fp32
     added_at: str
     # Held-out figures its trainer measured, e.g. {"steering_mae": 0.05} (tools/recipes/):
@@ -161,6 +165,8 @@ class ExpertEntry:
             if not valid_metric_name(metric):
                 raise Invalid(join("metrics", str(metric)), metric,
                               f"a metric name: {METRIC_NAME_RULE}")
+        if self.measured_shapes is not None:
+            self._check_measured_shapes()
         if self.woken_by not in (None, *WAKES):
             raise Invalid("woken_by", self.woken_by, " or ".join(map(repr, WAKES)))
         if self.woken_by == WOKEN_BY_ACTIVATOR and self.activator_units < 1:
@@ -169,6 +175,18 @@ class ExpertEntry:
         if self.woken_by == WOKEN_BY_NAME and self.activator_units != 0:
             raise Invalid("activator_units", self.activator_units,
                           f"0 (woken_by is {WOKEN_BY_NAME!r}: it has no activator units)")
+
+    def _check_measured_shapes(self) -> None:
+        declared = {i.name: i.shape for i in self.inputs}
+        if set(self.measured_shapes) != set(declared):
+            raise Invalid("measured_shapes", sorted(self.measured_shapes),
+                          f"a shape for each input, no more: {sorted(declared)}")
+        for name, dims in self.measured_shapes.items():
+            want = declared[name]
+            if len(dims) != len(want) or any(d < 1 for d in dims) or any(
+                    isinstance(w, int) and w > 0 and w != d for w, d in zip(want, dims)):
+                raise Invalid(join("measured_shapes", name), list(dims),
+                              f"{len(want)} dims >= 1 that fit the input's shape {list(want)}")
 
     @property
     def camera_woken(self) -> bool:
