@@ -59,7 +59,8 @@ class Int8Entry:
     worst_output: str
     tolerance: float
     forced: bool                      # accepted above the tolerance by --force-int8
-    fp32_latency_ms: float            # medians of interleaved runs in one process
+    fp32_latency_ms: float            # medians of interleaved runs in one process, at the
+                                      # entry's measured_shapes (older boxes: held-out samples)
     int8_latency_ms: float
     faster: bool                      # int8_latency_ms < fp32_latency_ms
     fp32_bytes: int                   # paged files on disk (graph + weights)
