@@ -9,7 +9,6 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
-from spikebox.runtime.activator import ActivatorNetwork
 from spikebox.runtime.box import Box, BoxError
 from spikebox.runtime.box_signature import SignatureState, TrustedKey
 from spikebox.runtime.experts.session import load_session, warm_up, zero_inputs
@@ -18,7 +17,7 @@ from spikebox.runtime.experts.paged import weights_file
 from spikebox.runtime.experts.shell import WeightPages
 
 
-def _shell_round_trip(name: str, path, session, expected) -> str:
+def _shell_round_trip(name: str, path, session, feeds, expected) -> str:
     """Evict `session` to a shell and page it back in, as the pager does; same outputs?"""
     weights = weights_file(path)
     if not weights.exists():
@@ -28,7 +27,7 @@ def _shell_round_trip(name: str, path, session, expected) -> str:
     if dropped is None:
         return "not shelvable here (see the log): the pager releases it on eviction"
     pages.populate()
-    got = session.run(None, zero_inputs(session))
+    got = session.run(None, feeds)
     for out, a, b in zip(session.get_outputs(), expected, got):
         if not np.allclose(a, b, rtol=1e-5, atol=1e-6):
             raise BoxError(f"{path}: expert '{name}' output '{out.name}' changed after its "
@@ -58,11 +57,13 @@ def check_box(path, progress: Callable[[str], None] = lambda s: None,
         progress(f"loading {name} ...")
         try:
             session = load_session(path)
-            expected = warm_up(session)
+            feeds = zero_inputs(session, shapes=entry.measured_shapes)   # as the pager's loader
+            expected = warm_up(session, feeds=feeds)
         except Exception as e:  # onnxruntime raises several unrelated types
             raise BoxError(f"{path}: expert '{name}' does not load or run ({e}); "
                            f"export it again") from None
-        yield f"expert {name}: loads and runs; {_shell_round_trip(name, path, session, expected)}"
+        yield (f"expert {name}: loads and runs; "
+               f"{_shell_round_trip(name, path, session, feeds, expected)}")
     leftovers = box.unlisted()
     if leftovers:
         shown = ", ".join(leftovers[:5]) + (f" and {len(leftovers) - 5} more" if len(leftovers) > 5
@@ -71,9 +72,14 @@ def check_box(path, progress: Callable[[str], None] = lambda s: None,
                        f"never loaded: leftovers of an interrupted export (the next export add "
                        f"or remove sweeps them) or files slipped in; remove them")
     yield "files: nothing on disk the manifest does not list"
-    if box.activator_dir is not None:
-        network = ActivatorNetwork.load(box.activator_dir)
-        missing = set(box.experts) - set(network.expert_names)
-        if missing:
-            raise BoxError(f"{box.activator_dir}: no units for {sorted(missing)}; export again")
-        yield f"activator: {network.n_units} units for {len(network.experts)} experts"
+    by_name = [n for n in box.experts if n not in box.woken_by_camera]
+    pinned = (f"; {len(by_name)} not woken by the camera (pin them or wake them by name): "
+              f"{', '.join(by_name)}") if by_name else ""
+    if box.woken_by_camera:
+        network, _ = box.load_activator()      # refuses units for other experts, or none
+        yield f"activator: {network.n_units} units for {len(network.experts)} experts{pinned}"
+    elif box.activator_dir is not None:
+        raise BoxError(f"{box.activator_dir}: an activator, but no expert of the box is woken "
+                       f"by the camera; export again")
+    else:
+        yield f"activator: none{pinned}"

@@ -29,9 +29,10 @@ import numpy as np
 from spikebox import __version__
 from spikebox.runtime.activator import ActivatorNetwork
 from spikebox.runtime.box import (EXPERT_NAME_RULE, MANIFEST, METRIC_NAME_RULE, SCHEMA_VERSION,
-                                  SIGNATURE, Box, BoxError, ExpertEntry, ExpertFiles, Manifest,
-                                  OutputEntry, TensorEntry, read_frames, sha256_file,
-                                  valid_expert_name, valid_metric_name)
+                                  SIGNATURE, WOKEN_BY_ACTIVATOR, WOKEN_BY_NAME, Box, BoxError,
+                                  ExpertEntry, ExpertFiles, Manifest, OutputEntry, TensorEntry,
+                                  read_frames, sha256_file, valid_expert_name, valid_metric_name)
+from spikebox.runtime.box_report import shapes_text
 from spikebox.runtime.config_fields import ConfigError
 from spikebox.runtime.encoder import Encoder, EncoderConfig
 from spikebox.runtime.experts.preprocess import frame_to_tensor
@@ -51,7 +52,9 @@ MAX_FOOTPRINT_MB = 1024          # above this no robot budget is sane
 
 @dataclass
 class AddOptions:
-    examples: Path | None = None         # frames of the expert's world (*.png, camera order)
+    examples: Path | None = None         # frames of the expert's world (*.png, camera order),
+                                         # which train its activator units; None: no units, the
+                                         # camera never wakes it (pinned, or woken by name)
     background: Path | None = None       # frames of no expert's world, kept in the box
     role: str = "skill"
     priority: int = 0                    # arbiter: higher wins when several experts drive
@@ -59,7 +62,12 @@ class AddOptions:
     preprocessing: dict | None = None    # image inputs: size, colour order, scale, mean/std
     max_footprint_mb: float = MAX_FOOTPRINT_MB
     weights: Path | None = None          # a PyTorch MODEL's state_dict (torch.save)
-    input_shapes: list[tuple[int, ...]] | None = None   # a PyTorch factory's inputs, in order
+    # Input shapes: a list is a PyTorch factory's inputs, in order (they have no names yet);
+    # a dict an ONNX model's, by input name: what it is test-run and measured at, for a
+    # model whose dynamic dims carry meaning (model_inputs.py). None: generated.
+    input_shapes: list[tuple[int, ...]] | dict[str, tuple[int, ...]] | None = None
+    sample_inputs: Path | None = None    # an .npz, one array per input (by name): the test
+                                         # run's and the measurements' input
     training: UnitTrainingConfig = field(default_factory=UnitTrainingConfig)
     int8: bool = False                   # quantise; the pager then loads the int8 file
     calibration: Path | None = None      # int8: frames (image experts) or .npz per sample
@@ -71,6 +79,10 @@ class AddOptions:
         # Errors name the field, never a flag: the CLI that fills these speaks flags (commands.py).
         if not self.int8_tolerance > 0:
             raise ConfigError("int8_tolerance", self.int8_tolerance, "must be > 0")
+        if self.background is not None and self.examples is None:
+            raise ConfigError("background", self.background, "trains activator units against "
+                              "an expert's examples, and none are given; give examples too, or "
+                              "leave it out (an expert without examples has no units)")
         for name in ("calibration", "force_int8"):
             if not self.int8 and getattr(self, name) not in (None, False):
                 raise ConfigError(name, getattr(self, name), "is for int8, which is off")
@@ -150,7 +162,8 @@ def _encode(encoder: Encoder, frames: list[np.ndarray]) -> np.ndarray:
 def add_expert(path: str | os.PathLike, name: str, model: str | os.PathLike,
                options: AddOptions | None = None,
                progress: Callable[[str], None] = lambda s: None) -> ExpertEntry:
-    """Validate, optimise and measure `model`, train its activator units, commit."""
+    """Validate, optimise and measure `model`, train its activator units (if it has
+    examples; without, the camera never wakes it), commit."""
     options = options or AddOptions()
     box = Box.open(path)
     bp = box.path
@@ -160,9 +173,6 @@ def add_expert(path: str | os.PathLike, name: str, model: str | os.PathLike,
     if name in manifest.experts:
         raise BoxError(f"{bp}: already has an expert '{name}'; remove it first "
                        f"(spikebox export remove {bp} {name}) or choose another name")
-    if options.examples is None:
-        raise BoxError(f"add {name}: --examples DIR is needed: frames of the expert's world "
-                       f"train its activator units")
     _sweep(bp, manifest)
     uid = uuid.uuid4().hex[:8]
 
@@ -172,20 +182,26 @@ def add_expert(path: str | os.PathLike, name: str, model: str | os.PathLike,
         staged = bp / "experts" / f"{name}-{uid}"
         staged.parent.mkdir(exist_ok=True)
         staged_paths.append(staged)
-        source = Path(model)
+        source, by_name = Path(model), options.input_shapes
         if is_torch_spec(str(model)):        # PyTorch's door: to ONNX first, then as any ONNX
+            if isinstance(options.input_shapes, dict):
+                raise BoxError(f"{model}: a PyTorch model's inputs have no names before it is "
+                               f"exported: give --input-shape dims once per input, in "
+                               f"forward()'s order (e.g. --input-shape 1,3,96,96)")
             progress(f"converting {model} to ONNX with torch.onnx.export ...")
             converted = Path(tempfile.mkdtemp(prefix="spikebox-torch-"))
             staged_paths.append(converted)
             source = torch_to_onnx(str(model), converted / f"{name}.onnx",
                                    weights=options.weights, input_shapes=options.input_shapes)
-        elif options.weights is not None or options.input_shapes:
-            raise BoxError(f"{model}: --weights and --input-shape are for a PyTorch MODEL "
-                           f"(FILE.py:FACTORY or FILE.pt2); an ONNX file carries both")
+            by_name = None                   # the shapes it was exported at are its own now
+        elif options.weights is not None:
+            raise BoxError(f"{model}: --weights is for a PyTorch MODEL (FILE.py:FACTORY or "
+                           f"FILE.pt2); an ONNX file carries its weights")
         # The test run may use 1 GiB beyond three footprints of the largest allowed model.
         limit = max(DEFAULT_MEMORY_LIMIT_BYTES, (1 << 30) + 3 * int(options.max_footprint_mb * 2**20))
         report: ModelReport = check_model(source, staged, progress=progress,
-                                          memory_limit_bytes=limit)
+                                          memory_limit_bytes=limit, input_shapes=by_name,
+                                          sample_inputs=options.sample_inputs)
         if source != Path(model):
             shutil.rmtree(source.parent, ignore_errors=True)
         unknown = set(options.outputs) - {o["name"] for o in report.outputs}
@@ -197,16 +213,21 @@ def add_expert(path: str | os.PathLike, name: str, model: str | os.PathLike,
                            f"above {options.max_footprint_mb:.0f} MB: no robot budget fits it; use "
                            f"a smaller model (or raise --max-footprint-mb)")
 
-        encoder = Encoder(manifest.encoder)
-        progress("reading example frames ...")
-        positives = read_frames(Path(options.examples), f"expert '{name}'")
-        ex_dir = bp / "examples" / f"{name}-{uid}"
-        staged_paths.append(ex_dir)
-        _copy_frames(positives, ex_dir)
+        positives: list[np.ndarray] = []       # none: camera frames never wake it
+        if options.examples is not None:
+            progress("reading example frames ...")
+            positives = read_frames(Path(options.examples), f"expert '{name}'")
+            ex_dir = bp / "examples" / f"{name}-{uid}"
+            staged_paths.append(ex_dir)
+            _copy_frames(positives, ex_dir)
+            manifest.examples[name] = f"examples/{ex_dir.name}"
         if options.preprocessing is not None:
-            # The robot will feed camera frames through this: check it fits the model now.
+            # The robot will feed camera frames through this: check it fits the model now
+            # (without examples, on a blank frame of the smallest size the encoder reads).
+            w, h = manifest.encoder.min_frame_size
+            frame = positives[0] if positives else np.zeros((h, w, 3), np.uint8)
             try:
-                frame_to_tensor(positives[0], options.preprocessing, report.inputs[0])
+                frame_to_tensor(frame, options.preprocessing, report.inputs[0])
             except ValueError as e:
                 raise BoxError(f"{model}: the image preprocessing does not fit its input: {e}"
                                ) from None
@@ -216,42 +237,17 @@ def add_expert(path: str | os.PathLike, name: str, model: str | os.PathLike,
                                    calibration=options.calibration, example_frames=positives,
                                    tolerance=options.int8_tolerance, force=options.force_int8,
                                    what=f"expert '{name}'", progress=progress)
-        if options.background is not None:
-            bg = read_frames(Path(options.background), "the background")
-            old = manifest.examples.get(BACKGROUND)
-            bg_dir = bp / "examples" / f"{BACKGROUND}-{uid}"
-            staged_paths.append(bg_dir)
-            _copy_frames(bg, bg_dir)
-            manifest.files = {k: v for k, v in manifest.files.items()
-                              if not (old and k.startswith(old + "/"))}
-            manifest.examples[BACKGROUND] = f"examples/{bg_dir.name}"
-        negative_sets = [v for k, v in manifest.examples.items() if k != name]
-        if not negative_sets:
-            raise BoxError(f"add {name}: the box has no other experts and no background frames to "
-                           f"tell its world from; add --background DIR (frames of no skill's world)")
-
-        progress(f"training {options.training.units_per_expert} activator units for '{name}' ...")
-        pos = _encode(encoder, positives)
-        neg_runs = [_encode(encoder, read_frames(bp / rel, rel)) for rel in negative_sets]
-        units = train_expert_units(name, pos, np.concatenate(neg_runs), heldout_negatives=neg_runs,
-                                   config=options.training)
-        network = (ActivatorNetwork.load(box.activator_dir) if box.activator_dir
-                   else ActivatorNetwork(n_inputs=encoder.n_inputs,
-                                         timesteps=encoder.config.timesteps, experts=[]))
-        network = network.with_expert(units)
-        act_dir = bp / f"activator-{uid}"
-        staged_paths.append(act_dir)
-        act_dir.mkdir()
-        network.save(act_dir)
+        n_units = 0              # an expert without examples: the activator is not touched
+        if positives:
+            n_units = _stage_units(box, manifest, name, positives, options, uid, staged_paths,
+                                   progress)
 
         try:
-            entry = _entry(name, staged, report, int8, units.n_units, options)
+            entry = _entry(name, staged, report, int8, n_units, options)
         except Invalid as e:        # a measurement the robot would refuse: not written
             raise BoxError(f"{model}: a figure export measured is out of range ({e}); add it "
                            f"again, or report it with the model") from None
         manifest.experts[name] = entry
-        manifest.examples[name] = f"examples/{ex_dir.name}"
-        manifest.activator = act_dir.name
         _rehash(bp, manifest)
     except BaseException:
         for p in staged_paths:
@@ -261,8 +257,50 @@ def add_expert(path: str | os.PathLike, name: str, model: str | os.PathLike,
     _sweep(bp, manifest)
     progress(f"added '{name}'{' (int8)' if int8 else ''}: "
              f"{entry.footprint_bytes / 2**20:.1f} MB resident, "
-             f"load {entry.load_ms:.1f} ms, latency {entry.latency_ms:.2f} ms")
+             f"load {entry.load_ms:.1f} ms, latency {entry.latency_ms:.2f} ms, measured at "
+             f"{shapes_text(entry.measured_shapes)}; woken by "
+             f"{'its activator units' if n_units else 'name or pinning, never the camera'}")
     return entry
+
+
+def _stage_units(box: Box, manifest: Manifest, name: str, positives: list[np.ndarray],
+                 options: AddOptions, uid: str, staged_paths: list[Path],
+                 progress: Callable[[str], None]) -> int:
+    """Train `name`'s activator units on its example frames against the other experts'
+    examples and the background, stage the grown network (and a new background) in the box
+    under `uid`, and point `manifest` at them; returns the number of units. Every path it
+    creates is put in `staged_paths` first. Other experts' units are not touched."""
+    bp = box.path
+    if options.background is not None:
+        bg = read_frames(Path(options.background), "the background")
+        old = manifest.examples.get(BACKGROUND)
+        bg_dir = bp / "examples" / f"{BACKGROUND}-{uid}"
+        staged_paths.append(bg_dir)
+        _copy_frames(bg, bg_dir)
+        manifest.files = {k: v for k, v in manifest.files.items()
+                          if not (old and k.startswith(old + "/"))}
+        manifest.examples[BACKGROUND] = f"examples/{bg_dir.name}"
+    negative_sets = [v for k, v in manifest.examples.items() if k != name]
+    if not negative_sets:
+        raise BoxError(f"add {name}: the box has no other experts' example frames and no "
+                       f"background frames to tell its world from; add --background DIR "
+                       f"(frames of no skill's world)")
+    encoder = Encoder(manifest.encoder)
+    progress(f"training {options.training.units_per_expert} activator units for '{name}' ...")
+    pos = _encode(encoder, positives)
+    neg_runs = [_encode(encoder, read_frames(bp / rel, rel)) for rel in negative_sets]
+    units = train_expert_units(name, pos, np.concatenate(neg_runs), heldout_negatives=neg_runs,
+                               config=options.training)
+    network = (ActivatorNetwork.load(box.activator_dir) if box.activator_dir
+               else ActivatorNetwork(n_inputs=encoder.n_inputs,
+                                     timesteps=encoder.config.timesteps, experts=[]))
+    network = network.with_expert(units)
+    act_dir = bp / f"activator-{uid}"
+    staged_paths.append(act_dir)
+    act_dir.mkdir()
+    network.save(act_dir)
+    manifest.activator = act_dir.name
+    return units.n_units
 
 
 def _entry(name: str, staged: Path, report: ModelReport, int8: QuantReport | None, n_units: int,
@@ -287,6 +325,8 @@ def _entry(name: str, staged: Path, report: ModelReport, int8: QuantReport | Non
         latency_ms=int8.int8_run_ms if int8 else report.latency_ms,
         onnxruntime_version=report.onnxruntime_version,
         max_abs_diff_vs_source=report.max_abs_diff, activator_units=n_units,
+        woken_by=WOKEN_BY_ACTIVATOR if n_units else WOKEN_BY_NAME,
+        measured_shapes={k: tuple(v) for k, v in report.measured_shapes.items()},
         int8=int8.manifest_entry() if int8 else None,
         added_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         metrics=dict(options.metrics) or None,
@@ -318,7 +358,7 @@ def remove_expert(path: str | os.PathLike, name: str) -> None:
     _refuse_links(box.path, box.manifest)
     del manifest.experts[name]
     manifest.examples.pop(name, None)
-    if box.activator_dir:
+    if box.experts[name].camera_woken and box.activator_dir:   # else it has no units to remove
         network = ActivatorNetwork.load(box.activator_dir).without_expert(name)
         if network.experts:
             act_dir = box.path / f"activator-{uuid.uuid4().hex[:8]}"

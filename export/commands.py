@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .torch_door import parse_input_shape
+from .model_inputs import parse_input_shape
 
 
 def add_arguments(exp: argparse.ArgumentParser, fmt) -> None:
@@ -24,13 +24,18 @@ def add_arguments(exp: argparse.ArgumentParser, fmt) -> None:
     p = sub.add_parser(
         "add", formatter_class=fmt, help="add an expert (any ONNX model) and train its units",
         description="example:  spikebox export add mybox line_follow line.onnx "
-                    "--examples frames/line --background frames/floor\n\n"
+                    "--examples frames/line --background frames/floor\n"
+                    "          spikebox export add mybox wake_word kws.onnx "
+                    "--input-shape audio=1,16000 --input-shape state=2,1,64\n\n"
                     "Checks the model (onnx.checker, shape inference, a test run), writes the\n"
                     "optimised file the pager loads and checks its outputs against the\n"
                     "source, measures resident footprint, load time and latency in a fresh\n"
-                    "process, trains the expert's activator units on --examples against the\n"
-                    "other experts' examples and the background, and commits. Other experts'\n"
-                    "units are not touched.")
+                    "process (all on one input: generated, each dynamic dim 2, unless\n"
+                    "--input-shape or --sample-inputs give it; its shapes are recorded),\n"
+                    "trains the expert's activator units on --examples against the other\n"
+                    "experts' examples and the background, and commits. Other experts' units\n"
+                    "are not touched. Without --examples the expert gets no units: the\n"
+                    "camera never wakes it; pin it or wake it by name.")
     p.add_argument("box", metavar="BOX")
     p.add_argument("name", metavar="NAME")
     p.add_argument("model", metavar="MODEL",
@@ -39,12 +44,24 @@ def add_arguments(exp: argparse.ArgumentParser, fmt) -> None:
                         "torch.export.save'd program); PyTorch models need PyTorch installed")
     p.add_argument("--weights", metavar="FILE.pt",
                    help="PyTorch FACTORY: its state_dict, saved with torch.save")
-    p.add_argument("--input-shape", action="append", type=parse_input_shape, metavar="1,3,96,96",
-                   help="PyTorch FACTORY: an input's shape; repeat once per input, in order")
-    p.add_argument("--examples", metavar="DIR", required=True,
-                   help="frames of the expert's world (*.png/*.jpg, in camera order)")
+    p.add_argument("--input-shape", action="append", type=parse_input_shape,
+                   metavar="NAME=DIMS",
+                   help="the shape to test-run and measure an input at, e.g. audio=1,16000: "
+                        "for a model whose dynamic dims carry meaning (a window length, a "
+                        "state size, a multiple of 32); repeatable, one per input (the others "
+                        "are generated, each dynamic dim 2). A PyTorch FACTORY's inputs have no "
+                        "names yet: give DIMS alone (1,3,96,96), once per input, in order")
+    p.add_argument("--sample-inputs", metavar="FILE.npz",
+                   help="real inputs to test-run and measure it on: numpy.savez(FILE, "
+                        "NAME=array, ...), one array per input, keyed by input name")
+    p.add_argument("--examples", metavar="DIR",
+                   help="frames of the expert's world (*.png/*.jpg, in camera order): they "
+                        "train the units that wake it from camera frames. Leave it out for an "
+                        "expert the camera should never wake (0 units): pin it "
+                        "(pager.pinned in the run config) or wake it by name")
     p.add_argument("--background", metavar="DIR",
-                   help="frames of no expert's world; needed for the first expert")
+                   help="frames of no expert's world; needed for the box's first expert with "
+                        "--examples")
     p.add_argument("--metric", action="append", default=[], type=_metric, metavar="NAME=VALUE",
                    help="a held-out figure its trainer measured, kept in its manifest entry, "
                         "e.g. steering_mae=0.05; repeatable")
@@ -123,6 +140,24 @@ def _metric(text: str) -> tuple[str, float]:
                                          f"steering_mae=0.05") from None
 
 
+def _input_shapes(given) -> list[tuple[int, ...]] | dict[str, tuple[int, ...]] | None:
+    """--input-shape flags as AddOptions takes them: all by name (a dict) or all in order
+    (a list, for a PyTorch factory)."""
+    if not given:
+        return None
+    named = [s for s in given if s.name]
+    if not named:
+        return [s.dims for s in given]
+    if len(named) < len(given):
+        raise ValueError(f"--input-shape {next(s for s in given if not s.name)}: name the input "
+                         f"as the others do (NAME=dims), or give every shape in order without "
+                         f"names (a PyTorch factory's)")
+    twice = next((s for i, s in enumerate(given) if s.name in {t.name for t in given[:i]}), None)
+    if twice:
+        raise ValueError(f"--input-shape {twice}: input '{twice.name}' is given twice")
+    return {s.name: s.dims for s in given}
+
+
 def _preprocessing(args) -> dict | None:
     if not any((args.image_size, args.colour, args.scale, args.mean, args.std)):
         return None
@@ -167,12 +202,14 @@ def run(args: argparse.Namespace) -> int:
         elif args.action == "add":
             from .box_edit import add_expert
             outputs = dict(o.split("=", 1) for o in args.output)
-            opts = _add_options(examples=Path(args.examples),
+            opts = _add_options(examples=Path(args.examples) if args.examples else None,
+                                sample_inputs=Path(args.sample_inputs) if args.sample_inputs
+                                else None,
                                 background=Path(args.background) if args.background else None,
                                 role=args.role, priority=args.priority, outputs=outputs,
                                 preprocessing=_preprocessing(args),
                                 weights=Path(args.weights) if args.weights else None,
-                                input_shapes=args.input_shape or None,
+                                input_shapes=_input_shapes(args.input_shape),
                                 max_footprint_mb=args.max_footprint_mb, int8=args.int8,
                                 calibration=Path(args.calibration) if args.calibration else None,
                                 force_int8=args.force_int8, metrics=dict(args.metric),
@@ -187,6 +224,10 @@ def run(args: argparse.Namespace) -> int:
         elif args.action == "compile":
             from .box_compile import compile_box
             r = compile_box(args.box, progress=say)
+            if not r.units:
+                print(f"{args.box}: no activator (no expert is woken by the camera); nothing "
+                      f"to compile")
+                return 0
             print(f"{args.box}: activator compiled for Lava and checked bit-exact against "
                   f"numpy on {r.frames} example frames ({r.units} units, {r.spikes} spikes)")
         elif args.action == "check":

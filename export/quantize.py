@@ -18,8 +18,9 @@ another, so the saturation-free choice is the portable one.
 Three of every four feeds calibrate; the fourth is held out, and the int8
 file's outputs on those are compared with the fp32 paged file's. Latency is
 measured here (interleaved runs, medians) and footprint in a fresh process
-(runtime/experts/footprint.py); int8 on CPU is sometimes slower, so the
-report says what was measured, never what was hoped.
+(runtime/experts/footprint.py), both on the fp32 expert's measured feeds, so
+every figure of the two files is at the same input shapes; int8 on CPU is
+sometimes slower, so the report says what was measured, never what was hoped.
 """
 from __future__ import annotations
 
@@ -40,6 +41,7 @@ from spikebox.runtime.experts.preprocess import frame_to_tensor
 from spikebox.runtime.experts.paged import commit_paged, paged_files
 from spikebox.runtime.experts.session import ExpertLoadError, load_session, output_specs
 
+from .model_inputs import fits
 from .optimize import optimize_for_target
 
 logger = logging.getLogger(__name__)
@@ -118,14 +120,13 @@ def _spans(runs: list[list[np.ndarray]], n_outputs: int) -> list[float]:
     return spans
 
 
-def _latencies(fp32, int8, feeds: list[dict], rounds: int) -> tuple[float, float]:
-    """Medians (ms) of fp32 and int8 runs interleaved, alternating who goes first."""
+def _latencies(fp32, int8, feed: dict, rounds: int) -> tuple[float, float]:
+    """Medians (ms) of fp32 and int8 runs on `feed` interleaved, alternating who goes first."""
     times: dict[int, list[float]] = {0: [], 1: []}
     sessions = (fp32, int8)
     for s in sessions:
-        s.run(None, feeds[0])                    # warm-up, not timed
+        s.run(None, feed)                        # warm-up, not timed
     for i in range(rounds):
-        feed = feeds[i % len(feeds)]
         for which in ((0, 1) if i % 2 == 0 else (1, 0)):
             t = time.perf_counter()
             sessions[which].run(None, feed)
@@ -164,7 +165,7 @@ def _quantise(src: Path, calibration: list[dict], scratch: Path) -> Path:
 
 def quantize_int8(source_onnx: Path, calibration: list[dict[str, np.ndarray]], out_dir: Path, *,
                   tolerance: float, force: bool, fp32_paged: Path | None = None,
-                  name: str | None = None,
+                  name: str | None = None, feeds: dict[str, np.ndarray] | None = None,
                   progress: Callable[[str], None] = lambda s: None) -> QuantReport:
     """Quantise `source_onnx` to int8, write it paged into `out_dir`, measure it against fp32.
 
@@ -173,6 +174,8 @@ def quantize_int8(source_onnx: Path, calibration: list[dict[str, np.ndarray]], o
     written for the source (written here if None). Raises BoxError (a
     ValueError) naming the model, the measured difference and the tolerance
     when rel_diff > tolerance and not `force`; then `out_dir` holds nothing new.
+    `feeds`: what latency and footprints are measured on, both files alike (export add
+    passes the fp32 expert's measured feeds); default: the first held-out sample.
     """
     source_onnx, out_dir = Path(source_onnx), Path(out_dir)
     if not tolerance > 0:
@@ -181,6 +184,7 @@ def quantize_int8(source_onnx: Path, calibration: list[dict[str, np.ndarray]], o
         raise BoxError(f"{source_onnx}: int8 needs at least {MIN_SAMPLES} calibration samples "
                        f"(some are held out to measure the difference), got {len(calibration)}")
     heldout = calibration[HELDOUT_EVERY - 1::HELDOUT_EVERY]
+    feeds = feeds if feeds is not None else heldout[0]
     calibrate = [f for i, f in enumerate(calibration) if i % HELDOUT_EVERY != HELDOUT_EVERY - 1]
     stem = name or source_onnx.name.removesuffix(".onnx")
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -189,8 +193,9 @@ def quantize_int8(source_onnx: Path, calibration: list[dict[str, np.ndarray]], o
         progress(f"quantising to int8 on {len(calibrate)} calibration samples ...")
         quantised = _quantise(source_onnx, calibrate, scratch)
         fp32_paged = Path(fp32_paged) if fp32_paged else optimize_for_target(
-            source_onnx, scratch / "fp32", name=stem)
-        int8_paged = optimize_for_target(quantised, scratch / "int8", name=f"{stem}.int8")
+            source_onnx, scratch / "fp32", name=stem, feeds=feeds)
+        int8_paged = optimize_for_target(quantised, scratch / "int8", name=f"{stem}.int8",
+                                         feeds=feeds)
         fp32, int8 = load_session(fp32_paged), load_session(int8_paged)
         names = [o.name for o in output_specs(fp32)]
         try:
@@ -209,11 +214,11 @@ def quantize_int8(source_onnx: Path, calibration: list[dict[str, np.ndarray]], o
                            f"{max_abs:.4g} ({rel:.2%} of its range) on {len(heldout)} held-out "
                            f"samples, above the tolerance {tolerance:.2%}; add it without --int8, "
                            f"raise --int8-tolerance, or accept it with --force-int8")
-        fp32_ms, int8_ms = _latencies(fp32, int8, heldout, LATENCY_ROUNDS)
+        fp32_ms, int8_ms = _latencies(fp32, int8, feeds, LATENCY_ROUNDS)
         del fp32, int8
         progress("measuring int8 and fp32 footprints in fresh processes ...")
-        fp_fp32 = footprint_in_fresh_process(fp32_paged)
-        fp_int8 = footprint_in_fresh_process(int8_paged)
+        fp_fp32 = footprint_in_fresh_process(fp32_paged, feeds=feeds)
+        fp_int8 = footprint_in_fresh_process(int8_paged, feeds=feeds)
         fp32_bytes = sum(p.stat().st_size for p in paged_files(fp32_paged))
         int8_bytes = sum(p.stat().st_size for p in paged_files(int8_paged))
         final = commit_paged(int8_paged, out_dir)
@@ -250,9 +255,7 @@ def _npz_feed(path: Path, inputs: list[dict]) -> dict[str, np.ndarray]:
     feed = {}
     for spec in inputs:
         a, shape = arrays[spec["name"]], spec["shape"]
-        fits = a.ndim == len(shape) and all(not isinstance(d, int) or d == n
-                                            for d, n in zip(shape, a.shape))
-        if not fits or a.dtype != np.dtype(spec["dtype"]):
+        if not fits(a.shape, a.dtype, shape, spec["dtype"]):
             raise BoxError(f"{path}: '{spec['name']}' is {a.dtype} {list(a.shape)}, the model "
                            f"takes {spec['dtype']} {shape}")
         feed[spec["name"]] = a
@@ -303,11 +306,12 @@ def quantize_expert(report, staged: Path, *, preprocessing: dict | None,
 
     `report` is check_model's ModelReport for the staged expert in `staged`.
     """
-    feeds = calibration_feeds(report.inputs, calibration=calibration, preprocessing=preprocessing,
-                              example_frames=example_frames, what=what)
-    q = quantize_int8(report.source, feeds, staged, tolerance=tolerance, force=force,
+    samples = calibration_feeds(report.inputs, calibration=calibration,
+                                preprocessing=preprocessing, example_frames=example_frames,
+                                what=what)
+    q = quantize_int8(report.source, samples, staged, tolerance=tolerance, force=force,
                       fp32_paged=report.optimized, name=report.source.name.removesuffix(".onnx"),
-                      progress=progress)
+                      feeds=report.feeds or None, progress=progress)
     for p in paged_files(report.optimized):       # the pager loads int8; fp32 is rebuilt from source
         p.unlink()
     return q

@@ -194,12 +194,14 @@ def _tree(folder: Path) -> dict[str, str]:
 
 
 def _robot_loads(box_path: Path) -> None:
-    """What the daemon does with a box: open it, load every expert, load the activator."""
+    """What the daemon does with a box: open it, load every expert, load the activator
+    (a box whose experts the camera never wakes has none)."""
     box = Box.open(box_path)
     loader = BoxLoader(box)
     for name in box.experts:
         loader.load(name)
-    box.load_activator()
+    if box.woken_by_camera:
+        box.load_activator()
 
 
 def tamper_suite(good_box: Path, workdir: Path) -> TamperReport:

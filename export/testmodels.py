@@ -9,7 +9,11 @@ reads; onnx 1.23 would otherwise write IR 14, which it refuses).
     onnx.save(model, "expert.onnx")
 
 The shapes cover what issue #4 asks an expert to be: an image convnet, an MLP
-on a flat tensor, dynamic batch and spatial size, several inputs and outputs.
+on a flat tensor, dynamic batch and spatial size, several inputs and outputs;
+and, as published models often have, inputs whose dynamic dims or values carry
+meaning (issue #10 §4: a fixed audio window and a state tensor, a width that
+must be a multiple of 32, two inputs whose dims must match, an input whose
+values are a shape).
 """
 from __future__ import annotations
 
@@ -219,6 +223,71 @@ def multi_io(image: int = 64, telemetry: int = 16, classes: int = 5, *,
         [helper.make_tensor_value_info("steering", TensorProto.FLOAT, [1, 1]),
          helper.make_tensor_value_info("class_probs", TensorProto.FLOAT, [1, classes])],
         "multi_io")
+
+
+# Models whose inputs' dynamic dims or values carry meaning, as published models often
+# have: a test run on generated inputs (each dynamic dim set to a small number, random
+# values) fails, and the model is fine.
+
+def keyword_spotter(window: int = 16000, hidden: int = 64, classes: int = 4, *,
+                    seed: int = 4) -> onnx.ModelProto:
+    """A streaming audio model: "audio" [1, "samples"] must be a window of exactly `window`
+    samples (it is projected by a [window, hidden] MatMul) and "state" [2, "batch",
+    "hidden"] a recurrent state of `hidden` (the projection is added to it). Outputs
+    "scores" [1, classes] and "next_state" [2, "batch", "hidden"]."""
+    g = _Graph(seed)
+    h = g.op("MatMul", ["audio", g.weight("window_w", (window, hidden))])      # [1, hidden]
+    state = g.op("Tanh", [g.op("Add", ["state", h])])                          # [2, b, hidden]
+    _rename_output(g, g.op("Softmax", [g.op("MatMul", [h, g.weight("cls_w", (hidden, classes))])],
+                           axis=-1), "scores")
+    _rename_output(g, state, "next_state")
+    return g.model(
+        [helper.make_tensor_value_info("audio", TensorProto.FLOAT, [1, "samples"]),
+         helper.make_tensor_value_info("state", TensorProto.FLOAT, [2, "batch", "hidden"])],
+        [helper.make_tensor_value_info("scores", TensorProto.FLOAT, [1, classes]),
+         helper.make_tensor_value_info("next_state", TensorProto.FLOAT, [2, "batch", "hidden"])],
+        "keyword_spotter")
+
+
+def stride32_segmenter(classes: int = 3, *, seed: int = 5) -> onnx.ModelProto:
+    """A detector-style net: "image" [1, 3, "height", "width"] whose width must be a
+    multiple of 32 (a Reshape folds each row into bands of 32 pixels); output "bands"
+    [1, classes, "height", "width/32"]."""
+    g = _Graph(seed)
+    cols = g.op("Reshape", ["image", g.const("bands_of_32", np.array([0, 0, 0, -1, 32], np.int64))])
+    bands = g.op("ReduceMean", [cols], axes=[4], keepdims=0)                  # [1, 3, h, w/32]
+    w = g.weight("head_w", (classes, 3, 1, 1))
+    _rename_output(g, g.op("Conv", [bands, w], kernel_shape=[1, 1]), "bands")
+    return g.model(
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, "height", "width"])],
+        [helper.make_tensor_value_info("bands", TensorProto.FLOAT, [1, classes, "height",
+                                                                     "width/32"])],
+        "stride32_segmenter")
+
+
+def matched_pair(features: int = 8, *, seed: int = 6) -> onnx.ModelProto:
+    """Two inputs whose dynamic dims must match: "left" and "right", both ["n", features],
+    are added; output "both" ["n", features]."""
+    g = _Graph(seed)
+    _rename_output(g, g.op("Relu", [g.op("Add", ["left", "right"])]), "both")
+    return g.model(
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, ["n", features])
+         for n in ("left", "right")],
+        [helper.make_tensor_value_info("both", TensorProto.FLOAT, ["n", features])],
+        "matched_pair")
+
+
+def reshape_by_input(features: int = 6) -> onnx.ModelProto:
+    """A model with no dynamic dim whose input *values* carry meaning: "x" [1, features] is
+    reshaped to the shape given in "target_shape" (int64 [2]; zeros are zeros), output "y"
+    ["rows", "cols"]. Random values are no shape of `features` elements: only real inputs run."""
+    g = _Graph(0)
+    _rename_output(g, g.op("Reshape", ["x", "target_shape"], allowzero=1), "y")
+    return g.model(
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, features]),
+         helper.make_tensor_value_info("target_shape", TensorProto.INT64, [2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["rows", "cols"])],
+        "reshape_by_input")
 
 
 def model_bytes(model: onnx.ModelProto) -> int:

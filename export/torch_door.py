@@ -18,7 +18,6 @@ torch is imported only when such a model is converted, so the rest of export
 """
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import logging
 import sys
@@ -45,10 +44,6 @@ class TorchDoorError(ValueError):
     """A PyTorch model that cannot be turned into ONNX; the message names the file and the fix."""
 
 
-class InputShapeError(ValueError, argparse.ArgumentTypeError):
-    """A bad --input-shape; argparse prints its message as it is."""
-
-
 def is_torch_spec(model_arg: str) -> bool:
     """True for `path/to/file.py:factory_name` and for `*.pt2`; never imports torch."""
     model_arg = str(model_arg)
@@ -56,18 +51,6 @@ def is_torch_spec(model_arg: str) -> bool:
         return True
     path, sep, factory = model_arg.rpartition(":")
     return bool(sep) and path.lower().endswith(".py") and factory.isidentifier()
-
-
-def parse_input_shape(text: str) -> tuple[int, ...]:
-    """`1,3,96,96` → (1, 3, 96, 96); for argparse's `type=`."""
-    try:
-        shape = tuple(int(d) for d in text.replace("x", ",").split(","))
-    except ValueError:
-        raise InputShapeError(f"--input-shape {text!r}: give positive integers, "
-                              f"e.g. 1,3,96,96") from None
-    if not shape or any(d <= 0 for d in shape):
-        raise InputShapeError(f"--input-shape {text!r}: give positive integers, e.g. 1,3,96,96")
-    return shape
 
 
 def torch_to_onnx(model_arg: str, out_path: Path, *, weights: Path | None = None,

@@ -6,7 +6,8 @@
     box.verify()                       # sha256 of every file; raises BoxError naming the first bad one
     entry = box.experts["line_follow"]       # an ExpertEntry
     path = box.file(entry.files.optimized)
-    network, encoder = box.load_activator()  # the activator's units and the encoder they were trained on
+    if box.woken_by_camera:                  # experts the camera wakes (the others: pinned, by name)
+        network, encoder = box.load_activator()  # their units, and the encoder they were trained on
 
 Layout (written only by `spikebox export`, which commits every change by
 replacing manifest.json atomically; a file the manifest does not name is
@@ -17,14 +18,16 @@ leftover of an interrupted export and is ignored):
                                             (box_signature.py; `spikebox export sign`)
     BOX/experts/<name>-<id>/model.onnx      the source model, as given
     BOX/experts/<name>-<id>/<optimised>     the file the pager loads
-    BOX/activator-<id>/                     activator.json, activator.npz (runtime/activator)
-    BOX/examples/<name>-<id>/NNNN.png       the expert's example frames (training, compile)
+    BOX/activator-<id>/                     activator.json, activator.npz (runtime/activator);
+                                            none while no expert is woken by the camera
+    BOX/examples/<name>-<id>/NNNN.png       the expert's example frames (training, compile);
+                                            only experts the camera wakes have them
 
-The manifest's schema is the dataclasses below (Manifest, ExpertEntry, ...):
-Box.open reads manifest.json through them once (runtime/schema.py), so a
-missing key, a wrong type or a number out of range is one BoxError naming
-the key (`experts.line.footprint_bytes`), never a KeyError later in the
-pager or a command.
+The manifest's schema is runtime/manifest.py's dataclasses (Manifest,
+ExpertEntry, ...; imported from here as well): Box.open reads manifest.json
+through them once, so a missing key, a wrong type or a number out of range is
+one BoxError naming the key (`experts.line.footprint_bytes`), never a
+KeyError later in the pager or a command.
 
 Trust (DESIGN.md): with trusted_keys, Box.open refuses a box unless
 manifest.sig is a valid signature of manifest.json's exact bytes by one of
@@ -35,10 +38,8 @@ Without trusted_keys, integrity is by the hashes alone, as before signing.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Sequence
 
@@ -46,19 +47,17 @@ import cv2
 import numpy as np
 
 from .activator import ActivatorNetwork
-from .encoder import Encoder, EncoderConfig
+from .encoder import Encoder
 from .box_signature import SignatureCheck, TrustedKey, load_trusted_keys, read_signature
 from .files import parse_json, read_bytes
-from .schema import FieldError, Invalid, at_least, join, read_as
+# The schema's names, imported from here too: runtime.box is the box's one face.
+from .manifest import (EXPERT_NAME_RULE, FIX, METRIC_NAME_RULE, SCHEMA_VERSION, WAKES,  # noqa: F401
+                       WOKEN_BY_ACTIVATOR, WOKEN_BY_NAME, BoxError, ExpertEntry, ExpertFiles,
+                       Int8Entry, Manifest, OutputEntry, TensorEntry, valid_expert_name,
+                       valid_metric_name)
 
-SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.sig"      # beside the manifest, never listed in it (it signs the manifest)
-_FIX = "restore the box from its source, or export it again"
-
-
-class BoxError(ValueError):
-    """A box that cannot be used as it is; the message names the file and the fix."""
 
 
 def sha256_file(path: str | os.PathLike) -> str:
@@ -67,172 +66,6 @@ def sha256_file(path: str | os.PathLike) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
-
-
-@dataclass(frozen=True, kw_only=True)
-class TensorEntry:
-    """One graph input, as export read it from the model."""
-
-    name: str
-    shape: tuple[int | str, ...]      # a dynamic dim is its symbolic name
-    dtype: str                        # numpy dtype name, e.g. "float32"
-
-
-@dataclass(frozen=True, kw_only=True)
-class OutputEntry(TensorEntry):
-    meaning: str = ""                 # for the arbiter and people, e.g. "steering in [-1, 1]"
-
-
-@dataclass(frozen=True, kw_only=True)
-class ExpertFiles:
-    source: str                       # the model as given, relative to the box
-    optimized: str                    # the paged graph the pager loads (its weights beside it)
-
-
-@dataclass(frozen=True, kw_only=True)
-class Int8Entry:
-    """What `export add --int8` measured, int8 against fp32 (export/quantize.py)."""
-
-    max_abs_diff: float               # worst |int8 - fp32| over every output and held-out feed
-    rel_diff: float                   # worst max_abs_diff / output range, over the outputs
-    worst_output: str
-    tolerance: float
-    forced: bool                      # accepted above the tolerance by --force-int8
-    fp32_latency_ms: float            # medians of interleaved runs in one process
-    int8_latency_ms: float
-    faster: bool                      # int8_latency_ms < fp32_latency_ms
-    fp32_bytes: int                   # paged files on disk (graph + weights)
-    int8_bytes: int
-    smaller: bool                     # int8_bytes < fp32_bytes
-    fp32_footprint_bytes: int         # what the loaded session adds (fresh process, footprint.py)
-    int8_footprint_bytes: int
-    int8_shell_bytes: int | None      # what a shell of the int8 expert keeps (None: not shelvable)
-    smaller_resident: bool            # int8_footprint_bytes < fp32_footprint_bytes
-    calibration_samples: int
-    heldout_samples: int
-
-    def __post_init__(self):
-        at_least(self, 0, "max_abs_diff", "rel_diff", "fp32_latency_ms", "int8_latency_ms",
-                 "fp32_bytes", "int8_bytes", "fp32_footprint_bytes", "int8_footprint_bytes",
-                 "int8_shell_bytes", "calibration_samples", "heldout_samples")
-        if not self.tolerance > 0:
-            raise Invalid("tolerance", self.tolerance, "a number > 0")
-
-
-@dataclass(frozen=True, kw_only=True)
-class ExpertEntry:
-    """One expert of a box: its files, tensors, and the figures export measured."""
-
-    name: str
-    version: int
-    role: str                         # what the arbiter treats it as, e.g. "skill"
-    priority: int                     # higher wins in the arbiter
-    files: ExpertFiles
-    inputs: tuple[TensorEntry, ...]
-    outputs: tuple[OutputEntry, ...]
-    preprocessing: dict | None = None   # image inputs: experts/preprocess.py checks it at use
-    footprint_bytes: int              # what its session adds (fresh process): the pager's budget
-    shell_bytes: int | None = None    # what its shell keeps once evicted (None: no shell)
-    load_ms: float
-    latency_ms: float
-    onnxruntime_version: str
-    max_abs_diff_vs_source: float
-    activator_units: int
-    int8: Int8Entry | None = None     # None: fp32
-    added_at: str
-    # Held-out figures its trainer measured, e.g. {"steering_mae": 0.05} (tools/recipes/):
-    # name -> value, names as METRIC_NAME_RULE; None: none given.
-    metrics: dict[str, float] | None = None
-
-    def __post_init__(self):
-        # A footprint of 0 or less would make the pager refuse the whole box.
-        at_least(self, 1, "version", "footprint_bytes")
-        at_least(self, 0, "shell_bytes", "load_ms", "latency_ms", "max_abs_diff_vs_source",
-                 "activator_units")
-        for metric in self.metrics or {}:
-            if not valid_metric_name(metric):
-                raise Invalid(join("metrics", str(metric)), metric,
-                              f"a metric name: {METRIC_NAME_RULE}")
-
-
-@dataclass(kw_only=True)
-class Manifest:
-    """manifest.json. Mutable so that export can stage a change; Box.open reads a fresh one."""
-
-    schema_version: int
-    name: str
-    created_by: str
-    experts: dict[str, ExpertEntry]
-    activator: str | None             # the activator folder, None before the first expert
-    examples: dict[str, str]          # expert name (or _background) -> folder of example frames
-    files: dict[str, str]             # path in the box -> sha256 of every file the box holds
-    encoder: EncoderConfig            # the encoder whose spikes the activator was trained on
-
-    def __post_init__(self):
-        for key, entry in self.experts.items():
-            at = join("experts", key)
-            if not valid_expert_name(key):
-                raise Invalid(at, key, f"an expert name: {EXPERT_NAME_RULE}")
-            if entry.name != key:
-                raise Invalid(join(at, "name"), entry.name, f"{key!r}, the key it is under")
-            for which, rel in (("source", entry.files.source), ("optimized", entry.files.optimized)):
-                if rel not in self.files:      # every byte the robot loads is covered by a hash
-                    raise Invalid(join(join(at, "files"), which), rel,
-                                  "a file the manifest hashes (a key of 'files')")
-        for rel, digest in self.files.items():
-            _inside(join("files", rel), rel)
-            if not re.fullmatch(r"[0-9a-f]{64}", digest):
-                raise Invalid(join("files", rel), digest, "a sha256 (64 lowercase hex digits)")
-        for name, rel in self.examples.items():
-            _inside(join("examples", name), rel)
-        if self.activator is not None:
-            _inside("activator", self.activator)
-
-    @classmethod
-    def from_json(cls, data, where: Path) -> "Manifest":
-        """Validate parsed manifest.json; BoxError naming `where`, the key, the value and the fix."""
-        if not isinstance(data, dict):
-            raise BoxError(f"{where}: holds a JSON {type(data).__name__}, not an object; {_FIX}")
-        version = data.get("schema_version")
-        if type(version) is not int or version != SCHEMA_VERSION:
-            raise BoxError(f"{where}: schema_version {version!r} is not one this spikebox "
-                           f"reads (it reads {SCHEMA_VERSION}); use the spikebox version that "
-                           f"wrote the box, or export it again")
-        try:
-            return read_as(cls, data)
-        except FieldError as e:     # Invalid, or a ConfigError of the encoder's
-            raise BoxError(f"{where}: {e.describe()}; {_FIX}") from None
-
-    def to_json(self) -> dict:
-        """As json.loads would give it back (tuples as lists): what from_json reads."""
-        return json.loads(json.dumps(asdict(self)))
-
-
-# An expert's name is part of file and folder names, logs and the CLI: one rule, here.
-EXPERT_NAME_RULE = ("1 to 64 ASCII letters, digits, '-' or '_', starting with a letter or a "
-                    "digit")
-_EXPERT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
-
-
-# A held-out metric's name, e.g. "steering_mae" or "accuracy": one rule, here.
-METRIC_NAME_RULE = "1 to 64 lowercase ASCII letters, digits or '_', starting with a letter"
-_METRIC_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
-
-
-def valid_metric_name(name) -> bool:
-    return isinstance(name, str) and _METRIC_NAME.fullmatch(name) is not None
-
-
-def valid_expert_name(name) -> bool:
-    return isinstance(name, str) and _EXPERT_NAME.fullmatch(name) is not None
-
-
-def _inside(key: str, rel: str) -> None:
-    """A path the manifest names stays inside the box, as far as its text can tell
-    (Box.file() also resolves symlinks when the file is used)."""
-    path = PurePosixPath(rel)
-    if not rel or path.is_absolute() or ".." in path.parts or "\\" in rel:
-        raise Invalid(key, rel, "a path inside the box: relative, '/'-separated, no '..'")
 
 
 @dataclass
@@ -253,12 +86,12 @@ class Box:
         if not (path / MANIFEST).exists():
             raise BoxError(f"{path / MANIFEST}: missing; {path} is not a box "
                            f"(make one with: spikebox export init {path})")
-        raw = read_bytes(path / MANIFEST, _FIX, BoxError)   # read once: verified, then parsed
+        raw = read_bytes(path / MANIFEST, FIX, BoxError)   # read once: verified, then parsed
         signature = read_signature(path / SIGNATURE, raw, path)
         refusal = signature.refusal(trusted) if trusted else None
         if refusal:
             raise BoxError(refusal)
-        data = parse_json(raw, path / MANIFEST, _FIX, BoxError)
+        data = parse_json(raw, path / MANIFEST, FIX, BoxError)
         return cls(path, Manifest.from_json(data, path / MANIFEST), signature, raw)
 
     @property
@@ -268,6 +101,12 @@ class Box:
     @property
     def experts(self) -> dict[str, ExpertEntry]:
         return self.manifest.experts
+
+    @property
+    def woken_by_camera(self) -> list[str]:
+        """The experts the activator's units wake from camera frames (the network's, in
+        manifest order); the others are pinned or woken by name."""
+        return [name for name, e in self.experts.items() if e.camera_woken]
 
     @property
     def activator_dir(self) -> Path | None:
@@ -327,9 +166,15 @@ class Box:
         """The activator's network and the encoder whose spikes it was trained on.
 
         The encoder's config is the manifest's (stored once: every expert's units
-        were trained on its spikes); the network must take exactly its inputs.
+        were trained on its spikes); the network must take exactly its inputs and hold
+        units for exactly the experts the manifest has woken by the camera. A box none of
+        whose experts the camera wakes has no activator: BoxError (ask `woken_by_camera`).
         """
         folder = self.activator_dir
+        if folder is None and self.experts:
+            raise BoxError(f"{self.path}: has no activator: none of its {len(self.experts)} "
+                           f"experts is woken by the camera (they are pinned or woken by name); "
+                           f"add one with --examples to give it one")
         if folder is None or not folder.is_dir():
             raise BoxError(f"{self.path}: has no activator yet (add an expert with "
                            f"`spikebox export add`)")
@@ -349,6 +194,11 @@ class Box:
                            f"inputs x {encoder.config.timesteps} timesteps but the network in "
                            f"{folder} expects {network.n_inputs} x {network.timesteps}; "
                            f"re-export the box")
+        woken = self.woken_by_camera
+        if sorted(network.expert_names) != sorted(woken):
+            raise BoxError(f"{self.path / MANIFEST}: the activator in {folder} has units for "
+                           f"{sorted(network.expert_names)}, but the experts the manifest has "
+                           f"woken by the camera are {sorted(woken)}; {FIX}")
         return network, encoder
 
 

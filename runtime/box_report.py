@@ -6,7 +6,7 @@ inspect a box without the export side installed.
 from __future__ import annotations
 
 import sys
-from typing import Iterator
+from typing import Iterator, Mapping, Sequence
 
 from .box import Box, BoxError
 from .experts.paged import paged_files
@@ -36,11 +36,17 @@ def describe(box: Box) -> Iterator[str]:
         ins = ", ".join(f"{i.name} {list(i.shape)} {i.dtype}" for i in e.inputs)
         outs = ", ".join(o.name + (f" ({o.meaning})" if o.meaning else "") for o in e.outputs)
         yield f"\n  {name}  role={e.role} priority={e.priority} units={e.activator_units}"
+        yield "    woken by   " + (f"activator, {e.activator_units} units" if e.camera_woken else
+                                  "not woken by the camera: pin it (pager.pinned in the run "
+                                  "config) or wake it by name")
         yield "    files      " + ", ".join(f"{k} {v / 2**20:.2f} MB" for k, v in sizes.items())
         shell = "not shelvable" if e.shell_bytes is None else f"{e.shell_bytes / 2**20:.2f} MB"
         yield (f"    resident   {e.footprint_bytes / 2**20:.2f} MB   shell {shell}   load "
                f"{e.load_ms:.1f} ms   latency {e.latency_ms:.2f} ms   "
                f"onnxruntime {e.onnxruntime_version}")
+        yield "    measured   footprint, load and latency at " + (
+            shapes_text(e.measured_shapes) if e.measured_shapes
+            else "input shapes not recorded (a box from before they were)")
         yield f"    inputs     {ins}"
         yield f"    outputs    {outs}"
         if e.metrics:
@@ -58,3 +64,8 @@ def describe(box: Box) -> Iterator[str]:
                    f"{q.calibration_samples} calibration samples")
     yield (f"\n  all experts resident: {total / 2**20:.2f} MB; activator: "
            f"{box.manifest.activator or 'none'}")
+
+
+def shapes_text(shapes: Mapping[str, Sequence[int]]) -> str:
+    """`audio [1, 16000], state [2, 1, 64]`: input shapes, as inspect and export print them."""
+    return ", ".join(f"{name} {list(dims)}" for name, dims in shapes.items())

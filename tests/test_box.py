@@ -100,6 +100,8 @@ def test_a_model_onnxruntime_cannot_run_is_refused(box, assets, tmp_path, capsys
                  str(assets[1]["sign"])]) == 1
     err = capsys.readouterr().err
     assert "odd.onnx" in err and "refused" in err
+    assert "cannot run it" in err and "check its opset and ops" in err   # here it is the ops
+    assert "generated inputs" not in err and "--input-shape" not in err
     assert snapshot(box) == before
 
 

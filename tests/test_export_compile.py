@@ -9,7 +9,7 @@ from scenes import run
 from spikebox.cli import main
 from spikebox.export.box_edit import _commit, _rehash, init_box
 from spikebox.runtime.bench.activator import random_network
-from spikebox.runtime.box import Box
+from spikebox.runtime.box import Box, ExpertEntry, ExpertFiles
 from spikebox.runtime.encoder import Encoder, EncoderConfig
 
 NAMES = ("line", "ball")
@@ -34,6 +34,14 @@ def box(tmp_path):
         for k, frame in enumerate(run(name, 4, seed=i)):
             cv2.imwrite(str(folder / f"{k:04d}.png"), frame)
         manifest.examples[name] = f"examples/{name}"
+        source = f"experts/{name}/model.onnx"          # never loaded by compile: any bytes
+        (tmp_path / source).parent.mkdir(parents=True)
+        (tmp_path / source).write_bytes(b"an expert")
+        manifest.experts[name] = ExpertEntry(
+            name=name, version=1, role="skill", priority=0,
+            files=ExpertFiles(source=source, optimized=source), inputs=(), outputs=(),
+            footprint_bytes=1, load_ms=0.0, latency_ms=0.0, onnxruntime_version="-",
+            max_abs_diff_vs_source=0.0, activator_units=3, woken_by="activator", added_at="-")
     _rehash(tmp_path, manifest)
     _commit(tmp_path, manifest)
     return tmp_path
@@ -64,6 +72,18 @@ def test_missing_or_broken_examples_are_named(box, capsys):
     (box / "examples" / "ball" / "0000.png").write_bytes(b"not a png")
     assert main(["export", "compile", str(box)]) == 1
     assert "0000.png: not a readable image" in capsys.readouterr().err
+
+
+def test_units_for_an_expert_the_manifest_does_not_have_are_refused(box, capsys):
+    """The network holds units for exactly the experts the camera wakes: one the manifest
+    lost (or says is woken by name) is a box that would page in what it does not hold."""
+    path = box / "manifest.json"
+    manifest = json.loads(path.read_text())
+    del manifest["experts"]["ball"]
+    path.write_text(json.dumps(manifest))
+    assert main(["export", "compile", str(box)]) == 1
+    err = capsys.readouterr().err
+    assert "has units for ['ball', 'line']" in err and "woken by the camera are ['line']" in err
 
 
 def test_encoder_config_that_does_not_fit_the_network_is_refused(box, capsys):

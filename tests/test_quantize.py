@@ -134,6 +134,7 @@ def test_image_expert_int8_is_measured_recorded_and_paged(box, assets, capsys):
     assert q.faster == (q.int8_latency_ms < q.fp32_latency_ms)
     assert q.smaller == (q.int8_bytes < q.fp32_bytes)
     assert e.footprint_bytes == q.int8_footprint_bytes        # the pager budgets int8
+    assert e.measured_shapes == {"image": (1, 3, 160, 160)}   # fp32 and int8 figures alike
     # the paged int8 expert against a direct session on the source, on the expert's frames
     b = Box.open(box)
     paged = load_session(b.file(e.files.optimized))

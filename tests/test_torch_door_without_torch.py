@@ -4,8 +4,7 @@ import sys
 
 import pytest
 
-from spikebox.export.torch_door import (TorchDoorError, is_torch_spec, parse_input_shape,
-                                        torch_to_onnx)
+from spikebox.export.torch_door import TorchDoorError, is_torch_spec, torch_to_onnx
 
 
 def test_robot_env_has_no_torch():
@@ -36,8 +35,17 @@ def test_without_torch_says_how_to_get_it(spec, tmp_path):
     assert "torch" not in sys.modules
 
 
-def test_parse_input_shape():
-    assert parse_input_shape("1,3,96,96") == (1, 3, 96, 96)
-    for bad in ("", "1,a", "1,0,3"):
-        with pytest.raises(ValueError, match="--input-shape"):
-            parse_input_shape(bad)
+def test_export_add_passes_unnamed_shapes_to_the_torch_door_and_refuses_named_ones(tmp_path,
+                                                                                   capsys):
+    """`--input-shape 1,3,96,96` (in order) is the PyTorch door's; `NAME=dims` is an ONNX
+    model's, whose inputs have names: a factory's have none before export."""
+    from spikebox.cli import main
+    box = tmp_path / "box"
+    assert main(["export", "init", str(box)]) == 0
+    spec = f"{tmp_path}/nets.py:make_steer"
+    assert main(["export", "add", str(box), "steer", spec, "--input-shape", "1,3,8,8"]) == 1
+    assert "PyTorch is not installed" in capsys.readouterr().err     # it reached the door
+    assert main(["export", "add", str(box), "steer", spec, "--input-shape", "image=1,3,8,8"]) == 1
+    assert ("a PyTorch model's inputs have no names before it is exported: give --input-shape "
+            "dims once per input, in forward()'s order") in capsys.readouterr().err
+    assert "torch" not in sys.modules

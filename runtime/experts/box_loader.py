@@ -52,6 +52,12 @@ class BoxLoader(PagedFileLoader):
         return {name: e.shell_bytes for name, e in self.box.experts.items()
                 if e.shell_bytes is not None}
 
+    def warm_up_shapes(self, name: str) -> dict[str, tuple[int, ...]] | None:
+        """The shapes export measured it at: a model whose dynamic dims carry meaning (an
+        audio window, a multiple of 32) runs at no other."""
+        entry = self.box.experts.get(name)
+        return entry.measured_shapes if entry is not None else None
+
     def expert_files(self, name: str) -> list[str]:
         entry = self.box.experts.get(name)
         if entry is None:

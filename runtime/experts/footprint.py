@@ -26,8 +26,11 @@ import os
 import resource
 import subprocess
 import sys
+import tempfile
 from dataclasses import asdict
 from pathlib import Path
+
+import numpy as np
 
 from spikebox.runtime.procmem import rss_bytes, trim_heap
 
@@ -41,7 +44,7 @@ class FootprintError(RuntimeError):
 
 _CHILD = r"""
 import json, sys, time
-import onnx, onnxruntime as ort
+import numpy, onnx, onnxruntime as ort
 from onnx import helper, TensorProto
 from spikebox.runtime.experts.session import SessionConfig, load_session, warm_up, zero_inputs
 from spikebox.runtime.experts.paged import weights_file
@@ -60,15 +63,19 @@ tiny = helper.make_model(helper.make_graph(
     opset_imports=[helper.make_opsetid("", 17)])
 tiny.ir_version = 8
 first = ort.InferenceSession(tiny.SerializeToString(), providers=["CPUExecutionProvider"])
-first.run(None, {"x": __import__("numpy").zeros(1, "float32")})
+first.run(None, {"x": numpy.zeros(1, "float32")})
+feeds = None
+if args["feeds"]:                       # read before the baseline: they are not the expert's
+    with numpy.load(args["feeds"], allow_pickle=False) as z:
+        feeds = {k: z[k] for k in z.files}
 trim_heap()
 before = rollup()
 t0 = time.perf_counter()
 session = load_session(args["path"], config)
 t1 = time.perf_counter()
-warm_up(session, args["path"])
+feeds = feeds if feeds is not None else zero_inputs(session)
+warm_up(session, args["path"], feeds)
 t2 = time.perf_counter()
-feeds = zero_inputs(session)
 runs = []
 for _ in range(args["runs"]):
     t = time.perf_counter(); session.run(None, feeds); runs.append(time.perf_counter() - t)
@@ -84,7 +91,7 @@ if weights_file(args["path"]).exists():
     trim_heap()
     base = rollup()
     session = load_session(args["path"], config)
-    warm_up(session, args["path"])
+    warm_up(session, args["path"], feeds)
     if WeightPages(weights_file(args["path"])).drop() is not None:
         trim_heap()
         # Anonymous, not PSS: a shell holds no file pages, and PSS moves whenever another
@@ -107,8 +114,10 @@ print(json.dumps({
 
 def footprint_in_fresh_process(path: str | os.PathLike, config: SessionConfig | None = None, *,
                                runs: int = 5, timeout_s: float = 120.0,
-                               memory_limit_bytes: int | None = None) -> dict:
-    """Load `path` in a fresh Python process; return the memory and time its session adds.
+                               memory_limit_bytes: int | None = None,
+                               feeds: dict[str, np.ndarray] | None = None) -> dict:
+    """Load `path` in a fresh Python process; return the memory and time its session adds,
+    run on `feeds` (input name -> array; default: zeros, each dynamic dim 1).
 
     Keys: footprint_bytes (anonymous memory + its own resident weight pages), rss_bytes,
     pss_bytes, anon_bytes, file_bytes (resident file-backed, proportional),
@@ -118,16 +127,22 @@ def footprint_in_fresh_process(path: str | os.PathLike, config: SessionConfig | 
     the machine's memory; it fails the measurement instead).
     """
     path = Path(path).resolve()
-    args = json.dumps({"path": str(path), "config": asdict(config or SessionConfig()),
-                       "runs": max(1, runs)})
-    try:
-        child = subprocess.run([sys.executable, "-c", _CHILD, args], capture_output=True,
-                               text=True, timeout=timeout_s,
-                               preexec_fn=None if memory_limit_bytes is None
-                               else lambda: resource.setrlimit(
-                                   resource.RLIMIT_AS, (memory_limit_bytes, memory_limit_bytes)))
-    except subprocess.TimeoutExpired:
-        raise FootprintError(f"{path}: footprint measurement did not finish in {timeout_s:g} s") from None
+    with tempfile.TemporaryDirectory(prefix="spikebox-footprint-") as tmp:
+        feeds_file = None
+        if feeds is not None:
+            feeds_file = Path(tmp) / "feeds.npz"
+            np.savez(feeds_file, **feeds)
+        args = json.dumps({"path": str(path), "config": asdict(config or SessionConfig()),
+                           "runs": max(1, runs), "feeds": str(feeds_file) if feeds_file else None})
+        try:
+            child = subprocess.run([sys.executable, "-c", _CHILD, args], capture_output=True,
+                                   text=True, timeout=timeout_s,
+                                   preexec_fn=None if memory_limit_bytes is None
+                                   else lambda: resource.setrlimit(
+                                       resource.RLIMIT_AS, (memory_limit_bytes, memory_limit_bytes)))
+        except subprocess.TimeoutExpired:
+            raise FootprintError(f"{path}: footprint measurement did not finish in "
+                                 f"{timeout_s:g} s") from None
     if child.returncode != 0:
         how = (f"crashed (signal {-child.returncode})" if child.returncode < 0
                else f"failed (exit {child.returncode})")

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import weakref
 from pathlib import Path
-from typing import Protocol
+from typing import Mapping, Protocol, Sequence
 
 import onnxruntime as ort
 
 from .paged import weights_file
-from .session import SessionConfig, load_session, warm_up
+from .session import SessionConfig, load_session, warm_up, zero_inputs
 from .shell import WeightPages
 
 
@@ -36,7 +36,8 @@ class ExpertLoader(Protocol):
 class PagedFileLoader(ExpertLoader):
     """An ExpertLoader of paged files (session.py's format): each load is the session
     factory's load_session plus one warm-up run, so footprints include first-run
-    allocations. Subclasses say where an expert's graph is (`graph_path`)."""
+    allocations. Subclasses say where an expert's graph is (`graph_path`) and may say the
+    shapes to warm it up at (`warm_up_shapes`)."""
 
     def __init__(self, config: SessionConfig | None = None):
         self.config = config
@@ -46,10 +47,14 @@ class PagedFileLoader(ExpertLoader):
     def graph_path(self, name: str) -> Path:
         raise NotImplementedError
 
+    def warm_up_shapes(self, name: str) -> Mapping[str, Sequence[int]] | None:
+        """The input shapes `name` is warmed up at (None: declared, each dynamic dim 1)."""
+        return None
+
     def load(self, name: str) -> ort.InferenceSession:
         path = self.graph_path(name)
         session = load_session(path, self.config)
-        warm_up(session, path)
+        warm_up(session, path, zero_inputs(session, shapes=self.warm_up_shapes(name)))
         return session
 
     def shelve(self, name: str, session) -> int | None:

@@ -30,6 +30,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Mapping, Sequence
 
 import numpy as np
 import onnxruntime as ort
@@ -150,19 +151,26 @@ def output_specs(session: ort.InferenceSession) -> list[TensorSpec]:
     return _specs(session.get_outputs())
 
 
-def zero_inputs(session: ort.InferenceSession, dynamic: int = 1) -> dict[str, np.ndarray]:
-    """Zeros of every declared input shape, each dynamic dim set to `dynamic`."""
-    return {s.name: np.zeros([d if isinstance(d, int) else dynamic for d in s.shape], s.dtype)
+def zero_inputs(session: ort.InferenceSession, dynamic: int = 1,
+                shapes: Mapping[str, Sequence[int]] | None = None) -> dict[str, np.ndarray]:
+    """Zeros of every input: of its shape in `shapes` (an expert's measured_shapes, which a
+    model whose dynamic dims carry meaning needs), else of its declared shape, each dynamic
+    dim set to `dynamic`."""
+    shapes = shapes or {}
+    return {s.name: np.zeros(list(shapes[s.name]) if s.name in shapes else
+                             [d if isinstance(d, int) else dynamic for d in s.shape], s.dtype)
             for s in input_specs(session)}
 
 
-def warm_up(session: ort.InferenceSession, path: str | os.PathLike | None = None) -> list[np.ndarray]:
-    """One run on zeros (dynamic dims → 1): faults the weights in, sizes the buffers.
+def warm_up(session: ort.InferenceSession, path: str | os.PathLike | None = None,
+            feeds: dict[str, np.ndarray] | None = None) -> list[np.ndarray]:
+    """One run on `feeds` (default: zeros, dynamic dims → 1): faults the weights in, sizes
+    the buffers.
 
     A model that loads but cannot run raises ExpertLoadError naming `path`.
     """
     try:
-        return session.run(None, zero_inputs(session))
+        return session.run(None, feeds if feeds is not None else zero_inputs(session))
     except Exception as exc:
         where = path if path is not None else "expert"
         raise ExpertLoadError(f"{where}: onnxruntime {ort.__version__} loads this model but cannot "
