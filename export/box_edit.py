@@ -47,6 +47,10 @@ from .torch_door import is_torch_spec, torch_to_onnx
 logger = logging.getLogger(__name__)
 
 BACKGROUND = "_background"       # examples of no expert's world (negatives only)
+# A new box's encoder. "cues" static features, not the first design's plain B, G, R: units
+# trained alike (300 frames of each skill's cue, held-out drives of the demo world) named what
+# the view calls for on 74 % of frames instead of 52 %, at 0.47 uJ a frame instead of 2.5.
+NEW_BOX_ENCODER = EncoderConfig(static_features="cues")
 MAX_FOOTPRINT_MB = 1024          # above this no robot budget is sane
 
 
@@ -105,7 +109,7 @@ def init_box(path: str | os.PathLike, name: str | None = None,
     path.mkdir(parents=True, exist_ok=True)
     manifest = Manifest(schema_version=SCHEMA_VERSION, name=name or path.name,
                         created_by=f"spikebox {__version__}", experts={}, activator=None,
-                        examples={}, files={}, encoder=encoder or EncoderConfig())
+                        examples={}, files={}, encoder=encoder or NEW_BOX_ENCODER)
     _commit(path, manifest)
     return Box.open(path)
 

@@ -45,6 +45,11 @@ from .config_fields import ConfigError, check_positive, check_size
 from .schema import check_fields
 
 GROUPS = ("event_on", "event_off", "static_b", "static_g", "static_r", "edges")
+# static_features = "cues": colour that only speaks where the scene is coloured, and local
+# contrast, instead of plain B, G, R (which every grey floor drives at half rate).
+HUES = ("red", "yellow", "green", "cyan", "blue", "magenta")     # centres 0, 60, ... 300 degrees
+CUE_GROUPS = ("event_on", "event_off", *(f"hue_{h}" for h in HUES), "dark", "light", "edges")
+STATIC_FEATURES = ("bgr", "cues")
 
 
 @dataclass
@@ -59,6 +64,9 @@ class EncoderConfig:
     edge_scale: float = 64.0                  # grey levels per edge-grid pixel of mean gradient read as 1.0:
                                               # a straight step of contrast C across a cell reads ≈ C / 128
     seed: int = 0                             # sets only the rate code's per-channel phases
+    static_features: str = "bgr"              # "bgr": mean B, G, R + edges (boxes made before
+                                              # "cues"); "cues": 6 hue maps of saturated colour,
+                                              # darker / lighter than the surround, edges
 
     def __post_init__(self):
         check_fields(self, ConfigError)
@@ -72,6 +80,14 @@ class EncoderConfig:
                               "must be in (0, 1] spikes per timestep")
         if self.seed < 0:
             raise ConfigError("seed", self.seed, "must be >= 0")
+        if self.static_features not in STATIC_FEATURES:
+            raise ConfigError("static_features", self.static_features,
+                              f"must be one of {', '.join(STATIC_FEATURES)}")
+
+    @property
+    def groups(self) -> tuple[str, ...]:
+        """The channel groups, in output order."""
+        return GROUPS if self.static_features == "bgr" else CUE_GROUPS
 
     @property
     def min_frame_size(self) -> tuple[int, int]:
@@ -81,6 +97,39 @@ class EncoderConfig:
         return max(ew, 2 * sw), max(eh, 2 * sh)
 
 
+
+
+# Saturated colour: a pixel counts from saturation 0.25 (full at 0.75) and value 0.3 up, so
+# the grey floor, walls and shadows stay silent whatever the lighting's tint.
+_SAT_FROM, _SAT_SPAN, _VALUE_FULL = 0.25, 0.5, 0.3
+_CONTRAST_FULL = 40.0          # grey levels darker (lighter) than the surround that read as 1.0
+# Each hue map's weight by hue (whole degrees): cos^2 of the distance to its centre, zero past
+# 90 degrees, so a hue between two centres drives both, and none is left out.
+_HUE_WEIGHTS = np.stack([np.clip(np.cos(np.radians(np.arange(361) - 60.0 * k)), 0, 1) ** 2
+                         for k in range(len(HUES))], axis=1).astype(np.float32)
+_HUE_WEIGHTS[:, 0] = np.maximum(_HUE_WEIGHTS[:, 0],
+                                np.clip(np.cos(np.radians(np.arange(361) - 360.0)), 0, 1) ** 2)
+
+
+def _cue_maps(base: np.ndarray) -> np.ndarray:
+    """(h, w, 8) float32 in [0, 1]: 6 hue maps of saturated colour, then darker and lighter
+    than the surround (a box mean a fifth of the frame wide), per pixel of `base` (float32
+    0..255, BGR or grey). A grey frame has no colour: its hue maps are zero."""
+    h, w = base.shape[:2]
+    out = np.zeros((h, w, len(HUES) + 2), np.float32)
+    if base.ndim == 3:
+        hsv = cv2.cvtColor(base * np.float32(1 / 255), cv2.COLOR_BGR2HSV)   # H 0..360, S, V 0..1
+        colourful = np.clip((hsv[..., 1] - _SAT_FROM) / _SAT_SPAN, 0, 1)
+        colourful *= np.clip(hsv[..., 2] / _VALUE_FULL, 0, 1)
+        out[..., :len(HUES)] = _HUE_WEIGHTS[hsv[..., 0].astype(np.intp)] * colourful[..., None]
+        grey = cv2.cvtColor(base, cv2.COLOR_BGR2GRAY)
+    else:
+        grey = base
+    k = max(3, (w // 5) | 1)
+    surround = cv2.blur(grey, (k, k), borderType=cv2.BORDER_REFLECT)
+    out[..., -2] = np.clip((surround - grey) / _CONTRAST_FULL, 0, 1)
+    out[..., -1] = np.clip((grey - surround) / _CONTRAST_FULL, 0, 1)
+    return out
 
 
 def _even_spread_table(timesteps: int) -> np.ndarray:
@@ -103,18 +152,20 @@ class Encoder:
                                                # to the frame size: the same scene reads the same
         self._min_size = config.min_frame_size
         n_event, n_static = ew * eh, sw * sh
-        sizes = (n_event, n_event, n_static, n_static, n_static, n_static)
+        groups = config.groups
+        n_maps = len(groups) - 2                  # static maps: all but event_on, event_off
+        sizes = (n_event, n_event, *(n_static,) * n_maps)
         bounds = np.concatenate([[0], np.cumsum(sizes)])
-        self._slices = {g: slice(int(a), int(b)) for g, a, b in zip(GROUPS, bounds[:-1], bounds[1:])}
+        self._slices = {g: slice(int(a), int(b)) for g, a, b in zip(groups, bounds[:-1], bounds[1:])}
         self._grids = {g: (config.event_grid if g.startswith("event") else config.static_grid)
-                       for g in GROUPS}
+                       for g in groups}
         self._n_inputs = int(bounds[-1])
         self._spread = _even_spread_table(T)
         self._inv_threshold = np.float32(1.0 / config.event_threshold)
         self._log_eps = np.float32(config.log_eps)
         self._t_column = np.arange(T + 1, dtype=np.float64)[:, None]
-        self._static_rate = np.empty(4 * n_static, dtype=np.float64)
-        self._phase = np.random.default_rng(config.seed).random(4 * n_static)
+        self._static_rate = np.empty(n_maps * n_static, dtype=np.float64)
+        self._phase = np.random.default_rng(config.seed).random(n_maps * n_static)
         # Per event cell, float32: reference = _reference_log + _reference_steps * threshold.
         self._reference_log: np.ndarray | None = None     # None after reset
         self._reference_steps: np.ndarray | None = None   # whole numbers
@@ -189,15 +240,23 @@ class Encoder:
         (sw, sh), (ew, eh) = cfg.static_grid, cfg.event_grid
         n = sw * sh
         rate = self._static_rate
-        # Pool from the small event-grid image when it is fine enough (cheap), else from the frame.
-        source = colour_event if (ew >= sw and eh >= sh) else base
-        colour = cv2.resize(source, cfg.static_grid, interpolation=cv2.INTER_AREA)
-        if colour.ndim == 2:
-            rate[:n] = rate[n:2 * n] = rate[2 * n:3 * n] = colour.ravel()
+        if cfg.static_features == "cues":
+            maps = _cue_maps(base)                               # (h, w, 8) in [0, 1]
+            pooled = np.concatenate([cv2.resize(np.ascontiguousarray(maps[..., i:i + 4]),  # <= 4
+                                                cfg.static_grid, interpolation=cv2.INTER_AREA)
+                                     for i in range(0, maps.shape[2], 4)], axis=2)  # channels
+            rate[:-n] = pooled.reshape(n, -1).T.ravel()           # cell-major → one block per map
+            rate[:-n] *= cfg.static_max_rate
         else:
-            rate[:3 * n] = colour.reshape(n, 3).T.ravel()       # cell-major BGR → B block, G, R
-        rate[:3 * n] *= cfg.static_max_rate / 255.0
-        np.minimum(rate[:3 * n], cfg.static_max_rate, out=rate[:3 * n])   # float pooling may pass 255
+            # Pool from the small event-grid image when it is fine enough (cheap), else the frame.
+            source = colour_event if (ew >= sw and eh >= sh) else base
+            colour = cv2.resize(source, cfg.static_grid, interpolation=cv2.INTER_AREA)
+            if colour.ndim == 2:
+                rate[:n] = rate[n:2 * n] = rate[2 * n:3 * n] = colour.ravel()
+            else:
+                rate[:3 * n] = colour.reshape(n, 3).T.ravel()   # cell-major BGR → B block, G, R
+            rate[:3 * n] *= cfg.static_max_rate / 255.0
+        np.minimum(rate[:-n], cfg.static_max_rate, out=rate[:-n])   # float pooling may pass 1
 
         if (ew, eh) == self._edge_grid:
             grey_edge = grey_event
@@ -208,7 +267,7 @@ class Encoder:
         gx = cv2.Scharr(grey_edge, cv2.CV_32F, 1, 0, scale=1 / 32)
         gy = cv2.Scharr(grey_edge, cv2.CV_32F, 0, 1, scale=1 / 32)
         energy = cv2.resize(cv2.magnitude(gx, gy), cfg.static_grid, interpolation=cv2.INTER_AREA)
-        rate[3 * n:] = np.minimum(energy.ravel() / cfg.edge_scale, 1.0) * cfg.static_max_rate
+        rate[-n:] = np.minimum(energy.ravel() / cfg.edge_scale, 1.0) * cfg.static_max_rate
 
         counts = np.floor(self._t_column * rate + self._phase)   # (T+1, 4n) spikes so far
         return counts[1:] > counts[:-1]

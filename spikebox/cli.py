@@ -22,6 +22,14 @@ from typing import Callable
 
 from spikebox import __version__
 
+# The bundled demo box: the repo's models/ (beside the spikebox package's source tree).
+DEMO_BOX = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                        "models", "demo.box")
+
+
+def _progress(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
 NOT_BUILT = 3  # exit status of a subcommand that does not exist yet
 BAD_CONFIG = 2  # exit status when the run config is refused (argparse's for a bad command line)
 
@@ -126,6 +134,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     elif args.target == "sim":
         from spikebox.runtime.bench.sim import format_table, run_sim_bench
         result = run_sim_bench()
+    elif args.target == "routing":
+        from spikebox.runtime.bench.routing import format_table, run_routing_bench
+        result = run_routing_bench(args.box or DEMO_BOX,
+                                   progress=(lambda s: None) if args.json else _progress)
     else:
         return _not_built(f"spikebox bench {args.target}", 4)
     print(json.dumps(result, sort_keys=True) if args.json else format_table(result))
@@ -248,7 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser(
         "bench", formatter_class=fmt,
-        help="measure a stage (bridge, activator, pager, faults, sim)",
+        help="measure a stage (bridge, activator, pager, faults, sim, routing)",
         description="example:  spikebox bench activator --json\n\n"
                     "bridge: over a pty to the virtual MCU, measures DRIVE→TELEMETRY round\n"
                     "trips, fault tolerance, the watchdog stop and reconnect time.\n"
@@ -267,8 +279,15 @@ def build_parser() -> argparse.ArgumentParser:
                     "activators opened and closed (threads, /dev/shm left behind), an\n"
                     "oversized model, box tampering.\n"
                     "sim: the demo world's frames per second at 160x120 and 640x480, rendering\n"
-                    "only, on one core. e2e: not built yet (status 3).")
-    bench.add_argument("target", choices=["bridge", "activator", "pager", "faults", "sim", "e2e"])
+                    "only, on one core.\n"
+                    "routing: held-out drives of the demo world through the box's encoder and\n"
+                    "activator: top-1 expert against the zone's skill, zone entries woken\n"
+                    "within 2 frames, false wakes per minute of open floor, Loihi energy,\n"
+                    "growth (each expert masked out), box size. e2e: not built yet (status 3).")
+    bench.add_argument("target", choices=["bridge", "activator", "pager", "faults", "sim",
+                                          "routing", "e2e"])
+    bench.add_argument("--box", metavar="DIR", help="the box to measure (routing; default: "
+                       "the bundled demo box, models/demo.box)")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
     bench.add_argument("--drives", type=int, default=2000, help="DRIVE round trips (bridge)")
     bench.add_argument("--fault-rate", type=float, default=0.01,

@@ -441,3 +441,69 @@ def test_encoder_keeps_its_own_copy_of_the_config():
     enc = Encoder(cfg)
     cfg.timesteps = 4
     assert enc.encode(uniform(100)).shape == (T, 5184)
+
+
+# -- static_features = "cues" -------------------------------------------------------------
+
+def cues(**kw):
+    return Encoder(EncoderConfig(static_features="cues", **kw))
+
+
+def test_cues_layout_and_old_boxes_keep_bgr():
+    from spikebox.runtime.encoder import CUE_GROUPS
+    enc = cues()
+    assert list(enc.channel_slices) == list(CUE_GROUPS)
+    assert enc.n_inputs == 48 * 36 * 2 + 24 * 18 * 9
+    # A box written before the field existed has no static_features key: it reads as bgr.
+    assert EncoderConfig().static_features == "bgr"
+    with pytest.raises(ValueError, match="static_features"):
+        EncoderConfig(static_features="hsv")
+
+
+def test_cues_grey_scene_is_silent_in_colour_and_contrast():
+    """A uniform grey (or any unsaturated) frame drives no hue map and no contrast map: the
+    floor and walls cost no spikes, whatever their brightness or a slight tint."""
+    for frame in (uniform(128), uniform(40), np.full((144, 192, 3), (120, 128, 136), np.uint8)):
+        g = groups(cues().encode(frame), cues())
+        for name in g:
+            if name.startswith("hue_") or name in ("dark", "light"):
+                assert g[name].sum() == 0, name
+
+
+@pytest.mark.parametrize("bgr,hue", [((0, 0, 230), "red"), ((0, 220, 220), "yellow"),
+                                     ((0, 200, 0), "green"), ((220, 220, 0), "cyan"),
+                                     ((230, 0, 0), "blue"), ((220, 0, 220), "magenta")])
+def test_cues_saturated_patch_speaks_in_its_hue_map_where_it_is(bgr, hue):
+    frame = uniform(128, (160, 120))
+    frame[60:120, 0:40] = bgr                     # bottom-left quarter-ish
+    enc = cues()
+    g = groups(enc.encode(frame), enc)
+    patch = g[f"hue_{hue}"]
+    assert patch[9:, :6].sum() > 0                # under the patch (static grid 24x18)
+    assert patch[:7, 8:].sum() == 0               # nowhere near it
+    others = {n: g[n].sum() for n in g if n.startswith("hue_") and n != f"hue_{hue}"}
+    assert patch.sum() > 2 * max(others.values())
+
+
+def test_cues_dark_and_light_follow_local_contrast():
+    enc = cues()
+    frame = uniform(140, (160, 120))
+    frame[:, 20:26] = 40                          # a dark stripe, like the line on the floor
+    g = groups(enc.encode(frame), enc)
+    dark_cols = g["dark"].sum(axis=0)
+    assert dark_cols[3:5].sum() > 0 and dark_cols[8:].sum() == 0
+    assert g["light"][:, 8:].sum() == 0           # beside a dark stripe is not "lighter"
+    frame = uniform(140, (160, 120))              # ... than a surround it is part of
+    frame[10:30, 120:140] = 250                   # a bright patch
+    g = groups(enc.encode(frame), enc)
+    assert g["light"][1:5, 17:22].sum() > 0 and g["light"][:, :12].sum() == 0
+    assert g["dark"][:, :12].sum() == 0
+
+
+def test_cues_grey_frame_input_is_accepted():
+    frame = np.full((120, 160), 128, np.uint8)
+    frame[40:80, 40:80] = 20
+    enc = cues()
+    g = groups(enc.encode(frame), enc)
+    assert all(g[n].sum() == 0 for n in g if n.startswith("hue_"))
+    assert g["dark"].sum() > 0

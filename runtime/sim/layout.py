@@ -20,6 +20,9 @@ ZONE_KINDS = ("open", "line", "sign", "ball", "obstacle", "dock")
 SKILLS = ("line", "sign", "ball", "obstacle", "dock")
 SKILL_OF_ZONE = {"open": None, "line": "line", "sign": "sign", "ball": "ball",
                  "obstacle": "obstacle", "dock": "dock"}
+# The demo box's expert for each skill (tools/recipes/ trains them under these names).
+DEMO_EXPERT_OF_SKILL = {"line": "line_follow", "sign": "sign_read", "ball": "ball_find",
+                        "obstacle": "obstacle_avoid", "dock": "dock"}
 
 # Signs: two arrows, stop, and text signs whose word is a message to read.
 SIGN_CLASSES = ("arrow_left", "arrow_right", "stop", "word_dock", "word_ball", "word_line")

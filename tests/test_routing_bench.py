@@ -1,0 +1,114 @@
+"""`spikebox bench routing`: its figures, computed by hand on made-up drives, and one short
+real drive of the demo world through the bundled box."""
+import dataclasses
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from spikebox.runtime.bench.routing import (MISSING, NONE, Drive, held_last_cue, record_drive,
+                                            routing_figures, top_expert)
+from spikebox.runtime.box import Box
+from spikebox.runtime.sim.autopilot import drive
+from spikebox.runtime.sim.truth import cue_skill
+from spikebox.runtime.sim.world import SimWorld, WorldConfig
+
+DEMO = Path(__file__).resolve().parents[1] / "models" / "demo.box"
+
+
+def made_up(counts, need, zone, cue=None, energy=1.0):
+    counts = np.asarray(counts, float)
+    return Drive(counts=counts, warmth=np.zeros_like(counts), energy_uj=np.full(len(counts), energy),
+                 zone=np.asarray(zone), need=np.asarray(need),
+                 cue=np.asarray(need if cue is None else cue))
+
+
+def test_top_expert_counts_then_warmth_then_none():
+    counts = np.array([[0, 3, 1], [2, 2, 0], [0, 0, 0], [1, 1, 0]])
+    warmth = np.array([[0, 1, 1], [0.2, 0.9, 0], [0.5, 0.9, 0], [0, 0, 0]])
+    assert top_expert(counts, warmth).tolist() == [1, 1, NONE, 0]
+
+
+def test_figures_by_hand():
+    # 2 experts. Frames: open, open, zone A (expert 0) x3, zone B (expert 1) x3, open.
+    need = [NONE, NONE, 0, 0, 0, 1, 1, 1, NONE]
+    zone = [0, 0, 1, 1, 1, 2, 2, 2, 3]
+    counts = [[0, 0], [1, 0],            # a false wake on open floor
+              [0, 0], [0, 0], [2, 0],    # A wakes on its entry's 3rd frame: within 2
+              [0, 0], [0, 0], [0, 0],    # B never wakes
+              [0, 1]]                    # a second false-wake episode
+    f = routing_figures([made_up(counts, need, zone)], n_experts=2, fps=20.0)
+    assert f["frames"] == 9
+    assert f["top1_accuracy"] == pytest.approx(1 / 6)
+    assert f["zone_entries"] == 2 and f["wake_within_2_recall"] == 0.5
+    assert f["open_floor_minutes"] == pytest.approx(3 / 20 / 60)
+    assert f["false_wakes_per_min"] == pytest.approx(2 / (3 / 20 / 60))
+    assert f["loihi_uj_per_frame"] == 1.0
+    # masking expert 1 never changes expert 0's top-1, and B is 0 either way
+    assert f["growth_max_delta_pts"] == 0.0
+
+
+def test_growth_sees_an_expert_that_steals_frames():
+    need = [0, 0, 0, 0]
+    counts = [[1, 2], [1, 0], [1, 0], [1, 0]]    # expert 1 wins frame 0 of expert 0's zone
+    f = routing_figures([made_up(counts, need, [1, 1, 1, 1])], n_experts=2)
+    assert f["top1_accuracy"] == 0.75
+    assert f["growth_max_delta_pts"] == pytest.approx(25.0)   # without 1: expert 0 at 100 %
+
+
+def test_a_skill_whose_expert_the_box_lacks_counts_against_it():
+    f = routing_figures([made_up([[0], [0]], [MISSING, MISSING], [1, 1])], n_experts=1)
+    assert f["top1_accuracy"] == 0.0 and f["wake_within_2_recall"] == 0.0
+    assert f["false_wakes_per_min"] is None          # no open floor driven
+
+
+def test_held_last_cue_is_the_ceiling_rule():
+    assert held_last_cue(np.array([NONE, 2, NONE, NONE, 0, NONE])).tolist() == [NONE, 2, 2, 2, 0, 0]
+
+
+def test_cue_skill_on_the_world():
+    """Along a real drive: the cue is None or a skill; in the line zone with the line in view
+    it is the line; and somewhere a frame's cue differs from its zone's skill (the view is not
+    the place), which is why the bench reports both."""
+    world = SimWorld(WorldConfig(course="tour"), seed=2001)
+    seen = []
+    try:
+        for _, truth in drive(world, 700):
+            seen.append((truth, cue_skill(truth)))
+    finally:
+        world.close()
+    assert {c for _, c in seen} <= {None, "line", "sign", "ball", "obstacle", "dock"}
+    on_line = [c for t, c in seen if t.zone_kind == "line" and t.line.visible]
+    assert on_line and all(c == "line" for c in on_line)
+    assert any(c != t.skill for t, c in seen)
+    assert all(c is None for t, c in seen if t.zone_kind == "open" and not
+               (t.sign.visible or t.ball.visible or t.dock.visible or (t.line and t.line.visible)))
+
+
+@pytest.mark.skipif(not (DEMO / "manifest.json").exists(), reason="no bundled demo box")
+def test_a_real_drive_through_the_demo_box():
+    box = Box.open(DEMO)
+    network, encoder = box.load_activator()
+    names = list(network.expert_names)
+    d = record_drive(network, encoder, "short", 2001, names, max_frames=120)
+    assert d.counts.shape == (120, len(names)) and (d.counts >= 0).all()
+    assert (d.energy_uj > 0).all()
+    assert set(np.unique(d.need)) <= set(range(len(names))) | {NONE, MISSING}
+    f = routing_figures([d], len(names))
+    assert 0.0 <= f["top1_accuracy"] <= 1.0 and f["frames"] == 120
+
+
+@pytest.mark.skipif(not (DEMO / "manifest.json").exists(), reason="no bundled demo box")
+def test_cli_json_has_the_contract_keys(monkeypatch):
+    from spikebox.runtime.bench import routing
+    out = routing.run_routing_bench(DEMO, courses=("short",), seeds=(2001,), max_frames=60)
+    for key in ("frames", "top1_accuracy", "wake_within_2_recall", "false_wakes_per_min",
+                "loihi_uj_per_frame", "growth_max_delta_pts", "box_mb", "experts",
+                "experts_metrics", "targets", "targets_met"):
+        assert key in out
+    assert out["experts_metrics"]["line_follow"]["steering_mae"] > 0
+    json.dumps(out)                                  # --json prints it
+    assert "top-1, zone's skill" in routing.format_table(out)
