@@ -12,6 +12,7 @@ subcommand's arguments are added (from spikebox.export) only when it is parsed.
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import json
 import logging
 import os
@@ -326,8 +327,9 @@ def stop_on_sigterm(grace_s: float = STOP_GRACE_S) -> None:
     their segments are unlinked), and main() reports 143 even if the command
     finished meanwhile."""
     def hard_exit():
-        print(f"spikebox: still running {grace_s:g} s after SIGTERM; exiting",
-              file=sys.stderr, flush=True)
+        print(f"spikebox: still running {grace_s:g} s after SIGTERM; exiting. Where each "
+              f"thread was (please report it):", file=sys.stderr, flush=True)
+        faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
         os._exit(128 + signal.SIGTERM)
 
     def handler(signum, frame):
