@@ -55,13 +55,17 @@ def add_arguments(exp: argparse.ArgumentParser, fmt) -> None:
                    help="real inputs to test-run and measure it on: numpy.savez(FILE, "
                         "NAME=array, ...), one array per input, keyed by input name")
     p.add_argument("--examples", metavar="DIR",
-                   help="frames of the expert's world (*.png/*.jpg, in camera order): they "
+                   help="frames of the expert's world (*.png/*.jpg), each read as a still: they "
                         "train the units that wake it from camera frames. Leave it out for an "
                         "expert the camera should never wake (0 units): pin it "
                         "(pager.pinned in the run config) or wake it by name")
     p.add_argument("--background", metavar="DIR",
                    help="frames of no expert's world; needed for the box's first expert with "
                         "--examples")
+    p.add_argument("--keep-examples", type=int, metavar="N",
+                   help="store at most N of the --examples frames (and of --background), "
+                        "evenly spread, in the box for later experts' calibration; all of them "
+                        "train the units (default: store all)")
     p.add_argument("--metric", action="append", default=[], type=_metric, metavar="NAME=VALUE",
                    help="a held-out figure its trainer measured, kept in its manifest entry, "
                         "e.g. steering_mae=0.05; repeatable")
@@ -213,6 +217,7 @@ def run(args: argparse.Namespace) -> int:
                                 max_footprint_mb=args.max_footprint_mb, int8=args.int8,
                                 calibration=Path(args.calibration) if args.calibration else None,
                                 force_int8=args.force_int8, metrics=dict(args.metric),
+                                keep_examples=args.keep_examples,
                                 **({} if args.int8_tolerance is None
                                    else {"int8_tolerance": args.int8_tolerance}))
             add_expert(args.box, args.name, args.model, opts, progress=say)

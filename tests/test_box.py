@@ -370,3 +370,41 @@ def test_a_model_whose_test_run_would_take_the_machines_memory_is_refused(box, t
     assert snapshot(box) == before                      # no staged folder left behind
     # this process did not grow by the tensor (10 GB); a generous bound on the noise
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before < 500 * 1024
+
+
+def test_keep_examples_stores_few_while_all_train(assets, tmp_path):
+    """--keep-examples N: the box holds N of the example frames (and of the background),
+    evenly spread; the units are the ones all the frames train, the same as without it."""
+    d, frames = assets
+    boxes = {}
+    for keep in (None, 5):
+        box = tmp_path / f"keep{keep}"
+        assert main(["export", "init", str(box)]) == 0
+        extra = [] if keep is None else ["--keep-examples", str(keep)]
+        assert main(["export", "add", str(box), "line", str(d / "mlp.onnx"), "--examples",
+                     str(frames["line"]), "--background", str(frames["background"]), *extra]) == 0
+        boxes[keep] = Box.open(box)
+    given = len(list(frames["line"].glob("*.png")))
+    for keep, b in boxes.items():
+        stored = {k: len(list((b.path / rel).glob("*.png"))) for k, rel in b.manifest.examples.items()}
+        assert stored == ({"line": given, "_background": given} if keep is None
+                          else {"line": 5, "_background": 5})
+    (net_all, _), (net_few, _) = boxes[None].load_activator(), boxes[5].load_activator()
+    assert net_all == net_few
+    with pytest.raises(ValueError, match="keep_examples"):
+        from spikebox.export.box_edit import AddOptions
+        AddOptions(keep_examples=0)
+
+
+def test_example_frames_are_read_as_stills():
+    """Each example is encoded from a fresh encoder state: its event channel is silent, so the
+    order of the frames (and where they were taken) cannot teach the units anything."""
+    from spikebox.export.box_edit import _encode
+    from spikebox.runtime.encoder import Encoder, EncoderConfig
+    enc = Encoder(EncoderConfig(static_features="cues"))
+    a = np.full((120, 160, 3), 60, np.uint8)
+    b = np.full((120, 160, 3), 220, np.uint8)
+    spikes = _encode(enc, [a, b, a])
+    events = slice(0, enc.channel_slices["event_off"].stop)
+    assert not spikes[:, :, events].any()
+    assert (spikes[0] == spikes[2]).all()
