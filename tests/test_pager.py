@@ -374,3 +374,14 @@ def _child_cycles(args):
 if __name__ == "__main__":
     mode, payload = sys.argv[1], json.loads(sys.argv[2])
     print(json.dumps({"budget": _child_budget, "cycles": _child_cycles}[mode](payload)))
+
+
+def test_the_default_budget_is_a_quarter_of_the_box_but_fits_the_largest_expert():
+    from spikebox.runtime.pager.config import default_budget_bytes
+    fp = {f"e{i}": 1_000_000 for i in range(8)}
+    assert default_budget_bytes(fp, {}) == 2_000_000
+    # one big expert: the budget must hold it beside the others' shells
+    fp_big = {"big": 3_000_000, "a": 500_000, "b": 500_000}
+    assert default_budget_bytes(fp_big, {"a": 50_000, "b": 60_000, "big": 99}) == 3_110_000
+    with pytest.raises(ValueError, match="budget_bytes"):
+        PagerConfig(budget_bytes=0)

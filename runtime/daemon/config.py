@@ -198,8 +198,8 @@ class RunConfig:
 
 
 def _plain(value):
-    if dataclasses.is_dataclass(value):
-        return {k: _plain(v) for k, v in dataclasses.asdict(value).items()}
+    if dataclasses.is_dataclass(value):       # unset keys left out, as at the top level
+        return {k: _plain(v) for k, v in dataclasses.asdict(value).items() if v is not None}
     if isinstance(value, tuple):
         return [_plain(v) for v in value]
     return value

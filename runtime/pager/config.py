@@ -17,8 +17,10 @@ PREFETCH_MODES = ("background", "inline", "off")
 
 @dataclass
 class PagerConfig:
-    budget_bytes: int = 128_000_000   # RAM for resident experts and their shells, in bytes of
-                                      # measured footprint (the box manifest's, not file sizes)
+    budget_bytes: int | None = None   # RAM for resident experts and their shells, in bytes of
+                                      # measured footprint (the box manifest's, not file sizes);
+                                      # None: a quarter of what all the box's experts need
+                                      # resident (default_budget_bytes), so paging matters
     policy: str = "activator"         # who leaves when room is needed: "activator" (keeps what
                                       # the activator predicts comes back) or "lru"
     pinned: tuple[str, ...] = ()      # experts loaded at start, in this order, never evicted
@@ -36,7 +38,9 @@ class PagerConfig:
 
     def __post_init__(self):
         check_fields(self, ConfigError)
-        check_positive(self, "budget_bytes", "retry_after_s", "retry_max_s")
+        check_positive(self, "retry_after_s", "retry_max_s")
+        if self.budget_bytes is not None:
+            check_positive(self, "budget_bytes")
         check_choice(self, "policy", (ActivatorAwarePolicy.name, LRUPolicy.name))
         check_choice(self, "prefetch", PREFETCH_MODES)
         if self.retry_max_s < self.retry_after_s:
@@ -52,3 +56,17 @@ class PagerConfig:
         if self.policy == LRUPolicy.name:
             return LRUPolicy()
         return ActivatorAwarePolicy(self.prefetch_warmth, self.reuse_half_life_frames)
+
+
+DEFAULT_BUDGET_FRACTION = 0.25   # of what all experts need resident: the demo pages for real
+
+
+def default_budget_bytes(footprints: dict[str, int], shell_footprints: dict[str, int]) -> int:
+    """A quarter of all experts' footprints, but never so little that the largest expert
+    cannot be resident beside every other expert's shell."""
+    quarter = int(DEFAULT_BUDGET_FRACTION * sum(footprints.values()))
+    if not footprints:
+        return max(quarter, 1)
+    largest = max(footprints, key=footprints.get)
+    shells = sum(b for n, b in shell_footprints.items() if n != largest)
+    return max(quarter, footprints[largest] + shells, 1)

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING
 
 from spikebox.runtime.procmem import memory_status, trim_heap
 
-from .config import PagerConfig
+from .config import PagerConfig, default_budget_bytes
 from .ledger import Ledger
 from .metrics import PagerMetrics
 from .policies import Policy
@@ -70,7 +70,8 @@ class Pager:
         if bad:
             raise ValueError(f"footprints must be > 0 bytes; got {bad}")
         self.config = config
-        self.budget_bytes = config.budget_bytes
+        self.budget_bytes = (config.budget_bytes if config.budget_bytes is not None
+                             else default_budget_bytes(footprints, shell_footprints or {}))
         self.loader = loader
         self.footprints = dict(footprints)
         self.policy = policy if policy is not None else config.make_policy()
