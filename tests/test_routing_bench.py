@@ -33,19 +33,21 @@ def test_top_expert_counts_then_warmth_then_none():
 
 
 def test_figures_by_hand():
-    # 2 experts. Frames: open, open, zone A (expert 0) x3, zone B (expert 1) x3, open.
-    need = [NONE, NONE, 0, 0, 0, 1, 1, 1, NONE]
-    zone = [0, 0, 1, 1, 1, 2, 2, 2, 3]
-    counts = [[0, 0], [1, 0],            # a false wake on open floor
-              [0, 0], [0, 0], [2, 0],    # A wakes on its entry's 3rd frame: within 2
-              [0, 0], [0, 0], [0, 0],    # B never wakes
-              [0, 1]]                    # a second false-wake episode
+    # 2 experts. Frames: open, open, zone A (expert 0) x3, zone B (expert 1) x3, open x 16.
+    need = [NONE, NONE, 0, 0, 0, 1, 1, 1] + [NONE] * 16
+    zone = [0, 0, 1, 1, 1, 2, 2, 2] + [3] * 16
+    counts = [[0, 0]] * len(need)
+    counts[1] = [1, 0]                   # a false wake on open floor
+    counts[4] = [2, 0]                   # A wakes on its entry's 3rd frame: within 2; B never
+    counts[11] = [0, 1]                  # a second episode, 10 frames (0.5 s) after the first;
+    counts[13] = [1, 0]                  # a flicker 2 frames later is the same episode
+    counts[23] = [1, 0]                  # a third, 0.5 s after the flicker
     f = routing_figures([made_up(counts, need, zone)], n_experts=2, fps=20.0)
-    assert f["frames"] == 9
+    assert f["frames"] == 24
     assert f["top1_accuracy"] == pytest.approx(1 / 6)
     assert f["zone_entries"] == 2 and f["wake_within_2_recall"] == 0.5
-    assert f["open_floor_minutes"] == pytest.approx(3 / 20 / 60)
-    assert f["false_wakes_per_min"] == pytest.approx(2 / (3 / 20 / 60))
+    assert f["open_floor_minutes"] == pytest.approx(18 / 20 / 60)
+    assert f["false_wakes_per_min"] == pytest.approx(3 / (18 / 20 / 60))
     assert f["loihi_uj_per_frame"] == 1.0
     # masking expert 1 never changes expert 0's top-1, and B is 0 either way
     assert f["growth_max_delta_pts"] == 0.0

@@ -16,8 +16,10 @@ the warmest, then network order); none if no unit spiked. Figures (issue #10 §3
 - top1_accuracy: over frames in a zone that needs a skill, top expert == the zone's skill.
 - wake_within_2_recall: over zone entries (a drive's first frame in a zone that needs a
   skill), the zone's expert fired on the entry frame or one of the 2 after it.
-- false_wakes_per_min: on open floor, episodes (runs of consecutive frames in which any
-  expert fired) per minute of open-floor driving, at the drives' frame rate.
+- false_wakes_per_min: on open floor, episodes per minute of open-floor driving, at the
+  drives' frame rate. An episode is a run of frames in which some expert fired; runs less
+  than EPISODE_GAP_S apart are one episode (a flickering wake is one false wake to the
+  robot: its expert pages in once), as wake-word engines count false accepts.
 - loihi_uj_per_frame: mean Loihi energy estimate (runtime/activator/energy.py).
 - growth_max_delta_pts: for each expert X, the network without X's units against the whole
   one: the largest change, in points, of any other expert's top-1 on its zone's frames.
@@ -56,6 +58,7 @@ FPS = 20.0
 MAX_FRAMES = 2000               # per drive; the autopilot docks at the end of a course in ~1200
 WAKE_WITHIN = 2                 # frames after a zone entry
 NONE, MISSING = -1, -2          # a frame needs no expert; needs one the box lacks
+EPISODE_GAP_S = 0.5             # wakes closer than this are one episode
 
 TARGETS = (
     Target("top1_accuracy", ">=", 0.98),
@@ -158,8 +161,9 @@ def routing_figures(drives: list[Drive], n_experts: int, fps: float = FPS) -> di
                 woke += bool(d.need[i] >= 0 and (d.counts[i:i + WAKE_WITHIN + 1, d.need[i]] > 0).any())
         open_floor = d.need == NONE
         open_frames += int(open_floor.sum())
-        on = fired & open_floor
-        episodes += int(np.count_nonzero(on[1:] & ~on[:-1]) + (on[0] if len(on) else 0))
+        wakes = np.flatnonzero(fired & open_floor)
+        gap = max(1, round(EPISODE_GAP_S * fps))
+        episodes += int(len(wakes) and 1 + np.count_nonzero(np.diff(wakes) >= gap))
     out["zone_entries"] = entries
     out["wake_within_2_recall"] = woke / entries if entries else None
     out["open_floor_minutes"] = open_frames / fps / 60.0

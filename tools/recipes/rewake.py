@@ -1,0 +1,73 @@
+"""A new demo box from an old one's experts, with a new activator: each expert's own ONNX file
+added again, with the example frames the recipes pick today; models and held-out figures kept.
+
+    .venv/bin/python tools/recipes/rewake.py --from models/demo.box --box build/demo.box
+
+What `make experts` does for the activator, without retraining the experts (minutes instead of
+most of an hour on 2 shared cores): a new box (today's encoder), then for each expert of the
+old one, in its order, `spikebox export add` of its source model with its preprocessing, role,
+priority, output meanings and metrics from its manifest entry, and the cue frames of its skill
+(common.py) as --examples.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from common import EXAMPLES, FULL_TRAIN, KEEP_EXAMPLES, _examples, render
+from spikebox.runtime.box import Box
+from spikebox.runtime.sim.layout import DEMO_EXPERT_OF_SKILL, SKILLS
+from spikebox.runtime.sim.truth import cue_skill
+
+logger = logging.getLogger(__name__)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[1])
+    p.add_argument("--from", dest="old", type=Path, required=True, help="the box to take from")
+    p.add_argument("--box", type=Path, required=True, help="the new box (must not exist)")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    box = Box.open(args.old)
+    skill_of = {e: s for s, e in DEMO_EXPERT_OF_SKILL.items()}
+    order = list(box.manifest.experts)
+    logger.info("rendering the training drives ...")
+    frames = render(FULL_TRAIN, set(SKILLS) | {None})
+    cli = [sys.executable, "-m", "spikebox", "export"]
+    subprocess.run(cli + ["init", str(args.box), "--name", box.manifest.name], check=True)
+    work = Path(tempfile.mkdtemp(prefix="spikebox-rewake-"))
+    try:
+        background = _examples([f for f in frames if cue_skill(f[2]) is None], EXAMPLES,
+                               work / "background")
+        for name in order:
+            entry = box.manifest.experts[name]
+            skill = skill_of[name]
+            model = work / f"{name}.onnx"
+            shutil.copyfile(box.path / entry.files.source, model)
+            examples = _examples([f for f in frames if cue_skill(f[2]) == skill], EXAMPLES,
+                                 work / name)
+            pre = entry.preprocessing
+            add = cli + ["add", str(args.box), name, str(model), "--examples", str(examples),
+                         "--background", str(background), "--keep-examples", str(KEEP_EXAMPLES),
+                         "--role", entry.role, "--priority", str(entry.priority),
+                         "--image-size", "{}x{}".format(*pre["size"]),
+                         "--colour", pre["colour"], "--scale", repr(pre["scale"])]
+            for out in entry.outputs:
+                if out.meaning:
+                    add += ["--output", f"{out.name}={out.meaning}"]
+            for metric, value in (entry.metrics or {}).items():
+                add += ["--metric", f"{metric}={value!r}"]
+            logger.info("%s: re-adding with %d example frames ...", name,
+                        len(list(examples.glob("*.png"))))
+            subprocess.run(add, check=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
