@@ -26,3 +26,19 @@ def snapshot(box):
     """Every file of a box and its bytes: equal snapshots mean an untouched box."""
     return {p.relative_to(box).as_posix(): p.read_bytes() for p in sorted(box.rglob("*"))
             if p.is_file()}
+
+
+def old_demo_box(tmp_path, drop=("woken_by", "measured_shapes")):
+    """A copy of the bundled demo box as a spikebox from before these manifest fields wrote it:
+    the fields left out of every expert entry (the manifest is not itself hashed)."""
+    import json
+    import shutil
+    from pathlib import Path
+    copy = tmp_path / "old-demo.box"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "models" / "demo.box", copy)
+    data = json.loads((copy / "manifest.json").read_text())
+    for entry in data["experts"].values():
+        for key in drop:
+            entry.pop(key, None)
+    (copy / "manifest.json").write_text(json.dumps(data, indent=1))
+    return copy

@@ -238,8 +238,9 @@ def test_generated_shapes_of_an_ordinary_model_are_recorded_too(models, empty_bo
     assert "measured at features [2, 64]" in capsys.readouterr().err.splitlines()[-1]
 
 
-def test_old_boxes_without_measured_shapes_load_and_say_so(capsys):
-    demo = Path(__file__).parent.parent / "models" / "demo.box"
+def test_old_boxes_without_measured_shapes_load_and_say_so(capsys, tmp_path):
+    from boxkit import old_demo_box
+    demo = old_demo_box(tmp_path)
     assert all(e.measured_shapes is None for e in Box.open(demo).experts.values())
     assert main(["inspect", str(demo)]) == 0
     assert capsys.readouterr().out.count(

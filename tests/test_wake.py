@@ -191,9 +191,9 @@ def test_a_manifest_whose_wake_does_not_add_up_is_refused(pinned_box, tmp_path, 
 
 
 def test_old_manifests_without_woken_by_mean_the_activator(pinned_box, tmp_path, capsys):
-    """Boxes written before woken_by: every expert had units; the bundled demo box is one."""
-    from pathlib import Path
-    demo = Box.open(Path(__file__).parent.parent / "models" / "demo.box")
+    """Boxes written before woken_by: every expert had units (the bundled demo box, without it)."""
+    from boxkit import old_demo_box
+    demo = Box.open(old_demo_box(tmp_path))
     assert all(e.woken_by is None for e in demo.experts.values())
     assert demo.woken_by_camera == list(demo.experts) and len(demo.experts) == 5
     network, _ = demo.load_activator()
