@@ -48,5 +48,27 @@ def test_recipe_smoke_builds_a_box_with_its_metric(script, tmp_path):
 
 def test_every_recipe_is_smoke_tested():
     """A new recipe joins FINISHED (and `make experts`) or this fails."""
-    scripts = {p.name for p in RECIPES.glob("*.py")} - {"common.py", "nets.py"}
+    scripts = {p.name for p in RECIPES.glob("*.py")} - {"common.py", "nets.py", "rewake.py"}
     assert scripts == set(FINISHED)
+
+
+@pytest.mark.timeout(600)
+def test_rewake_builds_a_new_activator_and_keeps_the_experts(tmp_path):
+    """rewake.py: a new box from the demo box's experts, their models and metrics unchanged,
+    a new activator (today's encoder) with units for every one of them."""
+    demo = Box.open(RECIPES.parents[1] / "models" / "demo.box")
+    new_path = tmp_path / "new.box"
+    run = subprocess.run([sys.executable, str(RECIPES / "rewake.py"), "--from", str(demo.path),
+                          "--box", str(new_path), "--smoke"],
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    new = Box.open(new_path)
+    new.verify()
+    assert list(new.experts) == list(demo.experts)
+    for name, entry in demo.experts.items():
+        assert new.experts[name].metrics == entry.metrics
+        assert (new.path / new.experts[name].files.source).read_bytes() == \
+            (demo.path / entry.files.source).read_bytes()
+    network, encoder = new.load_activator()
+    assert sorted(network.expert_names) == sorted(demo.experts)
+    assert encoder.config.static_features == "cues"

@@ -19,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import EXAMPLES, FULL_TRAIN, KEEP_EXAMPLES, _examples, render
+from common import EXAMPLES, FULL_TRAIN, KEEP_EXAMPLES, SMOKE_TRAIN, _examples, render
 from spikebox.runtime.box import Box
 from spikebox.runtime.sim.layout import DEMO_EXPERT_OF_SKILL, SKILLS
 from spikebox.runtime.sim.truth import cue_skill
@@ -31,26 +31,28 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[1])
     p.add_argument("--from", dest="old", type=Path, required=True, help="the box to take from")
     p.add_argument("--box", type=Path, required=True, help="the new box (must not exist)")
+    p.add_argument("--smoke", action="store_true", help="CI: one drive, 12 examples a skill")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     box = Box.open(args.old)
     skill_of = {e: s for s, e in DEMO_EXPERT_OF_SKILL.items()}
     order = list(box.manifest.experts)
     logger.info("rendering the training drives ...")
-    frames = render(FULL_TRAIN, set(SKILLS) | {None})
+    frames = render(SMOKE_TRAIN if args.smoke else FULL_TRAIN, set(SKILLS) | {None})
+    n = 12 if args.smoke else EXAMPLES
     cli = [sys.executable, "-m", "spikebox", "export"]
     subprocess.run(cli + ["init", str(args.box), "--name", box.manifest.name], check=True)
     work = Path(tempfile.mkdtemp(prefix="spikebox-rewake-"))
     try:
-        background = _examples([f for f in frames if cue_skill(f[2]) is None], EXAMPLES,
+        background = _examples([f for f in frames if cue_skill(f[2]) is None], n,
                                work / "background")
         for name in order:
             entry = box.manifest.experts[name]
             skill = skill_of[name]
             model = work / f"{name}.onnx"
             shutil.copyfile(box.path / entry.files.source, model)
-            examples = _examples([f for f in frames if cue_skill(f[2]) == skill], EXAMPLES,
-                                 work / name)
+            examples = _examples([f for f in frames if cue_skill(f[2]) == skill] or
+                                 [f for f in frames if f[2].skill == skill], n, work / name)
             pre = entry.preprocessing
             add = cli + ["add", str(args.box), name, str(model), "--examples", str(examples),
                          "--background", str(background), "--keep-examples", str(KEEP_EXAMPLES),
