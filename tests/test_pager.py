@@ -385,3 +385,17 @@ def test_the_default_budget_is_a_quarter_of_the_box_but_fits_the_largest_expert(
     assert default_budget_bytes(fp_big, {"a": 50_000, "b": 60_000, "big": 99}) == 3_110_000
     with pytest.raises(ValueError, match="budget_bytes"):
         PagerConfig(budget_bytes=0)
+
+
+def test_a_pager_without_a_budget_takes_a_quarter_of_its_experts(box):
+    from spikebox.runtime.pager.config import default_budget_bytes
+    paths, footprints = box
+    pager = Pager(PagerConfig(policy="lru", prefetch="off"), SessionLoader(paths), footprints)
+    try:
+        assert pager.budget_bytes == default_budget_bytes(footprints, {})
+        assert pager.budget_bytes < sum(footprints.values())      # not all fit: it pages
+        for name in sorted(paths):                                 # and every one still loads
+            with pager.use(name) as session:
+                assert session is not None
+    finally:
+        pager.close()
