@@ -14,7 +14,7 @@ BUILD     := $(CURDIR)/build/firmware
 all: test
 
 # The robot environment: Python 3.10 (JetPack 6; lava-nc 0.10 needs <3.11), numpy<2.
-$(STAMP): pyproject.toml setup.py requirements/robot.txt
+$(STAMP): pyproject.toml setup.py requirements/robot.txt runtime/activator/_frame_kernel.c
 	@command -v $(PYTHON310) >/dev/null || { echo "need Python 3.10 ($(PYTHON310)); with pyenv: pyenv install 3.10.13"; exit 1; }
 	$(PYTHON310) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -c requirements/robot.txt -e '.[test]'

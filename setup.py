@@ -4,7 +4,7 @@ Everything else about the package is in pyproject.toml. setuptools' own
 discovery cannot map several top-level folders under one name, so the
 folders are listed here once and every package below each is found.
 """
-from setuptools import find_packages, setup
+from setuptools import Extension, find_packages, setup
 
 ROOTS = {  # import name -> folder
     "spikebox": "spikebox",
@@ -25,4 +25,10 @@ PACKAGE_DATA = {"spikebox.firmware_bridge": [
     "firmware/README.md",
 ]}
 
-setup(packages=packages, package_dir=ROOTS, package_data=PACKAGE_DATA)
+# The activator's frame kernel (runtime/activator/kernel.py loads it with ctypes). Optional:
+# where it cannot be compiled the numpy path runs instead, bit-exact, slower at scale.
+FRAME_KERNEL = Extension("spikebox.runtime.activator._frame_kernel",
+                         ["runtime/activator/_frame_kernel.c"],
+                         extra_compile_args=["-O3", "-std=gnu11"], optional=True)
+
+setup(packages=packages, package_dir=ROOTS, package_data=PACKAGE_DATA, ext_modules=[FRAME_KERNEL])

@@ -191,7 +191,7 @@ def test_fast_loop_equals_reference_on_extreme_states():
     rng = np.random.default_rng(7)
     for seed in range(20):
         net = random_network(seed, n_inputs=50, timesteps=4)
-        act = NumpyActivator(net)
+        act = NumpyActivator(net, path="numpy")
         n = net.n_units
         act._u = rng.integers(-2**31, 2**31, n).astype(np.int32)
         act._v = rng.integers(-2**23 + 1, 2**23, n).astype(np.int32)
@@ -398,7 +398,7 @@ def test_network_validation_and_growth():
         net.with_expert(e)
     assert net.without_expert("a").expert_names == ["b"]
     assert net.replace_expert(ExpertUnits("a", np.zeros((1, 3), int))).n_units == 4
-    assert e.weights.flags.writeable is False
+    assert e.weights.codes.flags.writeable is False and np.asarray(e.weights).flags.writeable is False
 
 
 # -- files -------------------------------------------------------------------------------
@@ -445,11 +445,11 @@ def test_unknown_schema_version_and_missing_files(tmp_path):
         ActivatorNetwork.load(tmp_path)
     edge_network(n_inputs=30, timesteps=5).save(tmp_path)
     meta = json.loads((tmp_path / JSON_NAME).read_text())
-    meta["schema_version"] = 2
+    meta["schema_version"] = 3
     (tmp_path / JSON_NAME).write_text(json.dumps(meta))
-    with pytest.raises(ActivatorFileError, match=f"{JSON_NAME}.*schema_version 2"):
+    with pytest.raises(ActivatorFileError, match=f"{JSON_NAME}.*schema_version 3.*reads 1, 2"):
         ActivatorNetwork.load(tmp_path)
-    meta["schema_version"] = 1
+    meta["schema_version"] = 2
     (tmp_path / JSON_NAME).write_text(json.dumps(meta))
     (tmp_path / NPZ_NAME).unlink()
     with pytest.raises(ActivatorFileError, match=f"{NPZ_NAME}.*missing"):
@@ -462,13 +462,13 @@ def test_wrong_dtype_in_npz_is_refused(tmp_path):
     net = ActivatorNetwork(3, 2, [ExpertUnits("e", np.ones((2, 3), int))])
     net.save(tmp_path)
     buf = io.BytesIO()
-    np.savez(buf, expert0_weights=np.ones((2, 3), np.float64), expert0_bias_mant=np.zeros(2, np.int16),
-             expert0_bias_exp=np.zeros(2, np.int16))
+    np.savez(buf, expert0_weight_codes=np.ones((2, 3), np.float64),
+             expert0_bias_mant=np.zeros(2, np.int16), expert0_bias_exp=np.zeros(2, np.int16))
     (tmp_path / NPZ_NAME).write_bytes(buf.getvalue())
     meta = json.loads((tmp_path / JSON_NAME).read_text())
     meta["arrays_sha256"] = hashlib.sha256(buf.getvalue()).hexdigest()
     (tmp_path / JSON_NAME).write_text(json.dumps(meta))
-    with pytest.raises(ActivatorFileError, match=f"{NPZ_NAME}.*expert0_weights.*float64"):
+    with pytest.raises(ActivatorFileError, match=f"{NPZ_NAME}.*expert0_weight_codes.*float64"):
         ActivatorNetwork.load(tmp_path)
 
 

@@ -99,7 +99,7 @@ def test_trained_units_route_frames_to_their_expert(data, first_network):
 
 def test_weights_are_lava_format(first_network):
     for units in first_network.experts:
-        w = units.weights
+        w = np.asarray(units.weights)
         assert np.issubdtype(w.dtype, np.integer) and w.min() >= -256 and w.max() <= 255
         if w.min() < 0 < w.max():
             assert not (w % 2).any(), "mixed-sign weights must be even (Lava drops the LSB)"

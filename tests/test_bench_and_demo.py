@@ -47,6 +47,13 @@ def test_bench_activator_prints_one_json_object_with_the_issue_keys():
     assert result["inputs"] >= 4000 and result["units"] == 64 and result["timesteps"] == 16
     assert result["synops_per_frame"] > 0 and result["loihi_uj_per_frame"] > 0
     assert result["speedup"] == result["lava_ms_per_frame"] / result["numpy_ms_per_frame"]
+    # issue #11: at 16, 256, 1024 experts, bit-exact with Lava, one byte a synapse held
+    assert set(result["scale"]) == {"16", "256", "1024"}
+    for size, row in result["scale"].items():
+        assert row["bit_exact"] is True and row["path"] == "kernel", size
+        assert row["units"] == 4 * int(size) and row["ms_per_frame"] > 0
+        synapses = row["units"] * result["inputs"]
+        assert synapses <= row["activator_bytes"] < 1.05 * synapses + 100_000, size
 
 
 PAGER_KEYS = {"naive_load_ms", "pagein_ms", "load_speedup", "budget_fraction", "hit_rate",

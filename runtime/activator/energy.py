@@ -41,10 +41,28 @@ def fanout(effective_weights_T: np.ndarray) -> np.ndarray:
     return np.count_nonzero(effective_weights_T, axis=1).astype(np.int64)
 
 
+def fanout_packed(packed, rows: int = 4096) -> np.ndarray:
+    """fanout() of a network's packed weights (network.Packed), a block of inputs at a time:
+    a weight is nonzero where its code is not minus its unit's offset."""
+    codes = packed.codes
+    out = np.empty(codes.shape[0], np.int64)
+    zero_code = -packed.offset
+    for i in range(0, codes.shape[0], rows):
+        out[i:i + rows] = np.count_nonzero(codes[i:i + rows] != zero_code, axis=1)
+    return out
+
+
+def per_column(spikes: np.ndarray) -> np.ndarray:
+    """(columns,) int64 spikes per column of a (T, columns) bool or 0/1 array."""
+    s = np.asarray(spikes)
+    if s.dtype.itemsize == 1 and s.shape[0] <= 255:     # small sums: bytes add fastest
+        return np.add.reduce(s.view(np.uint8), axis=0, dtype=np.uint8).astype(np.int64)
+    return np.count_nonzero(s, axis=0).astype(np.int64)
+
+
 def synops(input_spikes: np.ndarray, fanout_per_input: np.ndarray) -> int:
     """Σ_t Σ_i s[t, i] · fanout[i] for a (T, n_inputs) 0/1 frame."""
-    per_input = np.count_nonzero(input_spikes, axis=0)
-    return int(per_input @ fanout_per_input)
+    return int(per_column(input_spikes) @ fanout_per_input)
 
 
 def frame_energy_uj(n_synops: int, n_input_spikes: int, n_unit_spikes: int,

@@ -2,13 +2,15 @@
 
 Graph, built once and kept running across frames:
 
-    Injector(n_inputs) ──► Dense_e ──► LIF_e ──► Extractor_e      (one chain per expert e)
-       (fans out to every expert's Dense)
+    Injector(n_inputs) ──► Dense_g ──► LIF_g ──► Extractor_g      (one chain per group g)
+       (fans out to every group's Dense)
 
-Each expert is one Dense (PyDenseModelBitAcc: its own weight_exp,
-num_weight_bits, sign mode) and one LIF (PyLifModelBitAcc: its own vth, du,
-dv; bias per unit), so per-expert thresholds and adding an expert map onto
-Loihi neuron groups as they are.
+A group is the experts that share what Lava holds per process: weight_exp,
+num_weight_bits and sign mode (Dense), vth, du and dv (LIF); bias is per unit.
+Its units become one Dense (PyDenseModelBitAcc) and one LIF (PyLifModelBitAcc),
+so per-expert thresholds map onto Loihi neuron groups as they are, and a box of
+a thousand experts that share their parameters is a handful of processes, not
+three thousand (each Lava process is an OS process here).
 
 Per frame: the T input vectors are queued into the Injector's channel
 (buffer = T), `RunSteps(T, blocking=True)` runs exactly T timesteps, each
@@ -66,6 +68,7 @@ from lava.proc.io.extractor import Extractor, PyLoihiExtractorModel
 from lava.proc.io.injector import Injector, PyLoihiInjectorModel
 from lava.proc.lif.process import LIF
 
+from .fixed_point import sign_mode
 from .interface import FrameAccounting, FrameResult, validate_frame
 from .network import ActivatorNetwork
 
@@ -159,12 +162,21 @@ class LavaActivator:
         T, n = network.timesteps, network.n_inputs
         self._injector = Injector(shape=(n,), buffer_size=T)
         self._lifs, self._denses, self._extractors = [], [], []
-        for e in network.experts:
-            dense = Dense(weights=e.weights.astype(np.int32), weight_exp=e.weight_exp,
-                          num_weight_bits=e.num_weight_bits)
-            lif = LIF(shape=(e.n_units,), du=e.du, dv=e.dv, vth=e.vth,
-                      bias_mant=e.bias_mant.astype(np.int32), bias_exp=e.bias_exp.astype(np.int32))
-            extractor = Extractor(shape=(e.n_units,), buffer_size=T)
+        groups = process_groups(network)
+        starts = np.cumsum([0] + [e.n_units for e in network.experts])
+        # unit order of the groups' outputs, concatenated -> the network's unit order
+        self._unit_order = np.concatenate([np.arange(starts[i], starts[i + 1])
+                                           for members in groups for i in members])
+        for members in groups:
+            experts = [network.experts[i] for i in members]
+            e = experts[0]
+            units = sum(x.n_units for x in experts)
+            dense = Dense(weights=np.concatenate([np.asarray(x.weights, np.int32) for x in experts]),
+                          weight_exp=e.weight_exp, num_weight_bits=e.num_weight_bits)
+            lif = LIF(shape=(units,), du=e.du, dv=e.dv, vth=e.vth,
+                      bias_mant=np.concatenate([x.bias_mant for x in experts]).astype(np.int32),
+                      bias_exp=np.concatenate([x.bias_exp for x in experts]).astype(np.int32))
+            extractor = Extractor(shape=(units,), buffer_size=T)
             dense.a_out.connect(lif.a_in)
             lif.s_out.connect(extractor.in_port)
             self._denses.append(dense)
@@ -193,10 +205,14 @@ class LavaActivator:
                 self._injector.send(frame[t])
             self._injector.run(condition=RunSteps(num_steps=net.timesteps, blocking=True))
             self._started = True
-            out = np.concatenate(
+            order = self._unit_order
+            out = np.empty((net.timesteps, net.n_units))
+            out[:, order] = np.concatenate(
                 [np.stack([x.receive() for _ in range(net.timesteps)]) for x in self._extractors], axis=1)
-            u = np.concatenate([lif.u.get() for lif in self._lifs]).astype(np.int32)
-            v = np.concatenate([lif.v.get() for lif in self._lifs]).astype(np.int32)
+            u = np.empty(net.n_units, np.int32)
+            v = np.empty(net.n_units, np.int32)
+            u[order] = np.concatenate([lif.u.get() for lif in self._lifs])
+            v[order] = np.concatenate([lif.v.get() for lif in self._lifs])
         except Exception:
             logger.exception("Lava run failed; closing the Lava runtime")
             self.close()
@@ -282,6 +298,24 @@ class LavaActivator:
 
 
 INTERRUPTED_STOP_S = 2.0      # how long an interrupted runtime may take to stop before a kill
+
+
+def process_groups(network: ActivatorNetwork) -> list[list[int]]:
+    """Indices of the experts that can share one Dense and one LIF, in network order of their
+    first member: equal weight_exp, num_weight_bits, vth, du, dv, and a sign mode that leaves
+    every member's weights as they are in the joint matrix. An all-zero matrix is Lava's
+    "excitatory" and fits in any group (zero stays zero); the others must match."""
+    groups: dict[tuple, list[int]] = {}
+    for i, e in enumerate(network.experts):
+        w = e.weights
+        lo, hi = ((w.codes.min() + w.offset) << w.shift, (w.codes.max() + w.offset) << w.shift)
+        mode = None if lo == hi == 0 else sign_mode(np.array([lo, hi]))
+        base = (e.weight_exp, e.num_weight_bits, e.vth, e.du, e.dv)
+        key = (*base, mode)
+        if mode is None:        # join a group of the same parameters, whatever its mode
+            key = next((k for k in groups if k[:5] == base), key)
+        groups.setdefault(key, []).append(i)
+    return list(groups.values())
 
 
 def _forget(procs) -> None:

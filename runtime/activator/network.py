@@ -5,10 +5,17 @@ per expert, a block of units with Dense weights from every input channel and
 the LIF parameters that Lava's bit-accurate models take. Both backends
 (numpy, lava) run exactly this description.
 
+Weights are held once, one byte a synapse (PackedWeights): the effective 8-bit
+weights Lava's Dense uses are int8 codes with a shift and an offset per expert. In
+a network, every expert's codes are views into one (n_inputs, n_units) matrix, the
+layout the frame kernel reads (kernel.py): nothing else holds a copy.
+
 On disk (one folder, written atomically, no pickle):
-    activator.json   schema_version, n_inputs, timesteps, per-expert scalars,
-                     the npz array names of each expert, sha256 of the npz
-    activator.npz    the weight and bias arrays
+    activator.json   schema_version, n_inputs, timesteps, per-expert scalars (code
+                     offset and shift among them), the npz array names of each expert,
+                     sha256 of the npz
+    activator.npz    the int8 weight codes and the bias arrays (schema 1: int16 weights,
+                     still read)
 """
 from __future__ import annotations
 
@@ -22,8 +29,10 @@ from pathlib import Path
 import numpy as np
 
 from ..files import atomic_write, read_json
+from .fixed_point import effective_weights
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READ_VERSIONS = (1, 2)         # 1: weights stored as int16, as given to Lava
 JSON_NAME = "activator.json"
 NPZ_NAME = "activator.npz"
 
@@ -43,8 +52,25 @@ BIAS_EXP_MIN, BIAS_EXP_MAX = -12, 7
 # network meant for a board should stay in that range.
 WEIGHT_EXP_MIN, WEIGHT_EXP_MAX = -16, 16
 
-WEIGHT_DTYPE = np.int16
+WEIGHT_DTYPE = np.int16         # schema 1's weights on disk; what `np.asarray(units.weights)` gives
+CODE_DTYPE = np.int8            # schema 2: one byte a synapse
+CODE_SHIFT_MAX = 8
 BIAS_DTYPE = np.int16
+
+
+def _check_packed(packed: PackedWeights, num_weight_bits: int, where: str) -> None:
+    """Codes read from a file, or handed over: int8, in range, and weights Lava keeps as they
+    are (else numpy and Lava would not compute the same network)."""
+    if packed.codes.dtype != CODE_DTYPE:
+        raise ValueError(f"{where}: weight codes must be int8, got {packed.codes.dtype}")
+    if not 0 <= packed.shift <= CODE_SHIFT_MAX or not -256 <= packed.offset <= 255:
+        raise ValueError(f"{where}: weight code shift {packed.shift} / offset {packed.offset} "
+                         f"out of range (0..{CODE_SHIFT_MAX} / -256..255)")
+    w = np.asarray(packed)
+    if w.min() < WEIGHT_MIN or w.max() > WEIGHT_MAX or \
+            not np.array_equal(effective_weights(w, num_weight_bits), w):
+        raise ValueError(f"{where}: weight codes do not give weights Lava's Dense keeps as they "
+                         f"are (with num_weight_bits={num_weight_bits})")
 
 
 class ActivatorFileError(ValueError):
@@ -72,6 +98,67 @@ def _int_array(value, what: str, shape: tuple[int, ...], lo: int, hi: int, dtype
     return out
 
 
+class PackedWeights:
+    """(units, n_inputs) effective Dense weights, one byte a synapse:
+    weight = (code + offset) << shift, codes int8.
+
+    Lava's effective weights always pack: mixed-sign ones are even (shift 1), one-signed
+    ones span at most 255 values (offset 128 or -127). `np.asarray(packed)` gives the int16
+    weights (a new read-only array each time: for export, Lava and tests, not per frame).
+    """
+    __slots__ = ("codes", "offset", "shift")
+
+    def __init__(self, codes: np.ndarray, offset: int, shift: int):
+        self.codes, self.offset, self.shift = codes, int(offset), int(shift)
+
+    @classmethod
+    def pack(cls, weights: np.ndarray) -> "PackedWeights":
+        w = np.asarray(weights, dtype=np.int32)
+        lo, hi = (int(w.min()), int(w.max())) if w.size else (0, 0)
+        for shift in range(CODE_SHIFT_MAX + 1):
+            if ((w >> shift) << shift != w).any():
+                break
+            q_lo, q_hi = lo >> shift, hi >> shift
+            if q_hi - q_lo <= 255:
+                offset = q_hi - 127 if q_hi > 127 else (q_lo + 128 if q_lo < -128 else 0)
+                codes = ((w >> shift) - offset).astype(CODE_DTYPE)
+                codes.setflags(write=False)
+                return cls(codes, offset, shift)
+        raise ValueError(f"weights in [{lo}, {hi}] do not fit one byte a synapse "
+                         "(they are not Lava effective weights)")
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.codes.shape
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.codes.nbytes)
+
+    def __array__(self, dtype=None, copy=None):
+        out = (self.codes.astype(np.int16) + np.int16(self.offset)) << np.int16(self.shift)
+        out.setflags(write=False)
+        return out if dtype is None else out.astype(dtype)
+
+    def tobytes(self) -> bytes:
+        return np.asarray(self).tobytes()
+
+    def __repr__(self) -> str:
+        return f"PackedWeights(shape={self.shape}, offset={self.offset}, shift={self.shift})"
+
+
+@dataclass(frozen=True)
+class Packed:
+    """A network's weights as the frame kernel reads them: one matrix, input-major."""
+    codes: np.ndarray          # (n_inputs, n_units) int8, C order
+    offset: np.ndarray         # (n_units,) int32, each unit's expert's code offset
+    shift: np.ndarray          # (n_units,) int32
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.codes.nbytes + self.offset.nbytes + self.shift.nbytes)
+
+
 @dataclass(frozen=True, eq=False)
 class ExpertUnits:
     """The units that wake one expert: one Lava Dense + one LIF process.
@@ -81,7 +168,9 @@ class ExpertUnits:
     copied, stored as int16 and made read-only.
     """
     name: str                  # the expert these units wake
-    weights: np.ndarray        # int (units, n_inputs), as given to Lava's Dense(weights=...)
+    weights: np.ndarray        # int (units, n_inputs), as given to Lava's Dense(weights=...);
+                               # held as the PackedWeights of the weights Lava's Dense keeps
+                               # of them (fixed_point.effective_weights): np.asarray() them
     weight_exp: int = 0        # Dense weight_exp: activation << exp (>> -exp if negative)
     num_weight_bits: int = 8   # Dense weight precision, 1..8
     vth: int = 1000            # LIF threshold (17-bit unsigned); spike when v > vth << 6
@@ -93,18 +182,22 @@ class ExpertUnits:
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name.strip():
             raise ValueError(f"expert name must be a non-empty string, got {self.name!r}")
-        w = np.asarray(self.weights)
+        packed = self.weights if isinstance(self.weights, PackedWeights) else None
+        w = packed.codes if packed is not None else np.asarray(self.weights)
         if w.ndim != 2 or w.shape[0] < 1 or w.shape[1] < 1:
             raise ValueError(f"expert {self.name!r}: weights must be 2-D (units, n_inputs) with "
                              f"at least one unit and one input, got shape {w.shape}")
         units = w.shape[0]
         where = f"expert {self.name!r}"
         set_ = object.__setattr__
-        set_(self, "weights", _int_array(w, f"{where}: weights", w.shape, WEIGHT_MIN, WEIGHT_MAX,
-                                         WEIGHT_DTYPE))
         set_(self, "weight_exp", _int_scalar(self.weight_exp, f"{where}: weight_exp",
                                              WEIGHT_EXP_MIN, WEIGHT_EXP_MAX))
         set_(self, "num_weight_bits", _int_scalar(self.num_weight_bits, f"{where}: num_weight_bits", 1, 8))
+        if packed is None:
+            w = _int_array(w, f"{where}: weights", w.shape, WEIGHT_MIN, WEIGHT_MAX, np.int32)
+            set_(self, "weights", PackedWeights.pack(effective_weights(w, self.num_weight_bits)))
+        else:
+            _check_packed(packed, self.num_weight_bits, where)
         set_(self, "vth", _int_scalar(self.vth, f"{where}: vth", 0, VTH_MAX))
         set_(self, "du", _int_scalar(self.du, f"{where}: du", 0, DECAY_MAX))
         set_(self, "dv", _int_scalar(self.dv, f"{where}: dv", 0, DECAY_MAX))
@@ -153,6 +246,36 @@ class ActivatorNetwork:
             if e.name in seen:
                 raise ValueError(f"duplicate expert name {e.name!r}: each expert owns one block of units")
             seen.add(e.name)
+
+    # -- the weights, held once -----------------------------------------------
+    def packed(self) -> Packed:
+        """Every expert's weight codes as one (n_inputs, n_units) int8 matrix (built on first
+        use, again if `experts` changed); each expert's codes then become views into it, so
+        the network holds one byte a synapse, once."""
+        key = tuple(id(e) for e in self.experts)
+        cached = self.__dict__.get("_packed")
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        n_units = self.n_units
+        codes = np.empty((self.n_inputs, n_units), CODE_DTYPE)
+        offset = np.empty(n_units, np.int32)
+        shift = np.empty(n_units, np.int32)
+        start = 0
+        for e in self.experts:
+            cols = slice(start, start + e.n_units)
+            codes[:, cols] = e.weights.codes.T
+            offset[cols], shift[cols] = e.weights.offset, e.weights.shift
+            start += e.n_units
+        for arr in (codes, offset, shift):
+            arr.setflags(write=False)
+        start = 0
+        for e in self.experts:      # the same values: an expert shared with another network
+            view = codes[:, start:start + e.n_units].T      # keeps them, whichever packed last
+            object.__setattr__(e, "weights", PackedWeights(view, e.weights.offset, e.weights.shift))
+            start += e.n_units
+        packed = Packed(codes, offset, shift)
+        self.__dict__["_packed"] = (key, packed)
+        return packed
 
     # -- helpers -----------------------------------------------------------
     @property
@@ -208,12 +331,13 @@ class ActivatorNetwork:
         directory.mkdir(parents=True, exist_ok=True)
         arrays, experts = {}, []
         for i, e in enumerate(self.experts):
-            names = {a: f"expert{i}_{a}" for a in ("weights", "bias_mant", "bias_exp")}
-            for a, key in names.items():
-                arrays[key] = getattr(e, a)
+            names = {a: f"expert{i}_{a}" for a in ("weight_codes", "bias_mant", "bias_exp")}
+            arrays[names["weight_codes"]] = np.ascontiguousarray(e.weights.codes)
+            arrays[names["bias_mant"]], arrays[names["bias_exp"]] = e.bias_mant, e.bias_exp
             experts.append({"name": e.name, "units": e.n_units, "weight_exp": e.weight_exp,
                             "num_weight_bits": e.num_weight_bits, "vth": e.vth, "du": e.du,
-                            "dv": e.dv, "arrays": names})
+                            "dv": e.dv, "weight_code_offset": e.weights.offset,
+                            "weight_code_shift": e.weights.shift, "arrays": names})
         buf = io.BytesIO()
         np.savez(buf, **arrays)
         npz_bytes = buf.getvalue()
@@ -232,11 +356,12 @@ class ActivatorNetwork:
         jpath, npath = directory / JSON_NAME, directory / NPZ_NAME
         fix = "re-export the activator (spikebox export compile BOX) or restore the box from its source"
         meta = read_json(jpath, fix, ActivatorFileError)
-        if not isinstance(meta, dict) or meta.get("schema_version") != SCHEMA_VERSION:
-            version = meta.get("schema_version") if isinstance(meta, dict) else None
+        version = meta.get("schema_version") if isinstance(meta, dict) else None
+        if version not in READ_VERSIONS or isinstance(version, bool):
             raise ActivatorFileError(
                 f"{jpath}: schema_version {version!r} is not one this spikebox reads "
-                f"(it reads {SCHEMA_VERSION}); use the spikebox version that wrote it, or {fix}")
+                f"(it reads {', '.join(map(str, READ_VERSIONS))}); use the spikebox version "
+                f"that wrote it, or {fix}")
         try:
             npz_bytes = npath.read_bytes()
         except FileNotFoundError:
@@ -252,21 +377,27 @@ class ActivatorNetwork:
             raise ActivatorFileError(f"{npath}: not a readable npz ({exc}); {fix}") from None
         try:
             experts = []
+            weights = ("weights", WEIGHT_DTYPE) if version == 1 else ("weight_codes", CODE_DTYPE)
             for e in meta["experts"]:
                 got = {}
-                for a, dtype in (("weights", WEIGHT_DTYPE), ("bias_mant", BIAS_DTYPE),
-                                 ("bias_exp", BIAS_DTYPE)):
+                for a, dtype in (weights, ("bias_mant", BIAS_DTYPE), ("bias_exp", BIAS_DTYPE)):
                     key = e["arrays"][a]
                     if key not in arrays:
                         raise ActivatorFileError(
                             f"{npath}: array {key!r} of expert {e['name']!r} missing; {fix}")
                     arr = arrays[key]
-                    want = (e["units"], meta["n_inputs"]) if a == "weights" else (e["units"],)
+                    want = (e["units"], meta["n_inputs"]) if a == weights[0] else (e["units"],)
                     if arr.dtype != dtype or arr.shape != want:
                         raise ActivatorFileError(
                             f"{npath}: array {key!r} is {arr.dtype}{arr.shape}, expected "
                             f"{np.dtype(dtype)}{want}; {fix}")
                     got[a] = arr
+                if version > 1:
+                    offset, shift = e["weight_code_offset"], e["weight_code_shift"]
+                    if not all(isinstance(x, int) and not isinstance(x, bool) for x in (offset, shift)):
+                        raise ValueError(f"expert {e['name']!r}: weight code offset and shift "
+                                         f"must be integers, got {offset!r}, {shift!r}")
+                    got["weights"] = PackedWeights(got.pop("weight_codes"), offset, shift)
                 experts.append(ExpertUnits(name=e["name"], weight_exp=e["weight_exp"],
                                            num_weight_bits=e["num_weight_bits"], vth=e["vth"],
                                            du=e["du"], dv=e["dv"], **got))

@@ -1,10 +1,15 @@
-"""The activator in numpy: bit-exact with Lava's fixed_pt models, and hundreds of
+"""The activator on the CPU: bit-exact with Lava's fixed_pt models, and hundreds of
 times faster than Lava's CPU simulation (bench.py measures both).
 
-A frame is feed-forward, so the Dense input of all T timesteps is one matrix
-product (T, n_inputs) x (n_inputs, n_units); only the LIF recursion runs
-timestep by timestep, on the units alone. All experts' units are concatenated;
-their shared Lava parameters become per-unit arrays.
+Two paths, the same numbers:
+- the frame kernel (kernel.py, C): reads the network's int8 weight codes where the
+  inputs spiked, one thread; what runs wherever the package was built with a compiler.
+- numpy: a frame is feed-forward, so the Dense input of all T timesteps is one
+  matrix product (T, n_inputs) x (n_inputs, n_units) of float weights (exact, see
+  __init__), and only the LIF recursion runs timestep by timestep, on the units
+  alone. It holds a float copy of the weights (4 bytes a synapse) and does dense
+  work: the fallback, and the reference the kernel is tested against.
+All experts' units are concatenated; their shared Lava parameters become per-unit arrays.
 
 State carried across frames, as in Lava: u, v, and the Dense buffer (the
 activation of the frame's last timestep, which Lava's Dense delivers on the
@@ -12,17 +17,30 @@ next frame's first timestep).
 """
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
 from . import fixed_point as fx
 from .interface import FrameAccounting, FrameResult, validate_frame
+from .kernel import FrameKernel, LifParams
 from .network import ActivatorNetwork
+
+logger = logging.getLogger(__name__)
+PATHS = ("auto", "kernel", "numpy")
+_said_no_kernel = False
 
 
 class NumpyActivator:
-    def __init__(self, network: ActivatorNetwork):
+    """path: "auto" (the kernel where built, else numpy), "kernel" (refuse without it) or
+    "numpy" (the dense reference)."""
+
+    def __init__(self, network: ActivatorNetwork, path: str = "auto"):
+        global _said_no_kernel
         if not isinstance(network, ActivatorNetwork):
             raise TypeError(f"NumpyActivator needs an ActivatorNetwork, got {type(network).__name__}")
+        if path not in PATHS:
+            raise ValueError(f"NumpyActivator path {path!r}: expected one of {PATHS}")
         self.network = network
         experts = network.experts
         sizes = [e.n_units for e in experts]
@@ -30,8 +48,53 @@ class NumpyActivator:
         def per_unit(values, dtype):     # an expert's shared parameter, repeated for its units
             return np.repeat(np.asarray(values, dtype=dtype), sizes)
 
-        w_eff = (np.concatenate([fx.effective_weights(e.weights, e.num_weight_bits) for e in experts])
-                 if experts else np.zeros((0, network.n_inputs), np.int32))
+        self._packed = network.packed()
+        kernel = FrameKernel.load() if path != "numpy" and FrameKernel.fits(network.n_inputs) else None
+        if kernel is None and path == "kernel":
+            raise RuntimeError("the activator frame kernel is not built (reinstall spikebox with "
+                               "a C compiler: pip install -e .) or the network is too wide for it")
+        if kernel is None and path == "auto" and not _said_no_kernel:
+            _said_no_kernel = True
+            logger.warning("activator: frame kernel not built; the numpy path runs (bit-exact, "
+                           "dense float work: slower for large boxes)")
+        self._kernel = kernel
+        self.path = "kernel" if kernel is not None else "numpy"
+        self._weight_exp = per_unit([e.weight_exp for e in experts], np.int64)
+        self._du = per_unit([e.du for e in experts], np.int64)
+        self._dv = per_unit([e.dv for e in experts], np.int64)
+        self._vth_scaled = fx.scaled_vth(per_unit([e.vth for e in experts], np.int64)).astype(np.int32)
+        self._bias = (np.concatenate([fx.scaled_bias(e.bias_mant, e.bias_exp) for e in experts])
+                      if experts else np.zeros(0, np.int32))
+        n = network.n_units
+        self._u, self._v = np.zeros(n, np.int32), np.zeros(n, np.int32)
+        self._dense_buffer = np.zeros(n, np.int32)
+        if kernel is not None:
+            i32 = (lambda a: np.ascontiguousarray(a, dtype=np.int32))
+            self._lif = LifParams(
+                weight_exp=i32(self._weight_exp),
+                u_scale=(fx.DECAY_UNITY - (self._du + fx.U_DECAY_OFFSET)) / fx.DECAY_UNITY,
+                v_scale=(fx.DECAY_UNITY - self._dv) / fx.DECAY_UNITY, bias=i32(self._bias),
+                vth_scaled=i32(self._vth_scaled))
+            self._bound = kernel.bind(network.timesteps, self._packed, self._lif,
+                                      self._u, self._v, self._dense_buffer)
+        else:
+            self._init_numpy_path()
+        self._accounting = FrameAccounting(network)
+        self._closed = False
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of weights and per-unit arrays this activator holds (the network's packed codes
+        included, counted once)."""
+        arrays = [self._packed.codes, self._packed.offset, self._packed.shift, self._weight_exp,
+                  self._du, self._dv, self._vth_scaled, self._bias, self._u, self._v,
+                  self._dense_buffer, self._accounting.fanout, self._accounting.vth_scaled]
+        arrays += list(vars(self._lif).values()) if self._kernel is not None else [self._weights_T]
+        return int(sum(a.nbytes for a in arrays))
+
+    def _init_numpy_path(self) -> None:
+        network = self.network
+        p = self._packed
         # Exactness of the float matrix product: each output is a sum of 0/1 x
         # integer weights with |w| <= 256, so every partial sum, in whatever
         # order or blocking BLAS adds them (FMA included), is an integer of
@@ -41,37 +104,31 @@ class NumpyActivator:
         # exact while 256 * n_inputs <= 2**24, i.e. n_inputs <= 65536; above,
         # float64 is exact up to n_inputs <= 2**45.
         self._float = np.float32 if 256 * network.n_inputs <= 2**24 else np.float64
-        self._weights_T = np.ascontiguousarray(w_eff.T, dtype=self._float)   # (n_inputs, n_units)
-        self._weight_exp = per_unit([e.weight_exp for e in experts], np.int64)
-        self._du = per_unit([e.du for e in experts], np.int64)
-        self._dv = per_unit([e.dv for e in experts], np.int64)
-        self._vth_scaled = fx.scaled_vth(per_unit([e.vth for e in experts], np.int64)).astype(np.int32)
-        self._bias = (np.concatenate([fx.scaled_bias(e.bias_mant, e.bias_exp) for e in experts])
-                      if experts else np.zeros(0, np.int32))
+        self._weights_T = ((p.codes.astype(self._float) + p.offset.astype(self._float))
+                           * (2.0 ** p.shift).astype(self._float))      # (n_inputs, n_units)
         # Fast-loop constants (see _lif_frame): decay factors as exact dyadic floats.
         self._cu = ((fx.DECAY_UNITY - (self._du + fx.U_DECAY_OFFSET)) / fx.DECAY_UNITY).astype(np.float64)
         self._cv = ((fx.DECAY_UNITY - self._dv) / fx.DECAY_UNITY).astype(np.float64)
-        self._accounting = FrameAccounting(network)
-        self._closed = False
-        self.reset()
 
     def reset(self) -> None:
-        """Zero u, v and the Dense buffer (a fresh network)."""
-        n = self.network.n_units
-        self._u = np.zeros(n, np.int32)
-        self._v = np.zeros(n, np.int32)
-        self._dense_buffer = np.zeros(n, np.int32)
+        """Zero u, v and the Dense buffer (a fresh network). In place: the kernel holds them."""
+        for state in (self._u, self._v, self._dense_buffer):
+            state[:] = 0
 
     def step(self, spikes: np.ndarray) -> FrameResult:
         if self._closed:
             raise RuntimeError("NumpyActivator is closed")
         net = self.network
         s = validate_frame(spikes, net.timesteps, net.n_inputs)
-        acc = (s.astype(self._float) @ self._weights_T).astype(np.int64)       # exact, see __init__
+        if self._kernel is not None:
+            out = self._bound.run(s).copy()
+            return self._accounting.result(s, out, self._u.copy(), self._v.copy(),
+                                           counts=self._bound.counts.astype(np.int64))
+        acc = (s.astype(self._float) @ self._weights_T).astype(np.int64)       # exact, see _init_numpy_path
         a_out = fx.to_channel(fx.shift_activation(acc, self._weight_exp))      # (T, U) int32
         # Dense delay: step t receives the activation of step t-1.
         a_in = np.concatenate([self._dense_buffer[None], a_out[:-1]])
-        self._dense_buffer = a_out[-1].copy()
+        self._dense_buffer[:] = a_out[-1]
 
         out = self._lif_frame(a_in)
         return self._accounting.result(s, out, self._u.copy(), self._v.copy())
