@@ -11,6 +11,7 @@ import numpy as np
 
 from spikebox.runtime.box import Box, BoxError
 from spikebox.runtime.box_signature import SignatureState, TrustedKey
+from spikebox.runtime.experts.cpu_target import cpu_key, this_cpu
 from spikebox.runtime.experts.session import load_session, warm_up, zero_inputs
 from spikebox.runtime.experts.box_loader import refuse_foreign_external_data
 from spikebox.runtime.experts.paged import weights_file
@@ -51,19 +52,28 @@ def check_box(path, progress: Callable[[str], None] = lambda s: None,
     nbytes = box.verify()
     yield (f"sha256: {len(box.manifest.files)} files, {nbytes / 2**20:.1f} MB verified in "
            f"{(time.perf_counter() - t0) * 1000:.0f} ms")
+    here = cpu_key(this_cpu())
     for name, entry in box.experts.items():
-        path = box.file(entry.files.optimized)
-        refuse_foreign_external_data(path, name)
-        progress(f"loading {name} ...")
-        try:
-            session = load_session(path)
-            feeds = zero_inputs(session, shapes=entry.measured_shapes)   # as the pager's loader
-            expected = warm_up(session, feeds=feeds)
-        except Exception as e:  # onnxruntime raises several unrelated types
-            raise BoxError(f"{path}: expert '{name}' does not load or run ({e}); "
-                           f"export it again") from None
-        yield (f"expert {name}: loads and runs; "
-               f"{_shell_round_trip(name, path, session, feeds, expected)}")
+        # The portable file, and the one tuned for this CPU where there is one (what a robot
+        # of this CPU loads); files tuned for other CPUs are hashed above, not run here.
+        mine = entry.files.for_cpu(here)
+        for rel, which in [(entry.files.optimized, "")] + ([(mine.graph, " (tuned for this CPU)")]
+                                                             if mine else []):
+            path = box.file(rel)
+            refuse_foreign_external_data(path, name)
+            progress(f"loading {name}{which} ...")
+            try:
+                session = load_session(path)
+                feeds = zero_inputs(session, shapes=entry.measured_shapes)   # as the pager's loader
+                expected = warm_up(session, feeds=feeds)
+            except Exception as e:  # onnxruntime raises several unrelated types
+                raise BoxError(f"{path}: expert '{name}' does not load or run ({e}); "
+                               f"export it again") from None
+            yield (f"expert {name}{which}: loads and runs; "
+                   f"{_shell_round_trip(name, path, session, feeds, expected)}")
+        others = len(entry.files.tuned) - (mine is not None)
+        if others:
+            yield f"expert {name}: {others} file(s) tuned for other CPUs: hashed, not run here"
     leftovers = box.unlisted()
     if leftovers:
         shown = ", ".join(leftovers[:5]) + (f" and {len(leftovers) - 5} more" if len(leftovers) > 5

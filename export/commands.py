@@ -1,7 +1,7 @@
 """`spikebox export …`: argument parsing and printing only.
 
 The work is in box_edit (init/add/remove), box_compile (compile),
-box_check (check) and box_sign (sign); this module turns their errors into one clear line and an
+box_check (check), box_tune (tune) and box_sign (sign); this module turns their errors into one clear line and an
 exit status: 0 done, 1 refused (the box is unchanged), 2 usage.
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ from .model_inputs import parse_input_shape
 
 
 def add_arguments(exp: argparse.ArgumentParser, fmt) -> None:
-    sub = exp.add_subparsers(dest="action", metavar="{init,add,remove,compile,check,sign}",
+    sub = exp.add_subparsers(dest="action", metavar="{init,add,remove,compile,check,tune,sign}",
                              required=True)
     p = sub.add_parser("init", formatter_class=fmt, help="make an empty box",
                        description="example:  spikebox export init mybox")
@@ -117,6 +117,17 @@ def add_arguments(exp: argparse.ArgumentParser, fmt) -> None:
     p.add_argument("box", metavar="BOX")
     p.add_argument("--trusted-key", action="append", metavar="PUB", default=[],
                    help="an Ed25519 public key (PEM) the robot trusts; repeatable")
+
+    p = sub.add_parser(
+        "tune", formatter_class=fmt, help="optimise each expert for this computer's CPU",
+        description="example:  spikebox export tune mybox      # on the robot, once\n\n"
+                    "Writes, beside each expert's portable paged file, one optimised by\n"
+                    "onnxruntime for this CPU (its \"all\" level: layouts for its vector units),\n"
+                    "checks its outputs against the portable file's and keeps it unless it\n"
+                    "runs slower (by over 5 %), measured here. The robot loads it wherever the CPU, machine\n"
+                    "type and onnxruntime version match, the portable file elsewhere. Sign the\n"
+                    "box again afterwards if it was signed.")
+    p.add_argument("box", metavar="BOX")
 
     p = sub.add_parser(
         "sign", formatter_class=fmt, help="sign the box's manifest with the owner's key",
@@ -239,6 +250,13 @@ def run(args: argparse.Namespace) -> int:
             from .box_check import check_box
             for line in check_box(args.box, progress=say, trusted_keys=args.trusted_key):
                 print(line)
+        elif args.action == "tune":
+            from .box_tune import tune_box
+            for r in tune_box(args.box, progress=say):
+                ms = ("" if r.tuned_ms is None else
+                      f" ({r.portable_ms:.2f} ms portable, {r.tuned_ms:.2f} ms tuned)")
+                print(f"  {r.name}: {'tuned' if r.kept else 'kept portable'}: {r.why}{ms}")
+            print(f"{args.box}: tuned for this CPU")
         elif args.action == "sign":
             from .box_sign import sign_box
             signed = sign_box(args.box, args.key)

@@ -45,9 +45,32 @@ class OutputEntry(TensorEntry):
 
 
 @dataclass(frozen=True, kw_only=True)
+class TunedFile:
+    """A paged graph optimised on and for one CPU (`spikebox export tune`, runtime/experts/
+    cpu_target.py): the loader takes it where cpu_key is the robot's own."""
+
+    cpu_key: str                      # cpu_target.cpu_key(cpu)
+    cpu: dict[str, str]               # machine, onnxruntime version, vector instruction sets
+    graph: str                        # relative to the box; its weights beside it
+    footprint_bytes: int              # as ExpertEntry's, of this file
+    shell_bytes: int | None = None
+    latency_ms: float                 # median steady run at measured_shapes, on that CPU
+    portable_latency_ms: float        # the portable file's, measured beside it
+
+    def __post_init__(self):
+        at_least(self, 1, "footprint_bytes")
+        at_least(self, 0, "shell_bytes", "latency_ms", "portable_latency_ms")
+
+
+@dataclass(frozen=True, kw_only=True)
 class ExpertFiles:
     source: str                       # the model as given, relative to the box
-    optimized: str                    # the paged graph the pager loads (its weights beside it)
+    optimized: str                    # the paged graph the pager loads (its weights beside it):
+                                      # portable, optimised at onnxruntime's "extended" level
+    tuned: tuple[TunedFile, ...] = ()   # the same, optimised for a CPU; used where it matches
+
+    def for_cpu(self, key: str) -> TunedFile | None:
+        return next((t for t in self.tuned if t.cpu_key == key), None)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -176,10 +199,16 @@ class Manifest:
                 raise Invalid(at, key, f"an expert name: {EXPERT_NAME_RULE}")
             if entry.name != key:
                 raise Invalid(join(at, "name"), entry.name, f"{key!r}, the key it is under")
-            for which, rel in (("source", entry.files.source), ("optimized", entry.files.optimized)):
+            named = [("source", entry.files.source), ("optimized", entry.files.optimized)]
+            named += [(join(join("tuned", str(i)), "graph"), t.graph)
+                      for i, t in enumerate(entry.files.tuned)]
+            for which, rel in named:
                 if rel not in self.files:      # every byte the robot loads is covered by a hash
                     raise Invalid(join(join(at, "files"), which), rel,
                                   "a file the manifest hashes (a key of 'files')")
+            keys = [t.cpu_key for t in entry.files.tuned]
+            if len(set(keys)) != len(keys):
+                raise Invalid(join(join(at, "files"), "tuned"), keys, "one file per cpu_key")
         for rel, digest in self.files.items():
             _inside(join("files", rel), rel)
             if not re.fullmatch(r"[0-9a-f]{64}", digest):

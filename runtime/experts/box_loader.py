@@ -3,14 +3,19 @@
     loader = BoxLoader(Box.open(path))
     pager = Pager(PagerConfig(budget_bytes), loader, loader.footprints())
 
-sha256 of an expert's files is checked before its first load (measured here:
-about 1.1 GB/s, 18 ms for a 20 MB expert: more than the page-in itself, so it is
-not repeated on every page-in; `verify_ms_total` keeps the running cost). After that, each page-in
+sha256 of the files an expert loads from (its paged graph and the weights beside
+it: never its source model, which the robot does not read) is checked before its
+first load (measured here: about 1.1 GB/s, 18 ms for a 20 MB expert: more than the
+page-in itself, so it is not repeated on every page-in; `verify_ms_total` and
+`verify_bytes_total` keep the running cost). After that, each page-in
 compares the files' size and mtime with what was hashed, a stat() costing
 microseconds, and hashes again only if they changed. A mismatch raises
 BoxError, which the pager logs once, counts, and refuses the expert for; the
 other experts go on. The same check runs before a page-in from a shell
 (shell.py), whose weights are read back from the file.
+
+Where the box holds a file tuned for this CPU (`spikebox export tune`,
+cpu_target.py), that is the one loaded, budgeted and verified.
 """
 from __future__ import annotations
 
@@ -20,8 +25,9 @@ from pathlib import Path
 
 from spikebox.runtime.box import Box, BoxError
 
+from .cpu_target import cpu_key, this_cpu
 from .loader import PagedFileLoader
-from .paged import foreign_external_data
+from .paged import foreign_external_data, weights_file
 from .session import SessionConfig
 
 logger = logging.getLogger(__name__)
@@ -43,14 +49,23 @@ class BoxLoader(PagedFileLoader):
         self.box = box
         self._stamps: dict[str, dict[str, tuple[int, int]]] = {}   # name → rel → (size, mtime_ns)
         self.verify_ms_total = 0.0
+        self.verify_bytes_total = 0
+        key = cpu_key(this_cpu())
+        self.tuned = {name: t for name, e in box.experts.items()
+                      if (t := e.files.for_cpu(key)) is not None}     # what this CPU loads
 
     def footprints(self) -> dict[str, int]:
-        return {name: e.footprint_bytes for name, e in self.box.experts.items()}
+        return {name: (self.tuned[name].footprint_bytes if name in self.tuned else e.footprint_bytes)
+                for name, e in self.box.experts.items()}
 
     def shell_footprints(self) -> dict[str, int]:
         """name -> bytes a shell of it keeps, measured at export (boxes from before shells: none)."""
-        return {name: e.shell_bytes for name, e in self.box.experts.items()
-                if e.shell_bytes is not None}
+        out = {}
+        for name, e in self.box.experts.items():
+            kept = self.tuned[name].shell_bytes if name in self.tuned else e.shell_bytes
+            if kept is not None:
+                out[name] = kept
+        return out
 
     def warm_up_shapes(self, name: str) -> dict[str, tuple[int, ...]] | None:
         """The shapes export measured it at: a model whose dynamic dims carry meaning (an
@@ -58,12 +73,18 @@ class BoxLoader(PagedFileLoader):
         entry = self.box.experts.get(name)
         return entry.measured_shapes if entry is not None else None
 
-    def expert_files(self, name: str) -> list[str]:
+    def graph_rel(self, name: str) -> str:
         entry = self.box.experts.get(name)
         if entry is None:
             raise BoxError(f"{self.box.path}: no expert '{name}'")
-        folder = Path(entry.files.optimized).parent.as_posix() + "/"
-        return [rel for rel in self.box.manifest.files if rel.startswith(folder)]
+        return self.tuned[name].graph if name in self.tuned else entry.files.optimized
+
+    def expert_files(self, name: str) -> list[str]:
+        """What a load of `name` reads: its paged graph and, if it has one, the weights file
+        beside it (both hashed by the manifest, which Box.open checked)."""
+        graph = self.graph_rel(name)
+        weights = (Path(graph).parent / weights_file(Path(graph).name)).as_posix()
+        return [graph] + ([weights] if weights in self.box.manifest.files else [])
 
     def _stamp(self, rel: str) -> tuple[int, int]:
         st = os.stat(self.box.file(rel))
@@ -79,13 +100,13 @@ class BoxLoader(PagedFileLoader):
             pass                                  # missing now: verify() below says so
         import time
         t0 = time.perf_counter()
-        self.box.verify(only=files)
+        self.verify_bytes_total += self.box.verify(only=files)
         refuse_foreign_external_data(self.graph_path(name), name)
         self.verify_ms_total += (time.perf_counter() - t0) * 1000
         self._stamps[name] = {rel: self._stamp(rel) for rel in files}
 
     def graph_path(self, name: str) -> Path:
-        return self.box.file(self.box.experts[name].files.optimized)
+        return self.box.file(self.graph_rel(name))
 
     def load(self, name: str):
         self.verify(name)
