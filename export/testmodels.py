@@ -314,3 +314,20 @@ def write_bench_sources(sizes_mb=(2, 5, 10, 20), out_dir=".", *, seed: int = 0,
         onnx.save(mobile_convnet(size, seed=seed + i), path)
         paths[name] = path
     return paths
+
+
+def write_bench_box(folder, sizes_mb=(2, 5), *, seed: int = 0):
+    """A box of `mobile_convnet`s of `sizes_mb` (plus `mobile_mix` models where this module
+    has them), added with `export add` as a user would, none woken by the camera: what
+    `spikebox bench pager` compares paged against naive sessions on. Returns its path."""
+    from pathlib import Path
+
+    from .box_edit import AddOptions, add_expert, init_box
+
+    folder = Path(folder)
+    sources = write_bench_sources(sizes_mb, folder / "sources", seed=seed)
+    box = folder / "bench.box"
+    init_box(box)
+    for name, path in sources.items():
+        add_expert(box, name.replace(".", "_"), path, AddOptions())
+    return box

@@ -119,10 +119,15 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     elif args.target == "activator":
         from spikebox.runtime.bench.activator import format_table, run_activator_bench
         result = run_activator_bench(frames=args.activator_frames)
+    elif args.target == "pager" and args.box:
+        from spikebox.runtime.bench.pager import format_box_table as format_table, run_box_bench
+        result = run_box_bench(args.box, progress=not args.json)
     elif args.target == "pager":
-        from spikebox.export.testmodels import write_bench_sources   # the models are built here
+        from spikebox.export.box_tune import tune_box
+        from spikebox.export.testmodels import write_bench_box, write_bench_sources   # built here
         from spikebox.runtime.bench.pager import format_table, run_pager_bench
-        result = run_pager_bench(write_bench_sources, progress=not args.json)
+        result = run_pager_bench(write_bench_sources, progress=not args.json,
+                                 build_box=write_bench_box, tune_box=tune_box)
     elif args.target == "faults":
         from spikebox.export.model_check import check_model   # export's, passed in
         from spikebox.export.tamper import run_tamper_suite
@@ -274,7 +279,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "pager: naive load vs page-in (from a session shell, and as a new\n"
                     "session) on 2-20 MB convnets built at run time, then LRU, activator-\n"
                     "aware and Belady hit rates at a quarter of the box (shells included),\n"
-                    "and RSS over 500 page-in/evict cycles.\n"
+                    "and RSS over 500 page-in/evict cycles; then steady latency of paged\n"
+                    "against naive sessions on a box of such models, portable and tuned for\n"
+                    "this CPU (export tune), a cold page-in and the cost of verifying it.\n"
+                    "pager --box DIR: those last on your own box's experts, at its shapes.\n"
                     "faults: e-stop interleavings from 3 threads over a lossy line to the\n"
                     "firmware core, the receive path fuzzed under ASan/UBSan, Lava\n"
                     "activators opened and closed (threads, /dev/shm left behind), an\n"
@@ -288,7 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("target", choices=["bridge", "activator", "pager", "faults", "sim",
                                           "routing", "e2e"])
     bench.add_argument("--box", metavar="DIR", help="the box to measure (routing; default: "
-                       "the bundled demo box, models/demo.box)")
+                       "the bundled demo box, models/demo.box; pager: your box's experts)")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
     bench.add_argument("--drives", type=int, default=2000, help="DRIVE round trips (bridge)")
     bench.add_argument("--fault-rate", type=float, default=0.01,

@@ -280,6 +280,25 @@ def test_prefetch_never_evicts_running_or_pinned_experts(box):
     pager.close()
 
 
+def test_a_prefetch_never_evicts_an_expert_firing_in_that_frame():
+    """Issue #11: a warm candidate whose scene keeps coming back (high reuse) outranked an
+    expert that fired now but rarely before; the prefetch evicted it, and it was paged in
+    again on the same frame. Here "often" has 8 past runs; "rare" fires now, resident."""
+    footprints = {"often": 10, "rare": 10}
+    cold = {"often": 0.0, "rare": 0.0}
+    frames = []
+    for _ in range(8):                       # "often" runs and stops, 8 times
+        frames += [(["often"], {**cold, "often": 1.0}), ([], cold)]
+    frames += [(["rare"], {**cold, "rare": 1.0})]                    # rare resident, often not
+    frames += [(["rare"], {**cold, "rare": 1.0, "often": 0.9})] * 3  # rare fires; often warms
+    policy = ActivatorAwarePolicy(prefetch_warmth=0.5)
+    m = simulate(frames, footprints, budget_bytes=10, policy=policy)   # room for one
+    assert policy.priority("often") > policy.priority("rare"), \
+        "the trace must make the policy value 'often' above the firing 'rare' (else it tests nothing)"
+    assert m["prefetch_evicted_firing"] == 0
+    assert m["prefetches_skipped"] == 3 and m["misses"] == 2     # rare stayed: no second miss
+
+
 def test_prefetch_recall_and_precision_on_a_hand_made_trace():
     footprints = {n: 10 for n in "abcd"}
     cold = {n: 0.0 for n in "abcd"}

@@ -134,6 +134,7 @@ def bench_policies(n_experts: int = 16, n_frames: int = 4000, budget_fraction: f
         "belady_hit_rate": belady,
         "prefetch_recall": activator["prefetch_recall"],
         "prefetch_precision": activator["prefetch_precision"],
+        "prefetch_evicted_firing": activator["prefetch_evicted_firing"],
         "stalled_requests": activator["stalls"],
         "lru_stalled_requests": lru["stalls"],
         "pager_pagein_ms": statistics.median(load_ms),   # a new session of each paged file
@@ -150,13 +151,16 @@ def bench_policies(n_experts: int = 16, n_frames: int = 4000, budget_fraction: f
     }
 
 
-TARGETS = (  # issue #4
+TARGETS = (  # issue #4; steady latency: issue #11
     Target("load_speedup", ">=", 6.0),
+    Target("steady_latency_ratio_max", "<=", 1.05),
     Target("hit_rate", ">=", "0.95 x belady_hit_rate and > lru_hit_rate",
            judge=lambda r: r["hit_rate"] >= 0.95 * r["belady_hit_rate"]
            and r["hit_rate"] > r["lru_hit_rate"]),
     Target("rss_growth_pct_500_cycles", "<=", 5.0),
 )
+
+BOX_TARGETS = (Target("steady_latency_ratio_max", "<=", 1.05),)   # issue #11
 
 LOAD_KEYS = ("naive_load_ms", "pagein_ms", "pagein_new_ms", "load_speedup", "load_speedup_new",
              "naive_load_first_run_ms", "pagein_first_run_ms", "pagein_new_first_run_ms",
@@ -164,14 +168,31 @@ LOAD_KEYS = ("naive_load_ms", "pagein_ms", "pagein_new_ms", "load_speedup", "loa
 
 
 def run_pager_bench(write_sources, *, load_sizes_mb=(2, 5, 10, 20), load_repeats: int = 15,
-                    progress: bool = True, **policy_options) -> dict:
-    """Load paths on mobile-size convnets, then the policies and memory on a scene-like trace.
+                    progress: bool = True, build_box=None, tune_box=None,
+                    **policy_options) -> dict:
+    """Load paths on mobile-size convnets, then the policies and memory on a scene-like trace,
+    then (given `build_box` and `tune_box`) paged against naive steady latency on a box of
+    such models, portable and tuned for this CPU (steady.py).
 
     write_sources(sizes_mb: list, folder, names=None) -> {name: source .onnx}: the model
-    builder (export.testmodels.write_bench_sources). policy_options go to bench_policies."""
+    builder (export.testmodels.write_bench_sources); build_box(folder) -> box path and
+    tune_box(box) (export's write_bench_box, box_tune.tune_box): the robot side never builds
+    models. policy_options go to bench_policies."""
     def say(msg):
         if progress:
             print(msg, file=sys.stderr, flush=True)
+
+    steady = None
+    if build_box is not None and tune_box is not None:
+        from .steady import bench_box_experts
+        say("steady latency: a box of the bench's models, paged vs naive, portable then tuned ...")
+        with tempfile.TemporaryDirectory(prefix="spikebox-bench-box-") as d:
+            box = build_box(Path(d))
+            portable = bench_box_experts(box, progress=say)
+            tune_box(box)
+            steady = bench_box_experts(box, progress=say)
+        steady["steady_latency_ratio_portable_max"] = portable["steady_latency_ratio_max"]
+        steady["portable_experts"] = portable["experts"]
 
     say("load paths: naive InferenceSession vs page-in of the paged file ...")
     with tempfile.TemporaryDirectory(prefix="spikebox-bench-") as d:
@@ -180,7 +201,26 @@ def run_pager_bench(write_sources, *, load_sizes_mb=(2, 5, 10, 20), load_repeats
     out = bench_policies(write_sources=lambda sizes, folder: write_sources(
         list(sizes.values()), folder, names=list(sizes)), **policy_options)
     out.update({k: load[k] for k in LOAD_KEYS}, load_per_model=load["per_model"])
+    if steady is not None:
+        out.update({k: steady[k] for k in STEADY_KEYS}, steady=steady["experts"],
+                   steady_portable=steady["portable_experts"])
+    else:                   # not measured: the keys say so rather than vanish
+        out.update({k: None for k in STEADY_KEYS})
     return stamp(out, TARGETS)
+
+
+STEADY_KEYS = ("steady_latency_ratio_max", "steady_latency_ratio_portable_max", "pagein_cold_ms",
+               "verify_ms_per_mb")
+
+
+def run_box_bench(box, progress: bool = True) -> dict:
+    """`spikebox bench pager --box DIR`: a user's own experts, at the shapes the box records."""
+    from .steady import bench_box_experts
+
+    def say(msg):
+        if progress:
+            print(msg, file=sys.stderr, flush=True)
+    return stamp(bench_box_experts(box, progress=say), BOX_TARGETS)
 
 
 def format_table(r: dict) -> str:
@@ -207,4 +247,20 @@ def format_table(r: dict) -> str:
          "rss_growth_pct_500_cycles"),
         ("peak RSS", f"{r['peak_rss_mb']:.0f} MB", None),
     ]
+    if r.get("steady_latency_ratio_max") is not None:
+        rows += [("steady latency, paged / naive (worst; portable file)",
+                  f"{r['steady_latency_ratio_max']:.2f} ({r['steady_latency_ratio_portable_max']:.2f})",
+                  "steady_latency_ratio_max"),
+                 ("verify (sha256, cold), per MB", f"{r['verify_ms_per_mb']:.2f} ms", None)]
+        rows += [(f"  cold page-in {n}", f"{ms:.1f} ms", None) for n, ms in r["pagein_cold_ms"].items()]
     return render("spikebox bench pager", rows, TARGETS, r)
+
+
+def format_box_table(r: dict) -> str:
+    rows = [("steady latency, paged / naive (worst)", f"{r['steady_latency_ratio_max']:.2f}",
+             "steady_latency_ratio_max"),
+            ("verify (sha256, cold), per MB", f"{r['verify_ms_per_mb']:.2f} ms", None)]
+    for n, e in r["experts"].items():
+        rows.append((f"  {n} ({e['file']}): paged / naive, cold page-in",
+                     f"{e['paged_ms']:.2f} / {e['naive_ms']:.2f} ms, {e['pagein_cold_ms']:.1f} ms", None))
+    return render(f"spikebox bench pager --box {r['box']}", rows, BOX_TARGETS, r)

@@ -37,6 +37,7 @@ class PagerMetrics:
     prefetches_used: int = 0
     prefetches_skipped: int = 0     # would have had to evict a running, pinned or more valuable expert
     prefetches_late: int = 0        # requested while its prefetch was still loading (counted as a stall)
+    prefetch_evicted_firing: int = 0   # experts firing in the frame a prefetch evicted them (must be 0)
     refused_too_big: int = 0        # footprint above the budget left beside the pinned experts
     refused_load_failed: int = 0    # the loader raised (corrupt file, hash mismatch, ...)
     refused_in_backoff: int = 0     # requests refused while a failed expert waits to be retried
@@ -76,6 +77,7 @@ class PagerMetrics:
             "prefetches_used": self.prefetches_used,
             "prefetches_skipped": self.prefetches_skipped,
             "prefetches_late": self.prefetches_late,
+            "prefetch_evicted_firing": self.prefetch_evicted_firing,
             "prefetch_recall": self.prefetches_used / would_be if would_be else 0.0,
             "prefetch_precision": (self.prefetches_used / self.prefetches_issued
                                    if self.prefetches_issued else 0.0),

@@ -92,6 +92,7 @@ class Pager:
         self._failures: dict[str, tuple[int, float]] = {}   # name -> (failures, retry at)
         self._logged_too_big: set[str] = set()
         self._pinned = set(config.pinned)
+        self._firing: set[str] = set()          # experts that fired in the latest frame
         self._prefetch_wanted: list[str] = []
         self._closed = False
         unknown = self._pinned - set(self.footprints)
@@ -123,6 +124,7 @@ class Pager:
         """One activator frame: the policy learns from it, and warming experts may be prefetched."""
         with self._lock:
             self.policy.on_observe(list(fired), dict(warmth))
+            self._firing = set(fired)
             if self.prefetch_mode == "off":
                 return
             wanted = [n for n in self.policy.prefetch_candidates(list(fired), dict(warmth))
@@ -320,10 +322,13 @@ class Pager:
                 if fp > self.budget_bytes or (failures and self.clock() < retry_at):
                     self._metrics.prefetches_skipped += 1   # refused on demand, with the log line there
                     continue
-                victims = self._ledger.plan(name, self._pinned, for_prefetch=True)
+                # An expert firing this frame is about to be used: a guess never evicts it,
+                # whatever the policy's arithmetic says (the bench caught 10 such evictions).
+                victims = self._ledger.plan(name, self._pinned | self._firing, for_prefetch=True)
                 if victims is None:
                     self._metrics.prefetches_skipped += 1
                     continue
+                self._metrics.prefetch_evicted_firing += len(set(victims) & self._firing)
                 sessions = self._ledger.evict(victims, name)
                 shell = self._ledger.reserve(name, prefetch=True)
                 break
