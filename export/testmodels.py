@@ -57,7 +57,8 @@ class _Graph:
         return out
 
     def conv_bn_relu(self, x: str, c_in: int, c_out: int, k: int, stride: int = 1,
-                     group: int = 1) -> str:
+                     group: int = 1, act: str | None = "Relu") -> str:
+        """Conv, BatchNormalization, then `act` (an ONNX op type; None for none)."""
         w = self.weight("conv_w", (c_out, c_in // group, k, k))
         y = self.op("Conv", [x, w], kernel_shape=[k, k], strides=[stride, stride],
                     pads=[k // 2] * 4, group=group)
@@ -68,7 +69,7 @@ class _Graph:
         mean = self.const("bn_mean", (0.1 * self.rng.standard_normal(c_out)).astype(np.float32))
         var = self.const("bn_var", (1 + 0.1 * self.rng.random(c_out)).astype(np.float32))
         y = self.op("BatchNormalization", [y, scale, bias, mean, var], epsilon=1e-5)
-        return self.op("Relu", [y])
+        return self.op(act, [y]) if act else y
 
     def dense(self, x: str, n_in: int, n_out: int) -> str:
         w = self.weight("fc_w", (n_out, n_in))
