@@ -446,18 +446,26 @@ def write_bench_sources(sizes_mb=(2, 5, 10, 20), out_dir=".", *, seed: int = 0,
     return paths
 
 
-def write_bench_box(folder, sizes_mb=(2, 5), *, seed: int = 0):
-    """A box of `mobile_convnet`s of `sizes_mb` (plus `mobile_mix` models where this module
-    has them), added with `export add` as a user would, none woken by the camera: what
-    `spikebox bench pager` compares paged against naive sessions on. Returns its path."""
+def write_bench_box(folder, sizes_mb=(2, 5), mix_mb=(4.0,), *, seed: int = 0):
+    """A box of `mobile_convnet`s of `sizes_mb` and `mobile_mix`es of `mix_mb` (a GRU head, and
+    an LSTM head for each size after the first), added with `export add` as a user would,
+    none woken by the camera: what `spikebox bench pager` compares paged against naive
+    sessions on. Returns its path."""
     from pathlib import Path
 
     from .box_edit import AddOptions, add_expert, init_box
 
     folder = Path(folder)
     sources = write_bench_sources(sizes_mb, folder / "sources", seed=seed)
+    shapes = {}
+    for i, size in enumerate(mix_mb):
+        rnn = "gru" if i % 2 == 0 else "lstm"
+        name = f"mix_{rnn}_{size:g}mb"
+        sources[name] = folder / "sources" / f"{name}.onnx"
+        onnx.save(mobile_mix(size, seed=seed + 100 + i, rnn=rnn), sources[name])
+        shapes[name] = {"image": (1, 3, 160, 160)}       # its dynamic dims: measure as deployed
     box = folder / "bench.box"
     init_box(box)
     for name, path in sources.items():
-        add_expert(box, name.replace(".", "_"), path, AddOptions())
+        add_expert(box, name.replace(".", "_"), path, AddOptions(input_shapes=shapes.get(name)))
     return box
