@@ -168,7 +168,7 @@ LOAD_KEYS = ("naive_load_ms", "pagein_ms", "pagein_new_ms", "load_speedup", "loa
 
 
 def run_pager_bench(write_sources, *, load_sizes_mb=(2, 5, 10, 20), load_repeats: int = 15,
-                    progress: bool = True, build_box=None, tune_box=None,
+                    progress: bool = True, build_box=None, tune_box=None, write_mix=None,
                     **policy_options) -> dict:
     """Load paths on mobile-size convnets, then the policies and memory on a scene-like trace,
     then (given `build_box` and `tune_box`) paged against naive steady latency on a box of
@@ -176,8 +176,10 @@ def run_pager_bench(write_sources, *, load_sizes_mb=(2, 5, 10, 20), load_repeats
 
     write_sources(sizes_mb: list, folder, names=None) -> {name: source .onnx}: the model
     builder (export.testmodels.write_bench_sources); build_box(folder) -> box path and
-    tune_box(box) (export's write_bench_box, box_tune.tune_box): the robot side never builds
-    models. policy_options go to bench_policies."""
+    tune_box(box) (export's write_bench_box, box_tune.tune_box), write_mix(folder) -> {name:
+    source .onnx} (export's write_mix_sources: published mobile models' op mix, timed in the
+    load paths beside the convnets): the robot side never builds models. policy_options go
+    to bench_policies."""
     def say(msg):
         if progress:
             print(msg, file=sys.stderr, flush=True)
@@ -196,7 +198,10 @@ def run_pager_bench(write_sources, *, load_sizes_mb=(2, 5, 10, 20), load_repeats
 
     say("load paths: naive InferenceSession vs page-in of the paged file ...")
     with tempfile.TemporaryDirectory(prefix="spikebox-bench-") as d:
-        load = bench_load(write_sources(list(load_sizes_mb), d), repeats=load_repeats)
+        sources = write_sources(list(load_sizes_mb), d)
+        if write_mix is not None:
+            sources.update(write_mix(Path(d)))
+        load = bench_load(sources, repeats=load_repeats)
     say("pager: policies on a scene-like trace, 500 page-in/evict cycles ...")
     out = bench_policies(write_sources=lambda sizes, folder: write_sources(
         list(sizes.values()), folder, names=list(sizes)), **policy_options)
