@@ -101,6 +101,27 @@ def test_a_real_drive_through_the_demo_box():
     assert set(np.unique(d.need)) <= set(range(len(names))) | {NONE, MISSING}
     f = routing_figures([d], len(names))
     assert 0.0 <= f["top1_accuracy"] <= 1.0 and f["frames"] == 120
+    # the nearest floor in view is the standing zone's except near a door or facing a wall
+    assert d.in_view.shape == d.zone.shape and 0.5 < np.mean(d.in_view == d.zone) <= 1.0
+
+
+def test_the_floor_under_the_robot_is_not_what_its_camera_sees():
+    """The world fact behind zone_in_view: placed just short of a door, facing through it,
+    the robot stands in one zone and its camera's nearest floor is the next one's."""
+    from spikebox.runtime.bench.routing import _zone_in_view
+    from spikebox.runtime.sim.world import SimWorld, WorldConfig
+    world = SimWorld(WorldConfig(course="short"), seed=2001)
+    try:
+        a, b = world.course.zones[0], world.course.zones[1]
+        (ax, ay), (bx, by) = a.centre, b.centre
+        heading = np.arctan2(by - ay, bx - ax)
+        # 60 mm short of the shared wall, on the line between the two zones' centres
+        half = np.hypot(bx - ax, by - ay) / 2 - 60.0
+        world.place_robot(ax + half * np.cos(heading), ay + half * np.sin(heading), heading)
+        world.render()
+        assert world.zone() is a and _zone_in_view(world) == 1
+    finally:
+        world.close()
 
 
 @pytest.mark.skipif(not (DEMO / "manifest.json").exists(), reason="no bundled demo box")

@@ -31,7 +31,9 @@ the warmest, then network order); none if no unit spiked. Figures (issue #10 §3
 Besides (not targets): top1_accuracy_cue, the same against what each frame's view calls for
 (runtime/sim/truth.py cue_skill) over frames that show a cue; top1_ceiling_zone, what a
 perfect cue detector that holds the last cue it saw would score on top1_accuracy (the most
-a camera-driven activator can reach on the zone label of this world); per-skill recall.
+a camera-driven activator can reach on the zone label of this world); zone_in_view, the
+fraction of those frames whose nearest floor in view lies in the zone the robot stands in
+(the rest show only the next zone's floor, or a wall); per-skill recall.
 """
 from __future__ import annotations
 
@@ -79,6 +81,7 @@ class Drive:
     zone: np.ndarray            # (frames,) zone index
     need: np.ndarray            # (frames,) expert index the zone needs, or NONE / MISSING
     cue: np.ndarray             # (frames,) expert index the view calls for, or NONE / MISSING
+    in_view: np.ndarray | None = None   # (frames,) zone index of the nearest floor in view
 
 
 def top_expert(counts: np.ndarray, warmth: np.ndarray) -> np.ndarray:
@@ -99,7 +102,7 @@ def record_drive(network: ActivatorNetwork, encoder: Encoder, course: str, seed:
     to_names = np.array([names.index(n) for n in order])
     skill_of = {s: names.index(e) if e in names else MISSING for s, e in expert_of_skill.items()}
     world = SimWorld(WorldConfig(course=course), seed=seed)
-    counts, warmth, energy, zone, need, cue = [], [], [], [], [], []
+    counts, warmth, energy, zone, need, cue, in_view = [], [], [], [], [], [], []
     try:
         with make_activator(network, backend="numpy") as act:
             encoder.reset()
@@ -117,12 +120,23 @@ def record_drive(network: ActivatorNetwork, encoder: Encoder, course: str, seed:
                 need.append(skill_of.get(truth.skill, MISSING) if truth.skill else NONE)
                 seen = cue_skill(truth)
                 cue.append(skill_of.get(seen, MISSING) if seen else NONE)
+                in_view.append(_zone_in_view(world))
                 if truth.zone_kind == "dock" and docked(truth):
                     break
     finally:
         world.close()
     return Drive(np.array(counts).reshape(-1, len(names)), np.array(warmth).reshape(-1, len(names)),
-                 np.array(energy), np.array(zone), np.array(need), np.array(cue))
+                 np.array(energy), np.array(zone), np.array(need), np.array(cue), np.array(in_view))
+
+
+def _zone_in_view(world: SimWorld) -> int:
+    """The zone of the nearest floor the camera sees (the bottom row's middle), -1 if none.
+    The floor under the robot is never in view: at the default mount it starts ~0.2 m ahead."""
+    view = world.view()
+    cam = view.camera
+    p = np.linalg.solve(view.floor_homography(), [cam.centre_px[0], cam.height_px - 0.5, 1.0])
+    zone = world.course.zone_at(p[0] / p[2], p[1] / p[2])
+    return world.course.zones.index(zone) if zone is not None else -1
 
 
 def held_last_cue(cue: np.ndarray) -> np.ndarray:
@@ -150,6 +164,12 @@ def routing_figures(drives: list[Drive], n_experts: int, fps: float = FPS) -> di
     ceiling = np.concatenate([held_last_cue(d.cue) for d in drives]) if drives else top
     out["top1_ceiling_zone"] = (float(np.mean(ceiling[skilled] == need[skilled]))
                                 if skilled.any() else None)
+    if drives and all(d.in_view is not None for d in drives):
+        zone = np.concatenate([d.zone for d in drives])
+        in_view = np.concatenate([d.in_view for d in drives])
+        out["zone_in_view"] = float(np.mean(in_view[skilled] == zone[skilled])) if skilled.any() else None
+    else:
+        out["zone_in_view"] = None
 
     entries = woke = 0
     episodes = open_frames = 0
@@ -226,6 +246,7 @@ def format_table(r: dict) -> str:
     rows = [("held-out frames", str(r["frames"]), None),
             ("top-1, zone's skill", _pct(r["top1_accuracy"]), "top1_accuracy"),
             ("  ceiling: perfect cue detector, held", _pct(r["top1_ceiling_zone"]), None),
+            ("  frames whose nearest floor in view is the zone's", _pct(r["zone_in_view"]), None),
             ("top-1, what the view calls for", _pct(r["top1_accuracy_cue"]), None),
             (f"zone entries woken within {WAKE_WITHIN}", _pct(r["wake_within_2_recall"]),
              "wake_within_2_recall"),
