@@ -52,14 +52,18 @@ class TunedFile:
     cpu_key: str                      # cpu_target.cpu_key(cpu)
     cpu: dict[str, str]               # machine, onnxruntime version, vector instruction sets
     graph: str                        # relative to the box; its weights beside it
-    footprint_bytes: int              # as ExpertEntry's, of this file
+    footprint_bytes: int              # as ExpertEntry's, of this file (and prepack)
     shell_bytes: int | None = None
     latency_ms: float                 # median steady run at measured_shapes, on that CPU
     portable_latency_ms: float        # the portable file's, measured beside it
+    naive_latency_ms: float | None = None   # a naive session of the source, beside them
+    # onnxruntime's weight pre-packing (private copies, which a shell keeps): on only where
+    # it was measured to matter (a GRU head ran 10 % faster with it); shell_bytes counts it.
+    prepack: bool = False
 
     def __post_init__(self):
         at_least(self, 1, "footprint_bytes")
-        at_least(self, 0, "shell_bytes", "latency_ms", "portable_latency_ms")
+        at_least(self, 0, "shell_bytes", "latency_ms", "portable_latency_ms", "naive_latency_ms")
 
 
 @dataclass(frozen=True, kw_only=True)

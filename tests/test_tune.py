@@ -157,3 +157,30 @@ def test_bench_pager_box_reports_what_the_pager_loads(tuned_box):
         assert e["file"] == ("tuned" if reports[name].kept else "portable")
         assert e["paged_ms"] > 0 and e["naive_ms"] > 0 and e["pagein_cold_ms"] > 0
         assert e["shapes"] == {k: list(v) for k, v in Box.open(box_path).experts[name].measured_shapes.items()}
+
+
+def test_a_tuned_file_recorded_with_prepacking_opens_so_and_still_shelves(tuned_box, tmp_path):
+    """Pre-packing (chosen by tune where it closes the gap to a naive session) copies weights
+    out of the mapped file; the shell must still give the file's pages back and run the same."""
+    import shutil
+    box_path, _, reports = tuned_box
+    copy = tmp_path / "e.box"
+    shutil.copytree(box_path, copy)
+    data = json.loads((copy / "manifest.json").read_text())
+    tuned = data["experts"]["conv"]["files"]["tuned"]
+    assert tuned, "conv was tuned (see the first test)"
+    tuned[0]["prepack"] = True
+    for t in data["experts"]["mlp"]["files"]["tuned"]:
+        t["prepack"] = False
+    (copy / "manifest.json").write_text(json.dumps(data))
+    loader = BoxLoader(Box.open(copy))
+    assert loader.session_config("conv").disable_prepacking is False
+    assert loader.session_config("mlp") is None or loader.session_config("mlp").disable_prepacking
+    session = loader.load("conv")
+    feeds = {k: np.random.default_rng(1).standard_normal(v.shape).astype(v.dtype)
+             for k, v in zero_inputs(session).items()}
+    before = session.run(None, feeds)
+    dropped = loader.shelve("conv", session)
+    assert dropped is not None and dropped > 0
+    loader.unshelve("conv", session)
+    assert all(np.array_equal(a, b) for a, b in zip(before, session.run(None, feeds)))

@@ -19,6 +19,7 @@ cpu_target.py), that is the one loaded, budgeted and verified.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from pathlib import Path
@@ -107,6 +108,12 @@ class BoxLoader(PagedFileLoader):
 
     def graph_path(self, name: str) -> Path:
         return self.box.file(self.graph_rel(name))
+
+    def session_config(self, name: str) -> SessionConfig | None:
+        tuned = self.tuned.get(name)
+        if tuned is None or not tuned.prepack:
+            return self.config
+        return dataclasses.replace(self.config or SessionConfig(), disable_prepacking=False)
 
     def load(self, name: str):
         self.verify(name)

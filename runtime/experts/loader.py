@@ -51,9 +51,13 @@ class PagedFileLoader(ExpertLoader):
         """The input shapes `name` is warmed up at (None: declared, each dynamic dim 1)."""
         return None
 
+    def session_config(self, name: str) -> SessionConfig | None:
+        """The session options `name` is opened with (None: the factory's defaults)."""
+        return self.config
+
     def load(self, name: str) -> ort.InferenceSession:
         path = self.graph_path(name)
-        session = load_session(path, self.config)
+        session = load_session(path, self.session_config(name))
         warm_up(session, path, zero_inputs(session, shapes=self.warm_up_shapes(name)))
         return session
 
