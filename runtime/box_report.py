@@ -9,6 +9,7 @@ import sys
 from typing import Iterator, Mapping, Sequence
 
 from .box import Box, BoxError
+from .experts.cpu_target import cpu_key, this_cpu
 from .experts.paged import paged_files
 
 
@@ -53,6 +54,15 @@ def describe(box: Box) -> Iterator[str]:
             yield "    held-out   " + "   ".join(f"{k} {v:.4g}" for k, v in e.metrics.items())
         if e.preprocessing:
             yield f"    preprocess {e.preprocessing}"
+        here = cpu_key(this_cpu())
+        for t in e.files.tuned:
+            mark = "this CPU: loaded here" if t.cpu_key == here else "another CPU"
+            naive = (f", naive {t.naive_latency_ms:.2f} ms" if t.naive_latency_ms is not None
+                     else "")
+            yield (f"    tuned      {t.cpu_key} ({t.cpu.get('machine')}, onnxruntime "
+                   f"{t.cpu.get('onnxruntime')}; {mark})   latency {t.latency_ms:.2f} ms "
+                   f"(portable {t.portable_latency_ms:.2f} ms{naive})   resident "
+                   f"{t.footprint_bytes / 2**20:.2f} MB" + ("   weights pre-packed" if t.prepack else ""))
         if e.int8:
             q = e.int8
             yield (f"    int8       diff {q.max_abs_diff:.3g} ({q.rel_diff:.1%} of range, "

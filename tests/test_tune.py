@@ -184,3 +184,12 @@ def test_a_tuned_file_recorded_with_prepacking_opens_so_and_still_shelves(tuned_
     assert dropped is not None and dropped > 0
     loader.unshelve("conv", session)
     assert all(np.array_equal(a, b) for a, b in zip(before, session.run(None, feeds)))
+
+
+def test_inspect_says_which_cpu_each_expert_is_tuned_for(tuned_box, capsys):
+    box_path, _, reports = tuned_box
+    assert main(["inspect", str(box_path)]) == 0
+    out = capsys.readouterr().out
+    kept = [n for n, r in reports.items() if r.kept]
+    assert out.count(f"tuned      {cpu_key(this_cpu())}") == len(kept)
+    assert ("this CPU: loaded here" in out) == bool(kept)
