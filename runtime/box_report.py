@@ -62,7 +62,8 @@ def describe(box: Box) -> Iterator[str]:
             yield (f"    tuned      {t.cpu_key} ({t.cpu.get('machine')}, onnxruntime "
                    f"{t.cpu.get('onnxruntime')}; {mark})   latency {t.latency_ms:.2f} ms "
                    f"(portable {t.portable_latency_ms:.2f} ms{naive})   resident "
-                   f"{t.footprint_bytes / 2**20:.2f} MB" + ("   weights pre-packed" if t.prepack else ""))
+                   f"{t.footprint_bytes / 2**20:.2f} MB" + ("   weights pre-packed" if t.prepack else "")
+                   + ("   memory arena" if t.arena else ""))
         if e.int8:
             q = e.int8
             yield (f"    int8       diff {q.max_abs_diff:.3g} ({q.rel_diff:.1%} of range, "

@@ -57,9 +57,11 @@ class TunedFile:
     latency_ms: float                 # median steady run at measured_shapes, on that CPU
     portable_latency_ms: float        # the portable file's, measured beside it
     naive_latency_ms: float | None = None   # a naive session of the source, beside them
-    # onnxruntime's weight pre-packing (private copies, which a shell keeps): on only where
-    # it was measured to matter (a GRU head ran 10 % faster with it); shell_bytes counts it.
+    # How it is opened, where measured to matter (a GRU head ran 10 % faster pre-packed):
+    # onnxruntime's weight pre-packing, its CPU memory arena (private memory a shell keeps;
+    # footprint_bytes and shell_bytes were measured with them).
     prepack: bool = False
+    arena: bool = False
 
     def __post_init__(self):
         at_least(self, 1, "footprint_bytes")

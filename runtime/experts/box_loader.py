@@ -111,9 +111,10 @@ class BoxLoader(PagedFileLoader):
 
     def session_config(self, name: str) -> SessionConfig | None:
         tuned = self.tuned.get(name)
-        if tuned is None or not tuned.prepack:
+        if tuned is None or not (tuned.prepack or tuned.arena):
             return self.config
-        return dataclasses.replace(self.config or SessionConfig(), disable_prepacking=False)
+        return dataclasses.replace(self.config or SessionConfig(), disable_prepacking=not tuned.prepack,
+                                   cpu_mem_arena=tuned.arena)
 
     def load(self, name: str):
         self.verify(name)
