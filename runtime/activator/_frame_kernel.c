@@ -23,6 +23,7 @@
 #include <string.h>
 
 #define UNIT_BLOCK 512
+#define PREFETCH_AHEAD 4          /* active inputs ahead whose row segment is fetched early */
 #define MAX_UV (1 << 23)
 
 #if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
@@ -114,6 +115,12 @@ int sb_activator_frame(
             for (int k = 0; k < n_act[c]; k++) {
                 int i = a[k];
                 const int8_t *row = codes + (size_t)i * U + b0;
+                if (k + PREFETCH_AHEAD < n_act[c]) {   /* the rows are sparse: no hardware
+                                                          prefetcher guesses the next one */
+                    const char *next = (const char *)(codes + (size_t)a[k + PREFETCH_AHEAD] * U + b0);
+                    for (int line = 0; line < nb; line += 64)
+                        __builtin_prefetch(next + line, 0, 0);
+                }
                 for (uint64_t bits = m[i]; bits; bits &= bits - 1) {
                     int t = c * 64 + __builtin_ctzll(bits);
                     add_row(part + (size_t)t * UNIT_BLOCK, row, nb);
