@@ -8,6 +8,7 @@ Used by the pager benchmark and tests; nothing here runs on the robot.
 """
 from .belady import belady_hit_rate
 from .simulate import demand_trace, serve_frame, simulate
-from .traces import scene_trace
+from .traces import course_transitions, scene_trace
 
-__all__ = ["belady_hit_rate", "demand_trace", "scene_trace", "serve_frame", "simulate"]
+__all__ = ["belady_hit_rate", "course_transitions", "demand_trace", "scene_trace", "serve_frame",
+           "simulate"]
