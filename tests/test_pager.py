@@ -254,6 +254,7 @@ def test_background_prefetch_loads_a_warming_expert(box):
     config = PagerConfig(sum(footprints.values()), policy="activator", prefetch_warmth=0.5,
                          prefetch="background")
     pager = Pager(config, SessionLoader(paths), footprints)
+    pager.observe([], {"e2": 0.6, "e3": 0.1})          # a rise of two frames: a lead
     pager.observe([], {"e2": 0.8, "e3": 0.1})
     with pager._lock:                                   # wait for the loader thread, not for a time
         assert pager._lock.wait_for(lambda: "e2" in pager._resident, timeout=120)
@@ -272,6 +273,7 @@ def test_prefetch_never_evicts_running_or_pinned_experts(box):
     pager = Pager(PagerConfig(budget, policy="activator", pinned=("e0",), prefetch="inline"),
                   SessionLoader(paths), footprints)
     with pager.use("e1"):                               # e1 running, e0 pinned: no room for warm
+        pager.observe(["e1"], {warm: 0.7, "e1": 1.0})   # (its rise's first frame: no prefetch yet)
         pager.observe(["e1"], {warm: 0.9, "e1": 1.0})
         assert set(pager.resident()) == {"e0", "e1"}
     assert pager.metrics()["prefetches_skipped"] == 1
@@ -290,7 +292,8 @@ def test_a_prefetch_never_evicts_an_expert_firing_in_that_frame():
     for _ in range(8):                       # "often" runs and stops, 8 times
         frames += [(["often"], {**cold, "often": 1.0}), ([], cold)]
     frames += [(["rare"], {**cold, "rare": 1.0})]                    # rare resident, often not
-    frames += [(["rare"], {**cold, "rare": 1.0, "often": 0.9})] * 3  # rare fires; often warms
+    frames += [(["rare"], {**cold, "rare": 1.0, "often": 0.8})]      # rare fires; often warms,
+    frames += [(["rare"], {**cold, "rare": 1.0, "often": 0.9})] * 3  # a lead by its third frame
     policy = ActivatorAwarePolicy(prefetch_warmth=0.5)
     m = simulate(frames, footprints, budget_bytes=10, policy=policy)   # room for one
     assert policy.priority("often") > policy.priority("rare"), \
@@ -303,13 +306,16 @@ def test_prefetch_recall_and_precision_on_a_hand_made_trace():
     footprints = {n: 10 for n in "abcd"}
     cold = {n: 0.0 for n in "abcd"}
     frames = [
-        ([], {**cold, "a": 0.7}),          # a warms: prefetched
+        ([], {**cold, "a": 0.6}),
+        ([], {**cold, "a": 0.7}),          # a rises two frames: prefetched
         (["a"], {**cold, "a": 1.0}),       # a fires: a used prefetch (hit)
-        ([], {**cold, "b": 0.6}),          # b warms: prefetched ...
+        ([], {**cold, "b": 0.6}),
+        ([], {**cold, "b": 0.7}),          # b rises: prefetched ...
         ([], cold),                        # ... but never fires: an unused prefetch
         (["c"], {**cold, "c": 1.0}),       # c fires cold: a miss
         (["a"], {**cold, "a": 1.0}),       # a again: a plain hit
-        ([], {**cold, "d": 0.9}),          # d warms: prefetched
+        ([], {**cold, "d": 0.8}),
+        ([], {**cold, "d": 0.9}),          # d rises: prefetched
         (["d"], {**cold, "d": 1.0}),       # d fires: used
     ]
     m = simulate(frames, footprints, budget_bytes=40, policy=ActivatorAwarePolicy(prefetch_warmth=0.5))

@@ -33,6 +33,7 @@ from ..experts.session_loader import SessionLoader
 from ..pager.offline.belady import belady_hit_rate
 from ..pager.offline.simulate import demand_trace, serve_frame, simulate
 from ..pager.offline.traces import scene_trace
+from ..pager.offline.unavoidable import unavoidable_misses
 from ..pager.config import PagerConfig
 from ..pager.pager import Pager
 from ..pager.policies import ActivatorAwarePolicy, LRUPolicy
@@ -112,6 +113,7 @@ def bench_policies(n_experts: int = 16, n_frames: int = 4000, budget_fraction: f
                              shell_bytes=shells)
         lru = simulate(frames, footprints, budget_bytes, LRUPolicy(), shell_bytes=shells)
         belady = belady_hit_rate(demand_trace(frames), footprints, budget_bytes)
+        unavoidable = unavoidable_misses(frames, footprints, budget_bytes)
 
         load_ms = []
         for name in names:
@@ -135,6 +137,7 @@ def bench_policies(n_experts: int = 16, n_frames: int = 4000, budget_fraction: f
         "prefetch_recall": activator["prefetch_recall"],
         "prefetch_precision": activator["prefetch_precision"],
         "prefetch_evicted_firing": activator["prefetch_evicted_firing"],
+        "unavoidable_misses": unavoidable,      # no prefetcher avoids these (offline/unavoidable.py)
         "stalled_requests": activator["stalls"],
         "lru_stalled_requests": lru["stalls"],
         "pager_pagein_ms": statistics.median(load_ms),   # a new session of each paged file
@@ -246,6 +249,8 @@ def format_table(r: dict) -> str:
         ("hit rate, Belady (demand paging ceiling)", f"{r['belady_hit_rate']:.4f}", None),
         ("prefetch recall / precision",
          f"{r['prefetch_recall']:.2f} / {r['prefetch_precision']:.2f}", None),
+        ("misses no prefetcher avoids / stalled requests",
+         f"{r['unavoidable_misses']} / {r['stalled_requests']}", None),
         ("stalled requests (LRU)", f"{r['stalled_requests']} ({r['lru_stalled_requests']})", None),
         ("shells of all experts (measured)", f"{r['shell_mb_total']:.1f} MB", None),
         ("RSS growth over 500 cycles", f"{r['rss_growth_pct_500_cycles']:.2f} %",

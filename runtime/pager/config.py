@@ -27,7 +27,12 @@ class PagerConfig:
     prefetch: str = "background"      # warming experts loaded early: "background" (one thread),
                                       # "inline" (inside observe(): deterministic) or "off"
     prefetch_warmth: float = 0.5      # activator policy: warmth (0..1; 1 = firing) from which
-                                      # an expert is prefetched
+                                      # an expert counts as warming (frames of a rise)
+    prefetch_confidence: float = 0.7  # activator policy: how likely (0..1] to fire soon, by its
+                                      # warmth trend and learned skill transitions, an expert
+                                      # must be to be prefetched, when its page-in is free ...
+    slow_pagein_ms: float = 20.0      # ... and half that when its measured page-in takes this
+                                      # long (about a frame): slow loads start on less evidence
     reuse_half_life_frames: float = 400.0  # activator policy: frames over which an expert's
                                            # count of comebacks halves
     retry_after_s: float = 2.0        # an expert whose load failed is refused this long, the
@@ -49,13 +54,16 @@ class PagerConfig:
         twice = sorted({n for n in self.pinned if self.pinned.count(n) > 1})
         if twice:
             raise ConfigError("pinned", self.pinned, f"names {twice[0]!r} more than once")
-        ActivatorAwarePolicy.check_options(self.prefetch_warmth, self.reuse_half_life_frames)
+        ActivatorAwarePolicy.check_options(self.prefetch_warmth, self.reuse_half_life_frames,
+                                           self.prefetch_confidence, self.slow_pagein_ms)
 
     def make_policy(self) -> Policy:
         """A fresh policy object of the kind `policy` names (policies keep per-run state)."""
         if self.policy == LRUPolicy.name:
             return LRUPolicy()
-        return ActivatorAwarePolicy(self.prefetch_warmth, self.reuse_half_life_frames)
+        return ActivatorAwarePolicy(self.prefetch_warmth, self.reuse_half_life_frames,
+                                    prefetch_confidence=self.prefetch_confidence,
+                                    slow_pagein_ms=self.slow_pagein_ms)
 
 
 DEFAULT_BUDGET_FRACTION = 0.25   # of what all experts need resident: the demo pages for real

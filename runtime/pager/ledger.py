@@ -75,7 +75,8 @@ class Ledger:
         Counted as if every victim were released whole, so the plan holds
         whether or not a victim can be shelved. Idle unpinned residents go by
         the policy (a prefetch evicts none the policy values at least as much
-        as `name`); if they are not enough, shells go too, oldest first.
+        as `name`); if they are not enough, shells go too, oldest first (a
+        prefetch whose residents are all worth more may still take shells' room).
         """
         need = self.committed_bytes + self.cost(name) - self.budget_bytes
         candidates = [n for n, e in self.residents.items() if e.users == 0 and n not in pinned]
@@ -84,7 +85,7 @@ class Ledger:
         while need > 0 and candidates:
             victim = self.policy.choose_victim(candidates)
             if for_prefetch and self.policy.priority(victim) >= worth:
-                return None
+                break                                   # the rest are worth more still
             victims.append(victim)
             candidates.remove(victim)
             need -= self.residents[victim].footprint_bytes

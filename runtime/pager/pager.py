@@ -25,8 +25,9 @@ The bookkeeping - who is resident, shelved or loading, and who makes room -
 is ledger.py; this module decides when to load and holds the lock.
 Prefetch runs in one background thread (prefetch="background"), in the caller
 of observe() ("inline": deterministic, used by the simulator), or not at all
-("off"). A prefetch never evicts a running or pinned expert, nor one
-the policy values at least as much as the expert it would load.
+("off"). A prefetch never evicts a running, pinned or firing expert, nor another
+the policy expects to fire, nor one it values at least as much as the expert it
+would load.
 """
 from __future__ import annotations
 
@@ -62,7 +63,8 @@ class Pager:
                  policy: Policy | None = None, shell_footprints: dict[str, int] | None = None,
                  clock=time.monotonic):
         """config: budget, policy, prefetch, pinned experts, retries (checked where it was made).
-        policy: a policy object instead of the one config names (the simulator compares several)."""
+        policy: a policy object instead of the one config names (the simulator compares several).
+        clock: monotonic seconds, for retry back-offs and page-in times (tests pass a fake)."""
         if not isinstance(config, PagerConfig):
             raise TypeError(f"Pager takes a PagerConfig first, e.g. Pager(PagerConfig(budget_bytes="
                             f"...), loader, footprints); got {type(config).__name__}")
@@ -93,6 +95,7 @@ class Pager:
         self._logged_too_big: set[str] = set()
         self._pinned = set(config.pinned)
         self._firing: set[str] = set()          # experts that fired in the latest frame
+        self._expected: set[str] = set()        # the latest frame's prefetch candidates
         self._prefetch_wanted: list[str] = []
         self._closed = False
         unknown = self._pinned - set(self.footprints)
@@ -127,7 +130,9 @@ class Pager:
             self._firing = set(fired)
             if self.prefetch_mode == "off":
                 return
-            wanted = [n for n in self.policy.prefetch_candidates(list(fired), dict(warmth))
+            expected = self.policy.prefetch_candidates(list(fired), dict(warmth))
+            self._expected = set(expected)
+            wanted = [n for n in expected
                       if n in self.footprints and n not in self._resident and n not in self._loading]
             self._prefetch_wanted = wanted              # latest frame wins; stale wishes are dropped
             self._lock.notify_all()
@@ -213,7 +218,7 @@ class Pager:
     def _load(self, name: str, prefetch: bool, shell=None):
         """Page `name` in outside the lock: from its shell if it has one (a fresh load if
         that fails); on success the expert is resident. Returns (entry, None) or (None, error)."""
-        t0 = time.perf_counter()
+        t0 = self.clock()
         session = error = None
         shell_failed = False
         if shell is not None:
@@ -231,7 +236,7 @@ class Pager:
                 session = self.loader.load(name)
             except Exception as e:                      # the loader's failure is the expert's, not ours
                 session, error = None, e
-        ms = (time.perf_counter() - t0) * 1e3
+        ms = (self.clock() - t0) * 1e3
         with self._lock:
             self._metrics.shells_dropped += shell_failed
             if error is not None:
@@ -252,7 +257,7 @@ class Pager:
             self._metrics.record_pagein(ms, from_shell)
             if prefetch:
                 self._metrics.prefetches_issued += 1
-            self.policy.on_load(name, prefetch)
+            self.policy.on_load(name, prefetch, pagein_ms=ms)
             self._lock.notify_all()
             return entry, None
 
@@ -324,7 +329,9 @@ class Pager:
                     continue
                 # An expert firing this frame is about to be used: a guess never evicts it,
                 # whatever the policy's arithmetic says (the bench caught 10 such evictions).
-                victims = self._ledger.plan(name, self._pinned | self._firing, for_prefetch=True)
+                # Nor one the policy expects to fire as well: swapping two guesses is churn.
+                victims = self._ledger.plan(name, self._pinned | self._firing | self._expected,
+                                            for_prefetch=True)
                 if victims is None:
                     self._metrics.prefetches_skipped += 1
                     continue

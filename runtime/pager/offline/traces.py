@@ -5,6 +5,11 @@ of frames. Scenes recur with skewed popularity (some zones are common), and the
 activator warms a scene's experts a few frames before they fire. Other experts
 carry low background warmth, and now and then a false alarm that warms an
 expert which then does not fire (what keeps prefetch precision below 1).
+
+By default each next scene is drawn by popularity alone. Given `transitions`
+(course_transitions: a course that visits zones in a fixed order, as the demo
+world's do), the next scene is drawn from the current one's row instead: an
+order a policy can learn.
 """
 from __future__ import annotations
 
@@ -14,10 +19,21 @@ import numpy as np
 def scene_trace(experts: list[str], n_frames: int, seed: int = 0, run_frames: tuple = (15, 60),
                 lead_frames: tuple = (2, 5), experts_per_scene: tuple = (1, 2),
                 zipf_s: float = 1.1, n_scenes: int | None = None,
-                false_alarm_rate: float = 0.003) -> list[tuple[list[str], dict[str, float]]]:
-    """`n_frames` frames of (fired, warmth)."""
+                false_alarm_rate: float = 0.003, transitions: np.ndarray | None = None
+                ) -> list[tuple[list[str], dict[str, float]]]:
+    """`n_frames` frames of (fired, warmth).
+
+    transitions: (n_scenes, n_scenes) row-stochastic, zero diagonal: P(next scene |
+    scene); the first scene still goes by popularity. None: popularity only (and the
+    same frames as before the option existed)."""
     rng = np.random.default_rng(seed)
     n_scenes = n_scenes or len(experts)
+    if transitions is not None:
+        transitions = np.asarray(transitions, dtype=float)
+        if (transitions.shape != (n_scenes, n_scenes) or (transitions < 0).any()
+                or not np.allclose(transitions.sum(axis=1), 1.0) or transitions.diagonal().any()):
+            raise ValueError(f"transitions must be {n_scenes}x{n_scenes}, rows summing to 1, "
+                             "zero diagonal (a scene's run never follows itself)")
     scenes = [sorted(rng.choice(len(experts), size=rng.integers(experts_per_scene[0],
                                                                  experts_per_scene[1] + 1),
                                 replace=False).tolist())
@@ -28,6 +44,8 @@ def scene_trace(experts: list[str], n_frames: int, seed: int = 0, run_frames: tu
     t, previous = 0, -1
     while t < n_frames:
         scene = previous
+        if transitions is not None and previous >= 0:
+            scene = int(rng.choice(n_scenes, p=transitions[previous]))
         while scene == previous:
             scene = int(rng.choice(n_scenes, p=weights))
         runs.append((t, scene))
@@ -57,3 +75,17 @@ def scene_trace(experts: list[str], n_frames: int, seed: int = 0, run_frames: tu
             warmth[name] = 1.0 if i in fired_at[f] else round(w, 3)
         frames.append(([experts[i] for i in sorted(fired_at[f])], warmth))
     return frames
+
+
+def course_transitions(n_scenes: int, on_course: float = 0.8, seed: int = 0) -> np.ndarray:
+    """A course: scenes in a fixed cyclic order (drawn from `seed`); from each, the next on
+    the course with probability `on_course`, else any other scene alike (a detour)."""
+    if not 0.0 <= on_course <= 1.0 or n_scenes < 2:
+        raise ValueError("on_course must be in [0, 1] and n_scenes >= 2")
+    order = np.random.default_rng(seed).permutation(n_scenes)
+    detour = (1.0 - on_course) / (n_scenes - 1)
+    matrix = np.full((n_scenes, n_scenes), detour)
+    np.fill_diagonal(matrix, 0.0)
+    for a, b in zip(order, np.roll(order, -1)):
+        matrix[a, b] += on_course
+    return matrix
