@@ -9,9 +9,8 @@ reads; onnx 1.23 would otherwise write IR 14, which it refuses).
     onnx.save(model, "expert.onnx")
 
 The shapes cover what issue #4 asks an expert to be: an image convnet, an MLP
-on a flat tensor, dynamic batch and spatial size, several inputs and outputs;
-a published mobile model's op mix (`mobile_mix`: MobileNetV3 blocks, a GRU or
-LSTM and attention), for figures where session creation depends on the ops;
+on a flat tensor, dynamic batch and spatial size, several inputs and outputs
+(a published mobile model's op mix is mobile_models.py's `mobile_mix`);
 and, as published models often have, inputs whose dynamic dims or values carry
 meaning (issue #10 §4: a fixed audio window and a state tensor, a width that
 must be a multiple of 32, two inputs whose dims must match, an input whose
@@ -136,133 +135,6 @@ def mobile_convnet(size_mb: float = 5.0, *, image: int = 160, classes: int = 100
     return g.model([helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, image, image])],
                    [helper.make_tensor_value_info("probs", TensorProto.FLOAT, [1, classes])],
                    f"mobile_convnet_{size_mb:g}mb")
-
-
-# MobileNetV3-Large's body: (expand, output channels at width 1.0, squeeze-excite, activation,
-# stride) per inverted-residual block. Its 5x5 depthwise kernels are 3x3 here: the op mix is
-# what session creation and onnxruntime's layout passes depend on, not the kernel size.
-_MOBILENETV3_BLOCKS = [
-    (16, 16, False, "Relu", 1), (64, 24, False, "Relu", 2), (72, 24, False, "Relu", 1),
-    (72, 40, True, "Relu", 2), (120, 40, True, "Relu", 1), (120, 40, True, "Relu", 1),
-    (240, 80, False, "HardSwish", 2), (200, 80, False, "HardSwish", 1),
-    (184, 80, False, "HardSwish", 1), (184, 80, False, "HardSwish", 1),
-    (480, 112, True, "HardSwish", 1), (672, 112, True, "HardSwish", 1),
-    (672, 160, True, "HardSwish", 2), (960, 160, True, "HardSwish", 1),
-    (960, 160, True, "HardSwish", 1)]
-
-
-def _div8(channels: float) -> int:
-    return max(8, int(round(channels / 8)) * 8)
-
-
-class _WeightCounter(_Graph):
-    """A _Graph that only adds up initialiser bytes: sizes a builder without drawing weights."""
-
-    def __init__(self):
-        super().__init__(0)
-        self.bytes = 0
-
-    def weight(self, stem: str, shape, scale: float | None = None) -> str:
-        self.bytes += 4 * int(np.prod(shape))
-        return self.name(stem)
-
-    def const(self, stem: str, data: np.ndarray) -> str:
-        self.bytes += data.nbytes
-        return self.name(stem)
-
-
-def _bias(g: _Graph, n: int) -> str:
-    return g.const("b", (0.1 * g.rng.standard_normal(n)).astype(np.float32))
-
-
-def _inverted_residual(g: _Graph, x: str, c_in: int, expand: int, c_out: int, se: bool,
-                       act: str, stride: int) -> str:
-    """1x1 expand, 3x3 depthwise, squeeze-excite, 1x1 project (no activation), residual Add."""
-    y = g.conv_bn_relu(x, c_in, expand, 1, act=act) if expand != c_in else x
-    y = g.conv_bn_relu(y, expand, expand, 3, stride=stride, group=expand, act=act)
-    if se:
-        squeeze = _div8(expand / 4)
-        s = g.op("GlobalAveragePool", [y])
-        s = g.op("Relu", [g.op("Conv", [s, g.weight("se_w", (squeeze, expand, 1, 1)),
-                                        _bias(g, squeeze)], kernel_shape=[1, 1])])
-        s = g.op("Conv", [s, g.weight("se_w", (expand, squeeze, 1, 1)), _bias(g, expand)],
-                 kernel_shape=[1, 1])
-        y = g.op("Mul", [y, g.op("HardSigmoid", [s], alpha=1 / 6, beta=0.5)])   # PyTorch's
-    y = g.conv_bn_relu(y, expand, c_out, 1, act=None)
-    return g.op("Add", [x, y]) if stride == 1 and c_in == c_out else y
-
-
-def _mobile_mix_graph(g: _Graph, width: float, rnn: str, outputs: int) -> str:
-    """Builds the mobile_mix graph into `g` from input "image"; returns the output value."""
-    c = _div8(16 * width)
-    x = g.conv_bn_relu("image", 3, c, 3, stride=2, act="HardSwish")
-    for expand, out, se, act, stride in _MOBILENETV3_BLOCKS:
-        x = _inverted_residual(g, x, c, _div8(expand * width), _div8(out * width), se, act, stride)
-        c = _div8(out * width)
-    x = g.conv_bn_relu(x, c, _div8(960 * width), 1, act="HardSwish")
-    c = _div8(960 * width)
-    # The feature map read as a sequence of its h*w cells: [seq, batch, channels].
-    x = g.op("Reshape", [x, g.const("flat_hw", np.array([0, 0, -1], np.int64))])
-    x = g.op("Transpose", [x], perm=[2, 0, 1])
-    hidden, gates = _div8(128 * width), {"gru": 3, "lstm": 4}[rnn]
-    w = g.weight("rnn_w", (2, gates * hidden, c), scale=1 / np.sqrt(c))
-    r = g.weight("rnn_r", (2, gates * hidden, hidden), scale=1 / np.sqrt(hidden))
-    b = g.const("rnn_b", np.zeros((2, 2 * gates * hidden), np.float32))
-    extra = {"linear_before_reset": 1} if rnn == "gru" else {}      # as PyTorch exports a GRU
-    y = g.op(rnn.upper(), [x, w, r, b], hidden_size=hidden, direction="bidirectional", **extra)
-    # Y [seq, 2, batch, hidden] -> [batch, seq, 2 * hidden]
-    y = g.op("Transpose", [y], perm=[2, 0, 1, 3])
-    x = g.op("Reshape", [y, g.const("join_dirs", np.array([0, 0, -1], np.int64))])
-    d = 2 * hidden
-
-    def project(v: str, stem: str) -> str:
-        return g.op("Add", [g.op("MatMul", [v, g.weight(stem, (d, d))]), _bias(g, d)])
-
-    q, k, v = project(x, "q_w"), project(x, "k_w"), project(x, "v_w")
-    scores = g.op("MatMul", [q, g.op("Transpose", [k], perm=[0, 2, 1])])
-    scores = g.op("Mul", [scores, g.const("scale", np.array(1 / np.sqrt(d), np.float32))])
-    att = g.op("MatMul", [g.op("Softmax", [scores], axis=-1), v])
-    x = g.op("LayerNormalization", [g.op("Add", [x, project(att, "o_w")]),
-                                    g.const("ln_g", np.ones(d, np.float32)),
-                                    g.const("ln_b", np.zeros(d, np.float32))], axis=-1)
-    x = g.op("ReduceMean", [x], axes=[1], keepdims=0)                      # [batch, d]
-    return g.dense(x, d, outputs)
-
-
-def mobile_mix(size_mb: float = 4.0, *, image: int = 160, seed: int = 0, rnn: str = "gru",
-               outputs: int = 8) -> onnx.ModelProto:
-    """A published mobile model's op mix (MobileNetV3 backbone, recurrent and attention head),
-    ~`size_mb` MB of float32 weights.
-
-    Conv stem, 15 inverted-residual blocks (1x1 expand, 3x3 depthwise, squeeze-excite with
-    GlobalAveragePool, 1x1 convs and HardSigmoid, 1x1 project, residual Add), ReLU and
-    HardSwish, BatchNormalization left unfolded; the final map read as a sequence of its
-    cells through a bidirectional `rnn` ("gru" or "lstm"), single-head self-attention
-    (MatMul Q/K/V, Softmax, output projection, LayerNormalization), mean over the
-    sequence and a Gemm. Creating its session runs the fusions, layout passes and kernel
-    set-up a real OCR or detector model makes onnxruntime run; the convnets above, all
-    Conv/BN/ReLU, skip most of them and load several times faster.
-
-    Input "image" ["batch", 3, "height", "width"], any size; output "logits"
-    ["batch", outputs]. The model's metadata "input_shape" is `export add`'s
-    `--input-shape` at `image` pixels square, the size it is meant to run at.
-    """
-    if rnn not in ("gru", "lstm"):
-        raise ValueError(f"mobile_mix: rnn is {rnn!r}; expected 'gru' or 'lstm'")
-    lo, hi = 0.05, 4.0
-    for _ in range(30):                       # weight bytes grow monotonically with width
-        mid = (lo + hi) / 2
-        counter = _WeightCounter()
-        _mobile_mix_graph(counter, mid, rnn, outputs)
-        lo, hi = (mid, hi) if counter.bytes < size_mb * 1e6 else (lo, mid)
-    g = _Graph(seed)
-    _rename_output(g, _mobile_mix_graph(g, (lo + hi) / 2, rnn, outputs), "logits")
-    model = g.model(
-        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", 3, "height", "width"])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", outputs])],
-        f"mobile_mix_{rnn}_{size_mb:g}mb")
-    helper.set_model_props(model, {"input_shape": f"image=1,3,{image},{image}"})
-    return model
 
 
 def small_convnet(weight_bytes: int, *, image: int = 32, n_conv: int = 4, outputs: int = 8,
@@ -444,40 +316,3 @@ def write_bench_sources(sizes_mb=(2, 5, 10, 20), out_dir=".", *, seed: int = 0,
         onnx.save(mobile_convnet(size, seed=seed + i), path)
         paths[name] = path
     return paths
-
-
-def write_mix_sources(out_dir, sizes_mb=(4.0, 2.0), *, seed: int = 0) -> dict:
-    """One `mobile_mix` per size (a GRU head, then LSTM, alternating) in `out_dir`; returns
-    {"mix_<rnn>_<n>mb": path}: the published-mobile op mix for the pager bench's figures."""
-    from pathlib import Path
-
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {}
-    for i, size in enumerate(sizes_mb):
-        rnn = "gru" if i % 2 == 0 else "lstm"
-        name = f"mix_{rnn}_{size:g}mb"
-        paths[name] = out_dir / f"{name}.onnx"
-        onnx.save(mobile_mix(size, seed=seed + 100 + i, rnn=rnn), paths[name])
-    return paths
-
-
-def write_bench_box(folder, sizes_mb=(2, 5), mix_mb=(4.0, 2.0), *, seed: int = 0):
-    """A box of `mobile_convnet`s of `sizes_mb` and `mobile_mix`es of `mix_mb` (a GRU head, and
-    an LSTM head for each size after the first), added with `export add` as a user would,
-    none woken by the camera: what `spikebox bench pager` compares paged against naive
-    sessions on. Returns its path."""
-    from pathlib import Path
-
-    from .box_edit import AddOptions, add_expert, init_box
-
-    folder = Path(folder)
-    sources = write_bench_sources(sizes_mb, folder / "sources", seed=seed)
-    mixes = write_mix_sources(folder / "sources", mix_mb, seed=seed)
-    sources.update(mixes)
-    shapes = {name: {"image": (1, 3, 160, 160)} for name in mixes}   # dynamic H, W: as deployed
-    box = folder / "bench.box"
-    init_box(box)
-    for name, path in sources.items():
-        add_expert(box, name.replace(".", "_"), path, AddOptions(input_shapes=shapes.get(name)))
-    return box

@@ -124,8 +124,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         result = run_box_bench(args.box, progress=not args.json)
     elif args.target == "pager":
         from spikebox.export.box_tune import tune_box
-        from spikebox.export.testmodels import (write_bench_box, write_bench_sources,  # built here
-                                                write_mix_sources)
+        from spikebox.export.bench_box import write_bench_box, write_mix_sources   # built here
+        from spikebox.export.testmodels import write_bench_sources
         from spikebox.runtime.bench.pager import format_table, run_pager_bench
         result = run_pager_bench(write_bench_sources, progress=not args.json,
                                  build_box=write_bench_box, tune_box=tune_box,

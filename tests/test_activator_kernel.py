@@ -16,7 +16,8 @@ import pytest
 from spikebox.runtime.activator import ActivatorNetwork, ExpertUnits, NumpyActivator
 from spikebox.runtime.activator import fixed_point as fx
 from spikebox.runtime.activator.kernel import UNIT_BLOCK, FrameKernel
-from spikebox.runtime.activator.network import JSON_NAME, NPZ_NAME, ActivatorFileError, PackedWeights
+from spikebox.runtime.activator.network import JSON_NAME, NPZ_NAME, ActivatorFileError
+from spikebox.runtime.activator.packed import PackedWeights
 
 
 def test_the_kernel_is_built_by_the_projects_install():

@@ -11,7 +11,7 @@ import pytest
 from onnx import numpy_helper
 
 from spikebox.cli import main
-from spikebox.export.testmodels import mobile_mix
+from spikebox.export.mobile_models import mobile_mix
 from spikebox.runtime.box import Box
 
 OUTPUTS = 8    # mobile_mix's default

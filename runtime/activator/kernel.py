@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .network import Packed
+from .packed import Packed
 
 logger = logging.getLogger(__name__)
 

@@ -30,6 +30,8 @@ import numpy as np
 
 from ..files import atomic_write, read_json
 from .fixed_point import effective_weights
+from .packed import (CODE_DTYPE, WEIGHT_MAX, WEIGHT_MIN, Packed, PackedWeights,  # noqa: F401
+                     check_packed)
 
 SCHEMA_VERSION = 2
 READ_VERSIONS = (1, 2)         # 1: weights stored as int16, as given to Lava
@@ -38,8 +40,8 @@ NPZ_NAME = "activator.npz"
 
 # Ranges of Lava's fixed-point LIF / Dense (lava-nc 0.10, PyLifModelBitAcc,
 # PyDenseModelBitAcc). Weights: Dense clips to 8 bits by sign mode
-# (mixed [-256, 255]); we refuse anything outside instead of clipping silently.
-WEIGHT_MIN, WEIGHT_MAX = -256, 255
+# (mixed [-256, 255]); we refuse anything outside instead of clipping silently
+# (WEIGHT_MIN, WEIGHT_MAX: packed.py's).
 VTH_MAX = 2**17 - 1            # unsigned 17 bit
 DECAY_MAX = 4095               # du, dv: unsigned 12 bit
 BIAS_MANT_MIN, BIAS_MANT_MAX = -(2**12), 2**12 - 1   # signed 13 bit
@@ -53,24 +55,7 @@ BIAS_EXP_MIN, BIAS_EXP_MAX = -12, 7
 WEIGHT_EXP_MIN, WEIGHT_EXP_MAX = -16, 16
 
 WEIGHT_DTYPE = np.int16         # schema 1's weights on disk; what `np.asarray(units.weights)` gives
-CODE_DTYPE = np.int8            # schema 2: one byte a synapse
-CODE_SHIFT_MAX = 8
 BIAS_DTYPE = np.int16
-
-
-def _check_packed(packed: PackedWeights, num_weight_bits: int, where: str) -> None:
-    """Codes read from a file, or handed over: int8, in range, and weights Lava keeps as they
-    are (else numpy and Lava would not compute the same network)."""
-    if packed.codes.dtype != CODE_DTYPE:
-        raise ValueError(f"{where}: weight codes must be int8, got {packed.codes.dtype}")
-    if not 0 <= packed.shift <= CODE_SHIFT_MAX or not -256 <= packed.offset <= 255:
-        raise ValueError(f"{where}: weight code shift {packed.shift} / offset {packed.offset} "
-                         f"out of range (0..{CODE_SHIFT_MAX} / -256..255)")
-    w = np.asarray(packed)
-    if w.min() < WEIGHT_MIN or w.max() > WEIGHT_MAX or \
-            not np.array_equal(effective_weights(w, num_weight_bits), w):
-        raise ValueError(f"{where}: weight codes do not give weights Lava's Dense keeps as they "
-                         f"are (with num_weight_bits={num_weight_bits})")
 
 
 class ActivatorFileError(ValueError):
@@ -96,67 +81,6 @@ def _int_array(value, what: str, shape: tuple[int, ...], lo: int, hi: int, dtype
     out = arr.astype(dtype, copy=True)
     out.setflags(write=False)
     return out
-
-
-class PackedWeights:
-    """(units, n_inputs) effective Dense weights, one byte a synapse:
-    weight = (code + offset) << shift, codes int8.
-
-    Lava's effective weights always pack: mixed-sign ones are even (shift 1), one-signed
-    ones span at most 255 values (offset 128 or -127). `np.asarray(packed)` gives the int16
-    weights (a new read-only array each time: for export, Lava and tests, not per frame).
-    """
-    __slots__ = ("codes", "offset", "shift")
-
-    def __init__(self, codes: np.ndarray, offset: int, shift: int):
-        self.codes, self.offset, self.shift = codes, int(offset), int(shift)
-
-    @classmethod
-    def pack(cls, weights: np.ndarray) -> "PackedWeights":
-        w = np.asarray(weights, dtype=np.int32)
-        lo, hi = (int(w.min()), int(w.max())) if w.size else (0, 0)
-        for shift in range(CODE_SHIFT_MAX + 1):
-            if ((w >> shift) << shift != w).any():
-                break
-            q_lo, q_hi = lo >> shift, hi >> shift
-            if q_hi - q_lo <= 255:
-                offset = q_hi - 127 if q_hi > 127 else (q_lo + 128 if q_lo < -128 else 0)
-                codes = ((w >> shift) - offset).astype(CODE_DTYPE)
-                codes.setflags(write=False)
-                return cls(codes, offset, shift)
-        raise ValueError(f"weights in [{lo}, {hi}] do not fit one byte a synapse "
-                         "(they are not Lava effective weights)")
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return self.codes.shape
-
-    @property
-    def nbytes(self) -> int:
-        return int(self.codes.nbytes)
-
-    def __array__(self, dtype=None, copy=None):
-        out = (self.codes.astype(np.int16) + np.int16(self.offset)) << np.int16(self.shift)
-        out.setflags(write=False)
-        return out if dtype is None else out.astype(dtype)
-
-    def tobytes(self) -> bytes:
-        return np.asarray(self).tobytes()
-
-    def __repr__(self) -> str:
-        return f"PackedWeights(shape={self.shape}, offset={self.offset}, shift={self.shift})"
-
-
-@dataclass(frozen=True)
-class Packed:
-    """A network's weights as the frame kernel reads them: one matrix, input-major."""
-    codes: np.ndarray          # (n_inputs, n_units) int8, C order
-    offset: np.ndarray         # (n_units,) int32, each unit's expert's code offset
-    shift: np.ndarray          # (n_units,) int32
-
-    @property
-    def nbytes(self) -> int:
-        return int(self.codes.nbytes + self.offset.nbytes + self.shift.nbytes)
 
 
 @dataclass(frozen=True, eq=False)
@@ -197,7 +121,7 @@ class ExpertUnits:
             w = _int_array(w, f"{where}: weights", w.shape, WEIGHT_MIN, WEIGHT_MAX, np.int32)
             set_(self, "weights", PackedWeights.pack(effective_weights(w, self.num_weight_bits)))
         else:
-            _check_packed(packed, self.num_weight_bits, where)
+            check_packed(packed, self.num_weight_bits, where)
         set_(self, "vth", _int_scalar(self.vth, f"{where}: vth", 0, VTH_MAX))
         set_(self, "du", _int_scalar(self.du, f"{where}: du", 0, DECAY_MAX))
         set_(self, "dv", _int_scalar(self.dv, f"{where}: dv", 0, DECAY_MAX))
