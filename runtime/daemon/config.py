@@ -61,10 +61,14 @@ class ActivatorConfig:
     """Which backend runs the activator's LIF units (DESIGN.md, data path step 3)."""
     backend: str = "numpy"   # "numpy" (vectorised, bit-exact with Lava) or "lava" (Lava's
                              # Loihi2SimCfg fixed_pt on this CPU: frames as fast as it gives)
+    awake_hold_ms: int = 500  # an expert stays awake this long after its units last fired, so
+                              # a skill whose units flicker off for a frame keeps its expert
 
     def __post_init__(self):
         check_fields(self, ConfigError)
         check_choice(self, "backend", BACKENDS)
+        if self.awake_hold_ms < 0:
+            raise ConfigError("awake_hold_ms", self.awake_hold_ms, "must be >= 0")
 
 
 @dataclass

@@ -1,0 +1,154 @@
+"""The experts loop: the awake experts, resident through the pager, run on the frame they woke on.
+
+    loop = ExpertsLoop(box.experts, pager, vision.seen, results, stage_clock, ...)
+    loop.cycle(timeout_s=0.1)          # one new Seen: each awake expert paged in and run
+
+Data path steps 4-5. It waits for the vision loop's newest `Seen`, drops it if it is
+already older than the frame age limit (counted as stale: the control loop answers
+the frame with a safe command), and runs each awake expert, highest priority first,
+on that frame: `pager.use(name)` makes it resident (a page-in here stalls this loop
+only, never the control loop or the activator), then onnxruntime runs it. Each
+expert's newest outputs go to `Results` with the frame's id and capture time, which
+the arbiter reads (and judges for age) every control cycle.
+
+An expert whose inputs are not one camera image, or that the pager refuses
+(bigger than the budget, a file that fails its hash), is skipped, counted and
+logged once: the robot goes on with the others.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from spikebox.runtime.experts.preprocess import frame_to_tensor
+from spikebox.runtime.pager import ExpertRefused
+
+from .stages import StageClock
+from .vision import Latest, Seen
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, eq=False)
+class ExpertRun:
+    """One expert's outputs on one frame."""
+    name: str
+    frame_id: int
+    captured_s: float                  # the frame's capture time (monotonic)
+    outputs: dict[str, np.ndarray]     # output name -> array, as the manifest declares them
+    done_s: float                      # monotonic time the outputs were ready
+    paged_in: bool                     # it was not resident: this run waited for a page-in
+
+
+class Results:
+    """Each expert's newest ExpertRun, shared between the experts and control loops."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._runs: dict[str, ExpertRun] = {}
+
+    def put(self, run: ExpertRun) -> None:
+        with self._lock:
+            self._runs[run.name] = run
+
+    def snapshot(self) -> dict[str, ExpertRun]:
+        with self._lock:
+            return dict(self._runs)
+
+
+def frame_fed(entry) -> bool:
+    """True if a camera frame is all `entry` needs: one image input with its preprocessing."""
+    if len(entry.inputs) != 1 or entry.preprocessing is None:
+        return False
+    shape = entry.inputs[0].shape
+    return len(shape) == 4 and 3 in (shape[1], shape[3])
+
+
+class ExpertsLoop:
+    def __init__(self, experts: dict, pager, seen: Latest, results: Results,
+                 stage_clock: StageClock, *, max_frame_age_ms: float, clock=time.monotonic):
+        self.experts, self.pager, self.seen_slot, self.results = experts, pager, seen, results
+        self.stages, self.max_frame_age_ms, self.clock = stage_clock, max_frame_age_ms, clock
+        self._version = 0
+        self._skipped: set[str] = set()            # logged once each
+        self.frames = 0                            # Seens the loop ran experts on
+        self.runs = 0
+        self.page_ins = 0                          # runs that waited for a page-in
+        self.stalled_frames = 0                    # frames on which some expert waited
+        self.refused: dict[str, int] = {}          # name -> runs the pager refused
+        self.unfed: set[str] = set()               # awake experts a frame cannot feed
+        self.last_fired: tuple[str, ...] = ()
+
+    def _order(self, names) -> list[str]:
+        known = [n for n in names if n in self.experts]
+        return sorted(known, key=lambda n: (-self.experts[n].priority, n))
+
+    def cycle(self, timeout_s: float = 0.1) -> int:
+        """Run the awake experts on the next new Seen; the number of experts run."""
+        seen, self._version = self.seen_slot.wait_newer(self._version, timeout_s)
+        if seen is None:
+            return 0
+        if seen.capture.age_ms(self.clock()) > self.max_frame_age_ms:
+            self.stages.count("experts", "stale")
+            return 0
+        self.frames += 1
+        self.last_fired = seen.fired
+        ran, stalled, feeds_by_pre = 0, False, {}
+        for name in self._order(seen.awake):
+            entry = self.experts[name]
+            if not frame_fed(entry):
+                if name not in self.unfed:
+                    self.unfed.add(name)
+                    logger.warning("expert %s: woken, but a camera frame cannot feed its inputs "
+                                   "%s; not run", name, [list(i.shape) for i in entry.inputs])
+                continue
+            run = self._run(name, entry, seen, feeds_by_pre)
+            if run is not None:
+                ran += 1
+                stalled |= run.paged_in
+        self.stalled_frames += stalled
+        return ran
+
+    def _run(self, name: str, entry, seen: Seen, feeds_by_pre: dict) -> ExpertRun | None:
+        spec = entry.inputs[0]
+        key = (repr(entry.preprocessing), tuple(spec.shape), spec.dtype)
+        try:
+            if key not in feeds_by_pre:
+                feeds_by_pre[key] = frame_to_tensor(seen.capture.image, entry.preprocessing, spec)
+        except ValueError as e:
+            self._skip(name, f"its preprocessing cannot be applied: {e}")
+            return None
+        resident = name in self.pager.resident()
+        t0 = self.clock()
+        try:
+            with self.pager.use(name) as session:
+                t1 = self.clock()
+                self.stages.record("pager", (t1 - t0) * 1000.0)
+                arrays = session.run(None, {spec.name: feeds_by_pre[key]})
+                t2 = self.clock()
+                self.stages.record("experts", (t2 - t1) * 1000.0)
+        except ExpertRefused as e:
+            self.refused[name] = self.refused.get(name, 0) + 1
+            self.stages.count("pager", "errors")
+            self._skip(name, e.reason)
+            return None
+        except Exception as e:                     # onnxruntime: a model that fails on a frame
+            self.stages.count("experts", "errors")
+            self._skip(name, f"inference failed: {e}")
+            return None
+        outputs = {o.name: np.asarray(a) for o, a in zip(entry.outputs, arrays)}
+        run = ExpertRun(name, seen.capture.frame_id, seen.capture.t_monotonic_s, outputs,
+                        self.clock(), paged_in=not resident)
+        self.runs += 1
+        self.page_ins += run.paged_in
+        self.results.put(run)
+        return run
+
+    def _skip(self, name: str, why: str) -> None:
+        if name not in self._skipped:
+            self._skipped.add(name)
+            logger.warning("expert %s skipped (the robot goes on without it): %s", name, why)

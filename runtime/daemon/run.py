@@ -1,0 +1,279 @@
+"""The daemon: the stages of stages.py opened from one RunConfig, three loops, one orderly stop.
+
+    summary = Daemon(RunConfig()).run()       # the demo: sim world, bundled box, virtual MCU
+    daemon = Daemon(config); threading.Thread(target=daemon.run).start(); daemon.stop("test")
+
+`run()` opens the box (hashes checked, signature if trusted keys are set), its
+activator and encoder, the pager over the box's experts, the source and the
+link, then runs the vision and experts loops in threads and the control loop in
+the calling thread until the run ends: its seconds or control cycles are done, a
+finite source ends, the sim course is completed, a stage fails, or `stop()` is
+called (the CLI calls it on SIGINT/SIGTERM). Then, in this order: the motors to
+zero (confirmed by the MCU's telemetry), the loops stop, and the stages close in
+data-path order. One process with threads: Lava forces `fork` (DESIGN.md).
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+from spikebox.firmware_bridge import Link
+from spikebox.runtime.activator import make_activator
+from spikebox.runtime.box import Box
+from spikebox.runtime.experts.box_loader import BoxLoader
+from spikebox.runtime.pager import Pager
+from spikebox.runtime.ratekeeper import Ratekeeper
+from spikebox.runtime.source import SourceError, open_source
+
+from .config import VIRTUAL_MCU, RunConfig
+from .control import ControlLoop
+from .experts_loop import ExpertsLoop, Results
+from .stages import STAGES, StageClock
+from .status import StatusBoard
+from .vision import VisionLoop
+
+logger = logging.getLogger(__name__)
+
+DEMO_BOX = Path(__file__).resolve().parents[2] / "models" / "demo.box"
+JOIN_TIMEOUT_S = 2.0
+DEMO_SECONDS = 120.0       # `spikebox run` on the sim with no --seconds/--frames ends after this
+
+
+class DaemonError(RuntimeError):
+    """The run could not start (the message names the part and the fix)."""
+
+
+def default_box() -> Path:
+    if not (DEMO_BOX / "manifest.json").exists():
+        raise DaemonError(f"no box given and the bundled demo box is missing ({DEMO_BOX}); "
+                          "give one with --box DIR, or rebuild it with `make experts`")
+    return DEMO_BOX
+
+
+class Daemon:
+    def __init__(self, config: RunConfig, *, source=None, arbiter_factory=None, status=None,
+                 clock=time.monotonic):
+        """source: an opened Source to read instead of opening config.source (its owner
+        closes it; tests read the sim world after the run).
+        arbiter_factory(box, config) -> an arbiter (default: runtime.arbiter's).
+        status(line): called with the status line every rates.status_period_s (None: quiet)."""
+        self._given_source = source
+        self.config = config
+        self.clock = clock
+        self._arbiter_factory = arbiter_factory
+        self._status = status
+        self._stop = threading.Event()
+        self.stop_reason: str | None = None
+        self.failure: BaseException | None = None
+        self.ended_by: str | None = None
+        self.parts: dict = {}                  # the opened stages, for status, report, tests
+        self.started_s: float | None = None
+
+    # -- the outside's side --------------------------------------------------------------
+    def stop(self, reason: str = "stop") -> None:
+        """End the run (thread- and signal-safe): motors to zero, then the stages."""
+        if self.stop_reason is None:
+            self.stop_reason = reason
+        self._stop.set()
+
+    # -- the run ---------------------------------------------------------------------------
+    def run(self) -> dict:
+        cfg = self.config
+        with ExitStack() as closing:
+            box = Box.open(cfg.box or default_box(), trusted_keys=cfg.trusted_keys)
+            network, encoder = box.load_activator()
+            if cfg.encoder is not None and cfg.encoder != box.manifest.encoder:
+                raise DaemonError(f"[encoder] in the run config differs from the one {box.path}'s "
+                                  "activator was trained on; leave [encoder] out to use the box's")
+            source = self._given_source
+            if source is None:
+                source = self._open_source()
+                closing.callback(source.close)
+            link = self._open_link(source, closing)
+            activator = make_activator(network, backend=cfg.activator.backend)
+            closing.callback(activator.close)
+            loader = BoxLoader(box)
+            pager = Pager(cfg.pager, loader, loader.footprints(),
+                          shell_footprints=loader.shell_footprints(), clock=self.clock)
+            closing.callback(pager.close)
+            arbiter = (self._arbiter_factory or _default_arbiter)(box, cfg)
+            self._loop(box, source, encoder, activator, pager, link, arbiter)
+        return self.summary()
+
+    def _open_source(self):
+        cfg = self.config
+        w, h = cfg.source.frame_size_px
+        try:
+            return open_source(cfg.source.capture, width_px=w, height_px=h, fps=cfg.rates.frame_hz)
+        except SourceError as e:
+            raise DaemonError(str(e)) from None
+
+    def _open_link(self, source, closing: ExitStack) -> Link:
+        link_config = self.config.link
+        if link_config.url == VIRTUAL_MCU:
+            url = getattr(source, "serial_url", None)
+            if url is None:                   # a camera or clip: the firmware alone, on a pty
+                from spikebox.firmware_bridge.virtual_mcu import VirtualMcu
+                mcu = VirtualMcu().start()
+                closing.callback(mcu.close)
+                url = mcu.url
+            link_config = dataclasses.replace(link_config, url=url)
+        link = Link(link_config)
+        link.connect()                        # HandshakeTimeout / ProtocolMismatch name the fix
+        closing.callback(link.close)
+        return link
+
+    def _loop(self, box, source, encoder, activator, pager, link, arbiter) -> None:
+        cfg = self.config
+        stages = StageClock(STAGES, cfg)
+        max_age = float(cfg.source.max_frame_age_ms)
+        vision = VisionLoop(source, encoder, activator, pager, stages, max_frame_age_ms=max_age,
+                            awake_hold_s=cfg.activator.awake_hold_ms / 1000.0, clock=self.clock)
+        results = Results()
+        experts = ExpertsLoop(box.experts, pager, vision.seen, results, stages,
+                              max_frame_age_ms=max_age, clock=self.clock)
+        control = ControlLoop(link, arbiter, results, vision.seen, stages,
+                              frame_max_age_ms=max_age,
+                              telemetry_max_age_ms=cfg.arbiter.telemetry_max_age_ms,
+                              clock=self.clock)
+        self.started_s = self.clock()
+        truth_of = getattr(source, "truth", None)
+        board = StatusBoard(started_s=self.started_s, clock=self.clock, vision=vision,
+                            experts=experts, control=control, pager=pager, link=link,
+                            stage_clock=stages, truth_of=truth_of)
+        self.parts = dict(box=box, source=source, vision=vision, experts=experts,
+                          control=control, pager=pager, link=link, stages=stages, board=board,
+                          arbiter=arbiter, results=results)
+        threads = [self._thread("vision", lambda: self._vision_loop(vision, source)),
+                   self._thread("experts", lambda: self._experts_loop(experts))]
+        try:
+            self._control_loop(control, board, source)
+        finally:
+            # Motors first, whatever ended the run (a signal, a failure, the clock).
+            control.stop_motors()
+            self._stop.set()
+            for t in threads:
+                t.join(JOIN_TIMEOUT_S)
+                if t.is_alive():
+                    logger.error("the %s loop did not stop within %.0f s", t.name, JOIN_TIMEOUT_S)
+
+    def _thread(self, name: str, body) -> threading.Thread:
+        def guarded():
+            try:
+                body()
+            except BaseException as e:        # a failed stage ends the run, motors first
+                logger.exception("the %s loop failed; stopping the robot", name)
+                self.failure = self.failure or e
+                self.stop(f"{name} failed: {e}")
+        t = threading.Thread(target=guarded, name=f"spikebox-{name}", daemon=True)
+        t.start()
+        return t
+
+    def _vision_loop(self, vision: VisionLoop, source) -> None:
+        rk = Ratekeeper(self.config.rates.frame_hz, clock=self.clock)
+        while not self._stop.is_set():
+            vision.cycle()
+            if getattr(source, "ended", False):
+                self.ended_by = self.ended_by or "source ended"
+                self.stop("source ended")
+            rk.keep_time()
+
+    def _experts_loop(self, experts: ExpertsLoop) -> None:
+        while not self._stop.is_set():
+            experts.cycle(timeout_s=0.05)
+
+    def _control_loop(self, control: ControlLoop, board: StatusBoard, source) -> None:
+        cfg = self.config
+        rk = Ratekeeper(cfg.rates.control_hz, clock=self.clock)
+        self.control_rk = rk
+        next_status = self.started_s + cfg.rates.status_period_s
+        while not self._stop.is_set():
+            control.cycle()
+            now = self.clock()
+            if cfg.seconds is not None and now - self.started_s >= cfg.seconds:
+                self.ended_by = self.ended_by or f"{cfg.seconds:g} s done"
+                break
+            if cfg.frames is not None and control.cycles >= cfg.frames:
+                self.ended_by = self.ended_by or f"{cfg.frames} cycles done"
+                break
+            if self._course_completed(source):
+                self.ended_by = self.ended_by or "course completed"
+                break
+            if self._status is not None and now >= next_status:
+                next_status += cfg.rates.status_period_s
+                self._status(board.line())
+            rk.keep_time()
+        if self.stop_reason and not self.ended_by:
+            self.ended_by = self.stop_reason
+
+    def _course_completed(self, source) -> bool:
+        """The sim only: the robot stands docked in the course's last zone."""
+        truth_of, seen = getattr(source, "truth", None), self.parts["vision"].seen.get()
+        if truth_of is None or seen is None:
+            return False
+        from spikebox.runtime.sim.truth import docked
+        truth = truth_of(seen.capture.frame_id)
+        return (truth is not None and truth.zone == len(source.world.course.zones) - 1
+                and truth.zone_kind == "dock" and docked(truth))
+
+    def summary(self) -> dict:
+        p = self.parts
+        if not p:
+            return {}
+        control, experts, vision = p["control"], p["experts"], p["vision"]
+        lat = sorted(c.latency_ms for c in control.commands if c.latency_ms is not None)
+        elapsed = max(self.clock() - self.started_s, 1e-9)
+        return {
+            "ended_by": self.ended_by,
+            "failure": None if self.failure is None else repr(self.failure),
+            "seconds": elapsed,
+            "frames": vision.frames,
+            "fps": vision.frames / elapsed,
+            "control_cycles": control.cycles,
+            "drives_not_sent": control.not_sent,
+            "latency_ms_p50": lat[len(lat) // 2] if lat else None,
+            "latency_ms_p99": lat[min(len(lat) - 1, int(0.99 * len(lat)))] if lat else None,
+            "stalled_frames": experts.stalled_frames,
+            "expert_runs": experts.runs,
+            "page_ins": experts.page_ins,
+            "refused": dict(experts.refused),
+            "motors_confirmed_zero": control.motors_confirmed_zero,
+            "stages": p["stages"].as_dict(),
+            "pager": {k: v for k, v in p["pager"].metrics().items()
+                      if isinstance(v, (int, float, str, list))},
+            "link": {k: v for k, v in p["link"].stats().items() if k != "reconnect_ms"},
+            "source": p["source"].stats(),
+        }
+
+
+def _default_arbiter(box, config: RunConfig):
+    from spikebox.runtime.arbiter import Arbiter
+    return Arbiter(box.experts, config.arbiter, config.link.max_wheel_mm_s)
+
+
+def run_until_signalled(daemon: Daemon) -> dict:
+    """`daemon.run()` with SIGINT and SIGTERM ending it the orderly way (motors to zero first,
+    then the stages). A second signal while it stops exits at once: the MCU's watchdog stops
+    the wheels when the heartbeats end. The previous handlers are restored afterwards."""
+    import os
+    import signal
+
+    signals = (signal.SIGINT, signal.SIGTERM)
+
+    def handler(signum, frame):
+        if daemon.stop_reason is not None:
+            os.write(2, b"spikebox: second signal; exiting now (the MCU's watchdog stops the "
+                        b"wheels)\n")
+            os._exit(128 + signum)
+        daemon.stop(signal.Signals(signum).name)
+
+    previous = {s: signal.signal(s, handler) for s in signals}
+    try:
+        return daemon.run()
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)

@@ -1,0 +1,108 @@
+"""The vision loop: source -> encoder -> activator -> pager.observe, at rates.frame_hz.
+
+    vision = VisionLoop(source, encoder, activator, pager, clock, config)
+    seen = vision.cycle()          # a Seen for a new fresh frame, else None (counted)
+
+Data path steps 1-4 up to the pager's forecast. Each new frame's spikes go through
+the activator; the pager learns from which experts fired and how warm the rest are
+(and may prefetch). What the experts loop needs is published as a `Seen`: the
+frame, and the experts *awake* for it — fired on this frame, or within
+`awake_hold_s` before it. The hold is the robot's hysteresis: a skill whose units
+flicker off for a frame or two keeps its expert running instead of dropping it.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from spikebox.runtime.source import Capture
+
+from .stages import StageClock
+
+
+@dataclass(frozen=True, eq=False)
+class Seen:
+    """One frame as the activator saw it."""
+    capture: Capture
+    expert_spikes: np.ndarray          # (experts,) unit spikes of each expert, network order
+    expert_warmth: np.ndarray          # (experts,) 0..1
+    fired: tuple[str, ...]             # experts with a unit spiking on this frame
+    awake: tuple[str, ...]             # fired now or within awake_hold_s
+    energy_uj: float
+    seen_s: float                      # monotonic time the activator finished with it
+
+
+class Latest:
+    """A latest-value slot between two threads: put() replaces, wait_newer() blocks until
+    something newer than what the reader last took (or the timeout)."""
+
+    def __init__(self):
+        self._cond = threading.Condition()
+        self._value, self._version = None, 0
+
+    def put(self, value) -> None:
+        with self._cond:
+            self._value, self._version = value, self._version + 1
+            self._cond.notify_all()
+
+    def get(self):
+        with self._cond:
+            return self._value
+
+    def wait_newer(self, version: int, timeout_s: float):
+        """(value, its version) once the version passes `version`, else (None, version)."""
+        with self._cond:
+            if self._cond.wait_for(lambda: self._version > version, timeout_s):
+                return self._value, self._version
+            return None, version
+
+
+class VisionLoop:
+    def __init__(self, source, encoder, activator, pager, stage_clock: StageClock, *,
+                 max_frame_age_ms: float, awake_hold_s: float, clock=time.monotonic):
+        self.source, self.encoder, self.activator, self.pager = source, encoder, activator, pager
+        self.stages = stage_clock
+        self.max_frame_age_ms, self.awake_hold_s = max_frame_age_ms, awake_hold_s
+        self.clock = clock
+        self.names = tuple(activator.network.expert_names)
+        self._last_fired_s = np.full(len(self.names), -np.inf)
+        self._last_id = -1
+        self.frames = 0                # new frames through the activator
+        self.seen = Latest()
+
+    def _timed(self, stage: str, fn, *args):
+        t0 = self.clock()
+        try:
+            return fn(*args)
+        except Exception:
+            self.stages.count(stage, "errors")
+            raise
+        finally:
+            self.stages.record(stage, (self.clock() - t0) * 1000.0)
+
+    def cycle(self) -> Seen | None:
+        capture = self._timed("source", self.source.read_latest, self.max_frame_age_ms)
+        if capture is None:
+            if not getattr(self.source, "ended", False):
+                self.stages.count("source", "stale")
+            return None
+        if capture.frame_id == self._last_id:        # no newer frame yet: nothing to do
+            return None
+        self._last_id = capture.frame_id
+        spikes = self._timed("encoder", self.encoder.encode, capture.image)
+        result = self._timed("activator", self.activator.step, spikes)
+        if self.pager is not None:
+            self.pager.observe(result.fired, result.warmth)
+        now = self.clock()
+        fired_mask = result.expert_spikes > 0
+        self._last_fired_s[fired_mask] = capture.t_monotonic_s
+        awake_mask = capture.t_monotonic_s - self._last_fired_s <= self.awake_hold_s
+        seen = Seen(capture, result.expert_spikes.copy(), result.expert_warmth.copy(),
+                    tuple(result.fired), tuple(n for n, a in zip(self.names, awake_mask) if a),
+                    float(result.energy_uj), now)
+        self.frames += 1
+        self.seen.put(seen)
+        return seen

@@ -1,0 +1,179 @@
+"""The daemon's loops one at a time, on real parts: the demo box's activator and experts, the
+sim world stepped frame by frame, the pager over the box's files."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from spikebox.runtime.activator import make_activator
+from spikebox.runtime.box import Box
+from spikebox.runtime.daemon import RunConfig
+from spikebox.runtime.daemon.experts_loop import ExpertsLoop, Results, frame_fed
+from spikebox.runtime.daemon.stages import STAGE_NAMES, STAGES, StageClock, config_value
+from spikebox.runtime.daemon.vision import Latest, Seen, VisionLoop
+from spikebox.runtime.experts.box_loader import BoxLoader
+from spikebox.runtime.pager import Pager, PagerConfig
+from spikebox.runtime.source import Capture
+from spikebox.runtime.source.sim import SimSource
+
+DEMO = Path(__file__).resolve().parent.parent / "models" / "demo.box"
+
+
+class FakeClock:
+    def __init__(self, t=100.0):
+        self.t = t
+
+    def __call__(self):
+        return self.t
+
+
+def test_the_stage_table_is_in_data_path_order_and_every_key_is_a_config_key():
+    assert STAGE_NAMES == ("source", "encoder", "activator", "pager", "experts", "arbiter",
+                           "bridge")
+    config = RunConfig()
+    for stage in STAGES:
+        assert config_value(config, stage.rate_key) > 0
+        assert 0 < stage.deadline_share <= 1
+
+
+def test_stage_clock_counts_a_call_past_its_deadline_as_missed():
+    config = RunConfig().with_overrides({"rates.frame_hz": 20.0})
+    clock = StageClock(STAGES, config)
+    assert clock.deadline_ms["activator"] == pytest.approx(0.25 * 50.0)
+    clock.record("activator", 5.0)
+    clock.record("activator", 13.0)
+    clock.count("source", "stale")
+    d = clock.as_dict()
+    assert d["activator"]["calls"] == 2 and d["activator"]["missed_deadlines"] == 1
+    assert d["source"]["stale"] == 1 and d["activator"]["worst_ms"] == 13.0
+
+
+def test_latest_hands_a_reader_only_what_is_newer_than_it_took():
+    slot = Latest()
+    assert slot.wait_newer(0, 0.01) == (None, 0)
+    slot.put("a")
+    slot.put("b")                                    # the newest wins; "a" is never seen
+    value, version = slot.wait_newer(0, 0.01)
+    assert (value, version) == ("b", 2)
+    assert slot.wait_newer(version, 0.01) == (None, 2)
+
+
+@pytest.fixture(scope="module")
+def demo():
+    return Box.open(DEMO)
+
+
+def _vision(demo, stages, hold_s, seed=0):
+    network, encoder = demo.load_activator()
+    source = SimSource(seed=seed, realtime=False, serial=False, fps=20.0)
+    source.open()
+    host = source.world.mcu.host()                   # the firmware core, in process
+    host.hello()
+    act = make_activator(network, backend="numpy")
+    vision = VisionLoop(source, encoder, act, None, stages, max_frame_age_ms=10_000,
+                        awake_hold_s=hold_s)
+    return source, act, vision, host
+
+
+def test_vision_keeps_an_expert_awake_for_the_hold_after_its_units_last_fired(demo):
+    stages = StageClock(STAGES, RunConfig())
+    source, act, vision, host = _vision(demo, stages, hold_s=0.5)
+    held = 0
+    try:
+        last_fired: dict[str, float] = {}
+        for _ in range(120):
+            host.drive(60, 260)                      # a slow circle: the view keeps changing
+            seen = vision.cycle()
+            assert seen is not None and vision.seen.get() is seen
+            t = seen.capture.t_monotonic_s
+            for name in seen.fired:
+                last_fired[name] = t
+            want = {n for n, tf in last_fired.items() if t - tf <= 0.5}
+            assert set(seen.awake) == want
+            assert set(seen.fired) <= set(seen.awake)
+            held += len(set(seen.awake) - set(seen.fired))
+            assert seen.expert_spikes.shape == (len(vision.names),)
+    finally:
+        act.close()
+        source.close()
+    assert held > 0, "no frame exercised the hold (nothing fired and then stopped)"
+    assert stages.as_dict()["activator"]["calls"] == 120
+
+
+def test_frame_fed_takes_one_image_input_with_preprocessing(demo):
+    entries = demo.experts
+    assert all(frame_fed(e) for e in entries.values())
+    import dataclasses
+    e = next(iter(entries.values()))
+    assert not frame_fed(dataclasses.replace(e, preprocessing=None))
+    assert not frame_fed(dataclasses.replace(e, inputs=e.inputs + e.inputs))
+
+
+def _experts_loop(demo, clock, max_age_ms=100.0, budget=None):
+    loader = BoxLoader(demo)
+    pager = Pager(PagerConfig(budget_bytes=budget, prefetch="off"), loader, loader.footprints(),
+                  shell_footprints=loader.shell_footprints())
+    slot, results = Latest(), Results()
+    stages = StageClock(STAGES, RunConfig())
+    loop = ExpertsLoop(demo.experts, pager, slot, results, stages, max_frame_age_ms=max_age_ms,
+                       clock=clock)
+    return loop, slot, results, stages, pager
+
+
+def _seen(frame_id, t, awake, image=None):
+    image = image if image is not None else np.full((120, 160, 3), 90, np.uint8)
+    return Seen(Capture(frame_id, t, image), np.zeros(0, np.int64), np.zeros(0), tuple(awake),
+                tuple(awake), 0.0, t)
+
+
+def test_experts_run_on_the_frame_they_woke_on_and_record_its_id_and_capture_time(demo):
+    clock = FakeClock()
+    everything = sum(e.footprint_bytes for e in demo.experts.values())
+    loop, slot, results, stages, pager = _experts_loop(demo, clock, budget=everything)
+    try:
+        names = sorted(demo.experts)[:2]
+        slot.put(_seen(7, clock.t - 0.01, names))
+        assert loop.cycle(0.01) == 2
+        runs = results.snapshot()
+        assert set(runs) == set(names)
+        for name in names:
+            run = runs[name]
+            assert run.frame_id == 7 and run.captured_s == pytest.approx(clock.t - 0.01)
+            assert run.paged_in                              # first use: paged in
+            declared = {o.name: tuple(o.shape) for o in demo.experts[name].outputs}
+            assert {k: v.shape for k, v in run.outputs.items()} == declared
+        assert loop.stalled_frames == 1 and loop.page_ins == 2
+        slot.put(_seen(8, clock.t, names))
+        loop.cycle(0.01)
+        assert not any(r.paged_in for r in results.snapshot().values())
+        assert loop.stalled_frames == 1
+    finally:
+        pager.close()
+
+
+def test_a_frame_older_than_the_limit_is_not_run_and_is_counted_stale(demo):
+    clock = FakeClock()
+    loop, slot, results, stages, pager = _experts_loop(demo, clock, max_age_ms=100.0)
+    try:
+        slot.put(_seen(3, clock.t - 0.5, sorted(demo.experts)[:1]))
+        assert loop.cycle(0.01) == 0
+        assert results.snapshot() == {}
+        assert stages.as_dict()["experts"]["stale"] == 1
+    finally:
+        pager.close()
+
+
+def test_an_expert_the_budget_cannot_hold_is_skipped_and_the_others_still_run(demo):
+    clock = FakeClock()
+    sizes = {n: e.footprint_bytes for n, e in demo.experts.items()}
+    small = min(sizes, key=sizes.get)
+    big = max(sizes, key=sizes.get)
+    assert sizes[big] > sizes[small]
+    loop, slot, results, stages, pager = _experts_loop(demo, clock, budget=sizes[small])
+    try:
+        slot.put(_seen(1, clock.t, [big, small]))
+        assert loop.cycle(0.01) == 1
+        assert set(results.snapshot()) == {small}
+        assert loop.refused == {big: 1}
+    finally:
+        pager.close()
