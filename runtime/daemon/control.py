@@ -54,6 +54,7 @@ class ControlLoop:
         self.not_sent = 0             # cycles whose DRIVE the link did not send
         self.motors_confirmed_zero: bool | None = None   # set by stop_motors
         self._last_answered: int | None = None
+        self.on_command: list = []     # callables(command), in this thread: recorders, the view
 
     def fresh_seen(self, now_s: float):
         """The activator's newest frame, if fresh; else None (then nobody is awake)."""
@@ -91,6 +92,8 @@ class ControlLoop:
                           frame_id, (sent.sent_at - captured) * 1000.0
                           if first_answer and captured is not None else None)
         self.commands.append(cmd)
+        for observe in self.on_command:
+            observe(cmd)
         return cmd
 
     def stop_motors(self, confirm_s: float = STOP_CONFIRM_S) -> bool:

@@ -56,11 +56,16 @@ def default_box() -> Path:
 
 class Daemon:
     def __init__(self, config: RunConfig, *, source=None, arbiter_factory=None, status=None,
-                 clock=time.monotonic):
+                 observers=(), clock=time.monotonic):
         """source: an opened Source to read instead of opening config.source (its owner
         closes it; tests read the sim world after the run).
         arbiter_factory(box, config) -> an arbiter (default: runtime.arbiter's).
-        status(line): called with the status line every rates.status_period_s (None: quiet)."""
+        status(line): called with the status line every rates.status_period_s (None: quiet).
+        observers: objects told what happens, each method optional and called in the loop's
+        own thread (keep them quick; queue slow work): start(daemon) once all is open,
+        seen(Seen) per frame through the activator, command(Command) per control cycle,
+        stopped(daemon) after the motors are at zero and the loops have stopped."""
+        self.observers = tuple(observers)
         self._given_source = source
         self.config = config
         self.clock = clock
@@ -148,6 +153,13 @@ class Daemon:
         self.parts = dict(box=box, source=source, vision=vision, experts=experts,
                           control=control, pager=pager, link=link, stages=stages, board=board,
                           arbiter=arbiter, results=results)
+        for o in self.observers:
+            if hasattr(o, "seen"):
+                vision.on_seen.append(o.seen)
+            if hasattr(o, "command"):
+                control.on_command.append(o.command)
+            if hasattr(o, "start"):
+                o.start(self)
         threads = [self._thread("vision", lambda: self._vision_loop(vision, source)),
                    self._thread("experts", lambda: self._experts_loop(experts))]
         try:
@@ -160,6 +172,12 @@ class Daemon:
                 t.join(JOIN_TIMEOUT_S)
                 if t.is_alive():
                     logger.error("the %s loop did not stop within %.0f s", t.name, JOIN_TIMEOUT_S)
+            for o in self.observers:
+                if hasattr(o, "stopped"):
+                    try:
+                        o.stopped(self)
+                    except Exception:
+                        logger.exception("observer %r failed at the end of the run", o)
 
     def _thread(self, name: str, body) -> threading.Thread:
         def guarded():

@@ -72,6 +72,7 @@ class VisionLoop:
         self._last_id = -1
         self.frames = 0                # new frames through the activator
         self.seen = Latest()
+        self.on_seen: list = []        # callables(seen), in this thread: recorders, the view
 
     def _timed(self, stage: str, fn, *args):
         t0 = self.clock()
@@ -105,4 +106,6 @@ class VisionLoop:
                     float(result.energy_uj), now)
         self.frames += 1
         self.seen.put(seen)
+        for observe in self.on_seen:
+            observe(seen)
         return seen
