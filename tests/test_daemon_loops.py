@@ -138,7 +138,7 @@ def test_experts_run_on_the_frame_they_woke_on_and_record_its_id_and_capture_tim
         assert set(runs) == set(names)
         for name in names:
             run = runs[name]
-            assert run.frame_id == 7 and run.captured_s == pytest.approx(clock.t - 0.01)
+            assert run.frame_id == 7 and run.t_monotonic_s == pytest.approx(clock.t - 0.01)
             assert run.paged_in                              # first use: paged in
             declared = {o.name: tuple(o.shape) for o in demo.experts[name].outputs}
             assert {k: v.shape for k, v in run.outputs.items()} == declared

@@ -66,8 +66,8 @@ class ControlLoop:
     def cycle(self) -> Command:
         now = self.clock()
         seen = self.fresh_seen(now)
-        decision = self.arbiter.decide(now, self.results.snapshot(),
-                                       () if seen is None else seen.awake)
+        results = self.results.snapshot()
+        decision = self.arbiter.decide(now, results, () if seen is None else seen.awake)
         t1 = self.clock()
         self.stages.record("arbiter", (t1 - now) * 1000.0)
         sent = self.link.send_drive(decision.left_mm_s, decision.right_mm_s)
@@ -77,7 +77,12 @@ class ControlLoop:
         self.cycles += 1
         # The frame this command answers: the one whose expert results drove it, else the
         # newest frame the activator saw (it decided that no expert was awake).
-        frame_id, captured = getattr(decision, "frame_id", None), getattr(decision, "captured_s", None)
+        frame_id, captured = decision.frame_id, None
+        run = results.get(decision.expert) if decision.expert is not None else None
+        if run is not None and run.frame_id == frame_id:
+            captured = run.t_monotonic_s
+        else:
+            frame_id = None
         if frame_id is None and seen is not None:
             frame_id, captured = seen.capture.frame_id, seen.capture.t_monotonic_s
         # Latency is the frame's capture -> the first DRIVE that answers it; later cycles that

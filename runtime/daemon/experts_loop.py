@@ -38,7 +38,7 @@ class ExpertRun:
     """One expert's outputs on one frame."""
     name: str
     frame_id: int
-    captured_s: float                  # the frame's capture time (monotonic)
+    t_monotonic_s: float               # the frame's capture time (monotonic)
     outputs: dict[str, np.ndarray]     # output name -> array, as the manifest declares them
     done_s: float                      # monotonic time the outputs were ready
     paged_in: bool                     # it was not resident: this run waited for a page-in
