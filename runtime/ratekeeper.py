@@ -23,6 +23,10 @@ class Ratekeeper:
         self.missed_deadlines = 0
         self.worst_lag_ms = 0.0
 
+    def remaining_s(self) -> float:
+        """Seconds until the next cycle's deadline (negative: already late)."""
+        return self._next - self._clock()
+
     def keep_time(self) -> bool:
         """Wait for the next cycle; True if this cycle missed its deadline."""
         self.frame += 1

@@ -48,16 +48,24 @@ class Results:
     """Each expert's newest ExpertRun, shared between the experts and control loops."""
 
     def __init__(self):
-        self._lock = threading.Lock()
+        self._cond = threading.Condition()
         self._runs: dict[str, ExpertRun] = {}
+        self.version = 0                       # +1 per put
 
     def put(self, run: ExpertRun) -> None:
-        with self._lock:
+        with self._cond:
             self._runs[run.name] = run
+            self.version += 1
+            self._cond.notify_all()
 
     def snapshot(self) -> dict[str, ExpertRun]:
-        with self._lock:
+        with self._cond:
             return dict(self._runs)
+
+    def wait_newer(self, version: int, timeout_s: float) -> bool:
+        """True once a result newer than `version` is in (False after the timeout)."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self.version > version, max(timeout_s, 0.0))
 
 
 def frame_fed(entry) -> bool:
