@@ -88,7 +88,8 @@ class _Unseen:
         self._last_seen_s[key] = now_s
 
     def seen(self, key: str, now_s: float) -> None:
-        if key in self._last_seen_s:
+        """Seen again while resting: the rest starts over (once over, a sighting is new)."""
+        if self.resting(key, now_s):
             self._last_seen_s[key] = now_s
 
     def resting(self, key: str, now_s: float) -> bool:
