@@ -30,7 +30,7 @@ An expert without a contract is run and logged, never driven by. The arbiter
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Sequence
 
 from ..schema import MISSING, Invalid, at_least, join
@@ -214,7 +214,7 @@ class DriveContract:
             raise Invalid(STEER, MISSING, f"one behaviour, a key {', '.join(BEHAVIOURS[:-1])} "
                           f"or {BEHAVIOURS[-1]}")
         if len(given) > 1:
-            raise Invalid(given[1], getattr(self, given[1]).output,
+            raise Invalid(given[1], asdict(getattr(self, given[1])),
                           f"no second behaviour beside {given[0]!r}: a drive contract has one")
 
     @property
