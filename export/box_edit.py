@@ -28,6 +28,7 @@ import numpy as np
 
 from spikebox import __version__
 from spikebox.runtime.activator import ActivatorNetwork
+from spikebox.runtime.arbiter import DriveContract
 from spikebox.runtime.box import (EXPERT_NAME_RULE, MANIFEST, METRIC_NAME_RULE, SCHEMA_VERSION,
                                   SIGNATURE, WOKEN_BY_ACTIVATOR, WOKEN_BY_NAME, Box, BoxError,
                                   ExpertEntry, ExpertFiles, Manifest, OutputEntry, TensorEntry,
@@ -40,6 +41,7 @@ from spikebox.runtime.files import atomic_write, fsync_dir, fsync_files
 from spikebox.runtime.schema import Invalid
 
 from .activator_training import UnitTrainingConfig, train_expert_units
+from .drive_spec import check_drive_fits, outputs_of_onnx
 from .model_check import DEFAULT_MEMORY_LIMIT_BYTES, ModelReport, check_model
 from .quantize import DEFAULT_TOLERANCE, QuantReport, quantize_expert
 from .torch_door import is_torch_spec, torch_to_onnx
@@ -80,6 +82,7 @@ class AddOptions:
     metrics: dict[str, float] = field(default_factory=dict)   # held-out figures, into the entry
     keep_examples: int | None = None     # store at most this many of the examples (and of the
                                          # background) in the box; all of them train the units
+    drive: DriveContract | None = None   # how its outputs drive the robot (None: only logged)
 
     def __post_init__(self):
         # Errors name the field, never a flag: the CLI that fills these speaks flags (commands.py).
@@ -196,6 +199,8 @@ def add_expert(path: str | os.PathLike, name: str, model: str | os.PathLike,
     if name in manifest.experts:
         raise BoxError(f"{bp}: already has an expert '{name}'; remove it first "
                        f"(spikebox export remove {bp} {name}) or choose another name")
+    if not is_torch_spec(str(model)):    # a PyTorch model's outputs are known once converted
+        check_drive_fits(options.drive, outputs_of_onnx(Path(model)), model)
     _sweep(bp, manifest)
     uid = uuid.uuid4().hex[:8]
 
@@ -227,6 +232,7 @@ def add_expert(path: str | os.PathLike, name: str, model: str | os.PathLike,
                                           sample_inputs=options.sample_inputs)
         if source != Path(model):
             shutil.rmtree(source.parent, ignore_errors=True)
+        check_drive_fits(options.drive, [OutputEntry(**o) for o in report.outputs], model)
         unknown = set(options.outputs) - {o["name"] for o in report.outputs}
         if unknown:
             raise BoxError(f"{model}: has no output named {sorted(unknown)}; its outputs are "
@@ -357,6 +363,7 @@ def _entry(name: str, staged: Path, report: ModelReport, int8: QuantReport | Non
         int8=int8.manifest_entry() if int8 else None,
         added_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         metrics=dict(options.metrics) or None,
+        drive=options.drive,
     )
 
 

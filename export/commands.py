@@ -72,7 +72,14 @@ def add_arguments(exp: argparse.ArgumentParser, fmt) -> None:
     p.add_argument("--role", default="skill", help="what the arbiter treats it as (default: skill)")
     p.add_argument("--priority", type=int, default=0, help="higher wins in the arbiter")
     p.add_argument("--output", action="append", default=[], metavar="NAME=MEANING",
-                   help="what an output means, e.g. steer='steering in [-1, 1]'")
+                   help="what an output means, for people, e.g. steer='steering in [-1, 1]'")
+    p.add_argument("--drive", metavar="SPEC",
+                   help="how its outputs drive the robot, for the arbiter: a JSON file or inline "
+                        "JSON naming one behaviour (steer, seek or classes), its output and "
+                        "columns, e.g. '{\"steer\": {\"output\": \"steer\", "
+                        "\"steering\": 0}}' (README.md, Drive contracts); checked against the "
+                        "model's outputs before the box is touched. Without it the arbiter "
+                        "only logs its outputs")
     p.add_argument("--image-size", metavar="WxH", help="image input: resize frames to WxH")
     p.add_argument("--colour", choices=["bgr", "rgb"], help="image input: channel order")
     p.add_argument("--scale", type=float, help="image input: multiply pixels by this")
@@ -216,6 +223,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"{box.path}: empty box '{box.name}'")
         elif args.action == "add":
             from .box_edit import add_expert
+            from .drive_spec import read_drive_spec
             outputs = dict(o.split("=", 1) for o in args.output)
             opts = _add_options(examples=Path(args.examples) if args.examples else None,
                                 sample_inputs=Path(args.sample_inputs) if args.sample_inputs
@@ -229,6 +237,7 @@ def run(args: argparse.Namespace) -> int:
                                 calibration=Path(args.calibration) if args.calibration else None,
                                 force_int8=args.force_int8, metrics=dict(args.metric),
                                 keep_examples=args.keep_examples,
+                                drive=read_drive_spec(args.drive) if args.drive else None,
                                 **({} if args.int8_tolerance is None
                                    else {"int8_tolerance": args.int8_tolerance}))
             add_expert(args.box, args.name, args.model, opts, progress=say)

@@ -50,6 +50,8 @@ def describe(box: Box) -> Iterator[str]:
             else "input shapes not recorded (a box from before they were)")
         yield f"    inputs     {ins}"
         yield f"    outputs    {outs}"
+        yield "    drive      " + (e.drive.summary() if e.drive else
+                                  "none: the arbiter only logs its outputs")
         if e.metrics:
             yield "    held-out   " + "   ".join(f"{k} {v:.4g}" for k, v in e.metrics.items())
         if e.preprocessing:

@@ -19,6 +19,7 @@ import re
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
 
+from .arbiter.contract import DriveContract
 from .encoder import EncoderConfig
 from .schema import FieldError, Invalid, at_least, join, read_as
 
@@ -143,6 +144,9 @@ class ExpertEntry:
     # Held-out figures its trainer measured, e.g. {"steering_mae": 0.05} (tools/recipes/):
     # name -> value, names as METRIC_NAME_RULE; None: none given.
     metrics: dict[str, float] | None = None
+    # How its outputs drive the robot (runtime/arbiter/contract.py), checked against its
+    # outputs' shapes. None: the arbiter only logs its outputs (and boxes from before).
+    drive: DriveContract | None = None
 
     def __post_init__(self):
         # A footprint of 0 or less would make the pager refuse the whole box.
@@ -155,6 +159,11 @@ class ExpertEntry:
                               f"a metric name: {METRIC_NAME_RULE}")
         if self.measured_shapes is not None:
             self._check_measured_shapes()
+        if self.drive is not None:
+            try:
+                self.drive.check_outputs(self.outputs)
+            except Invalid as e:
+                raise e.under("drive") from None
         if self.woken_by not in (None, *WAKES):
             raise Invalid("woken_by", self.woken_by, " or ".join(map(repr, WAKES)))
         if self.woken_by == WOKEN_BY_ACTIVATOR and self.activator_units < 1:
@@ -244,8 +253,16 @@ class Manifest:
             raise BoxError(f"{where}: {e.describe()}; {FIX}") from None
 
     def to_json(self) -> dict:
-        """As json.loads would give it back (tuples as lists): what from_json reads."""
-        return json.loads(json.dumps(asdict(self)))
+        """As json.loads would give it back (tuples as lists): what from_json reads. A drive
+        contract is written as its one behaviour, and an entry without one has no "drive" key,
+        so a box without contracts stays readable by a spikebox from before them."""
+        data = json.loads(json.dumps(asdict(self)))
+        for entry in data["experts"].values():
+            if entry.get("drive") is None:
+                entry.pop("drive", None)
+            else:
+                entry["drive"] = {k: v for k, v in entry["drive"].items() if v is not None}
+        return data
 
 
 # What wakes an expert (ExpertEntry.woken_by): one spelling, here.

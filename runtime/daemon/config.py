@@ -30,6 +30,8 @@ else:                                            # the robot's Python 3.10 (JetP
 from spikebox.firmware_bridge import LinkConfig, LinkConfigError
 
 from ..activator import BACKENDS
+from ..arbiter.decide import IDLE_MODES, IDLE_STOP
+from ..arbiter.kinematics import SteeringLimits
 from ..config_fields import ConfigError, check_choice, check_positive, check_size, toml_value
 from ..encoder import EncoderConfig
 from ..pager.config import PagerConfig
@@ -71,17 +73,44 @@ class ActivatorConfig:
             raise ConfigError("awake_hold_ms", self.awake_hold_ms, "must be >= 0")
 
 
+_DEMO_ROBOT = SteeringLimits()   # the demo robot's steering, as the sim's autopilot drives it
+
+
 @dataclass
 class ArbiterConfig:
-    """What the arbiter trusts when it turns expert outputs into one drive command.
+    """What the arbiter trusts when it turns expert outputs into one drive command, and the
+    robot's numbers it turns a steering into wheel speeds with (runtime/arbiter/).
 
     The wheel speed limit is link.max_wheel_mm_s, defined once: the arbiter plans
-    within it and the link clips every setpoint to it."""
+    within it and the link clips every setpoint to it. The defaults are the demo
+    robot's (runtime/sim: the C robot's 150 mm wheelbase, the autopilot's steering)."""
     telemetry_max_age_ms: int = 200   # older telemetry is not acted on (nor shown as current)
+    result_max_age_ms: int = 200      # an expert result older than this (its frame's capture
+                                      # to the control cycle) is not acted on: the expert is
+                                      # silent that cycle, counted, and the command is safe
+    idle: str = IDLE_STOP             # no expert has anything to say: "stop" (stand still) or
+                                      # "cruise" (straight on at idle_speed_mm_s)
+    idle_speed_mm_s: float = 80.0     # idle = "cruise": both wheels at this
+    wheelbase_mm: float = 150.0       # between the wheels' contact points
+    cruise_mm_s: float = _DEMO_ROBOT.cruise_mm_s   # forward speed at steering 0, speed 1
+    turn_rad_s: float = _DEMO_ROBOT.turn_rad_s     # turn rate at steering ±1
+    slow_in_turns: float = _DEMO_ROBOT.slow_in_turns   # share of the speed given up at a
+                                                       # full turn, 0 to 1
+    full_turn_bearing_rad: float = 0.6   # a seeking expert's target this far off the heading
+                                         # (or more) steers a full turn
 
     def __post_init__(self):
         check_fields(self, ConfigError)
-        check_positive(self, "telemetry_max_age_ms")
+        check_positive(self, "telemetry_max_age_ms", "result_max_age_ms", "idle_speed_mm_s",
+                       "wheelbase_mm", "cruise_mm_s", "turn_rad_s", "full_turn_bearing_rad")
+        check_choice(self, "idle", IDLE_MODES)
+        if not 0.0 <= self.slow_in_turns <= 1.0:
+            raise ConfigError("slow_in_turns", self.slow_in_turns, "must be from 0 to 1")
+
+    @property
+    def steering(self) -> SteeringLimits:
+        return SteeringLimits(cruise_mm_s=self.cruise_mm_s, turn_rad_s=self.turn_rad_s,
+                              slow_in_turns=self.slow_in_turns)
 
 
 @dataclass

@@ -13,29 +13,15 @@ any image size.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 
+from ..arbiter.kinematics import SteeringLimits
 from .layout import DOCK_STOP_MM
 from .truth import GroundTruth, bearing, docked, steering_for, wrap
 from .world import SimWorld, WorldConfig
 
 BALL_CLOSE_MM = 330.0     # near enough to the ball: on to the exit
-
-
-@dataclass(frozen=True)
-class SteeringLimits:
-    """How a steering in [-1, 1] becomes wheel setpoints."""
-    cruise_mm_s: float = 200.0
-    turn_rad_s: float = 1.6           # the turn rate at steering 1
-    slow_in_turns: float = 0.8        # speed falls by this share at a full turn
-
-    def wheels(self, steering: float, wheelbase_mm: float, speed: float = 1.0) -> tuple[float, float]:
-        s = float(np.clip(steering, -1.0, 1.0))
-        v = self.cruise_mm_s * speed * (1.0 - self.slow_in_turns * abs(s))
-        w = s * self.turn_rad_s
-        return v - w * wheelbase_mm / 2, v + w * wheelbase_mm / 2
 
 
 class Autopilot:

@@ -1,0 +1,194 @@
+"""The arbiter: the awake experts' latest results -> one drive setpoint, safety first.
+
+    arbiter = Arbiter(box.experts, config.arbiter, config.link.max_wheel_mm_s)
+    decision = arbiter.decide(now_s, {"line_follow": ExpertResult(outputs, frame_id, t_s)},
+                              awake={"line_follow"})
+    link.drive(decision.left_mm_s, decision.right_mm_s)     # already within the limit
+    arbiter.counts.stale_results                              # {"line_follow": 3, ...}
+
+Data path: experts → **arbiter** → firmware_bridge. Called once a control cycle,
+it never waits: it decides on what results there are. Per expert with a drive
+contract (contract.py; an expert without one is only logged), in name order:
+asleep (not in `awake`), it says nothing; awake, its result is read, and one
+that is missing, older than result_max_age_ms, of another shape or dtype than
+its manifest declares, or not finite is silent this cycle and counted
+(ArbiterCounts). Its rule (behaviours.py) turns a usable row into a bid.
+
+The choice:
+1. a safety stop (a classes stop, a steer's clear way below its stop distance,
+   a seek holding or squaring up on arrival) beats every drive;
+2. then the highest priority drives, ties to the first name;
+3. an awake expert that is silent for a fault, and that could have outranked
+   the winner (it may bid a safety stop, or its priority is higher), stops the
+   robot: it might have said stop, and a safe command beats a guess;
+4. nobody with anything to say: the idle behaviour, config.idle: "stop", or
+   "cruise" straight on at idle_speed_mm_s.
+The wheels are then scaled down together (the arc kept) to ±max_wheel_mm_s.
+Pure given its inputs, `now_s` (a monotonic clock's seconds, the captures'
+clock) and what its rules remember: no clock is read here.
+"""
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, AbstractSet, Mapping
+
+import numpy as np
+
+from .behaviours import Bid, Rule, Wheels, make_rule
+
+if TYPE_CHECKING:                        # the config imports this module's IDLE_MODES
+    from ..daemon.config import ArbiterConfig
+    from ..manifest import ExpertEntry
+
+IDLE_STOP, IDLE_CRUISE = "stop", "cruise"          # ArbiterConfig.idle
+IDLE_MODES = (IDLE_STOP, IDLE_CRUISE)
+IDLE = "idle"                                      # Decision.reason with nobody to drive
+# Why an awake expert is silent this cycle: Decision.reason when that stops the robot.
+MISSING, STALE, BAD_OUTPUT, NONFINITE = "missing", "stale", "bad_output", "nonfinite"
+FAULTS = (MISSING, STALE, BAD_OUTPUT, NONFINITE)
+
+
+@dataclass(frozen=True)
+class ExpertResult:
+    """An expert's latest outputs and the capture they answer."""
+    outputs: Mapping[str, np.ndarray]    # by output name, as the session returned them
+    frame_id: int                        # the capture's
+    t_monotonic_s: float                 # the capture's time, on the clock of decide's now_s
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The setpoint to send (within ±max_wheel_mm_s), and why: what gets logged."""
+    left_mm_s: float
+    right_mm_s: float
+    expert: str | None                   # whose bid it is (None: idle, or a fault's stop)
+    reason: str                          # a word: behaviours.py's, IDLE, or a fault
+    safety_stop: bool                    # no forward motion, for safety
+    frame_id: int | None = None          # the frame whose result it acts on
+    silent: Mapping[str, str] = field(default_factory=dict)   # awake expert -> its fault
+
+
+@dataclass
+class ArbiterCounts:
+    """Control cycles, by what was decided and by each expert's faults."""
+    cycles: int = 0
+    reasons: Counter = field(default_factory=Counter)          # reason -> cycles
+    driven_by: Counter = field(default_factory=Counter)        # expert -> cycles it drove
+    safety_stops: int = 0
+    missing_results: Counter = field(default_factory=Counter)  # expert -> cycles, per fault
+    stale_results: Counter = field(default_factory=Counter)
+    bad_output_results: Counter = field(default_factory=Counter)
+    nonfinite_results: Counter = field(default_factory=Counter)
+
+    def faults(self, fault: str) -> Counter:
+        return {MISSING: self.missing_results, STALE: self.stale_results,
+                BAD_OUTPUT: self.bad_output_results, NONFINITE: self.nonfinite_results}[fault]
+
+    def to_json(self) -> dict:
+        return {k: dict(v) if isinstance(v, Counter) else v for k, v in vars(self).items()}
+
+
+class Arbiter:
+    def __init__(self, experts: Mapping[str, ExpertEntry], config: ArbiterConfig,
+                 max_wheel_mm_s: float):
+        if not max_wheel_mm_s > 0:
+            raise ValueError(f"max_wheel_mm_s {max_wheel_mm_s}: must be > 0 (link.max_wheel_mm_s)")
+        self.config, self.max_wheel_mm_s = config, float(max_wheel_mm_s)
+        self.counts = ArbiterCounts()
+        wheels = Wheels(config.steering, config.wheelbase_mm, config.full_turn_bearing_rad)
+        self._experts: dict[str, tuple[ExpertEntry, Rule]] = {
+            name: (entry, make_rule(entry.drive, wheels))
+            for name, entry in sorted(experts.items()) if entry.drive is not None}
+
+    @property
+    def drivers(self) -> list[str]:
+        """The experts that may drive (those with a drive contract), in name order."""
+        return list(self._experts)
+
+    def decide(self, now_s: float, results: Mapping[str, ExpertResult],
+               awake: AbstractSet[str]) -> Decision:
+        """One control cycle's setpoint from each expert's latest result (`results`, by name:
+        any it has; a result is acted on only while fresh) and the experts the activator
+        wants now (`awake`)."""
+        bids: list[tuple[int, str, Bid]] = []
+        silent: dict[str, str] = {}
+        for name, (entry, rule) in self._experts.items():
+            row = fault = frame_id = None
+            if name in awake:
+                row, fault, frame_id = self._read(entry, results.get(name), now_s)
+            if fault:
+                self.counts.faults(fault)[name] += 1
+            bid = rule.step(now_s, row, name in awake, frame_id)
+            if bid is not None:
+                bids.append((-entry.priority, name, bid))
+            elif fault:
+                silent[name] = fault
+        decision = self._clipped(self._choose(bids, silent))
+        self.counts.cycles += 1
+        self.counts.reasons[decision.reason] += 1
+        self.counts.safety_stops += decision.safety_stop
+        if decision.expert is not None:
+            self.counts.driven_by[decision.expert] += 1
+        return decision
+
+    def _read(self, entry: ExpertEntry, result: ExpertResult | None, now_s: float
+              ) -> tuple[np.ndarray | None, str | None, int | None]:
+        """(row, None, frame_id) for a usable result, else (None, the fault, frame_id)."""
+        if result is None:
+            return None, MISSING, None
+        output = entry.drive.behaviour.output
+        declared = next(o.shape for o in entry.outputs if o.name == output)
+        try:                                  # a result is the expert's word, never trusted
+            frame_id = int(result.frame_id)
+            age_ms = (now_s - float(result.t_monotonic_s)) * 1000.0
+            # A capture from the future is another clock's: not trusted either.
+            if not abs(age_ms) <= self.config.result_max_age_ms:
+                return None, STALE, frame_id
+            values = np.asarray(result.outputs[output])
+            if (values.dtype.kind not in "biuf" or values.ndim != len(declared)
+                    or values.size != declared[-1]
+                    or any(isinstance(d, int) and d != n for d, n in zip(declared, values.shape))):
+                return None, BAD_OUTPUT, frame_id
+            row = values.astype(np.float64).reshape(-1)
+        except (AttributeError, KeyError, TypeError, ValueError, OverflowError):
+            return None, BAD_OUTPUT, None
+        if not np.isfinite(row).all():
+            return None, NONFINITE, frame_id
+        return row, None, frame_id
+
+    def _choose(self, bids: list[tuple[int, str, Bid]], silent: dict[str, str]) -> Decision:
+        safety = [b for b in bids if b[2].safety_stop]
+        if safety:
+            return _decision(min(safety, key=lambda b: b[:2]), silent)
+        winner = min(bids, key=lambda b: b[:2], default=None)
+        for name, fault in silent.items():
+            entry, rule = self._experts[name]
+            if winner is None or rule.can_stop or (-entry.priority, name) < winner[:2]:
+                return Decision(0.0, 0.0, None, fault, True, None, silent)
+        if winner is not None:
+            return _decision(winner, silent)
+        if self.config.idle == IDLE_CRUISE:
+            speed = self.config.idle_speed_mm_s
+            return Decision(speed, speed, None, IDLE, False, None, silent)
+        return Decision(0.0, 0.0, None, IDLE, False, None, silent)
+
+    def _clipped(self, d: Decision) -> Decision:
+        """Both wheels scaled by one factor so the faster is within ±max_wheel_mm_s: the
+        robot keeps the arc it was told, only slower."""
+        left, right = d.left_mm_s, d.right_mm_s
+        if not (math.isfinite(left) and math.isfinite(right)):     # never sent: stop
+            return Decision(0.0, 0.0, None, NONFINITE, True, d.frame_id, d.silent)
+        peak = max(abs(left), abs(right))
+        if peak > self.max_wheel_mm_s:
+            scale = self.max_wheel_mm_s / peak
+            left, right = left * scale, right * scale
+        lim = self.max_wheel_mm_s
+        return Decision(min(max(left, -lim), lim), min(max(right, -lim), lim), d.expert, d.reason,
+                        d.safety_stop, d.frame_id, d.silent)
+
+
+def _decision(bid: tuple[int, str, Bid], silent: dict[str, str]) -> Decision:
+    _, name, b = bid
+    return Decision(b.left_mm_s, b.right_mm_s, name, b.reason, b.safety_stop, b.frame_id, silent)

@@ -1,0 +1,42 @@
+"""How a steering in [-1, 1] becomes the two wheel setpoints of a differential-drive robot.
+
+    limits = SteeringLimits(cruise_mm_s=200.0, turn_rad_s=1.6, slow_in_turns=0.8)
+    left, right = limits.wheels(0.5, wheelbase_mm=150.0, speed=0.7)   # mm/s, + forward
+    left, right = limits.turn_in_place(-1.0, wheelbase_mm=150.0)      # no forward motion
+
+The one implementation: the arbiter drives the robot with it (its numbers are
+the run config's [arbiter] table) and the sim's autopilot drives the demo robot
+with it. Conventions are the C robot's: a steering > 0 turns left
+(counter-clockwise), so the right wheel runs faster.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class SteeringLimits:
+    """How fast the robot goes and turns at a steering; the demo robot's by default."""
+    cruise_mm_s: float = 200.0        # forward speed at steering 0 and speed 1
+    turn_rad_s: float = 1.6           # the turn rate at steering 1
+    slow_in_turns: float = 0.8        # speed falls by this share at a full turn
+
+    def wheels(self, steering: float, wheelbase_mm: float, speed: float = 1.0
+               ) -> tuple[float, float]:
+        """(left, right) mm/s for `steering` (clipped to [-1, 1]) at `speed` (a share of
+        cruise_mm_s): the turn rate is the steering's whatever the speed, so a slow robot
+        still turns where it is told to."""
+        s = float(np.clip(steering, -1.0, 1.0))
+        v = self.cruise_mm_s * speed * (1.0 - self.slow_in_turns * abs(s))
+        return self._around(v, s, wheelbase_mm)
+
+    def turn_in_place(self, steering: float, wheelbase_mm: float) -> tuple[float, float]:
+        """(left, right) mm/s that turn the robot on the spot at the steering's rate: what a
+        robot that must not go forward (a wall ahead, a marker to square up to) may do."""
+        return self._around(0.0, float(np.clip(steering, -1.0, 1.0)), wheelbase_mm)
+
+    def _around(self, v_mm_s: float, steering: float, wheelbase_mm: float) -> tuple[float, float]:
+        w = steering * self.turn_rad_s
+        return v_mm_s - w * wheelbase_mm / 2, v_mm_s + w * wheelbase_mm / 2

@@ -1,0 +1,341 @@
+"""The arbiter (issue #12 §1): one drive setpoint a cycle, safety first, priority next, idle
+when nobody speaks; a stale, missing, broken or non-finite result is a silent expert, counted,
+and a safe command, never a wait or an exception. Time is a fake clock: `now` is passed in."""
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from arbiterkit import REPO, arbiter, demo_experts, experts, result
+from spikebox.runtime.arbiter import ExpertResult, SteeringLimits
+from spikebox.runtime.daemon import ConfigError, RunConfig
+from spikebox.runtime.daemon.config import ArbiterConfig
+
+LINE = {"steer": {"output": "cat", "steering": 0}}
+AVOID = {"steer": {"output": "cat", "steering": 0, "speed": 0.7, "clear_ahead": 1,
+                   "stop_within_m": 0.2}}
+BALL = {"seek": {"output": "cat", "visible": 0, "bearing": 1, "distance": 2, "arrive_m": 0.33,
+                 "on_arrival": "release", "rearm_s": 3.0}}
+DOCK = {"seek": {"output": "cat", "visible": 0, "bearing": 1, "distance": 2, "aligned": 3,
+                 "arrive_m": 0.4, "on_arrival": "hold"}}
+SIGNS = {"classes": {"output": "cat", "names": ["arrow_left", "arrow_right", "stop", "word_dock",
+                                                "word_ball", "word_line", "none"],
+                     "actions": {"stop": "stop", "arrow_left": "turn_left",
+                                 "arrow_right": "turn_right"},
+                     "margin": 1.0, "hold_s": 2.0, "turn_s": 1.0, "rearm_s": 3.0}}
+DEMO_ROBOT = SteeringLimits()
+
+
+def sign(name: str, t_s: float, lead: float = 5.0):
+    names = SIGNS["classes"]["names"]
+    return result(*[lead if n == name else 0.0 for n in names], t_s=t_s)
+
+
+def wheels(steering: float, speed: float = 1.0):
+    return pytest.approx(DEMO_ROBOT.wheels(steering, 150.0, speed))
+
+
+# -- steering, priority, safety ----------------------------------------------------------------
+
+def test_a_line_follower_steers_by_the_robots_kinematics():
+    arb = arbiter(experts(line_follow=dict(drive=LINE)))
+    d = arb.decide(1.0, {"line_follow": result(0.5, t_s=0.95, frame_id=7)}, {"line_follow"})
+    assert (d.left_mm_s, d.right_mm_s) == wheels(0.5)
+    assert d.right_mm_s > d.left_mm_s                  # + turns left: the right wheel leads
+    assert (d.expert, d.reason, d.safety_stop, d.frame_id) == ("line_follow", "steer", False, 7)
+
+
+def test_the_higher_priority_drives_and_ties_go_to_the_first_name():
+    both = {"line_follow": result(0.5, t_s=0.0), "obstacle_avoid": result(-0.5, 2.0, t_s=0.0)}
+    awake = set(both)
+    d = arbiter(demo_experts()).decide(0.0, both, awake)
+    assert (d.expert, d.reason) == ("obstacle_avoid", "steer")     # 30 over 0
+    assert (d.left_mm_s, d.right_mm_s) == wheels(-0.5, 0.7)
+    d = arbiter(demo_experts(line_follow=40)).decide(0.0, both, awake)
+    assert d.expert == "line_follow"                                # priority, not the name
+    twins = experts(b_line=dict(like="line_follow", drive=LINE, priority=5),
+                    a_line=dict(like="line_follow", drive=LINE, priority=5))
+    d = arbiter(twins).decide(0.0, {"a_line": result(0.1, t_s=0.0),
+                                    "b_line": result(-0.1, t_s=0.0)}, {"a_line", "b_line"})
+    assert d.expert == "a_line"
+
+
+def test_an_obstacle_stop_beats_any_priority_and_never_drives_forward():
+    entries = demo_experts(line_follow=99, obstacle_avoid=0)   # safety does not need priority
+    arb = arbiter(entries)
+    d = arb.decide(0.0, {"line_follow": result(0.0, t_s=0.0),
+                         "obstacle_avoid": result(0.8, 0.15, t_s=0.0)},
+                   {"line_follow", "obstacle_avoid"})
+    assert (d.expert, d.reason, d.safety_stop) == ("obstacle_avoid", "obstacle", True)
+    assert d.left_mm_s + d.right_mm_s == pytest.approx(0.0)    # turns in place, toward the left
+    assert d.right_mm_s > 0
+    d = arb.decide(0.1, {"line_follow": result(0.0, t_s=0.1),
+                         "obstacle_avoid": result(0.8, 0.25, t_s=0.1)},
+                   {"line_follow", "obstacle_avoid"})
+    assert d.expert == "line_follow"                          # clear again: priority rules
+
+
+def test_experts_without_a_contract_or_asleep_never_drive():
+    entries = experts(line_follow=dict(drive=LINE), sign_read=dict(drive=None, priority=50))
+    arb = arbiter(entries)
+    assert arb.drivers == ["line_follow"]
+    d = arb.decide(0.0, {"line_follow": result(0.2, t_s=0.0), "sign_read": sign("stop", 0.0)},
+                   {"line_follow", "sign_read"})
+    assert d.expert == "line_follow"
+    d = arb.decide(0.0, {"line_follow": result(0.2, t_s=0.0)}, set())     # a result, asleep
+    assert (d.reason, d.left_mm_s, d.right_mm_s) == ("idle", 0.0, 0.0)
+
+
+# -- idle ---------------------------------------------------------------------------------------
+
+def test_idle_stops_by_default_and_cruises_when_asked():
+    entries = demo_experts()
+    d = arbiter(entries).decide(0.0, {}, set())
+    assert (d.left_mm_s, d.right_mm_s, d.expert, d.reason, d.safety_stop) == (0, 0, None, "idle", False)
+    d = arbiter(entries, idle="cruise", idle_speed_mm_s=90).decide(0.0, {}, set())
+    assert (d.left_mm_s, d.right_mm_s, d.reason) == (90.0, 90.0, "idle")
+    # Awake, fresh, with nothing to say (no ball seen): idle too.
+    d = arbiter(entries, idle="cruise").decide(1.0, {"ball_find": result(-3, 0, 1, t_s=1.0)},
+                                               {"ball_find"})
+    assert (d.reason, d.left_mm_s) == ("idle", 80.0)
+
+
+# -- faults: a safe command this cycle, counted, never a wait or an exception ------------------
+
+def test_a_stale_result_is_not_acted_on_and_is_counted():
+    arb = arbiter(demo_experts(), idle="cruise", result_max_age_ms=100)
+    d = arb.decide(10.0, {"line_follow": result(0.9, t_s=9.85)}, {"line_follow"})
+    assert (d.left_mm_s, d.right_mm_s, d.reason, d.safety_stop) == (0.0, 0.0, "stale", True)
+    assert d.silent == {"line_follow": "stale"}
+    d = arb.decide(10.0, {"line_follow": result(0.9, t_s=9.95)}, {"line_follow"})
+    assert d.reason == "steer"                                   # 50 ms old: fresh
+    d = arb.decide(10.0, {"line_follow": result(0.9, t_s=11.0)}, {"line_follow"})
+    assert d.reason == "stale"                                   # from the future: another clock
+    assert dict(arb.counts.stale_results) == {"line_follow": 2}
+    assert arb.counts.reasons == {"stale": 2, "steer": 1} and arb.counts.cycles == 3
+
+
+def test_a_silent_expert_that_could_outrank_the_driver_stops_the_robot():
+    arb = arbiter(demo_experts())
+    awake = {"line_follow", "obstacle_avoid"}
+    # The obstacle avoider may stop the robot: stale, line following must not carry on blind.
+    d = arb.decide(5.0, {"line_follow": result(0.1, t_s=5.0),
+                         "obstacle_avoid": result(0.0, 2.0, t_s=4.0)}, awake)
+    assert (d.reason, d.expert, d.safety_stop, d.left_mm_s) == ("stale", None, True, 0.0)
+    # The line follower is below the avoider and cannot stop: the avoider drives on.
+    d = arb.decide(5.0, {"line_follow": result(0.1, t_s=4.0),
+                         "obstacle_avoid": result(0.3, 2.0, t_s=5.0)}, awake)
+    assert (d.expert, d.silent) == ("obstacle_avoid", {"line_follow": "stale"})
+    # Missing: awake, no result yet (just paged in).
+    d = arb.decide(5.0, {"line_follow": result(0.1, t_s=5.0)}, awake)
+    assert (d.reason, d.silent) == ("missing", {"obstacle_avoid": "missing"})
+    assert arb.counts.stale_results == {"obstacle_avoid": 1, "line_follow": 1}
+    assert arb.counts.missing_results == {"obstacle_avoid": 1}
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_outputs_are_a_silent_expert_never_sent(bad):
+    arb = arbiter(demo_experts(), idle="cruise")
+    d = arb.decide(0.0, {"line_follow": result(bad, t_s=0.0)}, {"line_follow"})
+    assert (d.left_mm_s, d.right_mm_s, d.reason) == (0.0, 0.0, "nonfinite")
+    assert arb.counts.nonfinite_results == {"line_follow": 1}
+    d = arb.decide(0.0, {"ball_find": result(5.0, bad, 1.0, t_s=0.0)}, {"ball_find"})
+    assert math.isfinite(d.left_mm_s) and d.reason == "nonfinite"
+
+
+HOSTILE = [
+    ("a wider row", lambda t: result(0.1, 0.2, 0.3, 0.4, 0.5, t_s=t)),
+    ("two rows", lambda t: ExpertResult({"cat": np.zeros((2, 3), np.float32)}, 1, t)),
+    ("no row at all", lambda t: ExpertResult({"cat": np.zeros((1, 0), np.float32)}, 1, t)),
+    ("a flat vector", lambda t: ExpertResult({"cat": np.zeros(3, np.float32)}, 1, t)),
+    ("another output name", lambda t: result(1.0, 0.0, 1.0, t_s=t, output="steer")),
+    ("strings", lambda t: ExpertResult({"cat": np.array([["a", "b", "c"]])}, 1, t)),
+    ("objects", lambda t: ExpertResult({"cat": np.array([[None, 1, 2]], object)}, 1, t)),
+    ("no outputs", lambda t: ExpertResult(None, 1, t)),
+    ("a list, not arrays", lambda t: ExpertResult([1, 2, 3], 1, t)),
+    ("a time that is no number", lambda t: ExpertResult({"cat": np.zeros((1, 3))}, 1, "now")),
+    ("no result object", lambda t: "garbage"),
+]
+
+
+@pytest.mark.parametrize("what, make", HOSTILE, ids=[h[0] for h in HOSTILE])
+def test_outputs_unlike_the_manifest_are_silent_and_counted_and_nothing_escapes(what, make):
+    arb = arbiter(demo_experts(), idle="cruise")
+    awake = {"ball_find", "line_follow"}
+    d = arb.decide(1.0, {"ball_find": make(1.0), "line_follow": result(0.2, t_s=1.0)}, awake)
+    # ball_find (priority 10) might have outranked line following: a stop this cycle.
+    assert (d.left_mm_s, d.right_mm_s, d.safety_stop) == (0.0, 0.0, True)
+    assert d.reason in ("bad_output", "stale") and d.silent == {"ball_find": d.reason}
+    assert sum(arb.counts.bad_output_results.values()) + sum(
+        arb.counts.stale_results.values()) == 1
+    # And the next cycle, with a good result, it is itself again.
+    d = arb.decide(1.1, {"ball_find": result(3.0, 0.1, 2.0, t_s=1.1)}, awake)
+    assert (d.expert, d.reason) == ("ball_find", "seek")
+
+
+# -- limits ---------------------------------------------------------------------------------
+
+def test_setpoints_are_clipped_to_the_wheel_limit_keeping_the_arc():
+    arb = arbiter(experts(line_follow=dict(drive=LINE)), max_wheel_mm_s=100, cruise_mm_s=400)
+    d = arb.decide(0.0, {"line_follow": result(0.3, t_s=0.0)}, {"line_follow"})
+    left, right = SteeringLimits(cruise_mm_s=400).wheels(0.3, 150.0)
+    assert max(abs(left), abs(right)) > 100
+    assert max(abs(d.left_mm_s), abs(d.right_mm_s)) == pytest.approx(100.0)
+    assert d.left_mm_s / d.right_mm_s == pytest.approx(left / right)     # same arc, slower
+    d = arbiter({}, max_wheel_mm_s=100, idle="cruise", idle_speed_mm_s=250).decide(0.0, {}, set())
+    assert (d.left_mm_s, d.right_mm_s) == (100.0, 100.0)
+    turn = arbiter(experts(o=dict(like="obstacle_avoid", drive=AVOID)), max_wheel_mm_s=50,
+                   turn_rad_s=3.0).decide(0.0, {"o": result(-1.0, 0.0, t_s=0.0)}, {"o"})
+    assert (turn.left_mm_s, turn.right_mm_s) == (50.0, -50.0)           # in place, clipped
+
+
+def test_a_steering_beyond_full_is_a_full_turn():
+    arb = arbiter(experts(line_follow=dict(drive=LINE)))
+    d = arb.decide(0.0, {"line_follow": result(-40.0, t_s=0.0)}, {"line_follow"})
+    assert (d.left_mm_s, d.right_mm_s) == wheels(-1.0)
+
+
+# -- memory: signs, seeking -----------------------------------------------------------------
+
+def test_a_stop_sign_stops_for_hold_s_then_the_robot_goes_on_past_it():
+    arb = arbiter(experts(line_follow=dict(drive=LINE), sign_read=dict(drive=SIGNS, priority=20)))
+    awake = {"line_follow", "sign_read"}
+
+    def at(t, seen="stop"):           # seen None: the reader asleep (paged out)
+        results = {"line_follow": result(0.0, t_s=t)}
+        if seen:
+            results["sign_read"] = sign(seen, t)
+        return arb.decide(t, results, awake if seen else {"line_follow"})
+
+    for t in (10.0, 10.5, 11.0, 11.9):                       # 2 s, whatever it sees meanwhile
+        d = at(t, "stop" if t < 11 else "none")
+        assert (d.reason, d.safety_stop, d.left_mm_s, d.right_mm_s) == ("stop_sign", True, 0, 0)
+    assert at(12.0).reason == "steer"            # hold over; the sign still seen: not again
+    assert at(14.9).reason == "steer"
+    assert at(15.0, "none").reason == "steer"    # unseen from 15.0 ...
+    assert at(17.9, None).reason == "steer"      # (the reader asleep counts as unseen)
+    d = at(18.0)                                 # ... for rearm_s (3 s): a new stop sign
+    assert (d.reason, d.expert) == ("stop_sign", "sign_read")
+
+
+def test_a_stop_runs_its_time_even_if_the_sign_reader_is_paged_out():
+    arb = arbiter(experts(line_follow=dict(drive=LINE), sign_read=dict(drive=SIGNS)))
+    assert arb.decide(0.0, {"sign_read": sign("stop", 0.0)}, {"sign_read"}).reason == "stop_sign"
+    d = arb.decide(1.5, {"line_follow": result(0.0, t_s=1.5)}, {"line_follow"})
+    assert d.reason == "stop_sign" and d.expert == "sign_read"
+    assert arb.decide(2.0, {"line_follow": result(0.0, t_s=2.0)}, {"line_follow"}).reason == "steer"
+
+
+def test_a_class_below_the_margin_does_nothing_and_turns_last_turn_s():
+    arb = arbiter(experts(sign_read=dict(drive=SIGNS)))
+    assert arb.decide(0.0, {"sign_read": sign("stop", 0.0, lead=0.9)}, {"sign_read"}).reason == "idle"
+    assert arb.decide(0.1, {"sign_read": sign("word_dock", 0.1)}, {"sign_read"}).reason == "idle"
+    d = arb.decide(1.0, {"sign_read": sign("arrow_left", 1.0)}, {"sign_read"})
+    assert (d.reason, d.safety_stop, d.expert) == ("turn", False, "sign_read")
+    assert (d.left_mm_s, d.right_mm_s) == wheels(1.0)
+    assert arb.decide(1.99, {}, {"sign_read"}).reason == "turn"
+    assert arb.decide(2.0, {"sign_read": sign("arrow_right", 2.0)}, {"sign_read"}).reason == "turn"
+    d = arb.decide(2.0, {"sign_read": sign("arrow_right", 2.0)}, {"sign_read"})
+    assert (d.left_mm_s, d.right_mm_s) == wheels(-1.0)
+
+
+def test_a_released_ball_lets_others_drive_and_is_sought_again_once_unseen():
+    arb = arbiter(experts(line_follow=dict(drive=LINE), ball_find=dict(drive=BALL, priority=10)))
+    awake = {"line_follow", "ball_find"}
+
+    def at(t, ball):
+        return arb.decide(t, {"line_follow": result(-0.2, t_s=t), "ball_find": result(*ball, t_s=t)},
+                          awake)
+
+    d = at(0.0, (4.0, 0.3, 1.0))
+    assert (d.expert, d.reason) == ("ball_find", "seek")
+    assert (d.left_mm_s, d.right_mm_s) == wheels(0.5)           # 0.3 rad of a 0.6 rad full turn
+    d = at(1.0, (4.0, 0.0, 0.3))                                 # arrived: let go at once
+    assert (d.expert, d.reason) == ("line_follow", "steer")
+    assert at(2.0, (4.0, 0.0, 0.5)).expert == "line_follow"    # still seen: not sought again
+    assert at(4.9, (2.0, 0.5, 1.5)).expert == "line_follow"
+    assert at(5.0, (-2.0, 0.0, 0.0)).expert == "line_follow"   # unseen from 4.9 on
+    assert at(7.8, (4.0, 0.0, 1.0)).expert == "line_follow"    # seen at 7.8: 2.9 s, too soon
+    assert at(8.0, (-1.0, 0.0, 0.0)).expert == "line_follow"
+    assert at(10.8, (-1.0, 0.0, 0.0)).expert == "line_follow"  # 3.0 s unseen since 7.8 ...
+    assert at(10.9, (4.0, 0.0, 1.0)).expert == "ball_find"     # ... so a ball is sought again
+
+
+def test_a_dock_holds_while_awake_squares_up_first_and_lets_go_when_asleep():
+    arb = arbiter(experts(line_follow=dict(drive=LINE, priority=50), dock=dict(drive=DOCK)))
+    awake = {"line_follow", "dock"}
+
+    def at(t, dock, who=awake):
+        return arb.decide(t, {"line_follow": result(0.0, t_s=t), "dock": result(*dock, t_s=t)}, who)
+
+    assert at(0.0, (3.0, 0.1, 1.0, -2.0)).expert == "line_follow"   # seen, far: priority
+    d = at(1.0, (3.0, 0.3, 0.38, -2.0))                              # close, not square
+    assert (d.expert, d.reason, d.safety_stop) == ("dock", "align", True)
+    assert d.left_mm_s == pytest.approx(-d.right_mm_s) and d.right_mm_s > 0
+    d = at(2.0, (3.0, 0.0, 0.39, 2.0))                               # close and square
+    assert (d.expert, d.reason, d.left_mm_s, d.right_mm_s) == ("dock", "arrived", 0, 0)
+    for t, dock in ((3.0, (-5.0, 0.0, 0.0, 0.0)), (4.0, (3.0, 0.5, 1.2, -1.0))):
+        assert at(t, dock).reason == "arrived"                    # held, whatever it says
+    assert arb.decide(5.0, {"line_follow": result(0.0, t_s=5.0)}, awake).reason == "arrived"
+    assert at(6.0, (3.0, 0.0, 0.39, 2.0), {"line_follow"}).reason == "steer"   # asleep: let go
+    assert at(7.0, (3.0, 0.3, 1.0, -2.0)).expert == "line_follow"   # awake again: seeking anew
+
+
+def test_decisions_are_a_function_of_the_inputs_and_the_clock():
+    rng = np.random.default_rng(3)
+    names = ["line_follow", "obstacle_avoid", "sign_read", "ball_find", "dock"]
+    width = {"line_follow": 1, "obstacle_avoid": 2, "sign_read": 7, "ball_find": 3, "dock": 4}
+    script = []
+    for k in range(300):
+        t = k * 0.02
+        awake = {n for n in names if rng.random() < 0.6}
+        results = {n: result(*(rng.normal(size=width[n]) * 3), t_s=t - rng.random() * 0.3,
+                             frame_id=k) for n in names if rng.random() < 0.9}
+        script.append((t, results, awake))
+    runs = []
+    for _ in range(2):
+        arb = arbiter(demo_experts())
+        runs.append([arb.decide(*step) for step in script])
+    assert runs[0] == runs[1]
+    assert {d.reason for d in runs[0]} >= {"stale", "steer", "obstacle", "seek", "idle"}
+    assert all(abs(d.left_mm_s) <= 1500 and abs(d.right_mm_s) <= 1500 for d in runs[0])
+
+
+# -- the robot's numbers ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("table, words", [
+    ({"idle": "wander"}, 'arbiter.idle = "wander": must be one of "stop", "cruise"'),
+    ({"wheelbase_mm": 0}, "arbiter.wheelbase_mm = 0.0: must be > 0"),
+    ({"result_max_age_ms": -5}, "arbiter.result_max_age_ms = -5: must be > 0"),
+    ({"slow_in_turns": 1.5}, "arbiter.slow_in_turns = 1.5: must be from 0 to 1"),
+    ({"turn_rad_s": "fast"}, "arbiter.turn_rad_s"),
+    ({"wheel_base_mm": 150}, "did you mean wheelbase_mm?"),
+])
+def test_bad_arbiter_config_is_refused_naming_the_key(table, words):
+    with pytest.raises(ConfigError) as e:
+        RunConfig.from_dict({"arbiter": table})
+    assert words in str(e.value)
+
+
+def test_the_defaults_are_the_demo_robots_and_the_autopilot_drives_by_the_same_kinematics():
+    from spikebox.firmware_bridge.core_lib import SimRobot
+    from spikebox.runtime.arbiter import kinematics
+    from spikebox.runtime.sim import autopilot
+    from spikebox.runtime.sim.truth import STEER_FULL_RAD
+    config = ArbiterConfig()
+    assert config.wheelbase_mm == SimRobot().wheelbase_mm
+    assert config.full_turn_bearing_rad == STEER_FULL_RAD
+    assert config.steering == autopilot.SteeringLimits() == kinematics.SteeringLimits()
+    assert autopilot.SteeringLimits is kinematics.SteeringLimits      # one implementation
+
+
+def test_the_arbiter_never_imports_the_sim():
+    code = ("import sys, spikebox.runtime.arbiter, spikebox.runtime.daemon.config\n"
+            "print(sorted(m for m in sys.modules if m.startswith('spikebox.runtime.sim')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=REPO).stdout
+    assert out.strip() == "[]"
