@@ -58,15 +58,70 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.print_config:
         print(config.to_toml(), end="")
         return 0
-    # The stages exist (spikebox.runtime); the daemon that joins them does not.
-    for flag in ("box", "source", "budget_mb", "report", "view"):
+    for flag in ("report", "view"):
         if getattr(args, flag) not in (None, False):
-            return _not_built(f"spikebox run --{flag.replace('_', '-')} ({_DAEMON})")
-    for key in ("box", "report_dir", "view"):
+            return _not_built(f"spikebox run --{flag}", 12)
+    for key in ("report_dir", "view"):
         if getattr(config, key) not in (None, False):
-            return _not_built(f"spikebox run with {key} set in {args.config} ({_DAEMON})")
-    from spikebox.bridge_demo import run_bridge_demo
-    return run_bridge_demo(config)
+            return _not_built(f"spikebox run with {key} set in {args.config}", 12)
+    from spikebox.firmware_bridge import BridgeError
+    from spikebox.runtime.box import BoxError
+    from spikebox.runtime.daemon.run import (DEMO_OVERRIDES, DEMO_SECONDS, Daemon, DaemonError,
+                                             run_until_signalled)
+    if config.source.capture.startswith("sim") and not args.config:
+        # The demo: it rolls on where no expert speaks (a real robot's default is to stand
+        # still) and ends on its own.
+        config = config.with_overrides(
+            {**DEMO_OVERRIDES, **({"seconds": DEMO_SECONDS} if config.seconds is None
+                                  and config.frames is None and args.seconds is None else {})})
+    status = _status_printer()
+    daemon = Daemon(config, status=status)
+    print(f"spikebox run: box {config.box or 'models/demo.box (bundled)'}, source "
+          f"{config.source.capture}, link {config.link.url}; "
+          + (f"{config.seconds:g} s" if config.seconds else
+             f"{config.frames} cycles" if config.frames else "until Ctrl-C"), file=sys.stderr)
+    try:
+        summary = run_until_signalled(daemon)
+    except (DaemonError, BoxError, BridgeError) as e:
+        print(f"\nspikebox run: {e}", file=sys.stderr)
+        return 1
+    status(None)
+    print(_run_summary(summary), file=sys.stderr)
+    if summary.get("failure"):
+        return 1
+    if daemon.stop_reason in ("SIGTERM",):
+        return 128 + signal.SIGTERM
+    if daemon.stop_reason in ("SIGINT",):
+        return 130
+    return 0
+
+
+def _status_printer() -> Callable[[str | None], None]:
+    """Status lines: rewritten in place on a terminal, one per period otherwise.
+    Called with None at the end, to finish the line."""
+    tty = sys.stderr.isatty()
+
+    def show(line: str | None) -> None:
+        if line is None:
+            if tty:
+                sys.stderr.write("\n")
+            return
+        sys.stderr.write(("\r\033[K" + line) if tty else line + "\n")
+        sys.stderr.flush()
+    return show
+
+
+def _run_summary(s: dict) -> str:
+    def ms(v):
+        return "-" if v is None else f"{v:.1f} ms"
+    missed = {k: v["missed_deadlines"] for k, v in s["stages"].items() if v["missed_deadlines"]}
+    return (f"done ({s['ended_by']}): {s['frames']} frames at {s['fps']:.1f} fps, "
+            f"{s['control_cycles']} commands; latency capture->DRIVE p50 {ms(s['latency_ms_p50'])} "
+            f"p99 {ms(s['latency_ms_p99'])}; {s['expert_runs']} expert runs, {s['page_ins']} "
+            f"page-ins, {s['stalled_frames']} stalled frames; missed deadlines "
+            f"{missed or 'none'}; motors "
+            + ("confirmed at zero by the MCU" if s["motors_confirmed_zero"] else
+               "NOT confirmed at zero (the MCU's watchdog stops them)"))
 
 
 def _sets(flag: str) -> str:
@@ -81,6 +136,8 @@ def _run_overrides(args: argparse.Namespace) -> dict:
         value = getattr(args, flag)
         if value is None or value is False:
             continue
+        if flag == "seconds" and value == 0:     # --seconds 0: until Ctrl-C
+            value = None
         overrides[key] = round(value * 1_000_000) if flag == "budget_mb" else value
         if flag in ("seconds", "frames"):        # one way to stop: the flag's replaces the file's
             overrides[RUN_FLAGS["frames" if flag == "seconds" else "seconds"]] = None
@@ -200,19 +257,23 @@ def build_parser() -> argparse.ArgumentParser:
                      help="TOML run config; the flags override its keys")
     run.add_argument("--print-config", action="store_true",
                      help="print the effective run config as TOML and exit")
-    run.add_argument("--box", metavar="DIR", help=f"box of experts {_sets('box')} (not built yet)")
+    run.add_argument("--box", metavar="DIR",
+                     help=f"box of experts {_sets('box')} (default: the bundled demo box)")
     run.add_argument("--source", metavar="sim|INDEX|FILE|PIPELINE",
-                     help=f"camera or sim source {_sets('source')} (not built yet)")
+                     help=f"camera index, video file, folder of frames, GStreamer pipeline, or "
+                          f"sim[:COURSE[:SEED]] {_sets('source')} (default: sim)")
     run.add_argument("--serial", metavar="URL|virtual",
                      help="serial port URL (/dev/ttyUSB0, a pty path, spy://...) or 'virtual' "
                           f"for the reference firmware on a pseudo-terminal {_sets('serial')} "
                           "(default: virtual)")
     run.add_argument("--budget-mb", metavar="N", type=float,
                      help=f"expert RAM budget, MB of 10^6 bytes {_sets('budget_mb')} "
-                          "(not built yet)")
+                          "(default: a quarter of what the box's experts need resident)")
     stop = run.add_mutually_exclusive_group()
     stop.add_argument("--seconds", metavar="S", type=float,
-                      help=f"stop after S seconds {_sets('seconds')} (default: Ctrl-C)")
+                      help=f"stop after S seconds {_sets('seconds')}; 0: run until Ctrl-C "
+                           "(default: the sim demo stops after 120 s or at the course's end, "
+                           "a camera runs until Ctrl-C)")
     stop.add_argument("--frames", metavar="N", type=int,
                       help=f"stop after N control cycles {_sets('frames')}")
     run.add_argument("--report", metavar="DIR",

@@ -22,12 +22,22 @@ def test_every_help_opens_with_an_example(cmd):
 
 @pytest.mark.parametrize("argv, words", [
     (["bench", "e2e"], "spikebox bench e2e is not built yet (issue #4)"),
-    (["run", "--box", "mybox"], "spikebox run --box (the daemon that joins"),
-    (["run", "--source", "0"], "spikebox run --source (the daemon that joins"),
+    (["run", "--view"], "spikebox run --view is not built yet (issue #12)"),
 ])
 def test_unbuilt_commands_say_so_and_exit_nonzero(argv, words, capsys):
     assert main(argv) == NOT_BUILT
     assert words in capsys.readouterr().err
+
+
+def test_run_on_a_folder_that_is_no_box_names_it_and_the_fix(capsys, tmp_path):
+    assert main(["run", "--box", str(tmp_path / "mybox"), "--seconds", "1"]) == 1
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'mybox'} is not a box" in err and "spikebox export init" in err
+
+
+def test_run_on_a_camera_that_is_not_there_says_so(capsys):
+    assert main(["run", "--source", "/dev/video97", "--seconds", "1"]) == 1
+    assert "/dev/video97" in capsys.readouterr().err
 
 
 def test_console_script_is_installed():
