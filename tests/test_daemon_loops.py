@@ -177,3 +177,28 @@ def test_an_expert_the_budget_cannot_hold_is_skipped_and_the_others_still_run(de
         assert loop.refused == {big: 1}
     finally:
         pager.close()
+
+
+def test_awake_experts_that_cannot_share_the_budget_take_turns_instead_of_thrashing(demo):
+    """The budget holds one of two awake experts: the first by priority (then name) runs on
+    every frame, the other every ROTATE_FRAMES frames - a few page-ins, not two a frame."""
+    from spikebox.runtime.daemon.experts_loop import ROTATE_FRAMES
+    clock = FakeClock()
+    sizes = {n: e.footprint_bytes for n, e in demo.experts.items()}
+    first, second = sorted(demo.experts)[:2]
+    loop, slot, results, stages, pager = _experts_loop(demo, clock,
+                                                       budget=max(sizes[first], sizes[second]))
+    ran = {first: 0, second: 0}
+    try:
+        frames = 4 * ROTATE_FRAMES
+        for k in range(frames):
+            slot.put(_seen(k, clock.t, [first, second]))
+            loop.cycle(0.01)
+            for name, run in results.snapshot().items():
+                ran[name] += run.frame_id == k
+    finally:
+        pager.close()
+    # the first runs on every frame (paged back in after each of the second's turns)
+    assert ran[first] == frames
+    assert ran[second] == frames // ROTATE_FRAMES
+    assert loop.page_ins <= 2 * ran[second] + 1

@@ -6,7 +6,9 @@
 Data path steps 4-5. It waits for the vision loop's newest `Seen`, drops it if it is
 already older than the frame age limit (counted as stale: the control loop answers
 the frame with a safe command), and runs each awake expert, highest priority first,
-on that frame: `pager.use(name)` makes it resident (a page-in here stalls this loop
+on that frame (when they do not all fit the budget together, those that fit by
+priority and one of the rest in turn: at most one page-in a frame, not a
+thrash): `pager.use(name)` makes it resident (a page-in here stalls this loop
 only, never the control loop or the activator), then onnxruntime runs it. Each
 expert's newest outputs go to `Results` with the frame's id and capture time, which
 the arbiter reads (and judges for age) every control cycle.
@@ -31,6 +33,8 @@ from .stages import StageClock
 from .vision import Latest, Seen
 
 logger = logging.getLogger(__name__)
+
+ROTATE_FRAMES = 5      # an awake expert the budget cannot hold beside the others runs this often
 
 
 @dataclass(frozen=True, eq=False)
@@ -90,10 +94,34 @@ class ExpertsLoop:
         self.refused: dict[str, int] = {}          # name -> runs the pager refused
         self.unfed: set[str] = set()               # awake experts a frame cannot feed
         self.last_fired: tuple[str, ...] = ()
+        self.rotated_frames = 0                    # frames whose awake experts did not all fit
+        self._last_ran: dict[str, int] = {}        # name -> frame count when it last ran
 
     def _order(self, names) -> list[str]:
         known = [n for n in names if n in self.experts]
         return sorted(known, key=lambda n: (-self.experts[n].priority, n))
+
+    def _this_frame(self, awake: list[str]) -> list[str]:
+        """Which awake experts run on this frame. All of them if they fit the budget together;
+        else the highest-priority ones that fit, and of the rest the one that ran longest ago,
+        if that was ROTATE_FRAMES frames ago or more: a few page-ins a second instead of
+        experts evicting one another on every frame."""
+        budget = getattr(self.pager, "budget_bytes", None)
+        sizes = getattr(self.pager, "footprints", {})
+        if budget is None or sum(sizes.get(n, 0) for n in awake) <= budget:
+            return awake
+        chosen, used = [], 0
+        for name in awake:
+            if used + sizes.get(name, 0) <= budget:
+                chosen.append(name)
+                used += sizes.get(name, 0)
+        rest = [n for n in awake if n not in chosen]
+        if rest:
+            self.rotated_frames += 1
+            due = min(rest, key=lambda n: self._last_ran.get(n, -1))
+            if self.frames - self._last_ran.get(due, -ROTATE_FRAMES) >= ROTATE_FRAMES:
+                chosen.append(due)
+        return [n for n in awake if n in chosen]
 
     def cycle(self, timeout_s: float = 0.1) -> int:
         """Run the awake experts on the next new Seen; the number of experts run."""
@@ -106,7 +134,7 @@ class ExpertsLoop:
         self.frames += 1
         self.last_fired = seen.fired
         ran, stalled, feeds_by_pre = 0, False, {}
-        for name in self._order(seen.awake):
+        for name in self._this_frame(self._order(seen.awake)):
             entry = self.experts[name]
             if not frame_fed(entry):
                 if name not in self.unfed:
@@ -152,6 +180,7 @@ class ExpertsLoop:
         run = ExpertRun(name, seen.capture.frame_id, seen.capture.t_monotonic_s, outputs,
                         self.clock(), paged_in=not resident)
         self.runs += 1
+        self._last_ran[name] = self.frames
         self.page_ins += run.paged_in
         self.results.put(run)
         return run
