@@ -1,0 +1,146 @@
+"""The whole daemon on real parts: the demo box, the sim world, the reference firmware behind a
+pseudo-terminal, the arbiter. Runs in real time (a few seconds each)."""
+import math
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import pytest
+
+from spikebox.runtime.daemon import RunConfig
+from spikebox.runtime.daemon.run import Daemon
+from spikebox.runtime.sim.autopilot import drive_frames
+from spikebox.runtime.source.sim import SimSource
+from spikebox.runtime.sim.zones import DOOR_INSET_MM
+
+REPO = Path(__file__).resolve().parent.parent
+CRUISE = {"arbiter.idle": "cruise", "arbiter.idle_speed_mm_s": 150.0}
+
+
+def _config(**overrides) -> RunConfig:
+    return RunConfig().with_overrides({**CRUISE, **overrides})
+
+
+def _start_in(source: SimSource, kind: str) -> int:
+    """Put the robot just inside the entry of the course's first `kind` zone; its index."""
+    world = source.world
+    zone = next(z for z in world.course.zones if z.kind == kind)
+    door = zone.entry
+    with world.mcu.lock:
+        world.place_robot(door.x + door.nx * DOOR_INSET_MM, door.y + door.ny * DOOR_INSET_MM,
+                          math.atan2(door.ny, door.nx))
+    return zone.index
+
+
+def _run_in_thread(daemon: Daemon):
+    out = {}
+    t = threading.Thread(target=lambda: out.setdefault("summary", daemon.run()), daemon=True)
+    t.start()
+    return t, out
+
+
+def _wait(predicate, timeout_s: float) -> bool:
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+class _NoTruth:
+    zone = -1
+
+
+_NO = _NoTruth()
+
+
+def _newest(daemon: Daemon) -> int:
+    vision = daemon.parts.get("vision")
+    seen = None if vision is None else vision.seen.get()
+    return -1 if seen is None else seen.capture.frame_id
+
+
+@pytest.mark.timeout(60)
+def test_stop_puts_the_motors_to_zero_by_a_drive_before_run_returns():
+    with SimSource(course="tour", seed=2, fps=20.0) as source:
+        daemon = Daemon(_config(seconds=30.0), source=source)
+        t, out = _run_in_thread(daemon)
+        mcu = source.world.mcu
+        assert _wait(lambda: min(mcu.robot.wheels()[2:]) > 50, 15.0), "the robot never moved"
+        daemon.stop("test")
+        t.join(10)
+        assert not t.is_alive()
+        with mcu.lock:
+            setpoints = mcu.robot.wheels()[2:]         # what the firmware gives the motors
+            watchdog = mcu.watchdog_stopped
+    assert out["summary"]["motors_confirmed_zero"] is True
+    assert setpoints == (0, 0)
+    assert not watchdog, "the wheels stopped by the MCU's watchdog, not by the daemon's DRIVE 0,0"
+    assert out["summary"]["ended_by"] == "test"
+
+
+@pytest.mark.timeout(60)
+def test_a_source_that_ends_ends_the_run_with_the_motors_at_zero(tmp_path):
+    frames = tmp_path / "clip"
+    frames.mkdir()
+    for k, image in enumerate(drive_frames(40, (160, 120))):
+        cv2.imwrite(str(frames / f"{k:04d}.png"), image)
+    config = _config(**{"source.capture": str(frames), "rates.frame_hz": 20.0,
+                        "source.max_frame_age_ms": 1000, "seconds": 30.0})
+    summary = Daemon(config).run()                 # the firmware alone, on a pty (VirtualMcu)
+    assert summary["ended_by"] == "source ended"
+    assert summary["frames"] >= 30
+    assert summary["motors_confirmed_zero"] is True
+    assert summary["failure"] is None
+
+
+@pytest.mark.timeout(90)
+def test_sigterm_stops_the_motors_first_and_exits_143():
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, "-m", "spikebox", "run", "--seconds", "60"],
+                            cwd=REPO, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                            env=env)
+    lines = []
+    try:
+        for line in proc.stderr:                   # status lines come once a second
+            lines.append(line)
+            if "drive +" in line and "idle" in line and "+0/+0" not in line:   # moving
+                break
+        proc.send_signal(signal.SIGTERM)
+        _, rest = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    text = "".join(lines) + rest
+    assert proc.returncode == 128 + signal.SIGTERM, text
+    assert "done (SIGTERM)" in text and "confirmed at zero by the MCU" in text, text
+
+
+def test_the_systemd_unit_runs_the_daemon_and_stops_it_the_way_the_daemon_expects():
+    import configparser
+    import shlex
+    import shutil
+
+    from spikebox.cli import build_parser
+    unit = REPO / "tools" / "spikebox.service"
+    parser = configparser.ConfigParser(strict=False, interpolation=None)
+    parser.optionxform = str
+    parser.read(unit)
+    service = parser["Service"]
+    argv = shlex.split(service["ExecStart"])
+    assert argv[0].endswith("/spikebox")
+    args = build_parser().parse_args(argv[1:])
+    assert args.func.__name__ == "_cmd_run" and args.seconds == 0      # until stopped
+    assert service["KillSignal"] == "SIGTERM"        # what run_until_signalled handles
+    assert "143" in service["SuccessExitStatus"].split()               # 128 + SIGTERM: clean
+    assert float(service["TimeoutStopSec"]) >= 2     # room for the motors-first stop
+    assert service["Restart"] == "on-failure"
+    if shutil.which("systemd-analyze"):
+        out = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True,
+                             text=True)
+        assert "Unknown" not in out.stderr and "unknown" not in out.stderr, out.stderr
