@@ -203,6 +203,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         from spikebox.runtime.bench.routing import format_table, run_routing_bench
         result = run_routing_bench(args.box or DEMO_BOX,
                                    progress=(lambda s: None) if args.json else _progress)
+    elif args.target == "e2e":
+        from spikebox.runtime.bench.e2e import format_table, run_e2e_bench
+        result = run_e2e_bench(args.box or DEMO_BOX, seconds=args.e2e_seconds,
+                               progress=(lambda s: None) if args.json else _progress)
     else:
         return _not_built(f"spikebox bench {args.target}", 4)
     print(json.dumps(result, sort_keys=True) if args.json else format_table(result))
@@ -329,7 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser(
         "bench", formatter_class=fmt,
-        help="measure a stage (bridge, activator, pager, faults, sim, routing)",
+        help="measure a stage (bridge, activator, pager, faults, sim, routing, e2e)",
         description="example:  spikebox bench activator --json\n\n"
                     "bridge: over a pty to the virtual MCU, measures DRIVE→TELEMETRY round\n"
                     "trips, fault tolerance, the watchdog stop and reconnect time.\n"
@@ -355,7 +359,11 @@ def build_parser() -> argparse.ArgumentParser:
                     "routing: held-out drives of the demo world through the box's encoder and\n"
                     "activator: top-1 expert against the zone's skill, zone entries woken\n"
                     "within 2 frames, false wakes per minute of open floor, Loihi energy,\n"
-                    "growth (each expert masked out), box size. e2e: not built yet (status 3).")
+                    "growth (each expert masked out), box size.\n"
+                    "e2e: the daemon drives the demo course (real time, same seed) with every\n"
+                    "expert resident, LRU at a quarter of the box, the activator's pager, and\n"
+                    "that with a cold page cache: fps, capture->DRIVE latency, stalls,\n"
+                    "routing, course completed, collisions, RSS, page-ins, prefetch.")
     bench.add_argument("target", choices=["bridge", "activator", "pager", "faults", "sim",
                                           "routing", "e2e"])
     bench.add_argument("--box", metavar="DIR", help="the box to measure (routing; default: "
@@ -375,6 +383,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="receive-path fuzz inputs (faults)")
     bench.add_argument("--lava-cycles", type=int, default=20, metavar="N",
                        help="Lava activators opened and closed (faults)")
+    bench.add_argument("--e2e-seconds", type=float, default=150.0, metavar="S",
+                       help="longest a mode drives the course, in real time (e2e)")
     bench.set_defaults(func=_cmd_bench)
     return p
 

@@ -21,7 +21,6 @@ def test_every_help_opens_with_an_example(cmd):
 
 
 @pytest.mark.parametrize("argv, words", [
-    (["bench", "e2e"], "spikebox bench e2e is not built yet (issue #4)"),
     (["run", "--view"], "spikebox run --view is not built yet (issue #12)"),
 ])
 def test_unbuilt_commands_say_so_and_exit_nonzero(argv, words, capsys):

@@ -90,6 +90,7 @@ class ExpertsLoop:
         self.frames = 0                            # Seens the loop ran experts on
         self.runs = 0
         self.page_ins = 0                          # runs that waited for a page-in
+        self.pagein_ms: list[float] = []           # how long each of those waited
         self.stalled_frames = 0                    # frames on which some expert waited
         self.refused: dict[str, int] = {}          # name -> runs the pager refused
         self.unfed: set[str] = set()               # awake experts a frame cannot feed
@@ -182,6 +183,8 @@ class ExpertsLoop:
         self.runs += 1
         self._last_ran[name] = self.frames
         self.page_ins += run.paged_in
+        if run.paged_in:
+            self.pagein_ms.append((t1 - t0) * 1000.0)
         self.results.put(run)
         return run
 

@@ -58,16 +58,19 @@ def default_box() -> Path:
 
 class Daemon:
     def __init__(self, config: RunConfig, *, source=None, arbiter_factory=None, status=None,
-                 observers=(), clock=time.monotonic):
+                 observers=(), loader_factory=BoxLoader, clock=time.monotonic):
         """source: an opened Source to read instead of opening config.source (its owner
         closes it; tests read the sim world after the run).
         arbiter_factory(box, config) -> an arbiter (default: runtime.arbiter's).
+        loader_factory(box) -> the pager's expert loader (default: BoxLoader; the e2e bench
+        passes one that drops each expert's files from the page cache before a page-in).
         status(line): called with the status line every rates.status_period_s (None: quiet).
         observers: objects told what happens, each method optional and called in the loop's
         own thread (keep them quick; queue slow work): start(daemon) once all is open,
         seen(Seen) per frame through the activator, command(Command) per control cycle,
         stopped(daemon) after the motors are at zero and the loops have stopped."""
         self.observers = tuple(observers)
+        self._loader_factory = loader_factory
         self._given_source = source
         self.config = config
         self.clock = clock
@@ -104,7 +107,7 @@ class Daemon:
             link = self._open_link(source, closing)
             activator = make_activator(network, backend=cfg.activator.backend)
             closing.callback(activator.close)
-            loader = BoxLoader(box)
+            loader = self._loader_factory(box)
             pager = Pager(cfg.pager, loader, loader.footprints(),
                           shell_footprints=loader.shell_footprints(), clock=self.clock)
             closing.callback(pager.close)

@@ -1,0 +1,20 @@
+"""`spikebox bench e2e` on short runs: the keys the issue names, per mode, with sane values."""
+import pytest
+
+from spikebox.runtime.bench.e2e import KEYS, MODES, run_e2e_bench
+
+
+@pytest.mark.timeout(120)
+def test_e2e_modes_report_every_key_and_the_resident_mode_never_pages():
+    r = run_e2e_bench(modes=("resident", "activator_cold"), seconds=4.0)
+    assert r["targets_met"] is False                 # a partial run judges nothing
+    for mode in ("resident", "activator_cold"):
+        m = r[mode]
+        assert set(KEYS) <= set(m)
+        assert m["frames"] >= 40 and m["fps"] > 10
+        assert 0 < m["latency_ms_p50"] <= m["latency_ms_p99"]
+        assert m["collisions"] == 0 and m["course_completed"] is False
+        assert m["peak_rss_mb"] > 20
+    assert r["resident"]["stalled_frames"] == 0 and r["resident"]["page_ins"] == 0
+    assert r["resident"]["budget_mb"] > r["activator_cold"]["budget_mb"]
+    assert set(MODES) == {"resident", "lru", "activator", "activator_cold"}
