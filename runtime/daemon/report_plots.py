@@ -51,7 +51,7 @@ def _save(fig, path: Path) -> dict:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=DPI)
     atomic_write(path, buffer.getvalue(), durable=False)
-    return {"file": path.name, "size_px": list(SIZE_PX[path.stem])}
+    return {"file": path.name, "size_px": list(fig.canvas.get_width_height())}
 
 
 def _t0(recording: Recording) -> float:
