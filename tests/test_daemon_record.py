@@ -233,7 +233,7 @@ def test_a_recording_folder_must_be_new_or_empty_and_of_a_known_schema(run, tmp_
     busy.mkdir()
     (busy / "notes.txt").write_text("mine")
     with pytest.raises(RecordError, match="not empty"):
-        Recorder(busy)._open_folder()
+        Recorder(busy)
     future = _copy(run, tmp_path, "future")
     meta = json.loads((future / "meta.json").read_text())
     meta["schema"] = 99

@@ -140,6 +140,9 @@ class Recorder:
         if queue_records < 1:
             raise ValueError(f"queue_records must be >= 1, got {queue_records}")
         self.folder = Path(folder)
+        if self.folder.is_dir() and any(self.folder.iterdir()):   # refused before anything moves
+            raise RecordError(f"{self.folder} is not empty: record into a new folder (a "
+                              "recording there would mix with what is in it)")
         self.save_frames, self.png_compression = frames, png_compression
         self.written: Counter[str] = Counter()
         self.dropped: Counter[str] = Counter()
@@ -208,6 +211,11 @@ class Recorder:
         logger.info("recorded %d frames into %s%s", self.written["frame"], self.folder,
                     "" if self._meta["complete"] else " (incomplete: see meta.json)")
 
+    @property
+    def started(self) -> bool:
+        """start() ran: the folder holds a recording (a report can be written from it)."""
+        return self._writer is not None
+
     def stats(self) -> dict:
         return {"records": dict(self.written), "dropped": dict(self.dropped),
                 "writer_error": self.error,
@@ -215,13 +223,9 @@ class Recorder:
 
     # -- inside ----------------------------------------------------------------------------
     def _open_folder(self) -> None:
-        folder = self.folder
-        folder.mkdir(parents=True, exist_ok=True)
-        if any(folder.iterdir()):
-            raise RecordError(f"{folder} is not empty: record into a new folder (a recording "
-                              "there would mix with what is in it)")
+        self.folder.mkdir(parents=True, exist_ok=True)
         if self.save_frames:
-            (folder / FRAMES_DIR).mkdir()
+            (self.folder / FRAMES_DIR).mkdir()      # fails if another recorder got there first
 
     def _put(self, kind: str, payload) -> None:
         try:
