@@ -82,3 +82,20 @@ def parse_json(data: bytes, path: str | os.PathLike, fix: str,
         return json.loads(data.decode())
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise error(f"{path}: not readable JSON ({exc}); {fix}") from None
+
+
+def read_jsonl(path: str | os.PathLike, error: type[Exception] = ValueError) -> tuple[list, bool]:
+    """The rows of a JSON-lines file an appending writer may have been cut off in, and whether
+    its last line was cut short (a killed writer's only damage: then it is left out). A bad
+    line anywhere else raises `error` naming the file and the line."""
+    path = Path(path)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    rows, cut = [], False
+    for k, line in enumerate(lines):
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            if k != len(lines) - 1:
+                raise error(f"{path}:{k + 1}: not a JSON line ({exc})") from None
+            cut = True
+    return rows, cut

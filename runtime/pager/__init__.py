@@ -16,8 +16,8 @@ The offline tools (simulate, traces, Belady's ceiling) are in `offline/`.
 from spikebox.runtime.procmem import memory_status, rss_bytes, trim_heap
 
 from .config import PagerConfig
-from .pager import ExpertRefused, Pager
+from .pager import ExpertRefused, Pager, ResidencyChange
 from .policies import ActivatorAwarePolicy, LRUPolicy, Policy
 
 __all__ = ["ActivatorAwarePolicy", "ExpertRefused", "LRUPolicy", "Pager", "PagerConfig", "Policy",
-           "memory_status", "rss_bytes", "trim_heap"]
+           "ResidencyChange", "memory_status", "rss_bytes", "trim_heap"]

@@ -35,6 +35,7 @@ import contextlib
 import logging
 import threading
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from spikebox.runtime.procmem import memory_status, trim_heap
@@ -56,6 +57,17 @@ class ExpertRefused(RuntimeError):
     def __init__(self, name: str, reason: str):
         super().__init__(f"expert {name!r} refused: {reason}")
         self.name, self.reason = name, reason
+
+
+@dataclass(frozen=True)
+class ResidencyChange:
+    """An expert became resident or left: what `Pager.on_residency` callbacks are given."""
+    t_s: float                  # the pager's clock (monotonic seconds)
+    expert: str
+    resident: bool              # True: paged in; False: evicted (shelved or released)
+    why: str                    # paged in: "pinned", "demand" (a use() asked for it) or
+                                # "prefetch"; evicted: "evicted"
+    for_expert: str | None = None   # evicted: the expert whose page-in needed the room
 
 
 class Pager:
@@ -98,6 +110,9 @@ class Pager:
         self._expected: set[str] = set()        # the latest frame's prefetch candidates
         self._prefetch_wanted: list[str] = []
         self._closed = False
+        # Callables(ResidencyChange), called under the pager's lock in whichever thread paged
+        # in or evicted: they must only hand the change on (a queue), never block or call back.
+        self.on_residency: list = []
         unknown = self._pinned - set(self.footprints)
         if unknown:
             raise ValueError(f"pinned experts without a footprint: {sorted(unknown)}")
@@ -252,6 +267,8 @@ class Pager:
                 return None, error
             self._failures.pop(name, None)
             entry = self._ledger.admit(name, session, prefetch)
+            self._tell(name, True, "prefetch" if prefetch else
+                       "pinned" if name in self._pinned else "demand")
             if not prefetch:
                 self.policy.on_access(name)
             self._metrics.record_pagein(ms, from_shell)
@@ -302,7 +319,7 @@ class Pager:
                 if count and not waited:
                     self._metrics.misses += 1
                     self._metrics.stalls += 1
-                sessions = self._ledger.evict(victims, name)
+                sessions = self._evict(victims, name)
                 shell = self._ledger.reserve(name, prefetch=False)
                 break
         self._release_sessions(sessions, evicted=bool(victims))
@@ -310,6 +327,20 @@ class Pager:
         if entry is None:
             raise ExpertRefused(name, f"loading it failed: {type(error).__name__}: {error}") from error
         return entry.session
+
+    def _evict(self, victims: list[str], name: str) -> list:
+        """The ledger's eviction for `name`'s room, told to on_residency. Under the lock."""
+        leaving = [v for v in victims if v in self._resident]      # the rest are shells
+        sessions = self._ledger.evict(victims, name)
+        for victim in leaving:
+            self._tell(victim, False, "evicted", for_expert=name)
+        return sessions
+
+    def _tell(self, name: str, resident: bool, why: str, for_expert: str | None = None) -> None:
+        if self.on_residency:
+            change = ResidencyChange(self.clock(), name, resident, why, for_expert)
+            for observe in self.on_residency:
+                observe(change)
 
     def _release(self, name: str) -> None:
         with self._lock:
@@ -336,7 +367,7 @@ class Pager:
                     self._metrics.prefetches_skipped += 1
                     continue
                 self._metrics.prefetch_evicted_firing += len(set(victims) & self._firing)
-                sessions = self._ledger.evict(victims, name)
+                sessions = self._evict(victims, name)
                 shell = self._ledger.reserve(name, prefetch=True)
                 break
             else:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import cv2
 
-from spikebox.runtime.files import atomic_write
+from spikebox.runtime.files import atomic_write, read_jsonl
 
 from .autopilot import drive
 from .world import SimWorld, WorldConfig
@@ -89,13 +89,7 @@ def record(folder: str | os.PathLike, seconds: float, *, config: WorldConfig = W
 
 def read_truth(folder: str | os.PathLike) -> list[dict]:
     """The truth lines of a recording, skipping a last line an interruption cut short."""
-    out = []
-    text = (Path(folder) / TRUTH).read_text(encoding="utf-8")
-    for k, line in enumerate(text.splitlines()):
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            if k != len(text.splitlines()) - 1:
-                raise
-            logger.warning("%s: the last truth line is cut short (an interrupted recording)", folder)
-    return out
+    rows, cut = read_jsonl(Path(folder) / TRUTH, RecordError)
+    if cut:
+        logger.warning("%s: the last truth line is cut short (an interrupted recording)", folder)
+    return rows
