@@ -1,6 +1,6 @@
 """The `spikebox` command: run, export, inspect, sim, bench.
 
-    spikebox run                       # the demo (today: the firmware bridge on a virtual MCU)
+    spikebox run                       # the demo: the sim world, the bundled box, a virtual MCU
     spikebox run --serial /dev/ttyUSB0 --seconds 10
     spikebox run --config robot.toml --print-config    # the effective run config, as TOML
     spikebox bench bridge --json
@@ -19,6 +19,7 @@ import os
 import signal
 import sys
 import threading
+from pathlib import Path
 from typing import Callable
 
 from spikebox import __version__
@@ -58,12 +59,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.print_config:
         print(config.to_toml(), end="")
         return 0
-    for flag in ("report", "view"):
-        if getattr(args, flag) not in (None, False):
-            return _not_built(f"spikebox run --{flag}", 12)
-    for key in ("report_dir", "view"):
-        if getattr(config, key) not in (None, False):
-            return _not_built(f"spikebox run with {key} set in {args.config}", 12)
+    if args.view:
+        return _not_built("spikebox run --view", 12)
+    if config.view:
+        return _not_built(f"spikebox run with view set in {args.config}", 12)
     from spikebox.firmware_bridge import BridgeError
     from spikebox.runtime.box import BoxError
     from spikebox.runtime.daemon.run import (DEMO_OVERRIDES, DEMO_SECONDS, Daemon, DaemonError,
@@ -74,8 +73,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
         config = config.with_overrides(
             {**DEMO_OVERRIDES, **({"seconds": DEMO_SECONDS} if config.seconds is None
                                   and config.frames is None and args.seconds is None else {})})
+    recorder = None
+    if config.report_dir:
+        from spikebox.runtime.daemon.record import RecordError, Recorder
+        try:     # refuses a non-empty DIR/recording now, before anything moves
+            recorder = Recorder(Path(config.report_dir) / "recording")
+        except RecordError as e:
+            print(f"spikebox run: {e}", file=sys.stderr)
+            return BAD_CONFIG
     status = _status_printer()
-    daemon = Daemon(config, status=status)
+    daemon = Daemon(config, status=status, observers=[recorder] if recorder else [])
     print(f"spikebox run: box {config.box or 'models/demo.box (bundled)'}, source "
           f"{config.source.capture}, link {config.link.url}; "
           + (f"{config.seconds:g} s" if config.seconds else
@@ -85,8 +92,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
     except (DaemonError, BoxError, BridgeError) as e:
         print(f"\nspikebox run: {e}", file=sys.stderr)
         return 1
+    finally:
+        if recorder is not None and recorder.started:      # a failed run's report too
+            from spikebox.runtime.daemon.report import write_report
+            write_report(recorder.folder, config.report_dir)
     status(None)
     print(_run_summary(summary), file=sys.stderr)
+    if recorder is not None:
+        print(f"spikebox run: report in {Path(config.report_dir)} (report.json and plots; "
+              f"the run's recording in {recorder.folder})", file=sys.stderr)
     if summary.get("failure"):
         return 1
     if daemon.stop_reason in ("SIGTERM",):
@@ -248,11 +262,12 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser(
         "run", formatter_class=fmt, help="run the robot daemon (no arguments: the demo)",
         description="example:  spikebox run --config tools/spikebox.toml --seconds 10\n\n"
-                    "Runs the robot's control loop. The stages exist as a library (encoder,\n"
-                    "activator, pager, experts; see README) but the daemon that joins them\n"
-                    "and the demo world are not built yet: today the run drives a fixed\n"
-                    "pattern over the serial link at the config's rates.control_hz, shows\n"
-                    "e-stop and the MCU watchdog, and prints link figures.\n"
+                    "Runs the robot daemon: frames from the source through the encoder and\n"
+                    "the activator, the awake experts paged into the RAM budget and run, the\n"
+                    "arbiter's setpoint sent over the serial link at rates.control_hz, with a\n"
+                    "status line once a second. With no arguments it is the demo: the sim\n"
+                    "world, the bundled box, the reference firmware on a pseudo-terminal,\n"
+                    "120 s. Ctrl-C or SIGTERM stops the motors first, then the stages.\n"
                     "The run config (TOML, annotated in tools/spikebox.toml) is the defaults,\n"
                     "then --config FILE, then the flags, each of which sets the key named in\n"
                     "its help. Running with an option marked 'not built yet' exits with 3;\n"
@@ -281,7 +296,8 @@ def build_parser() -> argparse.ArgumentParser:
     stop.add_argument("--frames", metavar="N", type=int,
                       help=f"stop after N control cycles {_sets('frames')}")
     run.add_argument("--report", metavar="DIR",
-                     help=f"write a run report {_sets('report')} (not built yet)")
+                     help=f"record the run into DIR/recording and write a report there: "
+                          f"report.json and plots {_sets('report')}")
     run.add_argument("--view", action="store_true",
                      help=f"show the camera view {_sets('view')} (not built yet)")
     run.set_defaults(func=_cmd_run)

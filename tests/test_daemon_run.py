@@ -144,3 +144,24 @@ def test_the_systemd_unit_runs_the_daemon_and_stops_it_the_way_the_daemon_expect
         out = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True,
                              text=True)
         assert "Unknown" not in out.stderr and "unknown" not in out.stderr, out.stderr
+
+
+@pytest.mark.timeout(90)
+def test_run_report_writes_the_report_and_a_replayable_recording(tmp_path, capsys):
+    import json
+
+    from spikebox.cli import BAD_CONFIG, main
+    from spikebox.runtime.box import Box
+    from spikebox.runtime.daemon.replay import check_replay
+    report = tmp_path / "run1"
+    assert main(["run", "--seconds", "3", "--report", str(report)]) == 0
+    figures = json.loads((report / "report.json").read_text())
+    assert figures["frames"] >= 20 and figures["finished"] and figures["complete"]
+    for plot in ("raster.png", "residency.png", "latency.png", "path.png"):
+        assert cv2.imread(str(report / plot)) is not None, plot
+    assert f"report in {report}" in capsys.readouterr().err
+    agreed = check_replay(report / "recording", Box.open(REPO / "models" / "demo.box"))
+    assert agreed == figures["frames"]               # every frame, spike for spike
+    # A folder that holds a recording already is refused before anything moves.
+    assert main(["run", "--seconds", "3", "--report", str(report)]) == BAD_CONFIG
+    assert "recording" in capsys.readouterr().err
