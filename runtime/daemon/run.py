@@ -22,6 +22,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from spikebox.firmware_bridge import Link
+from spikebox.firmware_bridge.link_types import percentile
 from spikebox.runtime.activator import make_activator
 from spikebox.runtime.box import Box
 from spikebox.runtime.experts.box_loader import BoxLoader
@@ -277,8 +278,8 @@ class Daemon:
             "fps": vision.frames / elapsed,
             "control_cycles": control.cycles,
             "drives_not_sent": control.not_sent,
-            "latency_ms_p50": lat[len(lat) // 2] if lat else None,
-            "latency_ms_p99": lat[min(len(lat) - 1, int(0.99 * len(lat)))] if lat else None,
+            "latency_ms_p50": percentile(lat, 50),
+            "latency_ms_p99": percentile(lat, 99),
             "stalled_frames": experts.stalled_frames,
             "expert_runs": experts.runs,
             "page_ins": experts.page_ins,

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 
+from spikebox.firmware_bridge.link_types import percentile
+
 
 def _ms(v) -> str:
     return "-" if v is None or not math.isfinite(v) else f"{v:.1f}"
@@ -46,7 +48,7 @@ class StatusBoard:
             "budget_bytes": self.pager.budget_bytes,
             "page_ins": self.experts.page_ins,
             "stalled_frames": self.experts.stalled_frames,
-            "latency_ms_p99": lat[min(len(lat) - 1, int(0.99 * len(lat)))] if lat else None,
+            "latency_ms_p99": percentile(lat, 99),
             "command": None if cmd is None else {
                 "left_mm_s": cmd.left_mm_s, "right_mm_s": cmd.right_mm_s,
                 "expert": cmd.expert, "reason": cmd.reason},
