@@ -33,6 +33,12 @@ FACING_COS = math.cos(math.radians(70))   # a face seen more edge-on than this i
 # >= 0.10 at 24 px and wider to ~0.03 below (measured on held-out drives at 160x120).
 SIGN_LEGIBLE_PX = 24.0
 SEE_MM = 3500.0               # the ball and the marker are not made out further away
+# The obstacle expert's label (ObstacleTruth.view_steering): what a camera frame can support.
+VIEW_FAN_RAD = 0.5            # headings looked along: +-this, inside the camera's half field of view
+VIEW_FAN_N = 21
+VIEW_FREE_MM = 1500.0         # a heading this free (or freer) is simply open
+VIEW_SHARPNESS = 8.0          # softmax weight of freeness (0..1): ~e^8 between blocked and open
+VIEW_WAY_PER_RAD = 1.0        # softmax penalty per radian away from the way on
 ALIGNED_OFFSET_MM = 40.0      # docked square: this close to the marker's axis ...
 ALIGNED_HEADING_RAD = math.radians(6)     # ... and facing it this squarely
 
@@ -66,8 +72,9 @@ class BallTruth:
 
 @dataclass(frozen=True)
 class ObstacleTruth:
-    steering: float            # toward the way on, round what is in the way
+    steering: float            # toward the way on, round what is in the way (the autopilot's)
     clear_ahead_mm: float      # how far the robot could drive straight before touching
+    view_steering: float       # toward the open way the camera's view shows, leaning to the way on
 
 
 @dataclass(frozen=True)
@@ -209,12 +216,25 @@ def dock_truth(course: Course, cmap: CollisionMap, view: CameraView, x: float, y
     return DockTruth(False, None, None, False, None)
 
 
-def obstacle_truth(cmap: CollisionMap, field: GoalField, x: float, y: float,
+def obstacle_truth(cmap: CollisionMap, field: GoalField, view: CameraView, x: float, y: float,
                    heading: float) -> ObstacleTruth:
-    """Steer along the shortest free path toward where the zone's way leads (paths.py)."""
+    """`steering`: along the shortest free path toward where the zone's way leads (paths.py),
+    which often runs behind what the camera shows. `view_steering`: the same robot's choice
+    among the headings the camera sees (a fan inside its field of view): a softmax over how
+    far its disc could drive along each (up to VIEW_FREE_MM), leaning a little toward the
+    way on, and its weighted mean heading as a steering. Mostly a function of the frame;
+    the lean breaks ties between equally open gaps toward the way out."""
     target = field.aim(x, y)
-    steering = 0.0 if target is None else steering_for(bearing(x, y, heading, *target))
-    return ObstacleTruth(steering, cmap.ray(x, y, heading, 2000.0, ROBOT_RADIUS_MM))
+    way = None if target is None else bearing(x, y, heading, *target)
+    steering = 0.0 if way is None else steering_for(way)
+    fan = min(VIEW_FAN_RAD, view.camera.half_hfov_rad)
+    angles = np.linspace(-fan, fan, VIEW_FAN_N)
+    free = cmap.rays(x, y, heading + angles, VIEW_FREE_MM, ROBOT_RADIUS_MM) / VIEW_FREE_MM
+    lean = 0.0 if way is None else float(np.clip(way, -fan, fan))
+    score = VIEW_SHARPNESS * free - VIEW_WAY_PER_RAD * np.abs(angles - lean)
+    weights = np.exp(score - score.max())
+    view_steering = steering_for(float(weights @ angles / weights.sum()))
+    return ObstacleTruth(steering, cmap.ray(x, y, heading, 2000.0, ROBOT_RADIUS_MM), view_steering)
 
 
 def docked(truth: GroundTruth) -> bool:
