@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .layout import Course, Prism
+from .layout import Course, Prism, Sign
 from .randomize import Look
 from .textures import POST_BGR, SIGN_BACK_BGR, Texture, marker_plate_mm, marker_texture, sign_texture
 
@@ -105,6 +105,13 @@ def _upright_quad(x: float, y: float, facing_rad: float, width_mm: float, z0: fl
     return corners, f
 
 
+def sign_face(sign: Sign) -> tuple[np.ndarray, np.ndarray]:
+    """A sign's picture: its corners (TL, TR, BR, BL as its reader sees them, world mm) and
+    the unit normal its face looks along. What is drawn, and what truth.py measures."""
+    return _upright_quad(sign.x, sign.y, sign.facing_rad, sign.width_mm, sign.bottom_mm,
+                         sign.bottom_mm + sign.height_mm)
+
+
 @dataclass(frozen=True)
 class FaceTable:
     """Every face of a scene in flat arrays, so a frame transforms all vertices at once
@@ -178,8 +185,7 @@ class Scene:
             radii = [math.dist(prism.centre, p) for p in prism.footprint]
             segs.append((c, c, 0.85 * float(np.mean(radii))))
         for s in course.signs:
-            corners, f = _upright_quad(s.x, s.y, s.facing_rad, s.width_mm, s.bottom_mm,
-                                       s.bottom_mm + s.height_mm)
+            corners, f = sign_face(s)
             post, _ = _upright_quad(s.x, s.y, s.facing_rad, POST_WIDTH_MM, 0.0, s.bottom_mm,
                                     out_mm=-2.0)
             things.append(Thing(faces=(Face(post, POST_BGR, POST_BGR, f),),

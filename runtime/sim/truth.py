@@ -21,13 +21,24 @@ from .camera import NEAR_MM, CameraView
 from .layout import DOCK_STOP_MM, ROBOT_RADIUS_MM, Course, Zone
 from .paths import GoalField
 from .robot import CollisionMap
+from .scene import sign_face
 
 SCHEMA_VERSION = 1
 LOOKAHEAD_MM = 300.0          # the line follower aims at the line this far ahead
 STEER_FULL_RAD = 0.6          # a bearing this large (or larger) is a full turn
 SIGN_READ_MM = 2000.0         # further than this a sign is not readable
 FACING_COS = math.cos(math.radians(70))   # a face seen more edge-on than this is not read
+# A sign face narrower than this in the frame (its own pixels) is not legible: rectified and
+# matched against every sign's picture, the words' margin over the runner-up falls from
+# >= 0.10 at 24 px and wider to ~0.03 below (measured on held-out drives at 160x120).
+SIGN_LEGIBLE_PX = 24.0
 SEE_MM = 3500.0               # the ball and the marker are not made out further away
+# The obstacle expert's label (ObstacleTruth.view_steering): what a camera frame can support.
+VIEW_FAN_RAD = 0.5            # headings looked along: +-this, inside the camera's half field of view
+VIEW_FAN_N = 21
+VIEW_FREE_MM = 1500.0         # a heading this free (or freer) is simply open
+VIEW_SHARPNESS = 8.0          # softmax weight of freeness (0..1): ~e^8 between blocked and open
+VIEW_WAY_PER_RAD = 1.0        # softmax penalty per radian away from the way on
 ALIGNED_OFFSET_MM = 40.0      # docked square: this close to the marker's axis ...
 ALIGNED_HEADING_RAD = math.radians(6)     # ... and facing it this squarely
 
@@ -47,6 +58,8 @@ class SignTruth:
     text: str | None           # the word on a text sign
     distance_mm: float | None
     bearing_rad: float | None
+    legible: bool              # visible, its whole face in the frame and >= SIGN_LEGIBLE_PX wide
+    width_px: float | None     # the face's width as the frame shows it (foreshortened), in its pixels
 
 
 @dataclass(frozen=True)
@@ -59,8 +72,9 @@ class BallTruth:
 
 @dataclass(frozen=True)
 class ObstacleTruth:
-    steering: float            # toward the way on, round what is in the way
+    steering: float            # toward the way on, round what is in the way (the autopilot's)
     clear_ahead_mm: float      # how far the robot could drive straight before touching
+    view_steering: float       # toward the open way the camera's view shows, leaning to the way on
 
 
 @dataclass(frozen=True)
@@ -138,8 +152,20 @@ def line_truth(zone: Zone, view: CameraView, x: float, y: float, heading: float)
                      wrap(direction - heading), visible)
 
 
+def _face_in_frame(view: CameraView, sign) -> tuple[float, bool]:
+    """The sign face's width in the frame (its top and bottom edges' mean length, pixels) and
+    whether all of the face is in the frame."""
+    corners, _ = sign_face(sign)
+    u, v, depth = view.project(corners)
+    w, h = view.camera.width_px, view.camera.height_px
+    whole = bool(((depth > NEAR_MM) & (u >= 0) & (u <= w - 1) & (v >= 0) & (v <= h - 1)).all())
+    width = (math.hypot(u[1] - u[0], v[1] - v[0]) + math.hypot(u[2] - u[3], v[2] - v[3])) / 2
+    return float(width), whole
+
+
 def sign_truth(course: Course, cmap: CollisionMap, view: CameraView, x: float, y: float,
                heading: float) -> SignTruth:
+    """The sign the frame shows: the widest legible one, else the nearest visible one."""
     best = None
     for s in course.signs:
         dist = math.dist((x, y), (s.x, s.y))
@@ -148,13 +174,17 @@ def sign_truth(course: Course, cmap: CollisionMap, view: CameraView, x: float, y
             np.hypot(*to_cam), 1e-9)
         centre = (s.x, s.y, s.bottom_mm + s.height_mm / 2)
         if (dist <= SIGN_READ_MM and squareness >= FACING_COS and _in_frame(view, centre)
-                and not cmap.blocked_between(tuple(view.C[:2]), (s.x, s.y), skip_end_mm=40.0)
-                and (best is None or dist < best[0])):
-            best = (dist, s)
+                and not cmap.blocked_between(tuple(view.C[:2]), (s.x, s.y), skip_end_mm=40.0)):
+            width, whole = _face_in_frame(view, s)
+            legible = whole and width >= SIGN_LEGIBLE_PX
+            rank = (legible, width if legible else -dist)
+            if best is None or rank > best[0]:
+                best = (rank, dist, width, s)
     if best is None:
-        return SignTruth(False, None, None, None, None)
-    dist, s = best
-    return SignTruth(True, s.sign_class, s.text, dist, bearing(x, y, heading, s.x, s.y))
+        return SignTruth(False, None, None, None, None, False, None)
+    (legible, _), dist, width, s = best
+    return SignTruth(True, s.sign_class, s.text, dist, bearing(x, y, heading, s.x, s.y),
+                     legible, width)
 
 
 def ball_truth(course: Course, cmap: CollisionMap, view: CameraView, x: float, y: float,
@@ -186,12 +216,25 @@ def dock_truth(course: Course, cmap: CollisionMap, view: CameraView, x: float, y
     return DockTruth(False, None, None, False, None)
 
 
-def obstacle_truth(cmap: CollisionMap, field: GoalField, x: float, y: float,
+def obstacle_truth(cmap: CollisionMap, field: GoalField, view: CameraView, x: float, y: float,
                    heading: float) -> ObstacleTruth:
-    """Steer along the shortest free path toward where the zone's way leads (paths.py)."""
+    """`steering`: along the shortest free path toward where the zone's way leads (paths.py),
+    which often runs behind what the camera shows. `view_steering`: the same robot's choice
+    among the headings the camera sees (a fan inside its field of view): a softmax over how
+    far its disc could drive along each (up to VIEW_FREE_MM), leaning a little toward the
+    way on, and its weighted mean heading as a steering. Mostly a function of the frame;
+    the lean breaks ties between equally open gaps toward the way out."""
     target = field.aim(x, y)
-    steering = 0.0 if target is None else steering_for(bearing(x, y, heading, *target))
-    return ObstacleTruth(steering, cmap.ray(x, y, heading, 2000.0, ROBOT_RADIUS_MM))
+    way = None if target is None else bearing(x, y, heading, *target)
+    steering = 0.0 if way is None else steering_for(way)
+    fan = min(VIEW_FAN_RAD, view.camera.half_hfov_rad)
+    angles = np.linspace(-fan, fan, VIEW_FAN_N)
+    free = cmap.rays(x, y, heading + angles, VIEW_FREE_MM, ROBOT_RADIUS_MM) / VIEW_FREE_MM
+    lean = 0.0 if way is None else float(np.clip(way, -fan, fan))
+    score = VIEW_SHARPNESS * free - VIEW_WAY_PER_RAD * np.abs(angles - lean)
+    weights = np.exp(score - score.max())
+    view_steering = steering_for(float(weights @ angles / weights.sum()))
+    return ObstacleTruth(steering, cmap.ray(x, y, heading, 2000.0, ROBOT_RADIUS_MM), view_steering)
 
 
 def docked(truth: GroundTruth) -> bool:

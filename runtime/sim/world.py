@@ -164,7 +164,7 @@ class SimWorld:
             line=line_truth(zone, view, x, y, heading),
             sign=sign_truth(self.course, cmap, view, x, y, heading),
             ball=ball_truth(self.course, cmap, view, x, y, heading),
-            obstacle=obstacle_truth(cmap, self._goal_field(zone), x, y, heading),
+            obstacle=obstacle_truth(cmap, self._goal_field(zone), view, x, y, heading),
             dock=dock_truth(self.course, cmap, view, x, y, heading))
 
     def _goal_field(self, zone: Zone) -> GoalField:

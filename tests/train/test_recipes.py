@@ -19,20 +19,20 @@ from spikebox.runtime.box import Box  # noqa: E402
 
 RECIPES = Path(__file__).resolve().parents[2] / "tools" / "recipes"
 
-# recipe script -> (expert name, the held-out metric it must record)
+# recipe script -> (expert name, the held-out metric it must record, its input [w, h])
 FINISHED = {
-    "line_follow.py": ("line_follow", "steering_mae"),
-    "sign_read.py": ("sign_read", "accuracy"),
-    "ball_find.py": ("ball_find", "bearing_mae_deg"),
-    "obstacle_avoid.py": ("obstacle_avoid", "steering_mae"),
-    "dock.py": ("dock", "aligned_accuracy"),
+    "line_follow.py": ("line_follow", "steering_mae", [64, 48]),
+    "sign_read.py": ("sign_read", "accuracy", [128, 96]),      # words read at 128x96
+    "ball_find.py": ("ball_find", "bearing_mae_deg", [64, 48]),
+    "obstacle_avoid.py": ("obstacle_avoid", "steering_mae", [64, 48]),
+    "dock.py": ("dock", "aligned_accuracy", [64, 48]),
 }
 
 
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("script", sorted(FINISHED))
 def test_recipe_smoke_builds_a_box_with_its_metric(script, tmp_path):
-    name, metric = FINISHED[script]
+    name, metric, size = FINISHED[script]
     box_path = tmp_path / "smoke.box"
     run = subprocess.run([sys.executable, str(RECIPES / script), "--box", str(box_path), "--smoke"],
                          capture_output=True, text=True, timeout=600)
@@ -42,7 +42,8 @@ def test_recipe_smoke_builds_a_box_with_its_metric(script, tmp_path):
     entry = box.experts[name]
     assert entry.metrics is not None and metric in entry.metrics
     assert entry.metrics[metric] >= 0 and entry.metrics["heldout_frames"] > 0
-    assert entry.preprocessing["size"] == [64, 48]
+    assert entry.preprocessing["size"] == size
+    assert tuple(entry.inputs[0].shape) == (1, 3, size[1], size[0])
     assert entry.outputs[0].meaning
 
 

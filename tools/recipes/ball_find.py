@@ -26,7 +26,11 @@ RECIPE = Recipe(
     loss=lambda out, target: seen_loss(out, target, n_where=2),
     metrics=lambda out, target: seen_metrics(
         out, target, {"bearing_mae_deg": 180 / math.pi, "distance_mae_m": 1.0}),
-    output_meaning="visible logit (> 0: seen), bearing rad (+ left), distance m")
+    output_meaning="visible logit (> 0: seen), bearing rad (+ left), distance m",
+    priority=10,
+    # Up to the ball, then on: released on arrival, not sought again until unseen 3 s.
+    drive={"seek": {"output": "cat", "visible": 0, "bearing": 1, "distance": 2,
+                    "arrive_m": 0.33, "on_arrival": "release", "speed": 0.8, "rearm_s": 3.0}})
 
 if __name__ == "__main__":
     run_recipe(RECIPE)

@@ -10,7 +10,8 @@ loss and its held-out metric; this module does the rest, the same way for all:
 1. Training frames: the autopilot drives the courses with the world's domain
    randomisation on, and wanders off its ideal path (a smoothed random turn,
    seeded) so the frames show the robot off the line or askew, and the truth
-   says how a perfect expert would correct it.
+   says how a perfect expert would correct it. A recipe may add `Views`: frames from
+   poses placed in front of its zone's signs or docks, many sides of many of them.
 2. Held-out frames: other seeds, randomisation off (the fixed look), wandering
    with a fixed seed; never trained on.
 3. Training: fixed seeds, one or two CPU threads, Adam, a few thousand steps.
@@ -25,7 +26,10 @@ model is trained on exactly what the robot will feed it.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import logging
+import math
 import shutil
 import subprocess
 import sys
@@ -43,15 +47,23 @@ from spikebox.runtime.experts.preprocess import frame_to_tensor
 from spikebox.runtime.sim import GroundTruth, SimWorld, WorldConfig
 from spikebox.runtime.sim.autopilot import Autopilot, drive
 from spikebox.runtime.sim.truth import cue_skill, docked
+from spikebox.runtime.sim.zones import DOOR_INSET_MM
 
 logger = logging.getLogger(__name__)
 
 HERE = Path(__file__).resolve().parent
 NETS = HERE / "nets.py"
-INPUT_W, INPUT_H = 64, 48              # nets.py's input; frames are rendered at 160x120
-PREPROCESSING = {"size": [INPUT_W, INPUT_H], "colour": "bgr", "scale": 1 / 255}
-INPUT_SPEC = {"name": "image", "shape": [1, 3, INPUT_H, INPUT_W], "dtype": "float32"}
+INPUT_SIZE = (64, 48)                  # nets.py's default input (w, h); frames are rendered at 160x120
 RENDER_W, RENDER_H = 160, 120          # the sim's default camera: what the robot sees
+
+
+def preprocessing(size: tuple[int, int]) -> dict:
+    """The manifest's preprocessing for an expert whose input is `size` (w, h)."""
+    return {"size": [size[0], size[1]], "colour": "bgr", "scale": 1 / 255}
+
+
+def input_spec(size: tuple[int, int]) -> dict:
+    return {"name": "image", "shape": [1, 3, size[1], size[0]], "dtype": "float32"}
 
 
 @dataclass(frozen=True)
@@ -62,6 +74,24 @@ class Drives:
     randomize: bool                    # domain randomisation (training) or the fixed look
     wander: float                      # std of the random turn added to the autopilot, mm/s
     max_frames: int = 2000             # per drive; a tour takes ~1300-1600 at 20 fps
+    start_zone: str | None = None      # a zone kind: start inside its entry, not at the course's start
+
+
+@dataclass(frozen=True)
+class Views:
+    """Frames from placed poses, not drives: in each course (one a seed), `per_seed` times the
+    robot stands at a free spot in front of one of the signs and docks of its first `zone_kind`
+    zone (`distance_mm` away, up to `off_axis_rad` off the way it faces) and looks at it, give
+    or take `aim_std_rad`. Many things seen from many sides, cheaply: a sign zone's two signs
+    take a drive of ~300 frames, most of them of no sign."""
+    course: str
+    seeds: tuple[int, ...]
+    per_seed: int
+    zone_kind: str
+    randomize: bool = True
+    distance_mm: tuple[float, float] = (400.0, 1700.0)
+    off_axis_rad: float = 1.0
+    aim_std_rad: float = 0.3
 
 
 # wander 25 mm/s (AR 0.9: ~57 mm/s stationary) shows the robot askew yet still lets a drive
@@ -86,12 +116,23 @@ class Recipe:
     metrics: Callable[[np.ndarray, np.ndarray], dict[str, float]]   # (out, target) held out
     output_meaning: str                        # of nets.OUTPUT's columns
     also_from: tuple[str, ...] = ()            # other skills' zones its frames may be in
-    train: Drives = FULL_TRAIN                 # a skill with few frames a drive takes more
-    heldout: Drives = FULL_HELDOUT
+    train: Drives | tuple[Drives | Views, ...] = FULL_TRAIN   # a skill with few frames a drive takes more
+    heldout: Drives | tuple[Drives, ...] = FULL_HELDOUT
     steps: int = 1500                          # full run; --smoke does SMOKE_STEPS
-    priority: int = 0
+    priority: int = 0                          # higher wins in the arbiter
+    # How its outputs drive the robot: export add's --drive (runtime/arbiter/contract.py).
+    drive: dict | None = None
     batch: int = 64
     lr: float = 2e-3
+    input_size: tuple[int, int] = INPUT_SIZE   # (w, h) the net's factory in nets.py takes
+    # How often each training frame is drawn into a batch (targets -> weights); None: evenly.
+    sample_weight: Callable[[np.ndarray], np.ndarray] | None = None
+    # Torch (images, targets, generator) -> (images, targets), on every training batch.
+    augment: Callable | None = None
+    # The drives whose frames teach the activator (its cue vs none); None: the training drives.
+    examples: Drives | tuple[Drives, ...] | None = None
+    # More held-out figures from the trained model: (torch model, smoke) -> {name: value}.
+    more_metrics: Callable | None = None
 
 
 SMOKE_STEPS = 5                                # on one training and one held-out drive
@@ -116,14 +157,58 @@ class Wanderer(Autopilot):
         return left - self._turn, right + self._turn
 
 
-def render(drives: Drives, skills: set):
+def start_at(world: SimWorld, kind: str) -> None:
+    """Put the robot just inside the entry of the course's first `kind` zone, facing in."""
+    zone = next(z for z in world.course.zones if z.kind == kind)
+    if zone.entry is not None:
+        door = zone.entry
+        world.place_robot(door.x + door.nx * DOOR_INSET_MM, door.y + door.ny * DOOR_INSET_MM,
+                          math.atan2(door.ny, door.nx))
+
+
+def _views(views: Views, skills: set):
+    out = []
+    for seed in views.seeds:
+        world = SimWorld(WorldConfig(course=views.course, width_px=RENDER_W, height_px=RENDER_H,
+                                     randomize=views.randomize), seed=seed)
+        try:
+            rng = np.random.default_rng([seed, len(views.zone_kind)])
+            zone = next(z for z in world.course.zones if z.kind == views.zone_kind)
+            things = [t for t in (*world.course.signs, *world.course.docks)
+                      if zone.contains(t.x, t.y)]
+            placed = 0
+            while things and placed < views.per_seed:
+                thing = things[int(rng.integers(len(things)))]
+                side = thing.facing_rad + rng.uniform(-views.off_axis_rad, views.off_axis_rad)
+                away = rng.uniform(*views.distance_mm)
+                x, y = thing.x + math.cos(side) * away, thing.y + math.sin(side) * away
+                if world.course.zone_at(x, y) is None or not world.collision_map.free(x, y):
+                    continue
+                world.place_robot(x, y, math.atan2(thing.y - y, thing.x - x)
+                                  + rng.normal(0.0, views.aim_std_rad))
+                image, truth = world.render(), world.truth()
+                placed += 1
+                if truth.skill in skills:
+                    out.append((f"{views.course}-{seed}-views", image, truth))
+        finally:
+            world.close()
+    return out
+
+
+def render(drives: Drives | Views | tuple[Drives | Views, ...], skills: set):
     """Frames (160x120 BGR) and truths of every drive, where the place needs one of `skills`
     (None: open floor), in camera order per drive: a list of (drive id, image, truth)."""
+    if isinstance(drives, Views):
+        return _views(drives, skills)
+    if not isinstance(drives, Drives):
+        return [frame for part in drives for frame in render(part, skills)]
     out = []
     for course in drives.courses:
         for seed in drives.seeds:
             world = SimWorld(WorldConfig(course=course, width_px=RENDER_W, height_px=RENDER_H,
                                          randomize=drives.randomize), seed=seed)
+            if drives.start_zone is not None:
+                start_at(world, drives.start_zone)
             pilot = (Wanderer(world, drives.wander, seed) if drives.wander
                      else Autopilot(world))
             seen: set[int] = set()              # zones of a wanted skill the drive went through
@@ -142,10 +227,10 @@ def render(drives: Drives, skills: set):
     return out
 
 
-def tensors(frames) -> np.ndarray:
-    """(N, 3, 48, 64) float32, through the robot's own preprocessing."""
-    return np.concatenate([frame_to_tensor(image, PREPROCESSING, INPUT_SPEC)
-                           for _, image, _ in frames])
+def tensors(frames, size: tuple[int, int] = INPUT_SIZE) -> np.ndarray:
+    """(N, 3, h, w) float32, through the robot's own preprocessing."""
+    pre, spec = preprocessing(size), input_spec(size)
+    return np.concatenate([frame_to_tensor(image, pre, spec) for _, image, _ in frames])
 
 
 def train(recipe: Recipe, x: np.ndarray, y: np.ndarray, steps: int, seed: int = 0):
@@ -158,10 +243,19 @@ def train(recipe: Recipe, x: np.ndarray, y: np.ndarray, steps: int, seed: int = 
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(steps, 1))
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
     gen = torch.Generator().manual_seed(seed)
+    weights = (None if recipe.sample_weight is None
+               else torch.from_numpy(np.asarray(recipe.sample_weight(y), np.float64)))
+    batch = min(recipe.batch, len(xt))
     model.train()
     for step in range(steps):
-        idx = torch.randint(0, len(xt), (min(recipe.batch, len(xt)),), generator=gen)
-        loss = recipe.loss(model(xt[idx]), yt[idx])
+        if weights is None:
+            idx = torch.randint(0, len(xt), (batch,), generator=gen)
+        else:
+            idx = torch.multinomial(weights, batch, replacement=True, generator=gen)
+        xb, yb = xt[idx], yt[idx]
+        if recipe.augment is not None:
+            xb, yb = recipe.augment(xb, yb, gen)
+        loss = recipe.loss(model(xb), yb)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -203,7 +297,7 @@ def export(recipe: Recipe, box: Path, weights: Path, examples: Path, background:
         subprocess.run(cli + ["init", str(box)], check=True)
     elif recipe.name in Box.open(box).experts:          # a re-run replaces the expert
         subprocess.run(cli + ["remove", str(box), recipe.name], check=True)
-    w, h = PREPROCESSING["size"]
+    w, h = recipe.input_size
     add = cli + ["add", str(box), recipe.name, f"{NETS}:{recipe.factory}",
                  "--weights", str(weights), "--input-shape", f"1,3,{h},{w}",
                  "--image-size", f"{w}x{h}", "--colour", "bgr", "--scale", repr(1 / 255),
@@ -211,6 +305,8 @@ def export(recipe: Recipe, box: Path, weights: Path, examples: Path, background:
                  "--keep-examples", str(KEEP_EXAMPLES),
                  "--priority", str(recipe.priority),
                  "--output", f"cat={recipe.output_meaning}"]
+    if recipe.drive is not None:
+        add += ["--drive", json.dumps(recipe.drive)]
     for name, value in metrics.items():
         add += ["--metric", f"{name}={value:.6g}"]
     subprocess.run(add, check=True)
@@ -229,15 +325,26 @@ def run_recipe(recipe: Recipe, argv: list[str] | None = None) -> dict[str, float
     t0 = time.monotonic()
     smoke = args.smoke
     skills = {recipe.skill, *recipe.also_from}
-    rendered = render(SMOKE_TRAIN if smoke else recipe.train, skills | {None})
+    # A smoke drive starts where the recipe's drives do (a zone deep in the course is minutes in).
+    parts = (recipe.train,) if isinstance(recipe.train, (Drives, Views)) else recipe.train
+    start = next((d.start_zone for d in parts if isinstance(d, Drives)), None)
+    smoke_train, smoke_held = (dataclasses.replace(d, start_zone=start)
+                               for d in (SMOKE_TRAIN, SMOKE_HELDOUT))
+    driven = render(smoke_train if smoke else tuple(d for d in parts if isinstance(d, Drives)),
+                    skills | {None})
+    rendered = driven + ([] if smoke else render(tuple(v for v in parts if isinstance(v, Views)),
+                                                 skills | {None}))
     # The activator learns when the view calls for the skill (cue_skill: its line, a readable
     # sign, its ball or marker near, an obstacle close ahead), not where the robot stands: a
-    # frame of the zone often shows nothing of it (measured: BENCHMARKS.md, routing).
-    background = [f for f in rendered if cue_skill(f[2]) is None]
-    zone = [f for f in rendered if cue_skill(f[2]) == recipe.skill] or \
-        [f for f in rendered if f[2].skill == recipe.skill]     # a smoke drive may show no cue
+    # frame of the zone often shows nothing of it (measured: BENCHMARKS.md, routing). From
+    # drives only: placed poses are not what the robot's camera meets.
+    seen = driven if smoke or recipe.examples is None else render(recipe.examples,
+                                                                  skills | {None})
+    background = [f for f in seen if cue_skill(f[2]) is None]
+    zone = [f for f in seen if cue_skill(f[2]) == recipe.skill] or \
+        [f for f in seen if f[2].skill == recipe.skill]         # a smoke drive may show no cue
     train_frames = [f for f in rendered if f[2].skill in skills and recipe.keep(f[2])]
-    held_frames = [f for f in render(SMOKE_HELDOUT if smoke else recipe.heldout, skills)
+    held_frames = [f for f in render(smoke_held if smoke else recipe.heldout, skills)
                    if recipe.keep(f[2])]
     if not train_frames or not held_frames:
         raise SystemExit(f"{recipe.name}: the drives gave no frames of its skill "
@@ -246,9 +353,12 @@ def run_recipe(recipe: Recipe, argv: list[str] | None = None) -> dict[str, float
                 len(held_frames), time.monotonic() - t0)
     y = np.asarray([recipe.target(t) for _, _, t in train_frames], np.float32)
     y_held = np.asarray([recipe.target(t) for _, _, t in held_frames], np.float32)
-    model = train(recipe, tensors(train_frames), y, SMOKE_STEPS if smoke else recipe.steps)
-    metrics = recipe.metrics(predict(model, tensors(held_frames)), y_held)
+    size = recipe.input_size
+    model = train(recipe, tensors(train_frames, size), y, SMOKE_STEPS if smoke else recipe.steps)
+    metrics = recipe.metrics(predict(model, tensors(held_frames, size)), y_held)
     metrics["heldout_frames"] = float(len(held_frames))
+    if recipe.more_metrics is not None:
+        metrics.update(recipe.more_metrics(model, smoke))
     logger.info("%s: held out %s (%.0f s)", recipe.name, metrics, time.monotonic() - t0)
 
     import torch

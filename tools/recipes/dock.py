@@ -30,7 +30,11 @@ RECIPE = Recipe(
         out, target, {"bearing_mae_deg": 180 / math.pi, "distance_mae_m": 1.0},
         flags=("aligned_accuracy",)),
     output_meaning="visible logit (> 0: seen), bearing rad (+ left), distance m, "
-                   "aligned logit (> 0: square on the marker)")
+                   "aligned logit (> 0: square on the marker)",
+    priority=10,
+    # Square onto the marker and stay there: the course's end.
+    drive={"seek": {"output": "cat", "visible": 0, "bearing": 1, "distance": 2, "aligned": 3,
+                    "arrive_m": 0.4, "on_arrival": "hold", "speed": 0.5}})
 
 if __name__ == "__main__":
     run_recipe(RECIPE)

@@ -30,7 +30,8 @@ RECIPE = Recipe(
     keep=lambda t: t.line is not None and t.line.visible,
     target=lambda t: [t.line.steering],
     loss=_loss, metrics=_metrics,
-    output_meaning="steering in [-1, 1], + turns left")
+    output_meaning="steering in [-1, 1], + turns left",
+    drive={"steer": {"output": "cat", "steering": 0}})
 
 if __name__ == "__main__":
     run_recipe(RECIPE)

@@ -12,6 +12,7 @@ priority, output meanings and metrics from its manifest entry, and the cue frame
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import shutil
 import subprocess
@@ -59,6 +60,8 @@ def main(argv: list[str] | None = None) -> None:
                          "--role", entry.role, "--priority", str(entry.priority),
                          "--image-size", "{}x{}".format(*pre["size"]),
                          "--colour", pre["colour"], "--scale", repr(pre["scale"])]
+            if entry.drive is not None:
+                add += ["--drive", json.dumps(box.manifest.to_json()["experts"][name]["drive"])]
             for out in entry.outputs:
                 if out.meaning:
                     add += ["--output", f"{out.name}={out.meaning}"]
