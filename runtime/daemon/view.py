@@ -78,6 +78,7 @@ class LiveView:
         self._threads: list[threading.Thread] = []
         self._names: tuple[str, ...] = ()
         self._daemon = None
+        self.thread_prefix = THREAD_PREFIX
 
     # -- the Daemon's side (run.py calls these) ---------------------------------------------
     def start(self, daemon) -> None:
@@ -99,6 +100,7 @@ class LiveView:
         self._server = server
         host, port = server.server_address[:2]
         self.url = f"http://{host}:{port}/"
+        self.thread_prefix = f"{THREAD_PREFIX}-{port}"   # which view a thread is, in a dump
         self._threads = [self._thread("server", lambda: server.serve_forever(poll_interval=0.1)),
                          self._thread("render", self._render_loop)]
         logger.info("live view on %s", self.url)
@@ -187,9 +189,10 @@ class LiveView:
     # -- the server's threads ---------------------------------------------------------------
     def _render_loop(self) -> None:
         """Draw and encode at STREAM_FPS while someone watches: one picture for every client,
-        however many there are."""
-        next_s = time.monotonic()
+        however many there are. After each picture it rests at least as long as it drew, so
+        on a machine too busy for STREAM_FPS the view takes at most half a core."""
         while not self._closing.is_set():
+            start = time.monotonic()
             if self._streaming:
                 try:
                     ok, jpeg = cv2.imencode(".jpg", self.picture(),
@@ -203,8 +206,8 @@ class LiveView:
                     with self._picture:
                         self._jpeg, self._serial = jpeg.tobytes(), self._serial + 1
                         self._picture.notify_all()
-            next_s = max(next_s + self.period_s, time.monotonic())   # late: no catching up
-            self._closing.wait(next_s - time.monotonic())
+            spent = time.monotonic() - start
+            self._closing.wait(max(self.period_s - spent, spent))
 
     def _stream(self, handler: BaseHTTPRequestHandler) -> None:
         if not self._stream_slots.acquire(blocking=False):
@@ -221,7 +224,8 @@ class LiveView:
                                 + BOUNDARY.decode())
             handler.send_header("Cache-Control", "no-store")
             handler.end_headers()
-            sent = 0
+            with self._picture:
+                sent = self._serial           # the next picture: the last may be long stale
             while not self._closing.is_set():
                 with self._picture:
                     self._picture.wait_for(lambda: self._serial != sent or self._closing.is_set(),
@@ -257,7 +261,7 @@ class LiveView:
                 body()
             except Exception:
                 self._failed(f"its {name} thread")
-        t = threading.Thread(target=guarded, name=f"{THREAD_PREFIX}-{name}", daemon=True)
+        t = threading.Thread(target=guarded, name=f"{self.thread_prefix}-{name}", daemon=True)
         t.start()
         return t
 
@@ -275,7 +279,7 @@ class _Server(ThreadingHTTPServer):
 
     def process_request(self, request, client_address):
         t = threading.Thread(target=self.process_request_thread, args=(request, client_address),
-                             name=f"{THREAD_PREFIX}-client", daemon=True)
+                             name=f"{self.view.thread_prefix}-client", daemon=True)
         with self.lock:
             self.clients[t] = request
         t.start()
@@ -353,27 +357,33 @@ PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>spikebox view</title>
 <style>
 body {{ margin: 0; background: #111; color: #ddd; font: 13px monospace; display: flex; }}
-#stream {{ display: block; width: {width}px; height: {height}px; background: #181818; }}
-#side {{ padding: 8px 12px; }}
+#stream {{ display: block; flex: none; width: {width}px; height: {height}px; background: #181818; }}
+#side {{ padding: 8px 12px; min-width: 0; }}
 #dot {{ display: inline-block; width: 16px; height: 16px; background: #c22; }}
 #dot.ok {{ background: #2c2; }}
-#status {{ white-space: pre-wrap; margin: 8px 0; }}
+#status {{ white-space: pre-wrap; overflow-wrap: anywhere; margin: 8px 0; }}
 </style></head>
 <body>
 <img id="stream" src="/stream.mjpg" width="{width}" height="{height}" alt="the robot's camera">
 <div id="side"><span id="dot"></span> status <pre id="status">waiting for /status.json</pre></div>
 <script>
 const dot = document.getElementById("dot"), out = document.getElementById("status");
+function shown(v) {{
+  if (typeof v === "number") return Number.isInteger(v) ? String(v) : v.toFixed(1);
+  if (Array.isArray(v)) return v.length ? v.map(shown).join(", ") : "-";
+  if (v && typeof v === "object")
+    return Object.entries(v).map(([k, x]) => k + " " + shown(x)).join(", ") || "-";
+  return v === null ? "-" : String(v);
+}}
 async function refresh() {{
   try {{
     const r = await fetch("/status.json", {{cache: "no-store"}});
     if (!r.ok) throw new Error("HTTP " + r.status);
     const s = await r.json();
-    out.textContent = Object.entries(s).map(([k, v]) => k.padEnd(16) + " " + JSON.stringify(v))
-                            .join("\\n");
+    out.textContent = Object.entries(s).map(([k, v]) => k.padEnd(17) + shown(v)).join("\\n");
     dot.className = "ok";
   }} catch (e) {{
-    out.textContent = "no status (" + e + "): the run has ended?";
+    out.textContent = "no status (" + e + "): has the run ended?";
     dot.className = "";
   }}
 }}
