@@ -23,6 +23,7 @@ draw, a client that goes away are logged and counted, and the robot goes on.
 from __future__ import annotations
 
 import collections
+import copy
 import json
 import logging
 import math
@@ -47,6 +48,8 @@ MAX_STREAMS = 4               # more watchers at once are refused (503): each co
 CLIENT_TIMEOUT_S = 5.0        # a client that takes no bytes this long is dropped
 JOIN_TIMEOUT_S = 2.0
 STATUS_REFRESH_MS = 500       # the page polls /status.json this often
+STATUS_MIN_S = 0.25           # /status.json's figures are new at most this often: the board's
+                              # fps is frames over the time since its last snapshot
 WHEEL_FULL_SCALE = 2.0        # a wheel bar is full at this times the arbiter's cruise speed
 BOUNDARY = b"spikebox-frame"
 THREAD_PREFIX = "spikebox-view"
@@ -78,6 +81,9 @@ class LiveView:
         self._threads: list[threading.Thread] = []
         self._names: tuple[str, ...] = ()
         self._daemon = None
+        self._board = None
+        self._snapshot, self._snapshot_s = {}, -math.inf
+        self._snapshot_lock = threading.Lock()
         self.thread_prefix = THREAD_PREFIX
 
     # -- the Daemon's side (run.py calls these) ---------------------------------------------
@@ -86,6 +92,10 @@ class LiveView:
         try:
             self._daemon = daemon
             self._names = tuple(daemon.parts["vision"].names)
+            # A board of the view's own over the same loops: a snapshot measures fps since
+            # the board's previous one, and the view's polls must not cut the status line's
+            # window short (nor the line the view's).
+            self._board = copy.copy(daemon.parts["board"])
             server = _Server((self.host, self.port), self)
         except OSError as e:
             self._count("errors")
@@ -151,8 +161,11 @@ class LiveView:
 
     def status(self) -> dict:
         """The status board's snapshot with the view's own counters under "view"."""
-        board = None if self._daemon is None else self._daemon.parts.get("board")
-        snap = {} if board is None else board.snapshot()
+        with self._snapshot_lock:            # many pages polling share one fps window
+            now = time.monotonic()
+            if self._board is not None and now - self._snapshot_s >= STATUS_MIN_S:
+                self._snapshot, self._snapshot_s = self._board.snapshot(), now
+            snap = self._snapshot
         return _jsonable({**snap, "view": self.stats()})
 
     def page(self) -> bytes:
