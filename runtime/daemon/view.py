@@ -28,6 +28,7 @@ import json
 import logging
 import math
 import socket
+import socketserver
 import sys
 import threading
 import time
@@ -44,7 +45,8 @@ logger = logging.getLogger(__name__)
 HOST = "127.0.0.1"            # the robot's own loopback: nothing is served to the network
 STREAM_FPS = 10.0             # pictures drawn and sent per second, whatever the camera's rate
 JPEG_QUALITY = 80
-MAX_STREAMS = 4               # more watchers at once are refused (503): each costs the robot
+MAX_STREAMS = 8               # more watchers at once are refused (503): each costs the robot
+                              # a send of every picture
 CLIENT_TIMEOUT_S = 5.0        # a client that takes no bytes this long is dropped
 JOIN_TIMEOUT_S = 2.0
 STATUS_REFRESH_MS = 500       # the page polls /status.json this often
@@ -66,6 +68,7 @@ class LiveView:
             pages=0, status=0, streams=0, parts_sent=0, renders=0, refused_streams=0,
             not_found=0, disconnects=0, errors=0)
         self._counting = threading.Lock()
+        self.max_streams = max_streams
         self._stream_slots = threading.BoundedSemaphore(max_streams)
         self._streaming = 0
         # The loops' side: references to the newest, nothing computed.
@@ -226,7 +229,7 @@ class LiveView:
         if not self._stream_slots.acquire(blocking=False):
             self._count("refused_streams")
             handler.send_error(HTTPStatus.SERVICE_UNAVAILABLE,
-                               f"{MAX_STREAMS} streams are open; close one")
+                               f"{self.max_streams} streams are open; close one")
             return
         try:
             with self._counting:
@@ -289,6 +292,12 @@ class _Server(ThreadingHTTPServer):
         self.lock = threading.Lock()
         self.clients: dict[threading.Thread, socket.socket] = {}
         super().__init__(address, _Handler)
+
+    def server_bind(self):
+        # HTTPServer's own asks the resolver for the host's name (socket.getfqdn), which can
+        # take seconds on a robot with no DNS, and start() runs before the control loop does.
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = self.server_address[:2]
 
     def process_request(self, request, client_address):
         t = threading.Thread(target=self.process_request_thread, args=(request, client_address),
