@@ -192,6 +192,7 @@ class LiveView:
             image=None if seen is None else seen.capture.image,
             frame_id=None if seen is None else seen.capture.frame_id,
             frame_age_ms=None if seen is None else seen.capture.age_ms(daemon.clock()),
+            max_frame_age_ms=daemon.config.source.max_frame_age_ms,
             spikes=spikes, awake=awake,
             fired=() if seen is None else seen.fired,
             resident=tuple(n for n in names if n in resident),

@@ -4,8 +4,9 @@ and the command that went out, drawn with OpenCV (runtime/daemon/view.py serves 
     picture = draw_view(ViewState(...))           # BGR uint8, view_size_px(...) big
     ok, jpeg = cv2.imencode(".jpg", picture)
 
-Top: the camera frame scaled to VIEW_WIDTH_PX, with the wheel setpoints as bars at its
-edges and the command (wheels, reason, expert) on a band along its foot. Below: the
+Top: the camera frame scaled to VIEW_WIDTH_PX: its id and age on a band along its top
+(red when stale), the wheel setpoints as bars at its edges and the command (wheels,
+reason, expert) on a band along its foot. Below: the
 spike raster, one row per expert in network order and one column per recent frame
 (newest at the right; brighter = more unit spikes, blue behind = awake), each row
 labelled with the expert's name in the colour of its state: fired on the newest
@@ -36,7 +37,7 @@ RESIDENT = (235, 235, 235)   # white
 ASLEEP = (110, 110, 110)     # grey
 AWAKE_CELL = (70, 30, 10)    # dark blue behind an awake expert's cells
 SPIKE = np.array([80, 255, 120], np.float32)   # a cell at the window's most spikes
-FORWARD, BACKWARD, NOT_SENT = (90, 230, 90), (60, 120, 255), (40, 40, 230)
+FORWARD, BACKWARD, NOT_SENT = (90, 230, 90), (60, 120, 255), (80, 80, 255)
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class ViewState:
     image: np.ndarray | None                   # the newest frame (BGR), None before the first
     frame_id: int | None
     frame_age_ms: float | None                 # now - its capture
+    max_frame_age_ms: float                    # older is stale (source.max_frame_age_ms)
     spikes: np.ndarray                         # (frames, experts) unit spikes, oldest first
     awake: np.ndarray                          # (frames, experts) bool
     fired: tuple[str, ...]                     # on the newest frame
@@ -87,13 +89,15 @@ def draw_view(s: ViewState) -> np.ndarray:
 
 def _frame_tag(camera: np.ndarray, s: ViewState) -> None:
     age = "" if s.frame_age_ms is None else f"  {s.frame_age_ms:.0f} ms old"
-    _text(camera, f"frame {s.frame_id}{age}", (8, 18), 0.5, RESIDENT, shadow=True)
+    stale = s.frame_age_ms is not None and s.frame_age_ms > s.max_frame_age_ms
+    band = _darken(camera[:BAND_PX])
+    _text(band, f"frame {s.frame_id}{age}" + ("  STALE: the robot acts on no frame" if stale
+                                            else ""), (8, 16), 0.5, NOT_SENT if stale else RESIDENT)
 
 
 def _command(camera: np.ndarray, s: ViewState) -> None:
     h, w = camera.shape[:2]
-    band = camera[h - BAND_PX:]
-    band[:] = (band * 0.35).astype(np.uint8)        # darken the frame under the text
+    band = _darken(camera[h - BAND_PX:])
     if s.reason is None:
         _text(band, "no command yet", (8, 16), 0.5, ASLEEP)
         return
@@ -104,7 +108,7 @@ def _command(camera: np.ndarray, s: ViewState) -> None:
     _text(band, f"L {s.left_mm_s:+d}  R {s.right_mm_s:+d} mm/s   {s.reason}   {who}",
           (8, 16), 0.5, RESIDENT)
     # The wheels as bars at the frame's edges: up from the middle is forward.
-    mid, reach = (h - BAND_PX) // 2, (h - BAND_PX) // 2 - 8
+    mid, reach = h // 2, h // 2 - BAND_PX - 6       # between the two bands
     for x, mm_s in ((4, s.left_mm_s), (w - 16, s.right_mm_s)):
         length = int(round(reach * min(abs(mm_s) / s.full_scale_mm_s, 1.0)))
         top, bottom = (mid - length, mid) if mm_s >= 0 else (mid, mid + length)
@@ -149,8 +153,11 @@ def _legend(legend: np.ndarray, s: ViewState) -> None:
           0.42, ASLEEP)
 
 
-def _text(img: np.ndarray, text: str, at: tuple[int, int], scale: float, colour,
-          shadow: bool = False) -> None:
-    if shadow:                                       # legible on any part of the frame
-        cv2.putText(img, text, (at[0] + 1, at[1] + 1), FONT, scale, (0, 0, 0), 2, cv2.LINE_AA)
+def _darken(band: np.ndarray) -> np.ndarray:
+    """The frame under a line of text, darkened so the text reads on any scene."""
+    band[:] = (band * 0.35).astype(np.uint8)
+    return band
+
+
+def _text(img: np.ndarray, text: str, at: tuple[int, int], scale: float, colour) -> None:
     cv2.putText(img, text, at, FONT, scale, colour, 1, cv2.LINE_AA)
