@@ -21,7 +21,8 @@ import pytest
 from spikebox.runtime.daemon import ConfigError, RunConfig
 from spikebox.runtime.daemon import view as view_module
 from spikebox.runtime.daemon.run import DEMO_OVERRIDES, Daemon
-from spikebox.runtime.daemon.view import STATUS_MIN_S, STREAM_FPS, LiveView, _jsonable
+from spikebox.runtime.daemon.view import STATUS_MIN_S, STREAM_FPS, LiveView
+from spikebox.runtime.daemon.view_http import jsonable
 from spikebox.runtime.daemon.view_draw import VIEW_WIDTH_PX, view_size_px
 
 DEMO = Path(__file__).resolve().parent.parent / "models" / "demo.box"
@@ -101,10 +102,12 @@ def view_threads(view: LiveView) -> list[str]:
 
 @pytest.fixture(scope="module")
 def live():
-    view = LiveView(port=0)
+    announced = []
+    view = LiveView(port=0, on_serving=announced.append)
     run = start_daemon(demo_config(120.0), [view])
     wait_for(lambda: view.url is not None or run.summary is not None, what="the view's URL")
     assert view.url is not None, f"the run ended first: {run.summary}"
+    assert announced == [view.url] and view.url.startswith("http://127.0.0.1:")
     wait_for(lambda: status(view.url)["frame_id"] is not None, what="the first frame")
     yield SimpleNamespace(view=view, url=view.url, run=run)
     run.daemon.stop("the tests are done")
@@ -279,7 +282,7 @@ def test_view_port_is_a_tcp_port_or_0():
 
 
 def test_status_json_spells_numpy_and_non_finite_numbers_as_json_can():
-    out = _jsonable({"fps": np.float32(12.5), "n": np.int64(3), "p99": float("nan"),
+    out = jsonable({"fps": np.float32(12.5), "n": np.int64(3), "p99": float("nan"),
                      "lag": [float("inf"), 1.5], "who": ("a", "b")})
     assert out == {"fps": 12.5, "n": 3, "p99": None, "lag": [None, 1.5], "who": ["a", "b"]}
     json.dumps(out, allow_nan=False)
