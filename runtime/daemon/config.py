@@ -137,7 +137,9 @@ class RunConfig:
     seconds: float | None = None     # stop after this many seconds ...
     frames: int | None = None        # ... or this many control cycles (neither: until Ctrl-C)
     report_dir: str | None = None    # write a run report here
-    view: bool = False               # show the camera view and what fired
+    view: bool = False               # serve the live view (camera, spikes, command) on localhost
+    view_port: int = 8765            # its TCP port on 127.0.0.1 (0: any free port; the URL is
+                                     # printed)
     trusted_keys: tuple[str, ...] = ()   # Ed25519 public keys (PEM files) of the owners whose
                                          # signed boxes this robot runs; none: any box whose
                                          # hashes check (runtime/box.py)
@@ -158,6 +160,9 @@ class RunConfig:
         for name in ("seconds", "frames"):
             if getattr(self, name) is not None:
                 check_positive(self, name)
+        if not 0 <= self.view_port <= 65535:
+            raise ConfigError("view_port", self.view_port, "must be a TCP port, 0 to 65535 "
+                              "(0: any free port)")
         for path in self.trusted_keys:
             if not path.strip():
                 raise ConfigError("trusted_keys", self.trusted_keys,
