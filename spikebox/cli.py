@@ -59,10 +59,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.print_config:
         print(config.to_toml(), end="")
         return 0
-    if args.view:
-        return _not_built("spikebox run --view", 12)
-    if config.view:
-        return _not_built(f"spikebox run with view set in {args.config}", 12)
     from spikebox.firmware_bridge import BridgeError
     from spikebox.runtime.box import BoxError
     from spikebox.runtime.daemon.run import (DEMO_OVERRIDES, DEMO_SECONDS, Daemon, DaemonError,
@@ -82,7 +78,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
             print(f"spikebox run: {e}", file=sys.stderr)
             return BAD_CONFIG
     status = _status_printer()
-    daemon = Daemon(config, status=status, observers=[recorder] if recorder else [])
+    observers = [recorder] if recorder else []
+    if config.view:
+        from spikebox.runtime.daemon.view import LiveView
+        port = config.view_port
+
+        def serving(url: str) -> None:
+            hint = (f" (from another machine: ssh -L {port}:127.0.0.1:{port} ROBOT, then open "
+                    "it)") if port else ""
+            print(f"spikebox run: live view on {url}{hint}", file=sys.stderr)
+        observers.append(LiveView(port, on_serving=serving))
+    daemon = Daemon(config, status=status, observers=observers)
     print(f"spikebox run: box {config.box or 'models/demo.box (bundled)'}, source "
           f"{config.source.capture}, link {config.link.url}; "
           + (f"{config.seconds:g} s" if config.seconds else
@@ -270,8 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "120 s. Ctrl-C or SIGTERM stops the motors first, then the stages.\n"
                     "The run config (TOML, annotated in tools/spikebox.toml) is the defaults,\n"
                     "then --config FILE, then the flags, each of which sets the key named in\n"
-                    "its help. Running with an option marked 'not built yet' exits with 3;\n"
-                    "--print-config shows it in the config all the same.")
+                    "its help.")
     run.add_argument("--config", metavar="FILE",
                      help="TOML run config; the flags override its keys")
     run.add_argument("--print-config", action="store_true",
@@ -299,7 +304,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help=f"record the run into DIR/recording and write a report there: "
                           f"report.json and plots {_sets('report')}")
     run.add_argument("--view", action="store_true",
-                     help=f"show the camera view {_sets('view')} (not built yet)")
+                     help=f"serve a live page on 127.0.0.1:view_port (the camera with the spike "
+                          f"raster, resident experts and the command sent; status as JSON) "
+                          f"{_sets('view')}")
     run.set_defaults(func=_cmd_run)
 
     exp = sub.add_parser(

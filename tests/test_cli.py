@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from spikebox.cli import NOT_BUILT, build_parser, main
+from spikebox.cli import build_parser, main
 
 
 def _spikebox(*args, timeout=60):
@@ -18,14 +18,6 @@ def test_every_help_opens_with_an_example(cmd):
     assert out.returncode == 0
     description = out.stdout.split("\n\n", 1)[1]
     assert description.startswith("example:  spikebox"), out.stdout
-
-
-@pytest.mark.parametrize("argv, words", [
-    (["run", "--view"], "spikebox run --view is not built yet (issue #12)"),
-])
-def test_unbuilt_commands_say_so_and_exit_nonzero(argv, words, capsys):
-    assert main(argv) == NOT_BUILT
-    assert words in capsys.readouterr().err
 
 
 def test_run_on_a_folder_that_is_no_box_names_it_and_the_fix(capsys, tmp_path):

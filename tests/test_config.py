@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, strategies as st
 
-from spikebox.cli import BAD_CONFIG, NOT_BUILT, main
+from spikebox.cli import BAD_CONFIG, main
 from spikebox.runtime.daemon import ConfigError, RunConfig
 from spikebox.runtime.daemon.config import SECTIONS
 
@@ -179,9 +179,11 @@ def test_a_bad_config_exits_2_naming_the_key_not_the_flag(capsys, tmp_path):
     assert f"{path}: rates.control_hz = 0.0: must be > 0" in capsys.readouterr().err
 
 
-def test_what_only_the_daemon_can_run_still_says_so(capsys, tmp_path):
-    assert main(["run", "--config", str(_write(tmp_path, 'view = true\n'))]) == NOT_BUILT
-    assert "with view set in" in capsys.readouterr().err
+def test_view_set_in_a_config_file_serves_the_live_page_on_its_port(capsys, tmp_path):
+    path = _write(tmp_path, 'view = true\nview_port = 0\nseconds = 2.0\n')
+    assert main(["run", "--config", str(path)]) == 0
+    err = capsys.readouterr().err
+    assert re.search(r"live view on http://127\.0\.0\.1:[1-9][0-9]*/", err), err
 
 
 def test_a_config_file_sets_the_daemon_rate_and_stop(capsys, tmp_path):

@@ -53,6 +53,25 @@ def _wait(predicate, timeout_s: float) -> bool:
     return False
 
 
+@pytest.mark.timeout(120)
+def test_a_short_closed_loop_run_follows_the_line_through_its_zone_into_the_next():
+    """From the line zone's door, the activator wakes the line follower, the arbiter steers by
+    it, the firmware turns the wheels, and the robot comes out of the zone's far door."""
+    with SimSource(course="tour", seed=5, fps=20.0) as source:
+        line_zone = _start_in(source, "line")
+        daemon = Daemon(_config(seconds=40.0), source=source)
+        t, out = _run_in_thread(daemon)
+        reached = _wait(lambda: (source.truth(_newest(daemon)) or _NO).zone > line_zone, 40.0)
+        daemon.stop("checkpoint")
+        t.join(10)
+        truth = source.world.truth()
+        arbiter = daemon.parts["arbiter"]
+    assert reached, f"still in zone {truth.zone} ({truth.zone_kind}) after 40 s"
+    assert truth.collisions == 0
+    assert arbiter.counts.driven_by["line_follow"] > 0
+    assert out["summary"]["motors_confirmed_zero"]
+
+
 class _NoTruth:
     zone = -1
 
