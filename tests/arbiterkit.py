@@ -44,6 +44,7 @@ def experts(**specs: dict) -> dict:
         entry["priority"] = spec.get("priority", 0)
         entry["outputs"][0]["shape"] = spec.get("shape", RETRAINED_SHAPES.get(
             spec.get("like", name), entry["outputs"][0]["shape"]))
+        entry.pop("drive", None)                  # the bundled box's own contract: replaced
         if spec.get("drive") is not None:
             entry["drive"] = spec["drive"]
         data["experts"][name] = entry

@@ -97,8 +97,9 @@ def test_an_output_of_several_rows_or_open_columns_cannot_be_driven_by():
     assert _with_drive({"seek": SEEK}, shape=["batch", 3])["ball_find"].drive   # dynamic: fine
 
 
-def test_a_box_without_contracts_loads_and_writes_none():
-    box = Box.open(DEMO)                                  # the bundled box, as it was written
+def test_a_box_without_contracts_loads_and_writes_none(tmp_path):
+    from boxkit import old_demo_box
+    box = Box.open(old_demo_box(tmp_path, drop=("drive",)))    # as written before contracts
     assert all(e.drive is None for e in box.experts.values())
     assert all("drive" not in e for e in box.manifest.to_json()["experts"].values())
     assert arbiter(box.experts).drivers == []
@@ -106,6 +107,7 @@ def test_a_box_without_contracts_loads_and_writes_none():
 
 def test_a_contract_round_trips_through_the_manifest_as_its_one_behaviour():
     data = demo_manifest()
+    data["experts"]["dock"].pop("drive", None)             # one entry without a contract
     data["experts"]["ball_find"]["drive"] = {"seek": SEEK}
     manifest = Manifest.from_json(data, DEMO / "manifest.json")
     written = manifest.to_json()
@@ -195,3 +197,12 @@ def test_help_tells_of_drive(capsys):
         main(["export", "add", "--help"])
     out = " ".join(capsys.readouterr().out.split())
     assert "--drive SPEC" in out and "steer, seek or classes" in out
+
+
+def test_the_bundled_box_carries_the_contracts_and_priorities_the_readme_gives():
+    box = Box.open(DEMO)
+    written = box.manifest.to_json()["experts"]
+    for name, contract in demo_contracts().items():
+        assert written[name]["priority"] == contract["priority"], name
+        want = experts(**{name: dict(drive=contract["drive"])})[name].drive
+        assert box.experts[name].drive == want, name
