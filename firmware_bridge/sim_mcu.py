@@ -116,6 +116,14 @@ class SimMcu:
     def serial_url(self) -> str | None:
         return self._pty.url if self._pty is not None else None
 
+    def cable(self, connected: bool) -> None:
+        """Pull (False) or plug back (True) the serial cable of serve_pty(): while pulled, no
+        byte crosses either way, the port stays open, and the firmware keeps running, so its
+        watchdog stops the wheels as it would on a robot whose USB cable came loose."""
+        if self._pty is None:
+            raise RuntimeError("cable(): no serial port; call serve_pty() first")
+        self._pty.connected = connected
+
     def close(self) -> None:
         pty, self._pty = self._pty, None
         if pty is not None:
@@ -172,6 +180,7 @@ class _PtyServer:
         self._pty = McuPty()
         self.url = self._pty.url
         self.bytes_dropped = 0
+        self.connected = True             # False: the cable is pulled (SimMcu.cable)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sim-mcu-pty", daemon=True)
         self._thread.start()
@@ -183,14 +192,16 @@ class _PtyServer:
             ready, _, _ = select.select([self._pty.master], [], [], _POLL_S)
             if ready:
                 data = self._pty.read()
-                if data:
+                if data and self.connected:
                     mcu.rx(data)
             if self._realtime:
                 due_ms = base_ms + int((time.monotonic() - t0_s) * 1000)
                 if due_ms > mcu.now_ms:
                     mcu.advance(due_ms - mcu.now_ms)
             out = mcu._take_outbox()
-            if out:
+            if out and not self.connected:
+                self.bytes_dropped += len(out)
+            elif out:
                 self.bytes_dropped += len(out) - self._pty.write(out)
 
     def close(self) -> None:

@@ -37,8 +37,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from spikebox.firmware_bridge import BridgeError
     from spikebox.runtime.box import BoxError
-    from spikebox.runtime.daemon.run import (DEMO_OVERRIDES, DEMO_SECONDS, Daemon, DaemonError,
-                                             run_until_signalled)
+    from spikebox.runtime.daemon.run import (DEMO_OVERRIDES, DEMO_SECONDS, ConfigRefused, Daemon,
+                                             DaemonError, run_until_signalled)
     if config.source.capture.startswith("sim") and not args.config:
         # The demo: it rolls on where no expert speaks (a real robot's default is to stand
         # still) and ends on its own.
@@ -71,6 +71,9 @@ def run(args: argparse.Namespace) -> int:
              f"{config.frames} cycles" if config.frames else "until Ctrl-C"), file=sys.stderr)
     try:
         summary = run_until_signalled(daemon)
+    except ConfigRefused as e:
+        print(f"\nspikebox run: {e}", file=sys.stderr)
+        return BAD_CONFIG
     except (DaemonError, BoxError, BridgeError) as e:
         print(f"\nspikebox run: {e}", file=sys.stderr)
         return 1

@@ -104,6 +104,19 @@ def test_idle_stops_by_default_and_cruises_when_asked():
     assert (d.reason, d.left_mm_s) == ("idle", 80.0)
 
 
+def test_blind_the_robot_stops_even_when_idle_would_cruise():
+    """No fresh frame (awake=None: the camera lost or stalled) is a stop, not an idle cruise
+    on what the robot cannot see; an expert's last result does not drive it either."""
+    entries = demo_experts()
+    arb = arbiter(entries, idle="cruise", idle_speed_mm_s=90)
+    d = arb.decide(1.0, {"line_follow": result(0.3, t_s=1.0)}, None)
+    assert (d.left_mm_s, d.right_mm_s, d.expert, d.reason, d.safety_stop) == \
+        (0.0, 0.0, None, "blind", True)
+    assert arb.counts.reasons["blind"] == 1 and arb.counts.safety_stops == 1
+    d = arb.decide(1.1, {}, set())                  # seeing again: idle cruise as before
+    assert (d.reason, d.left_mm_s) == ("idle", 90.0)
+
+
 # -- faults: a safe command this cycle, counted, never a wait or an exception ------------------
 
 def test_a_stale_result_is_not_acted_on_and_is_counted():

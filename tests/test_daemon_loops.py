@@ -202,3 +202,32 @@ def test_awake_experts_that_cannot_share_the_budget_take_turns_instead_of_thrash
     assert ran[first] == frames
     assert ran[second] == frames // ROTATE_FRAMES
     assert loop.page_ins <= 2 * ran[second] + 1
+
+
+def test_a_tampered_expert_is_refused_and_the_run_goes_on_without_it(demo, tmp_path):
+    """One byte of one expert's paged file changed after export: that expert is refused at its
+    page-in (its hash), counted and skipped; the other awake expert runs on the same frame, and
+    the refused one is not re-hashed on every frame (the pager's back-off)."""
+    import shutil
+    box_dir = tmp_path / "demo.box"
+    shutil.copytree(DEMO, box_dir)
+    box = Box.open(box_dir)
+    victim, other = sorted(box.experts)[:2]
+    paged = box.file(box.experts[victim].files.optimized)
+    data = bytearray(paged.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    paged.write_bytes(bytes(data))
+    clock = FakeClock()
+    loop, slot, results, stages, pager = _experts_loop(box, clock, budget=None)
+    try:
+        for k in range(3):
+            slot.put(_seen(k, clock.t, [victim, other]))
+            assert loop.cycle(0.01) == 1
+            assert set(results.snapshot()) == {other}
+            assert results.snapshot()[other].frame_id == k
+        assert loop.refused == {victim: 3}
+        assert pager.metrics()["refused_load_failed"] == 1, \
+            "hashed and refused once, then held off by the back-off"
+        assert victim not in pager.resident()
+    finally:
+        pager.close()

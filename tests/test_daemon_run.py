@@ -5,8 +5,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 import cv2
@@ -17,6 +15,8 @@ from spikebox.runtime.daemon.run import Daemon
 from spikebox.runtime.sim.autopilot import drive_frames
 from spikebox.runtime.source.sim import SimSource
 from spikebox.runtime.sim.zones import DOOR_INSET_MM
+
+from daemonkit import run_in_thread, wait
 
 REPO = Path(__file__).resolve().parent.parent
 CRUISE = {"arbiter.idle": "cruise", "arbiter.idle_speed_mm_s": 150.0}
@@ -37,22 +37,6 @@ def _start_in(source: SimSource, kind: str) -> int:
     return zone.index
 
 
-def _run_in_thread(daemon: Daemon):
-    out = {}
-    t = threading.Thread(target=lambda: out.setdefault("summary", daemon.run()), daemon=True)
-    t.start()
-    return t, out
-
-
-def _wait(predicate, timeout_s: float) -> bool:
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
-
-
 @pytest.mark.timeout(120)
 def test_a_short_closed_loop_run_follows_the_line_through_its_zone_into_the_next():
     """From the line zone's door, the activator wakes the line follower, the arbiter steers by
@@ -60,8 +44,8 @@ def test_a_short_closed_loop_run_follows_the_line_through_its_zone_into_the_next
     with SimSource(course="tour", seed=5, fps=20.0) as source:
         line_zone = _start_in(source, "line")
         daemon = Daemon(_config(seconds=40.0), source=source)
-        t, out = _run_in_thread(daemon)
-        reached = _wait(lambda: (source.truth(_newest(daemon)) or _NO).zone > line_zone, 40.0)
+        t, out = run_in_thread(daemon)
+        reached = wait(lambda: (source.truth(_newest(daemon)) or _NO).zone > line_zone, 40.0)
         daemon.stop("checkpoint")
         t.join(10)
         truth = source.world.truth()
@@ -89,9 +73,9 @@ def _newest(daemon: Daemon) -> int:
 def test_stop_puts_the_motors_to_zero_by_a_drive_before_run_returns():
     with SimSource(course="tour", seed=2, fps=20.0) as source:
         daemon = Daemon(_config(seconds=30.0), source=source)
-        t, out = _run_in_thread(daemon)
+        t, out = run_in_thread(daemon)
         mcu = source.world.mcu
-        assert _wait(lambda: min(mcu.robot.wheels()[2:]) > 50, 15.0), "the robot never moved"
+        assert wait(lambda: min(mcu.robot.wheels()[2:]) > 50, 15.0), "the robot never moved"
         daemon.stop("test")
         t.join(10)
         assert not t.is_alive()

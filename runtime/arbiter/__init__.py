@@ -11,10 +11,10 @@ faults are decide.py's, each behaviour's memory behaviours.py's, and steering
 """
 from .contract import (ARRIVALS, BEHAVIOURS, CLASS_ACTIONS, ClassesDrive, DriveContract,
                        SeekDrive, SteerDrive)
-from .decide import (FAULTS, IDLE, IDLE_MODES, Arbiter, ArbiterCounts, Decision,
+from .decide import (BLIND, FAULTS, IDLE, IDLE_MODES, Arbiter, ArbiterCounts, Decision,
                      ExpertResult)
 from .kinematics import SteeringLimits
 
-__all__ = ["ARRIVALS", "BEHAVIOURS", "CLASS_ACTIONS", "FAULTS", "IDLE", "IDLE_MODES", "Arbiter",
-           "ArbiterCounts", "ClassesDrive", "Decision", "DriveContract", "ExpertResult",
+__all__ = ["ARRIVALS", "BEHAVIOURS", "BLIND", "CLASS_ACTIONS", "FAULTS", "IDLE", "IDLE_MODES",
+           "Arbiter", "ArbiterCounts", "ClassesDrive", "Decision", "DriveContract", "ExpertResult",
            "SeekDrive", "SteerDrive", "SteeringLimits"]

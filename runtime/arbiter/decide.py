@@ -22,7 +22,9 @@ The choice:
    the winner (it may bid a safety stop, or its priority is higher), stops the
    robot: it might have said stop, and a safe command beats a guess;
 4. nobody with anything to say: the idle behaviour, config.idle: "stop", or
-   "cruise" straight on at idle_speed_mm_s.
+   "cruise" straight on at idle_speed_mm_s;
+5. but blind (`awake` is None: no fresh frame, the camera lost or stalled) the
+   robot stops, whatever the idle behaviour: it never cruises on what it cannot see.
 The wheels are then scaled down together (the arc kept) to ±max_wheel_mm_s.
 Pure given its inputs, `now_s` (a monotonic clock's seconds, the captures'
 clock) and what its rules remember: no clock is read here.
@@ -45,6 +47,7 @@ if TYPE_CHECKING:                        # the config imports this module's IDLE
 IDLE_STOP, IDLE_CRUISE = "stop", "cruise"          # ArbiterConfig.idle
 IDLE_MODES = (IDLE_STOP, IDLE_CRUISE)
 IDLE = "idle"                                      # Decision.reason with nobody to drive
+BLIND = "blind"                                    # Decision.reason with no fresh frame
 # Why an awake expert is silent this cycle: Decision.reason when that stops the robot.
 MISSING, STALE, BAD_OUTPUT, NONFINITE = "missing", "stale", "bad_output", "nonfinite"
 FAULTS = (MISSING, STALE, BAD_OUTPUT, NONFINITE)
@@ -108,10 +111,12 @@ class Arbiter:
         return list(self._experts)
 
     def decide(self, now_s: float, results: Mapping[str, ExpertResult],
-               awake: AbstractSet[str]) -> Decision:
+               awake: AbstractSet[str] | None) -> Decision:
         """One control cycle's setpoint from each expert's latest result (`results`, by name:
         any it has; a result is acted on only while fresh) and the experts the activator
-        wants now (`awake`)."""
+        wants now (`awake`; None when there is no fresh frame to know it from: a stop)."""
+        blind = awake is None
+        awake = frozenset() if blind else awake
         bids: list[tuple[int, str, Bid]] = []
         silent: dict[str, str] = {}
         for name, (entry, rule) in self._experts.items():
@@ -125,7 +130,8 @@ class Arbiter:
                 bids.append((-entry.priority, name, bid))
             elif fault:
                 silent[name] = fault
-        decision = self._clipped(self._choose(bids, silent))
+        decision = (Decision(0.0, 0.0, None, BLIND, True, None, silent) if blind
+                    else self._clipped(self._choose(bids, silent)))
         self.counts.cycles += 1
         self.counts.reasons[decision.reason] += 1
         self.counts.safety_stops += decision.safety_stop

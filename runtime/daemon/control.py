@@ -67,7 +67,8 @@ class ControlLoop:
         now = self.clock()
         seen = self.fresh_seen(now)
         results = self.results.snapshot()
-        decision = self.arbiter.decide(now, results, () if seen is None else seen.awake)
+        # No fresh frame (the camera lost or stalled): blind, and the arbiter stops the robot.
+        decision = self.arbiter.decide(now, results, None if seen is None else seen.awake)
         t1 = self.clock()
         self.stages.record("arbiter", (t1 - now) * 1000.0)
         sent = self.link.send_drive(decision.left_mm_s, decision.right_mm_s)

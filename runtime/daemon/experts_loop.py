@@ -92,7 +92,7 @@ class ExpertsLoop:
         self.page_ins = 0                          # runs that waited for a page-in
         self.pagein_ms: list[float] = []           # how long each of those waited
         self.stalled_frames = 0                    # frames on which some expert waited
-        self.refused: dict[str, int] = {}          # name -> runs the pager refused
+        self.refused: dict[str, int] = {}          # name -> frames it was awake and refused
         self.unfed: set[str] = set()               # awake experts a frame cannot feed
         self.last_fired: tuple[str, ...] = ()
         self.rotated_frames = 0                    # frames whose awake experts did not all fit
@@ -107,9 +107,8 @@ class ExpertsLoop:
         else the highest-priority ones that fit, and of the rest the one that ran longest ago,
         if that was ROTATE_FRAMES frames ago or more: a few page-ins a second instead of
         experts evicting one another on every frame."""
-        budget = getattr(self.pager, "budget_bytes", None)
-        sizes = getattr(self.pager, "footprints", {})
-        if budget is None or sum(sizes.get(n, 0) for n in awake) <= budget:
+        budget, sizes = self.pager.budget_bytes, self.pager.footprints
+        if sum(sizes.get(n, 0) for n in awake) <= budget:
             return awake
         chosen, used = [], 0
         for name in awake:
@@ -135,18 +134,37 @@ class ExpertsLoop:
         self.frames += 1
         self.last_fired = seen.fired
         ran, stalled, feeds_by_pre = 0, False, {}
-        for name in self._this_frame(self._order(seen.awake)):
-            entry = self.experts[name]
-            if not frame_fed(entry):
-                if name not in self.unfed:
-                    self.unfed.add(name)
-                    logger.warning("expert %s: woken, but a camera frame cannot feed its inputs "
-                                   "%s; not run", name, [list(i.shape) for i in entry.inputs])
-                continue
-            run = self._run(name, entry, seen, feeds_by_pre)
-            if run is not None:
-                ran += 1
-                stalled |= run.paged_in
+        # Experts the pager holds off (a failed load in its back-off, too big for the budget)
+        # take no turn: the others get the room. One refused on this frame gives its turn up
+        # to the rest at once.
+        awake = []
+        for name in self._order(seen.awake):
+            if self.pager.held_off(name):
+                self.refused[name] = self.refused.get(name, 0) + 1
+                self._skip(name, "the pager refuses it (too big for the budget, or its last "
+                                 "load failed and it is held off before a retry)")
+            else:
+                awake.append(name)
+        tried: set[str] = set()
+        while True:
+            refused = False
+            for name in self._this_frame([n for n in awake if n not in tried]):
+                tried.add(name)
+                entry = self.experts[name]
+                if not frame_fed(entry):
+                    if name not in self.unfed:
+                        self.unfed.add(name)
+                        logger.warning("expert %s: woken, but a camera frame cannot feed its "
+                                       "inputs %s; not run", name,
+                                       [list(i.shape) for i in entry.inputs])
+                    continue
+                run = self._run(name, entry, seen, feeds_by_pre)
+                if run is not None:
+                    ran += 1
+                    stalled |= run.paged_in
+                refused |= run is None and self.pager.held_off(name)
+            if not refused:
+                break
         self.stalled_frames += stalled
         return ran
 

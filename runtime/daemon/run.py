@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import threading
 import time
 from contextlib import ExitStack
@@ -26,7 +27,7 @@ from spikebox.firmware_bridge.link_types import percentile
 from spikebox.runtime.activator import make_activator
 from spikebox.runtime.box import Box
 from spikebox.runtime.experts.box_loader import BoxLoader
-from spikebox.runtime.pager import Pager
+from spikebox.runtime.pager import Pager, PagerConfig
 from spikebox.runtime.ratekeeper import Ratekeeper
 from spikebox.runtime.source import SourceError, open_source
 
@@ -48,6 +49,10 @@ DEMO_OVERRIDES = {"arbiter.idle": "cruise", "arbiter.idle_speed_mm_s": 150.0}
 
 class DaemonError(RuntimeError):
     """The run could not start (the message names the part and the fix)."""
+
+
+class ConfigRefused(DaemonError):
+    """The run config cannot work with this box (the message names the key and the fix)."""
 
 
 def default_box() -> Path:
@@ -101,6 +106,8 @@ class Daemon:
             if cfg.encoder is not None and cfg.encoder != box.manifest.encoder:
                 raise DaemonError(f"[encoder] in the run config differs from the one {box.path}'s "
                                   "activator was trained on; leave [encoder] out to use the box's")
+            loader = self._loader_factory(box)
+            check_budget(cfg.pager, loader.footprints(), box.path)   # before anything moves
             source = self._given_source
             if source is None:
                 source = self._open_source()
@@ -108,7 +115,6 @@ class Daemon:
             link = self._open_link(source, closing)
             activator = make_activator(network, backend=cfg.activator.backend)
             closing.callback(activator.close)
-            loader = self._loader_factory(box)
             pager = Pager(cfg.pager, loader, loader.footprints(),
                           shell_footprints=loader.shell_footprints(), clock=self.clock)
             closing.callback(pager.close)
@@ -289,8 +295,39 @@ class Daemon:
             "pager": {k: v for k, v in p["pager"].metrics().items()
                       if isinstance(v, (int, float, str, list))},
             "link": {k: v for k, v in p["link"].stats().items() if k != "reconnect_ms"},
-            "source": p["source"].stats(),
+            "source": {**p["source"].stats(), "losses": vision.losses,
+                       "reopen_attempts": vision.reopen_attempts},
         }
+
+
+def check_budget(pager: PagerConfig, footprints: dict[str, int], box_path: Path) -> None:
+    """ConfigRefused, naming the key and the fix, for a [pager] that cannot work with this box:
+    a budget no expert fits in, pinned experts the box lacks or the budget cannot hold.
+    Experts bigger than a budget others fit in are only warned of: they never run."""
+    if pager.budget_bytes is None or not footprints:     # the default fits the largest
+        return
+    budget = pager.budget_bytes
+    unknown = [n for n in pager.pinned if n not in footprints]
+    if unknown:
+        raise ConfigRefused(f"pager.pinned = {list(pager.pinned)}: {box_path} has no expert "
+                          f"{unknown[0]!r}; pin some of {sorted(footprints)}")
+    smallest = min(footprints, key=footprints.get)
+    need = max(footprints.values())
+    fix = (f"give at least {need:,} B (--budget-mb {math.ceil(need / 1e6)}) so every expert "
+           "can be paged in, or leave it out for a quarter of the box")
+    if budget < footprints[smallest]:
+        raise ConfigRefused(f"pager.budget_bytes = {budget:,}: smaller than every expert in "
+                          f"{box_path} (the smallest, {smallest}, needs {footprints[smallest]:,} B "
+                          f"resident); {fix}")
+    pinned = sum(footprints[n] for n in pager.pinned)
+    if pinned > budget:
+        raise ConfigRefused(f"pager.pinned = {list(pager.pinned)}: together they need {pinned:,} B "
+                          f"resident, more than pager.budget_bytes = {budget:,}; raise the "
+                          "budget or pin fewer")
+    too_big = sorted(n for n, b in footprints.items() if b > budget)
+    if too_big:
+        logger.warning("pager.budget_bytes = %s: %s never fit (they are skipped when woken); %s",
+                       f"{budget:,}", ", ".join(too_big), fix)
 
 
 def _default_arbiter(box, config: RunConfig):

@@ -53,6 +53,8 @@ class StatusBoard:
                 "left_mm_s": cmd.left_mm_s, "right_mm_s": cmd.right_mm_s,
                 "expert": cmd.expert, "reason": cmd.reason},
             "link": "up" if self.link.connected else "down",
+            "source_lost_s": (None if self.vision.lost_since_s is None
+                              else now - self.vision.lost_since_s),
             "estop": self.link.estop_latched,
             "missed_deadlines": {k: v["missed_deadlines"] for k, v in self.stages.as_dict().items()
                                  if v["missed_deadlines"]},
@@ -75,6 +77,8 @@ class StatusBoard:
                  f"({_mb(s['resident_bytes'])}/{_mb(s['budget_bytes'])} MB)",
                  f"page-ins {s['page_ins']}", f"p99 {_ms(s['latency_ms_p99'])} ms",
                  f"drive {drive}", f"link {s['link']}{' ESTOP' if s['estop'] else ''}"]
+        if s["source_lost_s"] is not None:
+            parts.append(f"SOURCE LOST {s['source_lost_s']:.0f} s: stopped")
         if "zone" in s:
             parts.append(f"zone {s['zone']} hits {s['collisions']}")
         return " | ".join(parts)

@@ -9,18 +9,28 @@ the activator; the pager learns from which experts fired and how warm the rest a
 frame, and the experts *awake* for it — fired on this frame, or within
 `awake_hold_s` before it. The hold is the robot's hysteresis: a skill whose units
 flicker off for a frame or two keeps its expert running instead of dropping it.
+
+A camera that is lost (unplugged, its pipeline dead: `SourceLost`) does not end
+the run: no fresh frame reaches the control loop, so the arbiter stops the robot
+(blind), the loss is logged once, naming the source, and the source is closed and
+opened again every `REOPEN_EVERY_S` until frames come back; then the robot goes on.
 """
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
-from spikebox.runtime.source import Capture
+from spikebox.runtime.source import Capture, SourceError, SourceLost
 
 from .stages import StageClock
+
+logger = logging.getLogger(__name__)
+
+REOPEN_EVERY_S = 1.0      # a lost source is closed and opened again this often
 
 
 @dataclass(frozen=True, eq=False)
@@ -71,6 +81,10 @@ class VisionLoop:
         self._last_fired_s = np.full(len(self.names), -np.inf)
         self._last_id = -1
         self.frames = 0                # new frames through the activator
+        self.lost_since_s: float | None = None   # the source is lost since then (None: it is not)
+        self.losses = 0                # times the source was lost
+        self.reopen_attempts = 0
+        self._next_reopen_s = 0.0
         self.seen = Latest()
         self.on_seen: list = []        # callables(seen), in this thread: recorders, the view
 
@@ -85,7 +99,18 @@ class VisionLoop:
             self.stages.record(stage, (self.clock() - t0) * 1000.0)
 
     def cycle(self) -> Seen | None:
-        capture = self._timed("source", self.source.read_latest, self.max_frame_age_ms)
+        if self.lost_since_s is not None and not self._reopen():
+            return None
+        try:
+            capture = self._timed("source", self.source.read_latest, self.max_frame_age_ms)
+        except SourceLost as e:
+            self._lost(e)
+            return None
+        if self.lost_since_s is not None:
+            logger.warning("%s: frames are back after %.1f s (%d reopen attempts); driving on",
+                           self.source.name, self.clock() - self.lost_since_s,
+                           self.reopen_attempts)
+            self.lost_since_s = None
         if capture is None:
             if not getattr(self.source, "ended", False):
                 self.stages.count("source", "stale")
@@ -109,3 +134,30 @@ class VisionLoop:
         for observe in self.on_seen:
             observe(seen)
         return seen
+
+    def _lost(self, error: SourceLost) -> None:
+        """The source stopped giving frames: the robot is already blind (no fresh frame, so
+        the arbiter stops it); say so once and try to open the source again."""
+        now = self.clock()
+        if self.lost_since_s is None:
+            self.lost_since_s, self.losses = now, self.losses + 1
+            self.reopen_attempts = 0
+            self.stages.count("source", "errors")
+            logger.error("%s; the robot is stopped (no fresh frame) and the source is opened "
+                         "again every %.0f s until frames come back", error, REOPEN_EVERY_S)
+        self._next_reopen_s = now + REOPEN_EVERY_S
+
+    def _reopen(self) -> bool:
+        """True once the lost source is open again (then read it), else False (not yet)."""
+        now = self.clock()
+        if now < self._next_reopen_s:
+            return False
+        self._next_reopen_s = now + REOPEN_EVERY_S
+        self.reopen_attempts += 1
+        try:
+            self.source.close()
+            self.source.open()
+        except SourceError as e:
+            logger.debug("reopening %s: %s", self.source.name, e)
+            return False
+        return True

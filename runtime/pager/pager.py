@@ -204,6 +204,15 @@ class Pager:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    def held_off(self, name: str) -> bool:
+        """True while a use() of `name` would be refused without trying: it cannot fit beside
+        the pinned experts, or its last load failed and its back-off has not run out."""
+        with self._lock:
+            room = self.budget_bytes - self._ledger.pinned_bytes(self._pinned, besides=name)
+            failures, retry_at = self._failures.get(name, (0, 0.0))
+            return (self.footprints.get(name, 0) > room
+                    or bool(failures and self.clock() < retry_at))
+
     # -- inside ------------------------------------------------------------------------
     def _refusal(self, name: str) -> str | None:
         """Why `name` cannot be paged in now (counting and logging it), or None. Under the lock."""
