@@ -79,6 +79,27 @@ def test_an_obstacle_stop_beats_any_priority_and_never_drives_forward():
     assert d.expert == "line_follow"                          # clear again: priority rules
 
 
+def test_blocked_square_on_the_robot_still_turns_and_keeps_its_side_until_clear():
+    """A wall square ahead gives steering ~0: turning in place at that rate froze the robot
+    for good (seen in the demo). It turns at least ESCAPE_TURN, and keeps the side it chose
+    while blocked, even when the expert's steering flips sign from frame to frame."""
+    from spikebox.runtime.arbiter.behaviours import ESCAPE_TURN
+    arb = arbiter(demo_experts())
+    awake = {"obstacle_avoid"}
+    spins = []
+    for k, steering in enumerate((0.0, -0.05, 0.04, -0.3)):
+        d = arb.decide(k * 0.1, {"obstacle_avoid": result(steering, 0.1, t_s=k * 0.1)}, awake)
+        assert (d.reason, d.safety_stop) == ("obstacle", True)
+        assert d.left_mm_s + d.right_mm_s == pytest.approx(0.0)     # in place, never forward
+        spins.append(d.right_mm_s - d.left_mm_s)
+    full = arbiter(demo_experts()).config.turn_rad_s * arbiter(demo_experts()).config.wheelbase_mm
+    assert all(s >= ESCAPE_TURN * full - 1e-6 for s in spins), spins   # left, every time
+    d = arb.decide(1.0, {"obstacle_avoid": result(0.0, 2.0, t_s=1.0)}, awake)
+    assert d.reason == "steer"                                 # clear: the escape is over ...
+    d = arb.decide(1.1, {"obstacle_avoid": result(-0.1, 0.1, t_s=1.1)}, awake)
+    assert d.right_mm_s < d.left_mm_s                          # ... and the next picks anew
+
+
 def test_experts_without_a_contract_or_asleep_never_drive():
     entries = experts(line_follow=dict(drive=LINE), sign_read=dict(drive=None, priority=50))
     arb = arbiter(entries)

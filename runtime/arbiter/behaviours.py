@@ -101,16 +101,29 @@ class _Unseen:
         return last is not None
 
 
+ESCAPE_TURN = 0.6   # blocked ahead, a steer expert turns in place at least this share of a full
+                    # turn: at its own steering near 0 (a wall square ahead) it would never turn
+
+
 class SteerRule:
+    """Blocked ahead (clear way below stop_within_m) it turns in place, never forward, at
+    least at ESCAPE_TURN, and keeps the side it chose until the way is clear again: a robot
+    facing a wall square on neither freezes nor swings back and forth."""
+
     def __init__(self, contract: SteerDrive, wheels: Wheels):
         self.contract, self.wheels, self.can_stop = contract, wheels, contract.can_stop
+        self._escape_side = 0.0           # +1 left, -1 right while blocked; 0 when clear
 
     def step(self, now_s, row, awake, frame_id):
         if row is None:
             return None
-        c, steering = self.contract, row[self.contract.steering]
+        c, steering = self.contract, float(row[self.contract.steering])
         if c.clear_ahead is not None and row[c.clear_ahead] < c.stop_within_m:
-            return Bid(*self.wheels.turn_in_place(steering), OBSTACLE, True, frame_id)
+            if not self._escape_side:
+                self._escape_side = -1.0 if steering < 0 else 1.0
+            turn = self._escape_side * max(abs(steering), ESCAPE_TURN)
+            return Bid(*self.wheels.turn_in_place(turn), OBSTACLE, True, frame_id)
+        self._escape_side = 0.0
         return Bid(*self.wheels.steer(steering, c.speed), STEERING, False, frame_id)
 
 
