@@ -128,7 +128,9 @@ def test_to_json_carries_the_new_labels():
     world = SimWorld(WorldConfig(), seed=0)
     world.render()
     line = world.truth().to_json()
-    assert line["schema"] == 1
+    from spikebox.runtime.sim.truth import SCHEMA_VERSION
+    assert line["schema"] == SCHEMA_VERSION == 2
+    assert set(line["exit"]) == {"visible", "bearing_rad", "distance_mm"}
     assert -1.0 <= line["obstacle"]["view_steering"] <= 1.0
     assert line["sign"]["legible"] in (True, False) and "width_px" in line["sign"]
     world.close()
@@ -167,3 +169,39 @@ def test_driving_by_view_steering_gets_through_obstacle_fields_that_straight_doe
     straight = [_field_run(s, lambda t: 0.0) for s in seeds]
     assert sum(c for c, _ in by_view) < sum(c for c, _ in straight)
     assert sum(o for _, o in by_view) >= 5 and sum(o for _, o in straight) == 0
+
+
+def test_the_exit_is_seen_ahead_through_its_posts_and_never_behind_a_wall_or_in_the_last_zone():
+    """Facing its zone's exit from the middle, the robot sees the way on straight ahead, at the
+    distance to the point past the door; turned away it does not; nor from the next zone
+    looking back; the last zone has no exit. The posts stand on the leaving side only."""
+    import math
+    from spikebox.runtime.sim.layout import EXIT_POST_BGR
+    from spikebox.runtime.sim.zones import DOOR_INSET_MM
+    world = SimWorld(WorldConfig(course="tour"), seed=3)
+    try:
+        course = world.course
+        zone = next(z for z in course.zones if z.kind == "open")
+        door = zone.exit
+        cx, cy = zone.centre
+        through = (door.x + door.nx * DOOR_INSET_MM, door.y + door.ny * DOOR_INSET_MM)
+        world.place_robot(cx, cy, math.atan2(through[1] - cy, through[0] - cx))
+        world.render()
+        t = world.truth().exit
+        assert t.visible and abs(t.bearing_rad) < 1e-6
+        assert t.distance_mm == pytest.approx(math.dist((cx, cy), through), abs=1.0)
+        world.place_robot(cx, cy, math.atan2(through[1] - cy, through[0] - cx) + math.pi)
+        world.render()
+        assert not world.truth().exit.visible
+        posts = [p for p in course.prisms if p.colour_bgr == EXIT_POST_BGR]
+        assert len(posts) == 2 * (len(course.zones) - 1)
+        for p in posts:                                   # each on the leaving side of a door
+            d = next(z.exit for z in course.zones
+                     if z.exit is not None and math.dist(p.centre, (z.exit.x, z.exit.y)) < 600)
+            assert (p.centre[0] - d.x) * d.nx + (p.centre[1] - d.y) * d.ny < 0
+        last = course.zones[-1]
+        world.place_robot(*last.centre, 0.0)
+        world.render()
+        assert world.truth().exit == world.truth().exit.__class__(False, None, None)
+    finally:
+        world.close()

@@ -187,7 +187,8 @@ def test_open_floor_needs_no_expert():
     assert (truth.zone_kind, truth.skill, truth.line) == ("open", None, None)
     assert truth.collisions == 0 and not truth.estopped
     json_line = truth.to_json()
-    assert json_line["schema"] == 1 and json_line["sign"]["visible"] in (True, False)
+    from spikebox.runtime.sim.truth import SCHEMA_VERSION
+    assert json_line["schema"] == SCHEMA_VERSION and json_line["sign"]["visible"] in (True, False)
     world.close()
 
 

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .layout import (CELL_MM, DOOR_MM, ZONE_KINDS, Course, Door, Point, Wall, Waypoint, Zone)
+from .layout import (CELL_MM, DOOR_MM, EXIT_POST_BGR, EXIT_POST_HEIGHT_MM, EXIT_POST_MM,
+                     ZONE_KINDS, Course, Door, Point, Prism, Wall, Waypoint, Zone)
 from .zones import DOOR_INSET_MM, furnish, passage, start_pose
 
 _WALL_PIECE_MM = 500.0   # walls are cut this short so that drawing far-to-near stays right
@@ -116,11 +117,28 @@ def build_course(name: str = DEFAULT_COURSE, seed: int = 0) -> Course:
         signs += stuff.signs
         balls += stuff.balls
         docks += stuff.docks
+        if zone.exit is not None:
+            prisms += exit_posts(zone.exit)
         route += [Waypoint(x, y, k) for x, y in _zone_route(zone, stuff.docks)]
         goals.append(_goal(zone, stuff.docks))
     return Course(name, seed, spec.cols, rows, tuple(zones), tuple(walls), tuple(prisms),
                   tuple(signs), tuple(balls), tuple(docks), start_pose(zones[0]), tuple(route),
                   tuple(goals))
+
+
+def exit_posts(door: Door) -> list[Prism]:
+    """The two posts that mark a door as the way on: against the wall, just beside the gap,
+    on the side of the zone the door leaves."""
+    half, gap = EXIT_POST_MM / 2, DOOR_MM / 2 + EXIT_POST_MM / 2 + 10.0
+    ax, ay = -door.ny, door.nx                    # along the wall
+    posts = []
+    for side in (-1.0, 1.0):
+        cx = door.x + ax * side * gap - door.nx * (half + 5.0)
+        cy = door.y + ay * side * gap - door.ny * (half + 5.0)
+        corners = [(-half, -half), (half, -half), (half, half), (-half, half)]   # ccw
+        posts.append(Prism(tuple((cx + u, cy + v) for u, v in corners), EXIT_POST_HEIGHT_MM,
+                           EXIT_POST_BGR))
+    return posts
 
 
 def _goal(zone: Zone, docks) -> Point:

@@ -32,6 +32,11 @@ BALL_COLOURS = {  # name -> BGR
     "orange": (20, 120, 245), "red": (40, 40, 215), "blue": (210, 110, 30),
     "yellow": (30, 215, 235), "green": (60, 170, 40), "purple": (160, 50, 140),
 }
+# Exit posts: a pair flanking each door on the side of the zone it leaves, lower than the wall
+# so that from the zone it enters they hide behind it: the way on is something a camera sees.
+EXIT_POST_BGR = (225, 205, 30)     # cyan: no ball, obstacle or floor of the world is this colour
+EXIT_POST_MM = 80.0                # square footprint
+EXIT_POST_HEIGHT_MM = 240.0        # below WALL_HEIGHT_MM
 ARUCO_DICTIONARY = "DICT_4X4_50"   # cv2.aruco predefined dictionary of the dock markers
 DOCK_STOP_MM = 400.0               # robot centre to marker face when docked
 

@@ -18,12 +18,13 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from .camera import NEAR_MM, CameraView
-from .layout import DOCK_STOP_MM, ROBOT_RADIUS_MM, Course, Zone
+from .layout import DOCK_STOP_MM, ROBOT_RADIUS_MM, WALL_HEIGHT_MM, Course, Zone
 from .paths import GoalField
 from .robot import CollisionMap
 from .scene import sign_face
+from .zones import DOOR_INSET_MM
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2          # 2: exit
 LOOKAHEAD_MM = 300.0          # the line follower aims at the line this far ahead
 STEER_FULL_RAD = 0.6          # a bearing this large (or larger) is a full turn
 SIGN_READ_MM = 2000.0         # further than this a sign is not readable
@@ -87,6 +88,14 @@ class DockTruth:
 
 
 @dataclass(frozen=True)
+class ExitTruth:
+    """The way on out of the robot's zone: its exit door (marked by the exit posts)."""
+    visible: bool              # the door's gap in the frame and in sight, within SEE_MM
+    bearing_rad: float | None  # to the way through: DOOR_INSET_MM past the door's middle
+    distance_mm: float | None  # to that point
+
+
+@dataclass(frozen=True)
 class GroundTruth:
     frame_id: int
     t_s: float                 # the world's time (virtual or monotonic since the episode began)
@@ -108,6 +117,7 @@ class GroundTruth:
     ball: BallTruth
     obstacle: ObstacleTruth
     dock: DockTruth
+    exit: ExitTruth
     schema: int = SCHEMA_VERSION
 
     def to_json(self) -> dict:
@@ -214,6 +224,19 @@ def dock_truth(course: Course, cmap: CollisionMap, view: CameraView, x: float, y
             return DockTruth(True, bearing(x, y, heading, dock.x, dock.y), dist,
                              bool(abs(offset) <= ALIGNED_OFFSET_MM and squarely), dock.marker_id)
     return DockTruth(False, None, None, False, None)
+
+
+def exit_truth(zone: Zone, cmap: CollisionMap, view: CameraView, x: float, y: float,
+               heading: float) -> ExitTruth:
+    door = zone.exit
+    if door is None:
+        return ExitTruth(False, None, None)
+    through = (door.x + door.nx * DOOR_INSET_MM, door.y + door.ny * DOOR_INSET_MM)
+    dist = math.dist((x, y), through)
+    if (dist <= SEE_MM and _in_frame(view, (door.x, door.y, WALL_HEIGHT_MM / 2))
+            and not cmap.blocked_between(tuple(view.C[:2]), (door.x, door.y), skip_end_mm=0.0)):
+        return ExitTruth(True, bearing(x, y, heading, *through), dist)
+    return ExitTruth(False, None, None)
 
 
 def obstacle_truth(cmap: CollisionMap, field: GoalField, view: CameraView, x: float, y: float,

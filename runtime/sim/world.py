@@ -32,7 +32,8 @@ from .paths import GoalField
 from .randomize import Look, draw_look
 from .render import Renderer
 from .robot import CollisionMap, RobotBody
-from .truth import (GroundTruth, ball_truth, dock_truth, line_truth, obstacle_truth, sign_truth)
+from .truth import (GroundTruth, ball_truth, dock_truth, exit_truth, line_truth, obstacle_truth,
+                    sign_truth)
 
 WAYPOINT_REACHED_MM = 250.0
 
@@ -165,7 +166,8 @@ class SimWorld:
             sign=sign_truth(self.course, cmap, view, x, y, heading),
             ball=ball_truth(self.course, cmap, view, x, y, heading),
             obstacle=obstacle_truth(cmap, self._goal_field(zone), view, x, y, heading),
-            dock=dock_truth(self.course, cmap, view, x, y, heading))
+            dock=dock_truth(self.course, cmap, view, x, y, heading),
+            exit=exit_truth(zone, cmap, view, x, y, heading))
 
     def _goal_field(self, zone: Zone) -> GoalField:
         """Shortest paths to where this zone's way leads, over it and the zone after."""
