@@ -254,14 +254,16 @@ class Manifest:
 
     def to_json(self) -> dict:
         """As json.loads would give it back (tuples as lists): what from_json reads. A drive
-        contract is written as its one behaviour, and an entry without one has no "drive" key,
-        so a box without contracts stays readable by a spikebox from before them."""
+        contract is written as its one behaviour without the options it leaves unset, and an
+        entry without one has no "drive" key, so a box stays readable by a spikebox from
+        before contracts, or before an option it does not use."""
         data = json.loads(json.dumps(asdict(self)))
         for entry in data["experts"].values():
             if entry.get("drive") is None:
                 entry.pop("drive", None)
             else:
-                entry["drive"] = {k: v for k, v in entry["drive"].items() if v is not None}
+                entry["drive"] = {k: {o: x for o, x in v.items() if x is not None}
+                                  for k, v in entry["drive"].items() if v is not None}
         return data
 
 

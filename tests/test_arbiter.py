@@ -100,6 +100,23 @@ def test_blocked_square_on_the_robot_still_turns_and_keeps_its_side_until_clear(
     assert d.right_mm_s < d.left_mm_s                          # ... and the next picks anew
 
 
+def test_an_avoider_that_yields_lets_a_lower_priority_drive_until_something_is_near():
+    """yield_beyond_m: with the way ahead clear beyond it the avoider says nothing and the
+    seeker below it drives; nearer, the avoider steers (and below stop_within_m it stops)."""
+    avoid = {"steer": {**AVOID["steer"], "yield_beyond_m": 0.6}}
+    entries = experts(obstacle_avoid=dict(like="obstacle_avoid", drive=avoid, priority=30),
+                      exit_find=dict(like="ball_find", drive=BALL, priority=-10))
+    arb = arbiter(entries)
+    awake = {"obstacle_avoid", "exit_find"}
+    seen = result(3.0, 0.2, 1.5, t_s=0.0)                       # a target ahead-left, 1.5 m
+    d = arb.decide(0.0, {"obstacle_avoid": result(-0.5, 1.2, t_s=0.0), "exit_find": seen}, awake)
+    assert (d.expert, d.reason) == ("exit_find", "seek")
+    d = arb.decide(0.1, {"obstacle_avoid": result(-0.5, 0.4, t_s=0.1), "exit_find": seen}, awake)
+    assert (d.expert, d.reason) == ("obstacle_avoid", "steer") and d.left_mm_s > d.right_mm_s
+    d = arb.decide(0.2, {"obstacle_avoid": result(-0.5, 0.1, t_s=0.2), "exit_find": seen}, awake)
+    assert (d.expert, d.reason, d.safety_stop) == ("obstacle_avoid", "obstacle", True)
+
+
 def test_experts_without_a_contract_or_asleep_never_drive():
     entries = experts(line_follow=dict(drive=LINE), sign_read=dict(drive=None, priority=50))
     arb = arbiter(entries)

@@ -118,6 +118,9 @@ class SteerRule:
         if row is None:
             return None
         c, steering = self.contract, float(row[self.contract.steering])
+        if c.yield_beyond_m is not None and row[c.clear_ahead] > c.yield_beyond_m:
+            self._escape_side = 0.0
+            return None                    # nothing near: lower priorities drive
         if c.clear_ahead is not None and row[c.clear_ahead] < c.stop_within_m:
             if not self._escape_side:
                 self._escape_side = -1.0 if steering < 0 else 1.0

@@ -14,7 +14,9 @@ of that row's columns mean what:
 
 - steer:   a steering in [-1, 1] (+ turns left) driven at a share of the cruise
            speed; with a clear-ahead column (m) and stop_within_m, a way ahead
-           shorter than that stops the robot (it may turn in place, never go on).
+           shorter than that stops the robot (it may turn in place, never go on),
+           and with yield_beyond_m, a way ahead clearer than that leaves the
+           driving to lower priorities.
 - seek:    visible (logit, > 0 seen), bearing (rad, + left), distance (m), and
            optionally aligned (logit): steer to the target until arrive_m, then
            hold (stop there: a dock) or release (done: others drive, and the
@@ -57,7 +59,8 @@ class _Behaviour:
         at_least(self, 0, *self.COLUMNS)
         if not 0.0 < self.speed <= 1.0:
             raise Invalid("speed", self.speed, "a share of the cruise speed, > 0 and <= 1")
-        for name in ("rearm_s", "hold_s", "turn_s", "arrive_m", "stop_within_m"):
+        for name in ("rearm_s", "hold_s", "turn_s", "arrive_m", "stop_within_m",
+                     "yield_beyond_m"):
             value = getattr(self, name, None)
             if value is not None and not value > 0:
                 raise Invalid(name, value, "a number > 0")
@@ -90,6 +93,9 @@ class SteerDrive(_Behaviour):
     speed: float = 1.0                     # share of the robot's cruise speed, (0, 1]
     clear_ahead: int | None = None         # column: the clear way straight ahead, m
     stop_within_m: float | None = None     # clear_ahead below this: no forward motion
+    yield_beyond_m: float | None = None    # clear_ahead beyond this: it says nothing, and
+                                           # lower priorities drive (an avoider that acts
+                                           # only near something)
     COLUMNS = ("steering", "clear_ahead")
 
     def __post_init__(self):
@@ -100,6 +106,13 @@ class SteerDrive(_Behaviour):
         if self.stop_within_m is not None and self.clear_ahead is None:
             raise Invalid("clear_ahead", MISSING, "the column of the clear way ahead in m "
                           "(stop_within_m is given)")
+        if self.yield_beyond_m is not None:
+            if self.clear_ahead is None:
+                raise Invalid("clear_ahead", MISSING, "the column of the clear way ahead in m "
+                              "(yield_beyond_m is given)")
+            if not self.yield_beyond_m > self.stop_within_m:
+                raise Invalid("yield_beyond_m", self.yield_beyond_m,
+                              f"a distance in m > stop_within_m ({self.stop_within_m:g})")
 
     @property
     def can_stop(self) -> bool:
@@ -110,6 +123,8 @@ class SteerDrive(_Behaviour):
         if self.clear_ahead is not None:
             text += (f"; under {self.stop_within_m:g} m clear ahead ({self._at('clear_ahead')})"
                      f" it stops and turns in place (a safety stop)")
+        if self.yield_beyond_m is not None:
+            text += f"; beyond {self.yield_beyond_m:g} m clear it yields to lower priorities"
         return text
 
 
