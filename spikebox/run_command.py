@@ -37,14 +37,19 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from spikebox.firmware_bridge import BridgeError
     from spikebox.runtime.box import BoxError
-    from spikebox.runtime.daemon.run import (DEMO_OVERRIDES, DEMO_SECONDS, ConfigRefused, Daemon,
-                                             DaemonError, run_until_signalled)
+    from spikebox.runtime.daemon.run import (DEMO_SECONDS, ConfigRefused, Daemon, DaemonError,
+                                             demo_overrides, run_until_signalled)
     if config.source.capture.startswith("sim") and not args.config:
         # The demo: it rolls on where no expert speaks (a real robot's default is to stand
-        # still) and ends on its own.
+        # still), runs the box's way-on finder on every frame, and ends on its own.
+        try:
+            demo = demo_overrides(config.box)
+        except (DaemonError, BoxError) as e:
+            print(f"spikebox run: {e}", file=sys.stderr)
+            return 1
         config = config.with_overrides(
-            {**DEMO_OVERRIDES, **({"seconds": DEMO_SECONDS} if config.seconds is None
-                                  and config.frames is None and args.seconds is None else {})})
+            {**demo, **({"seconds": DEMO_SECONDS} if config.seconds is None
+                        and config.frames is None and args.seconds is None else {})})
     recorder = None
     if config.report_dir:
         from spikebox.runtime.daemon.record import RecordError, Recorder

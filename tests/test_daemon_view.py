@@ -20,7 +20,7 @@ import pytest
 
 from spikebox.runtime.daemon import ConfigError, RunConfig
 from spikebox.runtime.daemon import view as view_module
-from spikebox.runtime.daemon.run import DEMO_OVERRIDES, Daemon
+from spikebox.runtime.daemon.run import Daemon, demo_overrides
 from spikebox.runtime.daemon.view import STATUS_MIN_S, STREAM_FPS, LiveView
 from spikebox.runtime.daemon.view_http import jsonable
 from spikebox.runtime.daemon.view_draw import VIEW_WIDTH_PX, view_size_px
@@ -37,7 +37,7 @@ STATUS_KEYS = {"t_s", "fps", "frame_id", "fired", "awake", "resident", "resident
 
 def demo_config(seconds: float) -> RunConfig:
     return RunConfig(box=str(DEMO)).with_overrides(
-        {**DEMO_OVERRIDES, "source.capture": "sim:tour:0", "seconds": seconds, "view_port": 0})
+        {**demo_overrides(DEMO), "source.capture": "sim:tour:0", "seconds": seconds, "view_port": 0})
 
 
 def start_daemon(config: RunConfig, views) -> SimpleNamespace:

@@ -408,6 +408,10 @@ def test_the_default_budget_is_a_quarter_of_the_box_but_fits_the_largest_expert(
     # one big expert: the budget must hold it beside the others' shells
     fp_big = {"big": 3_000_000, "a": 500_000, "b": 500_000}
     assert default_budget_bytes(fp_big, {"a": 50_000, "b": 60_000, "big": 99}) == 3_110_000
+    # pinned experts sit outside the quarter: their bytes, plus the paging of the others
+    assert default_budget_bytes(fp, {}, pinned=("e0",)) == 1_000_000 + 1_750_000
+    assert default_budget_bytes(fp_big, {"a": 50_000, "b": 60_000}, pinned=("big",)) == \
+        3_000_000 + 560_000
     with pytest.raises(ValueError, match="budget_bytes"):
         PagerConfig(budget_bytes=0)
 

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from spikebox.runtime.daemon import RunConfig
-from spikebox.runtime.daemon.run import DEMO_OVERRIDES, Daemon, default_box
+from spikebox.runtime.daemon.run import Daemon, default_box, demo_overrides
 from spikebox.runtime.experts.box_loader import BoxLoader
 from spikebox.runtime.procmem import rss_bytes
 from spikebox.runtime.sim.layout import DEMO_EXPERT_OF_SKILL
@@ -123,7 +123,7 @@ def run_mode(mode: Mode, box_path, *, course=COURSE, seed=SEED, fps=FPS,
     from spikebox.runtime.box import Box
     box = Box.open(box_path)
     everything = sum(e.footprint_bytes for e in box.experts.values())
-    overrides = {**DEMO_OVERRIDES, "box": str(box_path), "seconds": seconds,
+    overrides = {**demo_overrides(box_path), "box": str(box_path), "seconds": seconds,
                  "source.capture": f"sim:{course}:{seed}", "rates.frame_hz": fps,
                  "pager.policy": mode.policy, "pager.prefetch": mode.prefetch}
     if mode.budget == "all":          # every expert loaded before the run, never evicted

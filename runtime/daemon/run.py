@@ -45,6 +45,8 @@ JOIN_TIMEOUT_S = 2.0
 DEMO_SECONDS = 120.0       # `spikebox run` on the sim with no --seconds/--frames ends after this
 # The demo (the sim, no --config) rolls on where no expert speaks; a robot's default stands still.
 DEMO_OVERRIDES = {"arbiter.idle": "cruise", "arbiter.idle_speed_mm_s": 150.0}
+# The demo box's way-on finder has no units (no zone of its own): pinned, it runs every frame.
+DEMO_PINNED = ("exit_find",)
 
 
 class DaemonError(RuntimeError):
@@ -53,6 +55,13 @@ class DaemonError(RuntimeError):
 
 class ConfigRefused(DaemonError):
     """The run config cannot work with this box (the message names the key and the fix)."""
+
+
+def demo_overrides(box_path: str | Path | None) -> dict:
+    """DEMO_OVERRIDES, and the DEMO_PINNED experts the box has, pinned."""
+    box = Box.open(box_path or default_box())
+    pinned = [n for n in DEMO_PINNED if n in box.experts]
+    return {**DEMO_OVERRIDES, **({"pager.pinned": pinned} if pinned else {})}
 
 
 def default_box() -> Path:
@@ -149,8 +158,11 @@ class Daemon:
         cfg = self.config
         stages = StageClock(STAGES, cfg)
         max_age = float(cfg.source.max_frame_age_ms)
+        always = tuple(n for n in cfg.pager.pinned
+                       if n in box.experts and not box.experts[n].camera_woken)
         vision = VisionLoop(source, encoder, activator, pager, stages, max_frame_age_ms=max_age,
-                            awake_hold_s=cfg.activator.awake_hold_ms / 1000.0, clock=self.clock)
+                            awake_hold_s=cfg.activator.awake_hold_ms / 1000.0,
+                            always_awake=always, clock=self.clock)
         results = Results()
         experts = ExpertsLoop(box.experts, pager, vision.seen, results, stages,
                               max_frame_age_ms=max_age, clock=self.clock)
@@ -324,10 +336,11 @@ def check_budget(pager: PagerConfig, footprints: dict[str, int], box_path: Path)
         raise ConfigRefused(f"pager.pinned = {list(pager.pinned)}: together they need {pinned:,} B "
                           f"resident, more than pager.budget_bytes = {budget:,}; raise the "
                           "budget or pin fewer")
-    too_big = sorted(n for n, b in footprints.items() if b > budget)
+    room = budget - pinned
+    too_big = sorted(n for n, b in footprints.items() if n not in pager.pinned and b > room)
     if too_big:
-        logger.warning("pager.budget_bytes = %s: %s never fit (they are skipped when woken); %s",
-                       f"{budget:,}", ", ".join(too_big), fix)
+        logger.warning("pager.budget_bytes = %s: %s never fit beside the pinned experts (they "
+                       "are skipped when woken); %s", f"{budget:,}", ", ".join(too_big), fix)
 
 
 def _default_arbiter(box, config: RunConfig):

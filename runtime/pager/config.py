@@ -19,11 +19,13 @@ PREFETCH_MODES = ("background", "inline", "off")
 class PagerConfig:
     budget_bytes: int | None = None   # RAM for resident experts and their shells, in bytes of
                                       # measured footprint (the box manifest's, not file sizes);
-                                      # None: a quarter of what all the box's experts need
-                                      # resident (default_budget_bytes), so paging matters
+                                      # None: the pinned experts plus a quarter of what all the
+                                      # others need resident (default_budget_bytes), so
+                                      # paging matters
     policy: str = "activator"         # who leaves when room is needed: "activator" (keeps what
                                       # the activator predicts comes back) or "lru"
-    pinned: tuple[str, ...] = ()      # experts loaded at start, in this order, never evicted
+    pinned: tuple[str, ...] = ()      # experts loaded at start, in this order, never evicted;
+                                      # one the camera never wakes runs on every frame
     prefetch: str = "background"      # warming experts loaded early: "background" (one thread),
                                       # "inline" (inside observe(): deterministic) or "off"
     prefetch_warmth: float = 0.5      # activator policy: warmth (0..1; 1 = firing) from which
@@ -69,12 +71,16 @@ class PagerConfig:
 DEFAULT_BUDGET_FRACTION = 0.25   # of what all experts need resident: the demo pages for real
 
 
-def default_budget_bytes(footprints: dict[str, int], shell_footprints: dict[str, int]) -> int:
-    """A quarter of all experts' footprints, but never so little that the largest expert
-    cannot be resident beside every other expert's shell."""
-    quarter = int(DEFAULT_BUDGET_FRACTION * sum(footprints.values()))
-    if not footprints:
-        return max(quarter, 1)
-    largest = max(footprints, key=footprints.get)
-    shells = sum(b for n, b in shell_footprints.items() if n != largest)
-    return max(quarter, footprints[largest] + shells, 1)
+def default_budget_bytes(footprints: dict[str, int], shell_footprints: dict[str, int],
+                         pinned: tuple[str, ...] = ()) -> int:
+    """The pinned experts, plus a quarter of the others' footprints, but never so little that
+    the largest of the others cannot be resident beside the pinned ones and every other
+    expert's shell."""
+    pinned_bytes = sum(footprints.get(n, 0) for n in pinned)
+    paged = {n: b for n, b in footprints.items() if n not in pinned}
+    quarter = int(DEFAULT_BUDGET_FRACTION * sum(paged.values()))
+    if not paged:
+        return max(pinned_bytes, 1)
+    largest = max(paged, key=paged.get)
+    shells = sum(b for n, b in shell_footprints.items() if n != largest and n not in pinned)
+    return pinned_bytes + max(quarter, paged[largest] + shells, 1)

@@ -85,7 +85,8 @@ class Pager:
             raise ValueError(f"footprints must be > 0 bytes; got {bad}")
         self.config = config
         self.budget_bytes = (config.budget_bytes if config.budget_bytes is not None
-                             else default_budget_bytes(footprints, shell_footprints or {}))
+                             else default_budget_bytes(footprints, shell_footprints or {},
+                                                       tuple(config.pinned)))
         self.loader = loader
         self.footprints = dict(footprints)
         self.policy = policy if policy is not None else config.make_policy()
