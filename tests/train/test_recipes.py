@@ -26,6 +26,7 @@ FINISHED = {
     "ball_find.py": ("ball_find", "bearing_mae_deg", [64, 48]),
     "obstacle_avoid.py": ("obstacle_avoid", "steering_mae", [64, 48]),
     "dock.py": ("dock", "aligned_accuracy", [64, 48]),
+    "exit_find.py": ("exit_find", "bearing_mae_deg", [64, 48]),
 }
 
 
@@ -56,7 +57,7 @@ def test_every_recipe_is_smoke_tested():
 @pytest.mark.timeout(600)
 def test_rewake_builds_a_new_activator_and_keeps_the_experts(tmp_path):
     """rewake.py: a new box from the demo box's experts, their models and metrics unchanged,
-    a new activator (today's encoder) with units for every one of them."""
+    a new activator (today's encoder) with units for every one the camera wakes."""
     demo = Box.open(RECIPES.parents[1] / "models" / "demo.box")
     new_path = tmp_path / "new.box"
     run = subprocess.run([sys.executable, str(RECIPES / "rewake.py"), "--from", str(demo.path),
@@ -71,5 +72,10 @@ def test_rewake_builds_a_new_activator_and_keeps_the_experts(tmp_path):
         assert (new.path / new.experts[name].files.source).read_bytes() == \
             (demo.path / entry.files.source).read_bytes()
     network, encoder = new.load_activator()
-    assert sorted(network.expert_names) == sorted(demo.experts)
+    assert sorted(network.expert_names) == sorted(n for n, e in demo.experts.items()
+                                                  if e.camera_woken)
+    for name, entry in new.experts.items():          # contracts as the recipes say today
+        recipe = RECIPES / f"{name}.py"
+        if recipe.is_file():
+            assert entry.drive is not None and entry.camera_woken == demo.experts[name].camera_woken
     assert encoder.config.static_features == "cues"

@@ -46,6 +46,7 @@ from spikebox.runtime.box import Box
 from spikebox.runtime.experts.preprocess import frame_to_tensor
 from spikebox.runtime.sim import GroundTruth, SimWorld, WorldConfig
 from spikebox.runtime.sim.autopilot import Autopilot, drive
+from spikebox.runtime.sim.layout import SKILLS
 from spikebox.runtime.sim.truth import cue_skill, docked
 from spikebox.runtime.sim.zones import DOOR_INSET_MM
 
@@ -108,7 +109,9 @@ SMOKE_HELDOUT = Drives(("tour",), (1001,), randomize=False, wander=25.0)
 @dataclass(frozen=True)
 class Recipe:
     name: str                                  # the expert's name in the box
-    skill: str                                 # layout.SKILLS: whose zone's frames it sees
+    skill: str | None                          # layout.SKILLS: whose zone's frames it sees;
+                                               # None: every zone's, and the camera never
+                                               # wakes it (no units: pin it, it runs always)
     factory: str                               # in nets.py
     keep: Callable[[GroundTruth], bool]        # which frames of the zone it learns from
     target: Callable[[GroundTruth], list[float]]   # what a perfect expert answers
@@ -289,8 +292,8 @@ def _examples(frames, n: int, folder: Path) -> Path:
     return folder
 
 
-def export(recipe: Recipe, box: Path, weights: Path, examples: Path, background: Path,
-           metrics: dict[str, float]) -> None:
+def export(recipe: Recipe, box: Path, weights: Path, examples: Path | None,
+           background: Path | None, metrics: dict[str, float]) -> None:
     """`spikebox export add` in this Python (the training env: the door needs torch)."""
     cli = [sys.executable, "-m", "spikebox", "export"]
     if not (box / "manifest.json").exists():
@@ -301,10 +304,11 @@ def export(recipe: Recipe, box: Path, weights: Path, examples: Path, background:
     add = cli + ["add", str(box), recipe.name, f"{NETS}:{recipe.factory}",
                  "--weights", str(weights), "--input-shape", f"1,3,{h},{w}",
                  "--image-size", f"{w}x{h}", "--colour", "bgr", "--scale", repr(1 / 255),
-                 "--examples", str(examples), "--background", str(background),
-                 "--keep-examples", str(KEEP_EXAMPLES),
                  "--priority", str(recipe.priority),
                  "--output", f"cat={recipe.output_meaning}"]
+    if examples is not None:                   # else no units: the camera never wakes it
+        add += ["--examples", str(examples), "--background", str(background),
+                "--keep-examples", str(KEEP_EXAMPLES)]
     if recipe.drive is not None:
         add += ["--drive", json.dumps(recipe.drive)]
     for name, value in metrics.items():
@@ -324,7 +328,8 @@ def run_recipe(recipe: Recipe, argv: list[str] | None = None) -> dict[str, float
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     t0 = time.monotonic()
     smoke = args.smoke
-    skills = {recipe.skill, *recipe.also_from}
+    skills = ({recipe.skill, *recipe.also_from} if recipe.skill is not None
+              else set(SKILLS) | {None})
     # A smoke drive starts where the recipe's drives do (a zone deep in the course is minutes in).
     parts = (recipe.train,) if isinstance(recipe.train, (Drives, Views)) else recipe.train
     start = next((d.start_zone for d in parts if isinstance(d, Drives)), None)
@@ -338,8 +343,8 @@ def run_recipe(recipe: Recipe, argv: list[str] | None = None) -> dict[str, float
     # sign, its ball or marker near, an obstacle close ahead), not where the robot stands: a
     # frame of the zone often shows nothing of it (measured: BENCHMARKS.md, routing). From
     # drives only: placed poses are not what the robot's camera meets.
-    seen = driven if smoke or recipe.examples is None else render(recipe.examples,
-                                                                  skills | {None})
+    seen = ([] if recipe.skill is None else driven if smoke or recipe.examples is None
+            else render(recipe.examples, skills | {None}))
     background = [f for f in seen if cue_skill(f[2]) is None]
     zone = [f for f in seen if cue_skill(f[2]) == recipe.skill] or \
         [f for f in seen if f[2].skill == recipe.skill]         # a smoke drive may show no cue
@@ -366,8 +371,10 @@ def run_recipe(recipe: Recipe, argv: list[str] | None = None) -> dict[str, float
     try:
         torch.save(model.state_dict(), work / "weights.pt")
         n = 12 if smoke else EXAMPLES
-        export(recipe, args.box, work / "weights.pt", _examples(zone, n, work / "ex"),
-               _examples(background, n, work / "bg"), metrics)
+        woken = recipe.skill is not None
+        export(recipe, args.box, work / "weights.pt",
+               _examples(zone, n, work / "ex") if woken else None,
+               _examples(background, n, work / "bg") if woken else None, metrics)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     logger.info("%s: done in %.0f s", recipe.name, time.monotonic() - t0)

@@ -6,8 +6,9 @@ added again, with the example frames the recipes pick today; models and held-out
 What `make experts` does for the activator, without retraining the experts (minutes instead of
 most of an hour on 2 shared cores): a new box (today's encoder), then for each expert of the
 old one, in its order, `spikebox export add` of its source model with its preprocessing, role,
-priority, output meanings and metrics from its manifest entry, and the cue frames of its skill
-(common.py) as --examples.
+output meanings and metrics from its manifest entry, its priority and drive contract as its
+recipe says today (the manifest's for an expert no recipe makes), and the cue frames of its
+skill (common.py) as --examples; an expert the camera never woke gets no units again.
 """
 from __future__ import annotations
 
@@ -49,29 +50,47 @@ def main(argv: list[str] | None = None) -> None:
                                work / "background")
         for name in order:
             entry = box.manifest.experts[name]
-            skill = skill_of[name]
             model = work / f"{name}.onnx"
             shutil.copyfile(box.path / entry.files.source, model)
-            examples = _examples([f for f in frames if cue_skill(f[2]) == skill] or
-                                 [f for f in frames if f[2].skill == skill], n, work / name)
             pre = entry.preprocessing
-            add = cli + ["add", str(args.box), name, str(model), "--examples", str(examples),
-                         "--background", str(background), "--keep-examples", str(KEEP_EXAMPLES),
-                         "--role", entry.role, "--priority", str(entry.priority),
+            priority, drive = entry.priority, box.manifest.to_json()["experts"][name].get("drive")
+            recipe = _recipe(name)
+            if recipe is not None:
+                priority, drive = recipe.priority, recipe.drive
+            add = cli + ["add", str(args.box), name, str(model),
+                         "--role", entry.role, "--priority", str(priority),
                          "--image-size", "{}x{}".format(*pre["size"]),
                          "--colour", pre["colour"], "--scale", repr(pre["scale"])]
-            if entry.drive is not None:
-                add += ["--drive", json.dumps(box.manifest.to_json()["experts"][name]["drive"])]
+            if entry.camera_woken:
+                skill = skill_of[name]
+                examples = _examples([f for f in frames if cue_skill(f[2]) == skill] or
+                                     [f for f in frames if f[2].skill == skill], n, work / name)
+                add += ["--examples", str(examples), "--background", str(background),
+                        "--keep-examples", str(KEEP_EXAMPLES)]
+            if drive is not None:
+                add += ["--drive", json.dumps(drive)]
             for out in entry.outputs:
                 if out.meaning:
                     add += ["--output", f"{out.name}={out.meaning}"]
             for metric, value in (entry.metrics or {}).items():
                 add += ["--metric", f"{metric}={value!r}"]
-            logger.info("%s: re-adding with %d example frames ...", name,
-                        len(list(examples.glob("*.png"))))
+            logger.info("%s: re-adding (%s) ...", name, "with its cue frames"
+                        if entry.camera_woken else "no units: the camera never wakes it")
             subprocess.run(add, check=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _recipe(name: str):
+    """The RECIPE of tools/recipes/NAME.py, or None for an expert no recipe here makes."""
+    import importlib.util
+    path = Path(__file__).resolve().parent / f"{name}.py"
+    if not path.is_file():
+        return None
+    spec = importlib.util.spec_from_file_location(f"spikebox_recipe_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.RECIPE
 
 
 if __name__ == "__main__":

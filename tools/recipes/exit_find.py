@@ -1,0 +1,49 @@
+"""The exit finder: a camera frame of any zone -> is the zone's way on in sight, its bearing,
+its distance.
+
+    .venv-train/bin/python tools/recipes/exit_find.py --box models/demo.box [--smoke]
+
+Every zone but the last is left through a door marked by two cyan posts on its side
+(runtime/sim/course.py). The expert says whether that door is in sight and where the
+way through it is: output columns visible (a logit: > 0 means seen), bearing in radians
+(+ left, tanh-bounded to [-1, 1]) and distance in metres to the point DOOR_INSET_MM
+past the door's middle. Labels: the world's truth.exit, on frames of every zone.
+
+It has no zone of its own, so it gets no activator units: the camera never wakes it.
+The run config pins it (`pager.pinned`), and a pinned expert without units runs on
+every frame: the lowest-priority driver, it takes the robot to the way on wherever
+the zone's own expert has nothing to say (past the ball, between signs, round the
+obstacles' field). Held-out metrics as the ball finder's.
+"""
+from __future__ import annotations
+
+import math
+
+from common import FULL_TRAIN, Drives, Recipe, run_recipe, seen_loss, seen_metrics
+
+
+def _target(t) -> list[float]:
+    e = t.exit
+    return [1.0, e.bearing_rad, e.distance_mm / 1000.0] if e.visible else [0.0, 0.0, 0.0]
+
+
+# The robot meets doors askew (after a ball, round an obstacle): drives that wander more.
+WIDE = Drives(("tour", "errand"), (11, 12, 13, 14), randomize=True, wander=60.0)
+
+RECIPE = Recipe(
+    name="exit_find", skill=None, factory="make_exit_find",
+    keep=lambda t: True, target=_target,
+    loss=lambda out, target: seen_loss(out, target, n_where=2),
+    metrics=lambda out, target: seen_metrics(
+        out, target, {"bearing_mae_deg": 180 / math.pi, "distance_mae_m": 1.0}),
+    output_meaning="visible logit (> 0: the way on seen), bearing rad (+ left), distance m",
+    train=(FULL_TRAIN, WIDE),
+    priority=-10,
+    # Toward the way through until the door passes out of sight beside the camera (then the
+    # idle cruise carries the robot on through): it never "arrives" at a point past the door,
+    # so the next zone's door, often in sight at once, is sought without a pause.
+    drive={"seek": {"output": "cat", "visible": 0, "bearing": 1, "distance": 2,
+                    "arrive_m": 0.1, "on_arrival": "release", "speed": 0.8, "rearm_s": 1.0}})
+
+if __name__ == "__main__":
+    run_recipe(RECIPE)
