@@ -142,6 +142,19 @@ def test_idle_stops_by_default_and_cruises_when_asked():
     assert (d.reason, d.left_mm_s) == ("idle", 80.0)
 
 
+def test_idle_search_turns_in_place_to_the_left_and_gives_way_to_any_bid():
+    from spikebox.runtime.arbiter.decide import SEARCH_TURN
+    arb = arbiter(demo_experts(), idle="search")
+    d = arb.decide(0.0, {}, set())
+    assert (d.reason, d.safety_stop, d.expert) == ("idle", False, None)
+    assert d.left_mm_s == pytest.approx(-d.right_mm_s) and d.right_mm_s > 0
+    assert d.right_mm_s - d.left_mm_s == pytest.approx(
+        SEARCH_TURN * arb.config.turn_rad_s * arb.config.wheelbase_mm)
+    d = arb.decide(0.1, {"line_follow": result(0.0, t_s=0.1)}, {"line_follow"})
+    assert d.expert == "line_follow" and d.left_mm_s == d.right_mm_s > 0
+    assert arb.decide(0.2, {}, None).reason == "blind"          # blind: a stop, not a search
+
+
 def test_blind_the_robot_stops_even_when_idle_would_cruise():
     """No fresh frame (awake=None: the camera lost or stalled) is a stop, not an idle cruise
     on what the robot cannot see; an expert's last result does not drive it either."""

@@ -130,9 +130,10 @@ def test_frame_fed_takes_one_image_input_with_preprocessing(demo):
     assert not frame_fed(dataclasses.replace(e, inputs=e.inputs + e.inputs))
 
 
-def _experts_loop(demo, clock, max_age_ms=100.0, budget=None):
+def _experts_loop(demo, clock, max_age_ms=100.0, budget=None, pinned=()):
     loader = BoxLoader(demo)
-    pager = Pager(PagerConfig(budget_bytes=budget, prefetch="off"), loader, loader.footprints(),
+    pager = Pager(PagerConfig(budget_bytes=budget, prefetch="off", pinned=tuple(pinned)), loader,
+                  loader.footprints(),
                   shell_footprints=loader.shell_footprints())
     slot, results = Latest(), Results()
     stages = StageClock(STAGES, RunConfig())
@@ -223,6 +224,31 @@ def test_awake_experts_that_cannot_share_the_budget_take_turns_instead_of_thrash
     assert ran[first] == frames
     assert ran[second] == frames // ROTATE_FRAMES
     assert loop.page_ins <= 2 * ran[second] + 1
+
+
+def test_a_pinned_experts_room_is_not_shared_out_twice(demo):
+    """A pinned expert holds its bytes whatever runs: two awake others that fit the budget
+    only if the pinned one's bytes are forgotten take turns; they do not page each other out
+    on every frame (seen in the demo: a page-in a frame, 2,352 stalled frames in 150 s)."""
+    from spikebox.runtime.daemon.experts_loop import ROTATE_FRAMES
+    clock = FakeClock()
+    sizes = {n: e.footprint_bytes for n, e in demo.experts.items()}
+    # Pinned and of the lowest priority (as the demo's way-on finder), so the others are
+    # chosen first; and they fit the budget together only if its bytes are forgotten.
+    pin = min(demo.experts, key=lambda n: (demo.experts[n].priority, -sizes[n]))
+    first, second = sorted((n for n in demo.experts if n != pin), key=sizes.get)[:2]
+    budget = sizes[pin] + max(sizes[first], sizes[second])
+    assert sizes[first] + sizes[second] <= budget < sum(sizes[n] for n in (pin, first, second))
+    loop, slot, results, stages, pager = _experts_loop(demo, clock, budget=budget, pinned=[pin])
+    frames = 4 * ROTATE_FRAMES
+    try:
+        for k in range(frames):
+            slot.put(_seen(k, clock.t, [pin, first, second]))
+            loop.cycle(0.01)
+            assert results.snapshot()[pin].frame_id == k          # the pinned one, every frame
+    finally:
+        pager.close()
+    assert loop.page_ins <= 2 * (frames // ROTATE_FRAMES) + 2, loop.page_ins
 
 
 def test_a_tampered_expert_is_refused_and_the_run_goes_on_without_it(demo, tmp_path):

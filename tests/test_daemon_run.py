@@ -2,6 +2,7 @@
 pseudo-terminal, the arbiter. Runs in real time (a few seconds each)."""
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -113,7 +114,7 @@ def test_sigterm_stops_the_motors_first_and_exits_143():
     try:
         for line in proc.stderr:                   # status lines come once a second
             lines.append(line)
-            if "drive +" in line and "idle" in line and "+0/+0" not in line:   # moving
+            if re.search(r"drive [+-]\d+/[+-]\d+", line) and "drive +0/+0" not in line:  # moving
                 break
         proc.send_signal(signal.SIGTERM)
         _, rest = proc.communicate(timeout=30)

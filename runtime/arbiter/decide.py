@@ -21,8 +21,9 @@ The choice:
 3. an awake expert that is silent for a fault, and that could have outranked
    the winner (it may bid a safety stop, or its priority is higher), stops the
    robot: it might have said stop, and a safe command beats a guess;
-4. nobody with anything to say: the idle behaviour, config.idle: "stop", or
-   "cruise" straight on at idle_speed_mm_s;
+4. nobody with anything to say: the idle behaviour, config.idle: "stop",
+   "cruise" straight on at idle_speed_mm_s, or "search": turn in place (to the
+   left, SEARCH_TURN of a full turn) until some expert sees what it is for;
 5. but blind (`awake` is None: no fresh frame, the camera lost or stalled) the
    robot stops, whatever the idle behaviour: it never cruises on what it cannot see.
 The wheels are then scaled down together (the arc kept) to ±max_wheel_mm_s.
@@ -44,8 +45,9 @@ if TYPE_CHECKING:                        # the config imports this module's IDLE
     from ..daemon.config import ArbiterConfig
     from ..manifest import ExpertEntry
 
-IDLE_STOP, IDLE_CRUISE = "stop", "cruise"          # ArbiterConfig.idle
-IDLE_MODES = (IDLE_STOP, IDLE_CRUISE)
+IDLE_STOP, IDLE_CRUISE, IDLE_SEARCH = "stop", "cruise", "search"   # ArbiterConfig.idle
+IDLE_MODES = (IDLE_STOP, IDLE_CRUISE, IDLE_SEARCH)
+SEARCH_TURN = 0.5        # idle = "search" turns in place to the left at this share of a full turn
 IDLE = "idle"                                      # Decision.reason with nobody to drive
 BLIND = "blind"                                    # Decision.reason with no fresh frame
 # Why an awake expert is silent this cycle: Decision.reason when that stops the robot.
@@ -101,6 +103,7 @@ class Arbiter:
         self.config, self.max_wheel_mm_s = config, float(max_wheel_mm_s)
         self.counts = ArbiterCounts()
         wheels = Wheels(config.steering, config.wheelbase_mm, config.full_turn_bearing_rad)
+        self._search = wheels.turn_in_place(SEARCH_TURN)
         self._experts: dict[str, tuple[ExpertEntry, Rule]] = {
             name: (entry, make_rule(entry.drive, wheels))
             for name, entry in sorted(experts.items()) if entry.drive is not None}
@@ -178,6 +181,8 @@ class Arbiter:
         if self.config.idle == IDLE_CRUISE:
             speed = self.config.idle_speed_mm_s
             return Decision(speed, speed, None, IDLE, False, None, silent)
+        if self.config.idle == IDLE_SEARCH:
+            return Decision(*self._search, None, IDLE, False, None, silent)
         return Decision(0.0, 0.0, None, IDLE, False, None, silent)
 
     def _clipped(self, d: Decision) -> Decision:

@@ -88,8 +88,9 @@ class ArbiterConfig:
     result_max_age_ms: int = 200      # an expert result older than this (its frame's capture
                                       # to the control cycle) is not acted on: the expert is
                                       # silent that cycle, counted, and the command is safe
-    idle: str = IDLE_STOP             # no expert has anything to say: "stop" (stand still) or
-                                      # "cruise" (straight on at idle_speed_mm_s)
+    idle: str = IDLE_STOP             # no expert has anything to say: "stop" (stand still),
+                                      # "cruise" (straight on at idle_speed_mm_s) or "search"
+                                      # (turn in place, looking for something to do)
     idle_speed_mm_s: float = 80.0     # idle = "cruise": both wheels at this
     wheelbase_mm: float = 150.0       # between the wheels' contact points
     cruise_mm_s: float = _DEMO_ROBOT.cruise_mm_s   # forward speed at steering 0, speed 1

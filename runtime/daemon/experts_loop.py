@@ -106,13 +106,15 @@ class ExpertsLoop:
         """Which awake experts run on this frame. All of them if they fit the budget together;
         else the highest-priority ones that fit, and of the rest the one that ran longest ago,
         if that was ROTATE_FRAMES frames ago or more: a few page-ins a second instead of
-        experts evicting one another on every frame."""
-        budget, sizes = self.pager.budget_bytes, self.pager.footprints
-        if sum(sizes.get(n, 0) for n in awake) <= budget:
+        experts evicting one another on every frame. Pinned experts are resident whatever
+        runs: they always run, and the others share what the budget has beside them."""
+        sizes, pinned = self.pager.footprints, self.pager.pinned
+        budget = self.pager.budget_bytes - sum(sizes.get(n, 0) for n in pinned)
+        if sum(sizes.get(n, 0) for n in awake if n not in pinned) <= budget:
             return awake
-        chosen, used = [], 0
+        chosen, used = [n for n in awake if n in pinned], 0
         for name in awake:
-            if used + sizes.get(name, 0) <= budget:
+            if name not in pinned and used + sizes.get(name, 0) <= budget:
                 chosen.append(name)
                 used += sizes.get(name, 0)
         rest = [n for n in awake if n not in chosen]

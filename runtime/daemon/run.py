@@ -43,8 +43,9 @@ logger = logging.getLogger(__name__)
 DEMO_BOX = Path(__file__).resolve().parents[2] / "models" / "demo.box"
 JOIN_TIMEOUT_S = 2.0
 DEMO_SECONDS = 120.0       # `spikebox run` on the sim with no --seconds/--frames ends after this
-# The demo (the sim, no --config) rolls on where no expert speaks; a robot's default stands still.
-DEMO_OVERRIDES = {"arbiter.idle": "cruise", "arbiter.idle_speed_mm_s": 150.0}
+# The demo (the sim, no --config) looks round where no expert speaks (its way-on finder then
+# finds the next door); a robot's default stands still.
+DEMO_OVERRIDES = {"arbiter.idle": "search"}
 # The demo box's way-on finder has no units (no zone of its own): pinned, it runs every frame.
 DEMO_PINNED = ("exit_find",)
 

@@ -174,6 +174,11 @@ class Pager:
             return {n: e.footprint_bytes for n, e in self._resident.items()}
 
     @property
+    def pinned(self) -> frozenset[str]:
+        """The experts loaded at start and never evicted."""
+        return frozenset(self._pinned)
+
+    @property
     def resident_bytes(self) -> int:
         with self._lock:
             return self._ledger.resident_bytes
