@@ -155,6 +155,17 @@ def test_idle_search_turns_in_place_to_the_left_and_gives_way_to_any_bid():
     assert arb.decide(0.2, {}, None).reason == "blind"          # blind: a stop, not a search
 
 
+def test_a_search_goes_on_the_way_the_last_safety_turn_went_not_back_to_what_it_fled():
+    """Seen in the demo: blocked by a ball ahead, the avoider turned right; clear, the search
+    turned left, back onto the ball; blocked, right; for the rest of the run."""
+    arb = arbiter(demo_experts(), idle="search")
+    awake = {"obstacle_avoid"}
+    d = arb.decide(0.0, {"obstacle_avoid": result(-0.4, 0.1, t_s=0.0)}, awake)
+    assert (d.reason, d.safety_stop) == ("obstacle", True) and d.left_mm_s > d.right_mm_s
+    d = arb.decide(0.1, {}, set())                                  # nothing ahead now: search
+    assert d.reason == "idle" and d.left_mm_s > 0 > d.right_mm_s   # ... on to the right
+
+
 def test_blind_the_robot_stops_even_when_idle_would_cruise():
     """No fresh frame (awake=None: the camera lost or stalled) is a stop, not an idle cruise
     on what the robot cannot see; an expert's last result does not drive it either."""
@@ -403,3 +414,27 @@ def test_the_arbiter_never_imports_the_sim():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=REPO).stdout
     assert out.strip() == "[]"
+
+
+def test_the_stall_guard_backs_off_a_robot_pushing_and_not_moving_then_lets_go():
+    """Forward asked for, the wheels not turning for stall_after_ms: reverse on a curve for
+    back_off_ms (no forward motion: a safety stop), the other side the next time; moving,
+    turning in place, or no telemetry is never a stall."""
+    from spikebox.runtime.arbiter.stall import StallGuard
+    cfg = ArbiterConfig(stall_after_ms=500, back_off_ms=300, back_off_mm_s=80)
+    guard = StallGuard(cfg)
+    go = (120, 118)
+    assert guard.step(0.0, go, (118, 117)) is None                     # moving
+    assert guard.step(0.1, (-90, 90), (0, 0)) is None                  # turning in place
+    assert guard.step(0.2, go, None) is None                           # nothing known
+    assert guard.step(1.0, go, (0, 0)) is None                         # stalled since 1.0 ...
+    assert guard.step(1.4, go, (5, 3)) is None
+    d = guard.step(1.5, go, (0, 0))                                    # ... 500 ms: back off
+    assert (d.reason, d.safety_stop) == ("stalled", True)
+    assert d.left_mm_s < 0 and d.right_mm_s < 0 and d.left_mm_s != d.right_mm_s
+    assert guard.step(1.7, go, (0, 0)) is d                            # for back_off_ms
+    assert guard.step(1.81, (0, 0), (0, 0)) is None                    # then the experts drive
+    guard.step(2.0, go, (0, 0))
+    d2 = guard.step(2.6, go, (0, 0))
+    assert guard.stalls == 2 and (d2.left_mm_s - d2.right_mm_s) == -(d.left_mm_s - d.right_mm_s)
+    assert StallGuard(ArbiterConfig(stall_after_ms=0)).step(9.0, go, (0, 0)) is None   # off

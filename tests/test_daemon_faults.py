@@ -196,3 +196,17 @@ def test_a_budget_no_expert_fits_is_refused_before_the_link_or_the_source_opens(
         time.sleep(0.2)
         assert heard == [] and daemon.parts == {}
         assert mcu.applied_mm_s == (0, 0)
+
+
+
+def test_always_awake_naming_an_expert_the_box_lacks_is_refused_naming_the_key():
+    from pathlib import Path
+
+    from spikebox.runtime.box import Box
+    from spikebox.runtime.daemon.run import check_always_awake
+    demo = Box.open(Path(__file__).resolve().parent.parent / "models" / "demo.box")
+    name = sorted(demo.experts)[0]
+    assert check_always_awake((name,), demo) == (name,)
+    with pytest.raises(ConfigRefused, match=r"activator\.always_awake = \['obstacle_avod'\]: .* "
+                                            r"has no expert 'obstacle_avod'"):
+        check_always_awake(("obstacle_avod",), demo)

@@ -100,21 +100,22 @@ def test_vision_keeps_an_expert_awake_for_the_hold_after_its_units_last_fired(de
     assert stages.as_dict()["activator"]["calls"] == 120
 
 
-def test_a_pinned_expert_without_units_is_awake_on_every_frame(demo):
-    """always_awake: an expert the camera never wakes, pinned, runs on every frame; one that
-    has units is woken by them only, pinned or not."""
+def test_always_awake_experts_are_awake_on_every_frame_whatever_their_units_say(demo):
+    """always_awake: one the camera never wakes and one with units are in every frame's awake
+    set, once; another with units is awake only when they fire."""
     stages = StageClock(STAGES, RunConfig())
     network, encoder = demo.load_activator()
     source = SimSource(seed=0, realtime=False, serial=False, fps=20.0)
     source.open()
     act = make_activator(network, backend="numpy")
-    woken = network.expert_names[0]
+    always, woken = network.expert_names[:2]
     vision = VisionLoop(source, encoder, act, None, stages, max_frame_age_ms=10_000,
-                        awake_hold_s=0.0, always_awake=("exit_find", woken))
+                        awake_hold_s=0.0, always_awake=("exit_find", always))
     try:
         for _ in range(10):
             seen = vision.cycle()
-            assert "exit_find" in seen.awake and seen.awake.count("exit_find") == 1
+            for name in ("exit_find", always):
+                assert seen.awake.count(name) == 1
             assert (woken in seen.awake) == (woken in seen.fired)
     finally:
         act.close()

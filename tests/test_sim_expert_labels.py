@@ -188,8 +188,20 @@ def test_the_exit_is_seen_ahead_through_its_posts_and_never_behind_a_wall_or_in_
         world.place_robot(cx, cy, math.atan2(through[1] - cy, through[0] - cx))
         world.render()
         t = world.truth().exit
+        # the zone's middle is on the door's axis here: the aim is straight through
+        assert abs((cx - door.x) * -door.ny + (cy - door.y) * door.nx) < 1.0
         assert t.visible and abs(t.bearing_rad) < 1e-6
         assert t.distance_mm == pytest.approx(math.dist((cx, cy), through), abs=1.0)
+        # 500 mm off the axis, 1 m before the door: aim at the axis 350 mm before the door
+        from spikebox.runtime.sim.truth import exit_aim
+        ax, ay = -door.ny, door.nx
+        px, py = door.x - door.nx * 1000 + ax * 500, door.y - door.ny * 1000 + ay * 500
+        aim = exit_aim(door, px, py)
+        assert aim == pytest.approx((door.x - door.nx * 350, door.y - door.ny * 350))
+        # close beside the door, the aim stays ahead of the robot, never behind it
+        px, py = door.x - door.nx * 300 + ax * 500, door.y - door.ny * 300 + ay * 500
+        aim = exit_aim(door, px, py)
+        assert aim == pytest.approx((door.x - door.nx * 150, door.y - door.ny * 150))
         world.place_robot(cx, cy, math.atan2(through[1] - cy, through[0] - cx) + math.pi)
         world.render()
         assert not world.truth().exit.visible

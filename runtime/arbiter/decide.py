@@ -22,8 +22,10 @@ The choice:
    the winner (it may bid a safety stop, or its priority is higher), stops the
    robot: it might have said stop, and a safe command beats a guess;
 4. nobody with anything to say: the idle behaviour, config.idle: "stop",
-   "cruise" straight on at idle_speed_mm_s, or "search": turn in place (to the
-   left, SEARCH_TURN of a full turn) until some expert sees what it is for;
+   "cruise" straight on at idle_speed_mm_s, or "search": turn in place
+   (SEARCH_TURN of a full turn; to the left, or the way the last safety turn in
+   place went, never back toward what it turned from) until some expert sees
+   what it is for;
 5. but blind (`awake` is None: no fresh frame, the camera lost or stalled) the
    robot stops, whatever the idle behaviour: it never cruises on what it cannot see.
 The wheels are then scaled down together (the arc kept) to ±max_wheel_mm_s.
@@ -103,7 +105,8 @@ class Arbiter:
         self.config, self.max_wheel_mm_s = config, float(max_wheel_mm_s)
         self.counts = ArbiterCounts()
         wheels = Wheels(config.steering, config.wheelbase_mm, config.full_turn_bearing_rad)
-        self._search = wheels.turn_in_place(SEARCH_TURN)
+        self._wheels = wheels
+        self._search_side = 1.0     # +1 left, -1 right: the way the last turn in place went
         self._experts: dict[str, tuple[ExpertEntry, Rule]] = {
             name: (entry, make_rule(entry.drive, wheels))
             for name, entry in sorted(experts.items()) if entry.drive is not None}
@@ -135,6 +138,11 @@ class Arbiter:
                 silent[name] = fault
         decision = (Decision(0.0, 0.0, None, BLIND, True, None, silent) if blind
                     else self._clipped(self._choose(bids, silent)))
+        spin = decision.right_mm_s - decision.left_mm_s
+        if decision.safety_stop and spin and abs(decision.left_mm_s + decision.right_mm_s) < 1e-6:
+            # A safety turn in place (away from something): a search goes on the same way,
+            # instead of turning straight back to what the robot just turned from.
+            self._search_side = 1.0 if spin > 0 else -1.0
         self.counts.cycles += 1
         self.counts.reasons[decision.reason] += 1
         self.counts.safety_stops += decision.safety_stop
@@ -182,7 +190,8 @@ class Arbiter:
             speed = self.config.idle_speed_mm_s
             return Decision(speed, speed, None, IDLE, False, None, silent)
         if self.config.idle == IDLE_SEARCH:
-            return Decision(*self._search, None, IDLE, False, None, silent)
+            return Decision(*self._wheels.turn_in_place(self._search_side * SEARCH_TURN), None,
+                            IDLE, False, None, silent)
         return Decision(0.0, 0.0, None, IDLE, False, None, silent)
 
     def _clipped(self, d: Decision) -> Decision:

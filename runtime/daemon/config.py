@@ -65,12 +65,18 @@ class ActivatorConfig:
                              # Loihi2SimCfg fixed_pt on this CPU: frames as fast as it gives)
     awake_hold_ms: int = 500  # an expert stays awake this long after its units last fired, so
                               # a skill whose units flicker off for a frame keeps its expert
+    always_awake: tuple[str, ...] = ()   # experts run on every frame whatever their units say
+                                         # (a safety avoider, a way-on finder); kept resident
 
     def __post_init__(self):
         check_fields(self, ConfigError)
         check_choice(self, "backend", BACKENDS)
         if self.awake_hold_ms < 0:
             raise ConfigError("awake_hold_ms", self.awake_hold_ms, "must be >= 0")
+        twice = sorted({n for n in self.always_awake if self.always_awake.count(n) > 1})
+        if twice:
+            raise ConfigError("always_awake", self.always_awake,
+                              f"names {twice[0]!r} more than once")
 
 
 _DEMO_ROBOT = SteeringLimits()   # the demo robot's steering, as the sim's autopilot drives it
@@ -99,11 +105,18 @@ class ArbiterConfig:
                                                        # full turn, 0 to 1
     full_turn_bearing_rad: float = 0.6   # a seeking expert's target this far off the heading
                                          # (or more) steers a full turn
+    stall_after_ms: int = 1000        # forward asked for, the wheels (telemetry) not turning,
+                                      # this long: a bump no camera saw; back off (0: never)
+    back_off_ms: int = 600            # the back-off: reversing on a curve this long ...
+    back_off_mm_s: float = 80.0       # ... at about this speed
 
     def __post_init__(self):
         check_fields(self, ConfigError)
         check_positive(self, "telemetry_max_age_ms", "result_max_age_ms", "idle_speed_mm_s",
-                       "wheelbase_mm", "cruise_mm_s", "turn_rad_s", "full_turn_bearing_rad")
+                       "wheelbase_mm", "cruise_mm_s", "turn_rad_s", "full_turn_bearing_rad",
+                       "back_off_ms", "back_off_mm_s")
+        if self.stall_after_ms < 0:
+            raise ConfigError("stall_after_ms", self.stall_after_ms, "must be >= 0 (0: never)")
         check_choice(self, "idle", IDLE_MODES)
         if not 0.0 <= self.slow_in_turns <= 1.0:
             raise ConfigError("slow_in_turns", self.slow_in_turns, "must be from 0 to 1")

@@ -21,6 +21,8 @@ import logging
 import time
 from dataclasses import dataclass
 
+from spikebox.runtime.arbiter.stall import StallGuard
+
 from .stages import StageClock
 from .vision import Latest
 
@@ -45,7 +47,8 @@ class Command:
 
 class ControlLoop:
     def __init__(self, link, arbiter, results, seen: Latest, stage_clock: StageClock, *,
-                 frame_max_age_ms: float, telemetry_max_age_ms: float, clock=time.monotonic):
+                 frame_max_age_ms: float, telemetry_max_age_ms: float,
+                 stall: StallGuard | None = None, clock=time.monotonic):
         self.link, self.arbiter, self.results, self.seen = link, arbiter, results, seen
         self.stages, self.clock = stage_clock, clock
         self.frame_max_age_ms, self.telemetry_max_age_ms = frame_max_age_ms, telemetry_max_age_ms
@@ -54,6 +57,8 @@ class ControlLoop:
         self.not_sent = 0             # cycles whose DRIVE the link did not send
         self.motors_confirmed_zero: bool | None = None   # set by stop_motors
         self._last_answered: int | None = None
+        self._last_sent: tuple[int, int] | None = None
+        self.stall = stall                # None: no stall guard
         self.on_command: list = []     # callables(command), in this thread: recorders, the view
 
     def fresh_seen(self, now_s: float):
@@ -69,6 +74,11 @@ class ControlLoop:
         results = self.results.snapshot()
         # No fresh frame (the camera lost or stalled): blind, and the arbiter stops the robot.
         decision = self.arbiter.decide(now, results, None if seen is None else seen.awake)
+        # Pushing and not moving (a bump no camera saw): the stall guard backs the robot off.
+        if self.stall is not None:
+            tel = self.link.latest_telemetry(max_age_ms=self.telemetry_max_age_ms)
+            decision = self.stall.step(now, self._last_sent, None if tel is None else
+                                       (tel.left_mm_s, tel.right_mm_s)) or decision
         t1 = self.clock()
         self.stages.record("arbiter", (t1 - now) * 1000.0)
         sent = self.link.send_drive(decision.left_mm_s, decision.right_mm_s)
@@ -89,6 +99,7 @@ class ControlLoop:
         # Latency is the frame's capture -> the first DRIVE that answers it; later cycles that
         # repeat the answer (control runs faster than frames come) are not new latencies.
         first_answer = frame_id is not None and frame_id != self._last_answered
+        self._last_sent = None if sent is None else (sent.left_mm_s, sent.right_mm_s)
         if sent is None:
             self.not_sent += 1
             cmd = Command(now, None, None, decision.expert, decision.reason, frame_id, None)

@@ -122,7 +122,8 @@ def replay_activator(recording_dir: str | Path, box, *, backend: str | None = No
                               "damaged, so replay cannot be exact") from None
         vision = VisionLoop(source, encoder, activator, None, StageClock(STAGES, config),
                             max_frame_age_ms=math.inf,
-                            awake_hold_s=config.activator.awake_hold_ms / 1000.0, clock=clock)
+                            awake_hold_s=config.activator.awake_hold_ms / 1000.0,
+                            always_awake=tuple(config.activator.always_awake), clock=clock)
         for frame, path in zip(recording.frames, paths):
             clock.t_s = frame.t_s
             seen = vision.cycle()

@@ -25,6 +25,7 @@ from pathlib import Path
 from spikebox.firmware_bridge import Link
 from spikebox.firmware_bridge.link_types import percentile
 from spikebox.runtime.activator import make_activator
+from spikebox.runtime.arbiter.stall import StallGuard
 from spikebox.runtime.box import Box
 from spikebox.runtime.experts.box_loader import BoxLoader
 from spikebox.runtime.pager import Pager, PagerConfig
@@ -46,8 +47,10 @@ DEMO_SECONDS = 120.0       # `spikebox run` on the sim with no --seconds/--frame
 # The demo (the sim, no --config) looks round where no expert speaks (its way-on finder then
 # finds the next door); a robot's default stands still.
 DEMO_OVERRIDES = {"arbiter.idle": "search"}
-# The demo box's way-on finder has no units (no zone of its own): pinned, it runs every frame.
-DEMO_PINNED = ("exit_find",)
+# Run on every frame in the demo (when the box has them): the obstacle avoider, which speaks
+# only near something, so nothing in any zone is driven into; and the way-on finder, which has
+# no units (no zone of its own) and leads wherever nobody else speaks.
+DEMO_ALWAYS_AWAKE = ("obstacle_avoid", "exit_find")
 
 
 class DaemonError(RuntimeError):
@@ -59,10 +62,10 @@ class ConfigRefused(DaemonError):
 
 
 def demo_overrides(box_path: str | Path | None) -> dict:
-    """DEMO_OVERRIDES, and the DEMO_PINNED experts the box has, pinned."""
+    """DEMO_OVERRIDES, and the DEMO_ALWAYS_AWAKE experts the box has, always awake."""
     box = Box.open(box_path or default_box())
-    pinned = [n for n in DEMO_PINNED if n in box.experts]
-    return {**DEMO_OVERRIDES, **({"pager.pinned": pinned} if pinned else {})}
+    always = [n for n in DEMO_ALWAYS_AWAKE if n in box.experts]
+    return {**DEMO_OVERRIDES, **({"activator.always_awake": always} if always else {})}
 
 
 def default_box() -> Path:
@@ -116,8 +119,12 @@ class Daemon:
             if cfg.encoder is not None and cfg.encoder != box.manifest.encoder:
                 raise DaemonError(f"[encoder] in the run config differs from the one {box.path}'s "
                                   "activator was trained on; leave [encoder] out to use the box's")
+            always = check_always_awake(cfg.activator.always_awake, box)
+            # Always awake means always resident: pinned, after any the config pins itself.
+            pager_config = dataclasses.replace(
+                cfg.pager, pinned=tuple(dict.fromkeys(cfg.pager.pinned + always)))
             loader = self._loader_factory(box)
-            check_budget(cfg.pager, loader.footprints(), box.path)   # before anything moves
+            check_budget(pager_config, loader.footprints(), box.path)   # before anything moves
             source = self._given_source
             if source is None:
                 source = self._open_source()
@@ -125,7 +132,7 @@ class Daemon:
             link = self._open_link(source, closing)
             activator = make_activator(network, backend=cfg.activator.backend)
             closing.callback(activator.close)
-            pager = Pager(cfg.pager, loader, loader.footprints(),
+            pager = Pager(pager_config, loader, loader.footprints(),
                           shell_footprints=loader.shell_footprints(), clock=self.clock)
             closing.callback(pager.close)
             arbiter = (self._arbiter_factory or _default_arbiter)(box, cfg)
@@ -159,8 +166,7 @@ class Daemon:
         cfg = self.config
         stages = StageClock(STAGES, cfg)
         max_age = float(cfg.source.max_frame_age_ms)
-        always = tuple(n for n in cfg.pager.pinned
-                       if n in box.experts and not box.experts[n].camera_woken)
+        always = tuple(cfg.activator.always_awake)
         vision = VisionLoop(source, encoder, activator, pager, stages, max_frame_age_ms=max_age,
                             awake_hold_s=cfg.activator.awake_hold_ms / 1000.0,
                             always_awake=always, clock=self.clock)
@@ -170,7 +176,7 @@ class Daemon:
         control = ControlLoop(link, arbiter, results, vision.seen, stages,
                               frame_max_age_ms=max_age,
                               telemetry_max_age_ms=cfg.arbiter.telemetry_max_age_ms,
-                              clock=self.clock)
+                              stall=StallGuard(cfg.arbiter), clock=self.clock)
         self.started_s = self.clock()
         truth_of = getattr(source, "truth", None)
         board = StatusBoard(started_s=self.started_s, clock=self.clock, vision=vision,
@@ -311,6 +317,19 @@ class Daemon:
             "source": {**p["source"].stats(), "losses": vision.losses,
                        "reopen_attempts": vision.reopen_attempts},
         }
+
+
+def check_always_awake(names: tuple[str, ...], box: Box) -> tuple[str, ...]:
+    """The always-awake experts, each one the box has (else ConfigRefused naming the key)."""
+    unknown = [n for n in names if n not in box.experts]
+    if unknown:
+        raise ConfigRefused(f"activator.always_awake = {list(names)}: {box.path} has no expert "
+                            f"{unknown[0]!r}; name some of {sorted(box.experts)}")
+    asleep = [n for n in box.experts if not box.experts[n].camera_woken and n not in names]
+    if asleep:
+        logger.warning("%s: the camera never wakes %s (no units); it runs only if named in "
+                       "activator.always_awake", box.path, ", ".join(asleep))
+    return tuple(names)
 
 
 def check_budget(pager: PagerConfig, footprints: dict[str, int], box_path: Path) -> None:

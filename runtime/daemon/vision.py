@@ -9,8 +9,8 @@ the activator; the pager learns from which experts fired and how warm the rest a
 frame, and the experts *awake* for it — fired on this frame, or within
 `awake_hold_s` before it. The hold is the robot's hysteresis: a skill whose units
 flicker off for a frame or two keeps its expert running instead of dropping it.
-A pinned expert that has no units (the camera never wakes it) is awake on every
-frame: pinning it is how a run config says "always run this one".
+The experts of `activator.always_awake` are awake on every frame, whatever their
+units say (the daemon keeps them resident).
 
 A camera that is lost (unplugged, its pipeline dead: `SourceLost`) does not end
 the run: no fresh frame reaches the control loop, so the arbiter stops the robot
@@ -76,13 +76,13 @@ class VisionLoop:
     def __init__(self, source, encoder, activator, pager, stage_clock: StageClock, *,
                  max_frame_age_ms: float, awake_hold_s: float, always_awake: tuple[str, ...] = (),
                  clock=time.monotonic):
-        """always_awake: experts awake on every frame (pinned ones the camera never wakes)."""
+        """always_awake: experts awake on every frame (activator.always_awake)."""
         self.source, self.encoder, self.activator, self.pager = source, encoder, activator, pager
         self.stages = stage_clock
         self.max_frame_age_ms, self.awake_hold_s = max_frame_age_ms, awake_hold_s
         self.clock = clock
         self.names = tuple(activator.network.expert_names)
-        self.always_awake = tuple(n for n in always_awake if n not in self.names)
+        self.always_awake = tuple(always_awake)
         self._last_fired_s = np.full(len(self.names), -np.inf)
         self._last_id = -1
         self.frames = 0                # new frames through the activator
@@ -133,7 +133,8 @@ class VisionLoop:
         awake_mask = capture.t_monotonic_s - self._last_fired_s <= self.awake_hold_s
         seen = Seen(capture, result.expert_spikes.copy(), result.expert_warmth.copy(),
                     tuple(result.fired),
-                    tuple(n for n, a in zip(self.names, awake_mask) if a) + self.always_awake,
+                    tuple(dict.fromkeys([n for n, a in zip(self.names, awake_mask) if a]
+                                        + list(self.always_awake))),
                     float(result.energy_uj), now)
         self.frames += 1
         self.seen.put(seen)

@@ -24,8 +24,7 @@ class PagerConfig:
                                       # paging matters
     policy: str = "activator"         # who leaves when room is needed: "activator" (keeps what
                                       # the activator predicts comes back) or "lru"
-    pinned: tuple[str, ...] = ()      # experts loaded at start, in this order, never evicted;
-                                      # one the camera never wakes runs on every frame
+    pinned: tuple[str, ...] = ()      # experts loaded at start, in this order, never evicted
     prefetch: str = "background"      # warming experts loaded early: "background" (one thread),
                                       # "inline" (inside observe(): deterministic) or "off"
     prefetch_warmth: float = 0.5      # activator policy: warmth (0..1; 1 = firing) from which

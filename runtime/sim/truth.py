@@ -40,6 +40,8 @@ VIEW_FAN_N = 21
 VIEW_FREE_MM = 1500.0         # a heading this free (or freer) is simply open
 VIEW_SHARPNESS = 8.0          # softmax weight of freeness (0..1): ~e^8 between blocked and open
 VIEW_WAY_PER_RAD = 1.0        # softmax penalty per radian away from the way on
+EXIT_PULL_BACK = 1.2          # the exit's aim point: mm before the door per mm off its axis ...
+EXIT_AHEAD_MM = 150.0         # ... but at least this far ahead of the robot (along the axis)
 ALIGNED_OFFSET_MM = 40.0      # docked square: this close to the marker's axis ...
 ALIGNED_HEADING_RAD = math.radians(6)     # ... and facing it this squarely
 
@@ -91,8 +93,8 @@ class DockTruth:
 class ExitTruth:
     """The way on out of the robot's zone: its exit door (marked by the exit posts)."""
     visible: bool              # the door's gap in the frame and in sight, within SEE_MM
-    bearing_rad: float | None  # to the way through: DOOR_INSET_MM past the door's middle
-    distance_mm: float | None  # to that point
+    bearing_rad: float | None  # to the way through (exit_aim: onto the door's axis, then
+    distance_mm: float | None  # DOOR_INSET_MM past its middle), and how far that point is
 
 
 @dataclass(frozen=True)
@@ -226,16 +228,28 @@ def dock_truth(course: Course, cmap: CollisionMap, view: CameraView, x: float, y
     return DockTruth(False, None, None, False, None)
 
 
+def exit_aim(door, x: float, y: float) -> tuple[float, float]:
+    """Where a robot at (x, y) steers to leave through `door`: a point on the door's axis,
+    DOOR_INSET_MM past it when the robot is on the axis, and EXIT_PULL_BACK before that per
+    mm the robot is off it (never nearer the door than the robot is less EXIT_AHEAD_MM), so
+    the way in curves onto the axis and crosses the door square instead of clipping a post."""
+    ax, ay = -door.ny, door.nx
+    off_axis = abs((x - door.x) * ax + (y - door.y) * ay)
+    before = (door.x - x) * door.nx + (door.y - y) * door.ny      # how far in front of the door
+    t = max(DOOR_INSET_MM - EXIT_PULL_BACK * off_axis, -(before - EXIT_AHEAD_MM))
+    return door.x + door.nx * t, door.y + door.ny * t
+
+
 def exit_truth(zone: Zone, cmap: CollisionMap, view: CameraView, x: float, y: float,
                heading: float) -> ExitTruth:
     door = zone.exit
     if door is None:
         return ExitTruth(False, None, None)
-    through = (door.x + door.nx * DOOR_INSET_MM, door.y + door.ny * DOOR_INSET_MM)
-    dist = math.dist((x, y), through)
+    aim = exit_aim(door, x, y)
+    dist = math.dist((x, y), aim)
     if (dist <= SEE_MM and _in_frame(view, (door.x, door.y, WALL_HEIGHT_MM / 2))
             and not cmap.blocked_between(tuple(view.C[:2]), (door.x, door.y), skip_end_mm=0.0)):
-        return ExitTruth(True, bearing(x, y, heading, *through), dist)
+        return ExitTruth(True, bearing(x, y, heading, *aim), dist)
     return ExitTruth(False, None, None)
 
 
