@@ -16,6 +16,7 @@ from spikebox.runtime.experts.session import load_session, warm_up, zero_inputs
 from spikebox.runtime.experts.box_loader import refuse_foreign_external_data
 from spikebox.runtime.experts.paged import weights_file
 from spikebox.runtime.experts.shell import WeightPages
+from spikebox.runtime.manifest import RUN_UNWOKEN
 
 
 def _shell_round_trip(name: str, path, session, feeds, expected) -> str:
@@ -83,8 +84,8 @@ def check_box(path, progress: Callable[[str], None] = lambda s: None,
                        f"or remove sweeps them) or files slipped in; remove them")
     yield "files: nothing on disk the manifest does not list"
     by_name = [n for n in box.experts if n not in box.woken_by_camera]
-    pinned = (f"; {len(by_name)} not woken by the camera (pin them or wake them by name): "
-              f"{', '.join(by_name)}") if by_name else ""
+    pinned = (f"; {len(by_name)} not woken by the camera: {', '.join(by_name)} (each: "
+              f"{RUN_UNWOKEN})") if by_name else ""
     if box.woken_by_camera:
         network, _ = box.load_activator()      # refuses units for other experts, or none
         yield f"activator: {network.n_units} units for {len(network.experts)} experts{pinned}"

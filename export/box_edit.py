@@ -288,7 +288,7 @@ def add_expert(path: str | os.PathLike, name: str, model: str | os.PathLike,
              f"{entry.footprint_bytes / 2**20:.1f} MB resident, "
              f"load {entry.load_ms:.1f} ms, latency {entry.latency_ms:.2f} ms, measured at "
              f"{shapes_text(entry.measured_shapes)}; woken by "
-             f"{'its activator units' if n_units else 'name or pinning, never the camera'}")
+             f"{'its activator units' if n_units else 'activator.always_awake, never the camera'}")
     return entry
 
 

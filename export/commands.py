@@ -10,6 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from spikebox.runtime.manifest import RUN_UNWOKEN
+
 from .model_inputs import parse_input_shape
 
 
@@ -35,7 +37,7 @@ def add_arguments(exp: argparse.ArgumentParser, fmt) -> None:
                     "trains the expert's activator units on --examples against the other\n"
                     "experts' examples and the background, and commits. Other experts' units\n"
                     "are not touched. Without --examples the expert gets no units: the\n"
-                    "camera never wakes it; pin it or wake it by name.")
+                    f"camera never wakes it; {RUN_UNWOKEN}.")
     p.add_argument("box", metavar="BOX")
     p.add_argument("name", metavar="NAME")
     p.add_argument("model", metavar="MODEL",
@@ -57,8 +59,7 @@ def add_arguments(exp: argparse.ArgumentParser, fmt) -> None:
     p.add_argument("--examples", metavar="DIR",
                    help="frames of the expert's world (*.png/*.jpg), each read as a still: they "
                         "train the units that wake it from camera frames. Leave it out for an "
-                        "expert the camera should never wake (0 units): pin it "
-                        "(pager.pinned in the run config) or wake it by name")
+                        f"expert the camera should never wake (0 units): {RUN_UNWOKEN}")
     p.add_argument("--background", metavar="DIR",
                    help="frames of no expert's world; needed for the box's first expert with "
                         "--examples")

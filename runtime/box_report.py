@@ -11,6 +11,7 @@ from typing import Iterator, Mapping, Sequence
 from .box import Box, BoxError
 from .experts.cpu_target import cpu_key, this_cpu
 from .experts.paged import paged_files
+from .manifest import RUN_UNWOKEN
 
 
 def inspect_box(path: str) -> int:
@@ -38,8 +39,7 @@ def describe(box: Box) -> Iterator[str]:
         outs = ", ".join(o.name + (f" ({o.meaning})" if o.meaning else "") for o in e.outputs)
         yield f"\n  {name}  role={e.role} priority={e.priority} units={e.activator_units}"
         yield "    woken by   " + (f"activator, {e.activator_units} units" if e.camera_woken else
-                                  "not woken by the camera: pin it (pager.pinned in the run "
-                                  "config) or wake it by name")
+                                  f"not woken by the camera: {RUN_UNWOKEN}")
         yield "    files      " + ", ".join(f"{k} {v / 2**20:.2f} MB" for k, v in sizes.items())
         shell = "not shelvable" if e.shell_bytes is None else f"{e.shell_bytes / 2**20:.2f} MB"
         yield (f"    resident   {e.footprint_bytes / 2**20:.2f} MB   shell {shell}   load "

@@ -269,7 +269,9 @@ class Manifest:
 
 # What wakes an expert (ExpertEntry.woken_by): one spelling, here.
 WOKEN_BY_ACTIVATOR = "activator"     # its activator units, firing on camera frames
-WOKEN_BY_NAME = "name"               # never the camera: pinned, or asked for by name
+WOKEN_BY_NAME = "name"               # never the camera: always awake, or asked for by name
+# What to do with an expert the camera never wakes: one spelling, for inspect, check, add.
+RUN_UNWOKEN = "list it in the run config's activator.always_awake to run it on every frame"
 WAKES = (WOKEN_BY_ACTIVATOR, WOKEN_BY_NAME)
 
 

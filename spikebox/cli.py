@@ -201,8 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
         "inspect", formatter_class=fmt, help="show what a box holds",
         description="example:  spikebox inspect mybox\n\n"
                     "Experts, files, sizes, measured footprint, load time and latency,\n"
-                    "what wakes each expert (its activator units, or: not the camera, pin it\n"
-                    "or wake it by name); nothing is loaded or changed.")
+                    "what wakes each expert (its activator units, or not the camera: then\n"
+                    "activator.always_awake runs it); nothing is loaded or changed.")
     ins.add_argument("box", metavar="BOX")
     ins.set_defaults(func=_cmd_inspect)
 

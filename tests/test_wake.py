@@ -13,9 +13,9 @@ from boxkit import snapshot, write_assets
 from spikebox.cli import main
 from spikebox.export.testmodels import mlp, small_convnet
 from spikebox.runtime.box import Box, BoxError
+from spikebox.runtime.manifest import RUN_UNWOKEN
 
-NOT_WOKEN = ("not woken by the camera: pin it (pager.pinned in the run config) or wake it "
-             "by name")
+NOT_WOKEN = f"not woken by the camera: {RUN_UNWOKEN}"
 
 
 def _cli(*argv) -> subprocess.CompletedProcess:
@@ -99,12 +99,11 @@ def test_check_passes_and_says_which_experts_the_camera_never_wakes(pinned_box, 
     assert main(["export", "check", str(pinned_box)]) == 0
     out = capsys.readouterr().out
     assert "expert avoid: loads and runs" in out
-    assert "activator: none; 1 not woken by the camera (pin them or wake them by name): avoid" \
-        in out
+    assert f"activator: none; 1 not woken by the camera: avoid (each: {RUN_UNWOKEN})" in out
     assert main(["export", "check", str(mixed_box)]) == 0
     out = capsys.readouterr().out
-    assert ("activator: 4 units for 1 experts; 2 not woken by the camera (pin them or wake "
-            "them by name): avoid, telemetry") in out
+    assert ("activator: 4 units for 1 experts; 2 not woken by the camera: avoid, telemetry "
+            f"(each: {RUN_UNWOKEN})") in out
 
 
 def test_compile_runs_only_the_camera_experts_and_says_when_there_are_none(pinned_box,

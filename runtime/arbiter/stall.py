@@ -27,7 +27,8 @@ if TYPE_CHECKING:
 STALLED = "stalled"            # Decision.reason while backing off
 STALL_MIN_MM_S = 40.0          # forward asked for (mean of the wheels) from which a stall counts
 STALL_SHARE = 0.25             # measured below this share of what was asked: not moving
-BACK_OFF_TURN = 0.5            # the reverse curve: one wheel at (1 - this), the other (1 + this)
+BACK_OFF_TURN = 0.8            # the reverse curve: one wheel at (1 - this), the other (1 + this):
+                               # ~50 degrees of turn over a second's back-off, away from the bump
 
 
 class StallGuard:

@@ -9,8 +9,9 @@ experts, the pager pages them, the arbiter drives, the reference firmware behind
 the robot. A mode ends when the robot is docked at the course's end, or after `seconds`.
 
 - resident: a budget that holds every expert (nothing is ever paged out);
-- lru: a quarter of what the experts need resident, LRU eviction, no prefetch;
-- activator: the same quarter, the activator-aware policy and its prefetch;
+- lru: the default budget (the demo's always-awake experts, kept resident, plus a quarter
+  of what the others need resident), LRU eviction, no prefetch;
+- activator: the same budget, the activator-aware policy and its prefetch;
 - activator_cold: as activator, and each expert's files dropped from the OS page cache
   (posix_fadvise DONTNEED) before every page-in, as on a robot whose RAM cannot hold the
   box in its page cache either.

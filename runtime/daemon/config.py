@@ -107,7 +107,7 @@ class ArbiterConfig:
                                          # (or more) steers a full turn
     stall_after_ms: int = 1000        # forward asked for, the wheels (telemetry) not turning,
                                       # this long: a bump no camera saw; back off (0: never)
-    back_off_ms: int = 600            # the back-off: reversing on a curve this long ...
+    back_off_ms: int = 1000           # the back-off: reversing on a curve this long ...
     back_off_mm_s: float = 80.0       # ... at about this speed
 
     def __post_init__(self):
