@@ -63,7 +63,7 @@ train-env: .venv-train/.installed
 # examples from its own drives, which on these recipes cost 6 points of top-1), compiled for
 # Lava and the box checked, with the robot env (it has Lava). Replaces models/demo.box only
 # when all passed.
-EXPERTS := line_follow sign_read ball_find obstacle_avoid dock
+EXPERTS := line_follow sign_read ball_find obstacle_avoid dock exit_find
 experts: train-env venv firmware
 	rm -rf build/demo.box
 	$(VENV)/bin/spikebox export init build/demo.box --name demo

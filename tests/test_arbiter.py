@@ -50,7 +50,8 @@ def test_a_line_follower_steers_by_the_robots_kinematics():
 
 
 def test_the_higher_priority_drives_and_ties_go_to_the_first_name():
-    both = {"line_follow": result(0.5, t_s=0.0), "obstacle_avoid": result(-0.5, 2.0, t_s=0.0)}
+    # 0.5 m clear: near enough that the avoider speaks (it yields beyond 0.6 m)
+    both = {"line_follow": result(0.5, t_s=0.0), "obstacle_avoid": result(-0.5, 0.5, t_s=0.0)}
     awake = set(both)
     d = arbiter(demo_experts()).decide(0.0, both, awake)
     assert (d.expert, d.reason) == ("obstacle_avoid", "steer")     # 30 over 0
@@ -94,7 +95,7 @@ def test_blocked_square_on_the_robot_still_turns_and_keeps_its_side_until_clear(
         spins.append(d.right_mm_s - d.left_mm_s)
     full = arbiter(demo_experts()).config.turn_rad_s * arbiter(demo_experts()).config.wheelbase_mm
     assert all(s >= ESCAPE_TURN * full - 1e-6 for s in spins), spins   # left, every time
-    d = arb.decide(1.0, {"obstacle_avoid": result(0.0, 2.0, t_s=1.0)}, awake)
+    d = arb.decide(1.0, {"obstacle_avoid": result(0.0, 0.5, t_s=1.0)}, awake)
     assert d.reason == "steer"                                 # clear: the escape is over ...
     d = arb.decide(1.1, {"obstacle_avoid": result(-0.1, 0.1, t_s=1.1)}, awake)
     assert d.right_mm_s < d.left_mm_s                          # ... and the next picks anew
@@ -203,7 +204,7 @@ def test_a_silent_expert_that_could_outrank_the_driver_stops_the_robot():
     assert (d.reason, d.expert, d.safety_stop, d.left_mm_s) == ("stale", None, True, 0.0)
     # The line follower is below the avoider and cannot stop: the avoider drives on.
     d = arb.decide(5.0, {"line_follow": result(0.1, t_s=4.0),
-                         "obstacle_avoid": result(0.3, 2.0, t_s=5.0)}, awake)
+                         "obstacle_avoid": result(0.3, 0.5, t_s=5.0)}, awake)
     assert (d.expert, d.silent) == ("obstacle_avoid", {"line_follow": "stale"})
     # Missing: awake, no result yet (just paged in).
     d = arb.decide(5.0, {"line_follow": result(0.1, t_s=5.0)}, awake)

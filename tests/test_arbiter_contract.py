@@ -28,7 +28,7 @@ def test_the_demo_contracts_fit_the_demo_experts_outputs():
                          for n, c in contracts.items()})
     assert {n: e.drive.name for n, e in entries.items()} == {
         "line_follow": "steer", "obstacle_avoid": "steer", "sign_read": "classes",
-        "ball_find": "seek", "dock": "seek"}
+        "ball_find": "seek", "dock": "seek", "exit_find": "seek"}
     assert entries["sign_read"].drive.classes.action("stop") == "stop"
     assert entries["dock"].drive.seek.on_arrival == "hold"
     assert entries["ball_find"].drive.seek.on_arrival == "release"
@@ -36,6 +36,7 @@ def test_the_demo_contracts_fit_the_demo_experts_outputs():
     prio = {n: e.priority for n, e in entries.items()}
     assert prio["obstacle_avoid"] > prio["ball_find"] > prio["line_follow"]
     assert prio["sign_read"] > prio["dock"] > prio["line_follow"]
+    assert prio["exit_find"] == min(prio.values())     # leads only where nobody else speaks
 
 
 def _with_drive(drive, name="ball_find", **spec):

@@ -118,7 +118,8 @@ class Recipe:
     loss: Callable                             # (torch out, torch target) -> scalar
     metrics: Callable[[np.ndarray, np.ndarray], dict[str, float]]   # (out, target) held out
     output_meaning: str                        # of nets.OUTPUT's columns
-    also_from: tuple[str, ...] = ()            # other skills' zones its frames may be in
+    also_from: tuple[str | None, ...] = ()     # other skills' zones its frames may be in
+                                               # (None: open floor)
     train: Drives | tuple[Drives | Views, ...] = FULL_TRAIN   # a skill with few frames a drive takes more
     heldout: Drives | tuple[Drives, ...] = FULL_HELDOUT
     steps: int = 1500                          # full run; --smoke does SMOKE_STEPS

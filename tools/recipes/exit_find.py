@@ -6,8 +6,9 @@ its distance.
 Every zone but the last is left through a door marked by two cyan posts on its side
 (runtime/sim/course.py). The expert says whether that door is in sight and where the
 way through it is: output columns visible (a logit: > 0 means seen), bearing in radians
-(+ left, tanh-bounded to [-1, 1]) and distance in metres to the point DOOR_INSET_MM
-past the door's middle. Labels: the world's truth.exit, on frames of every zone.
+(+ left, tanh-bounded to [-1, 1]) and distance in metres to where to steer
+(truth.exit_aim: onto the door's axis, then DOOR_INSET_MM past its middle, so the robot
+crosses the door square). Labels: the world's truth.exit, on frames of every zone.
 
 It has no zone of its own, so it gets no activator units: the camera never wakes it.
 The run config pins it (`pager.pinned`), and a pinned expert without units runs on
@@ -38,6 +39,7 @@ RECIPE = Recipe(
         out, target, {"bearing_mae_deg": 180 / math.pi, "distance_mae_m": 1.0}),
     output_meaning="visible logit (> 0: the way on seen), bearing rad (+ left), distance m",
     train=(FULL_TRAIN, WIDE),
+    steps=3000,
     priority=-10,
     # Toward the way through until the door passes out of sight beside the camera (then the
     # idle cruise carries the robot on through): it never "arrives" at a point past the door,
