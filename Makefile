@@ -41,8 +41,11 @@ test-robot: venv firmware
 test-train: train-env
 	.venv-train/bin/python -m pytest -q --confcutdir=tests/train tests/train/
 
+# The main job: the daemon drives the demo world for a minute, then writes its report (JSON
+# and plots; a new folder each run) and says where it is.
+DEMO_REPORT = runs/demo-$(shell date +%Y%m%d-%H%M%S)
 demo: venv firmware
-	$(VENV)/bin/spikebox run --seconds 12
+	$(VENV)/bin/spikebox run --seconds 60 --report $(DEMO_REPORT)
 
 bench-bridge: venv firmware
 	$(VENV)/bin/spikebox bench bridge
