@@ -235,11 +235,13 @@ def test_a_pinned_experts_room_is_not_shared_out_twice(demo):
     clock = FakeClock()
     sizes = {n: e.footprint_bytes for n, e in demo.experts.items()}
     # Pinned and of the lowest priority (as the demo's way-on finder), so the others are
-    # chosen first; and they fit the budget together only if its bytes are forgotten.
+    # chosen first; and they fit the budget together only if its bytes are forgotten, while
+    # it fits beside either of them.
     pin = min(demo.experts, key=lambda n: (demo.experts[n].priority, -sizes[n]))
-    first, second = sorted((n for n in demo.experts if n != pin), key=sizes.get)[:2]
-    budget = sizes[pin] + max(sizes[first], sizes[second])
-    assert sizes[first] + sizes[second] <= budget < sum(sizes[n] for n in (pin, first, second))
+    first, second = sorted((n for n in demo.experts if n != pin), key=sizes.get)[-2:]
+    budget = sizes[first] + sizes[second]
+    assert sizes[pin] + max(sizes[first], sizes[second]) <= budget
+    assert budget < sum(sizes[n] for n in (pin, first, second))
     loop, slot, results, stages, pager = _experts_loop(demo, clock, budget=budget, pinned=[pin])
     frames = 4 * ROTATE_FRAMES
     try:

@@ -135,7 +135,7 @@ def test_status_json_is_the_board_and_the_views_counters_and_it_moves(live):
     assert second["t_s"] > first["t_s"] and second["frame_id"] > first["frame_id"]
     assert second["link"] == "up" and isinstance(second["command"]["left_mm_s"], int)
     assert second["budget_bytes"] > 0 and set(second["resident"]) <= set(
-        ["line_follow", "sign_read", "ball_find", "obstacle_avoid", "dock"])
+        ["line_follow", "sign_read", "ball_find", "obstacle_avoid", "dock", "exit_find"])
     assert second["view"]["url"] == live.url
     assert second["view"]["status"] == first["view"]["status"] + 2
     assert second["view"]["errors"] == 0

@@ -103,8 +103,8 @@ def test_shapes_by_name_make_it_run_and_are_recorded_and_shown(models, kws_box):
     assert raw["measured_shapes"] == {"audio": [1, 16000], "state": [2, 1, 64]}
     last = progress.splitlines()[-1]
     assert last.startswith("added 'kws': ") and \
-        last.endswith("measured at audio [1, 16000], state [2, 1, 64]; woken by name or "
-                      "pinning, never the camera")
+        last.endswith("measured at audio [1, 16000], state [2, 1, 64]; woken by "
+                      "activator.always_awake, never the camera")
     assert "audio [1, 16000] (--input-shape), state [2, 1, 64] (--input-shape)" in progress
     done = _cli("inspect", box)
     assert ("    measured   footprint, load and latency at audio [1, 16000], state [2, 1, 64]"
