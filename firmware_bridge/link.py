@@ -44,6 +44,7 @@ from .protocol import (ACK_REFUSED, ACK_STALE, HELLO_OK, PROTOCOL_VERSION,
 from .link_types import (BridgeError, CommandRefused, CommandSuperseded, CommandTimeout,
                          DriveSent, HandshakeTimeout, LinkConfig, LinkDownError, McuInfo,
                          NotConnectedError, ProtocolMismatch, percentile)
+from .port_write import write_frame
 from .telemetry import Telemetry
 
 logger = logging.getLogger(__name__)
@@ -266,7 +267,9 @@ class Link:
                 if len(self._drive_sent_at) > 512:
                     self._drive_sent_at.pop(next(iter(self._drive_sent_at)))
             try:
-                self._port.write(data)
+                if not write_frame(self._port, data):
+                    raise serial.SerialException("the port's buffer is full (is the MCU "
+                                                 "reading?); frame dropped")
             except (serial.SerialException, OSError) as e:
                 self._decoder.counters.tx_errors += 1
                 logger.warning("write to %s failed: %s", self.config.url, e)

@@ -63,7 +63,8 @@ class LinkConfig:
     max_retries: int = 5              # resends of a command after the first try
     backoff_min_ms: int = 20          # port re-open backoff, doubling ...
     backoff_max_ms: int = 250         # ... up to this
-    write_timeout_ms: int = 20        # a write never blocks a caller longer than this
+    write_timeout_ms: int = 20        # a write never blocks a caller longer than this (a
+                                      # plain posix port never blocks: port_write.py)
     max_wheel_mm_s: int = 1500        # setpoints are clipped to ±this
     rtt_window: int = 4096            # DRIVE→TELEMETRY round trips kept for stats
 

@@ -389,3 +389,32 @@ def test_virtual_mcu_does_not_outlive_a_crashed_parent(tmp_path):
         if not gone():
             os.kill(pid, signal.SIGKILL)
     assert not (tmp_path / "mcu.tty").exists(), "the link symlink was left behind"
+
+
+def test_a_frame_that_went_out_is_never_counted_lost_when_the_writer_is_descheduled(link,
+                                                                                   monkeypatch):
+    """pyserial 3.5's posix write raises 'Write timeout' after os.write() wrote the whole frame
+    if the thread was descheduled past write_timeout (seen under load: DRIVEs that reached the
+    MCU logged as failed and counted not sent). Here pyserial's timeout clock jumps 50 ms at
+    every reading, past the 20 ms limit, as a descheduled thread sees it: every DRIVE must
+    still count as sent, and the MCU applies the last."""
+    import itertools
+    import serial.serialutil
+    ticks = itertools.count()
+    monkeypatch.setattr(serial.serialutil.Timeout, "TIME",
+                        staticmethod(lambda: next(ticks) * 0.050))
+    before = link.stats()["tx_errors"]
+    sent = [link.send_drive(100 + k, 100 + k) for k in range(20)]
+    assert all(s is not None for s in sent)
+    assert link.stats()["tx_errors"] == before
+    drive_until(link, 119, 119, lambda t: t.left_mm_s > 60, what="the last DRIVE applied")
+
+
+def test_loop_and_spy_ports_write_through_their_own_write():
+    """Only a plain posix port is written with os.write: spy:// logs in its write (a debug tool
+    must see every frame), loop:// has no fd."""
+    import serial
+    from spikebox.firmware_bridge.port_write import write_frame
+    port = serial.serial_for_url("loop://", timeout=0.05)
+    assert write_frame(port, b"\x00abc") and port.read(4) == b"\x00abc"
+    port.close()
