@@ -281,3 +281,60 @@ def test_a_tampered_expert_is_refused_and_the_run_goes_on_without_it(demo, tmp_p
         assert victim not in pager.resident()
     finally:
         pager.close()
+
+
+class _FlakySource:
+    """A source under the Source contract whose device can be dead (reads raise SourceLost,
+    opens fail), silent (opens, gives no frame) or live."""
+    name = "camera 9"
+    ended = False
+
+    def __init__(self):
+        self.state, self.opens, self.next_id = "live", 0, 0
+
+    def open(self):
+        from spikebox.runtime.source import SourceError
+        self.opens += 1
+        if self.state == "dead":
+            raise SourceError("camera 9: no such device")
+
+    def close(self):
+        pass
+
+    def read_latest(self, max_age_ms):
+        from spikebox.runtime.source import SourceLost
+        if self.state == "dead":
+            raise SourceLost("camera 9: no frame for 1000 ms")
+        if self.state == "silent":
+            return None
+        self.next_id += 1
+        return Capture(self.next_id, 0.0, np.full((120, 160, 3), 90, np.uint8))
+
+    def stats(self):
+        return {}
+
+
+def test_a_lost_source_is_back_only_when_a_frame_comes_not_when_it_opens(demo, caplog):
+    from spikebox.runtime.daemon.vision import REOPEN_EVERY_S
+    network, encoder = demo.load_activator()
+    act = make_activator(network, backend="numpy")
+    clock, source = FakeClock(), _FlakySource()
+    vision = VisionLoop(source, encoder, act, None, StageClock(STAGES, RunConfig()),
+                        max_frame_age_ms=10_000, awake_hold_s=0.5, clock=clock)
+    try:
+        assert vision.cycle() is not None
+        source.state = "dead"
+        assert vision.cycle() is None and vision.lost_since_s == clock.t and vision.losses == 1
+        clock.t += REOPEN_EVERY_S
+        assert vision.cycle() is None and source.opens == 1      # the reopen failed
+        source.state = "silent"
+        clock.t += REOPEN_EVERY_S
+        assert vision.cycle() is None and source.opens == 2      # open, but no frame yet
+        assert vision.lost_since_s is not None                   # still lost: still stopped
+        assert vision.cycle() is None and source.opens == 2      # read again, not reopened
+        assert "frames are back" not in caplog.text
+        source.state = "live"
+        assert vision.cycle() is not None and vision.lost_since_s is None
+        assert vision.losses == 1 and "frames are back" in caplog.text
+    finally:
+        act.close()

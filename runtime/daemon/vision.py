@@ -90,6 +90,7 @@ class VisionLoop:
         self.losses = 0                # times the source was lost
         self.reopen_attempts = 0
         self._next_reopen_s = 0.0
+        self._closed = False           # lost, and not yet opened again
         self.seen = Latest()
         self.on_seen: list = []        # callables(seen), in this thread: recorders, the view
 
@@ -104,14 +105,14 @@ class VisionLoop:
             self.stages.record(stage, (self.clock() - t0) * 1000.0)
 
     def cycle(self) -> Seen | None:
-        if self.lost_since_s is not None and not self._reopen():
+        if self._closed and not self._reopen():
             return None
         try:
             capture = self._timed("source", self.source.read_latest, self.max_frame_age_ms)
         except SourceLost as e:
             self._lost(e)
             return None
-        if self.lost_since_s is not None:
+        if self.lost_since_s is not None and capture is not None:   # open is not enough
             logger.warning("%s: frames are back after %.1f s (%d reopen attempts); driving on",
                            self.source.name, self.clock() - self.lost_since_s,
                            self.reopen_attempts)
@@ -152,7 +153,7 @@ class VisionLoop:
             self.stages.count("source", "errors")
             logger.error("%s; the robot is stopped (no fresh frame) and the source is opened "
                          "again every %.0f s until frames come back", error, REOPEN_EVERY_S)
-        self._next_reopen_s = now + REOPEN_EVERY_S
+        self._closed, self._next_reopen_s = True, now + REOPEN_EVERY_S
 
     def _reopen(self) -> bool:
         """True once the lost source is open again (then read it), else False (not yet)."""
@@ -167,4 +168,5 @@ class VisionLoop:
         except SourceError as e:
             logger.debug("reopening %s: %s", self.source.name, e)
             return False
+        self._closed = False       # read it now; lost again if no frame comes in its limit
         return True

@@ -214,27 +214,26 @@ class Pager:
         """True while a use() of `name` would be refused without trying: it cannot fit beside
         the pinned experts, or its last load failed and its back-off has not run out."""
         with self._lock:
-            room = self.budget_bytes - self._ledger.pinned_bytes(self._pinned, besides=name)
-            failures, retry_at = self._failures.get(name, (0, 0.0))
-            return (self.footprints.get(name, 0) > room
-                    or bool(failures and self.clock() < retry_at))
+            return name in self.footprints and self._refusal(name, count=False) is not None
 
     # -- inside ------------------------------------------------------------------------
-    def _refusal(self, name: str) -> str | None:
-        """Why `name` cannot be paged in now (counting and logging it), or None. Under the lock."""
+    def _refusal(self, name: str, count: bool = True) -> str | None:
+        """Why `name` cannot be paged in now, or None; counted and logged unless `count` is
+        False (a question, not a use). Under the lock."""
         fp = self.footprints[name]
         room = self.budget_bytes - self._ledger.pinned_bytes(self._pinned, besides=name)
         if fp > room:
-            self._metrics.refused_too_big += 1
             reason = (f"footprint {fp} B exceeds the budget ({self.budget_bytes} B, of which "
                       f"{self.budget_bytes - room} B pinned); raise budget_bytes or shrink the expert")
-            if name not in self._logged_too_big:
-                self._logged_too_big.add(name)
-                logger.error("expert %r refused: %s", name, reason)
+            if count:
+                self._metrics.refused_too_big += 1
+                if name not in self._logged_too_big:
+                    self._logged_too_big.add(name)
+                    logger.error("expert %r refused: %s", name, reason)
             return reason
         failures, retry_at = self._failures.get(name, (0, 0.0))
         if failures and self.clock() < retry_at:
-            self._metrics.refused_in_backoff += 1
+            self._metrics.refused_in_backoff += count
             return f"its last load failed; next retry in {retry_at - self.clock():.1f} s"
         return None
 
