@@ -21,7 +21,9 @@ capture -> the first DRIVE that answers it written to the port), stalled_frames 
 which an expert waited for a page-in), routing_accuracy (over frames in a zone that needs a
 skill: the activator's top expert, by spikes, is that skill's), course_completed (docked at
 the end), collisions, peak_rss_mb (the process's resident set, sampled through the mode),
-budget_mb, pagein_ms_p99, prefetch_recall, prefetch_precision (the pager's).
+budget_mb, pagein_ms_p99, prefetch_recall, prefetch_precision (the pager's); and
+zone_reached (the furthest zone of the course the robot was in, 0 the first) and
+zone_at_end (where it was when the mode ended).
 """
 from __future__ import annotations
 
@@ -88,6 +90,7 @@ class _Watch:
     def __init__(self):
         self.hits = self.needed = 0
         self.last_truth = None
+        self.furthest_zone = None     # the furthest zone of the course the robot was in
         self.peak_rss = 0
         self.budget_bytes = None
         self._frames = 0
@@ -102,6 +105,7 @@ class _Watch:
         truth = self.source.truth(seen.capture.frame_id)
         if truth is not None:
             self.last_truth = truth
+            self.furthest_zone = max(truth.zone, self.furthest_zone or 0)
             if truth.skill is not None:
                 self.needed += 1
                 spikes = seen.expert_spikes
@@ -153,7 +157,8 @@ def run_mode(mode: Mode, box_path, *, course=COURSE, seed=SEED, fps=FPS,
         "prefetch_precision": pager.get("prefetch_precision"),
         "ended_by": s["ended_by"],
         "seconds": s["seconds"],
-        "zone_reached": None if truth is None else truth.zone,
+        "zone_reached": watch.furthest_zone,       # the furthest, not where the run ended
+        "zone_at_end": None if truth is None else truth.zone,
         "page_ins": s["page_ins"],
         "missed_deadlines": {k: v["missed_deadlines"] for k, v in s["stages"].items()},
         "arbiter": daemon.parts["arbiter"].counts.to_json(),
