@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from spikebox.runtime.bench.routing import (MISSING, NONE, Drive, held_last_cue, record_drive,
-                                            routing_figures, top_expert)
+from spikebox.runtime.bench.routing import (MISSING, NONE, Drive, held_last_cue, oracle_bounds,
+                                            record_drive, routing_figures, top_expert)
 from spikebox.runtime.box import Box
 from spikebox.runtime.sim.autopilot import drive
 from spikebox.runtime.sim.truth import cue_skill
@@ -69,6 +69,28 @@ def test_a_skill_whose_expert_the_box_lacks_counts_against_it():
 
 def test_held_last_cue_is_the_ceiling_rule():
     assert held_last_cue(np.array([NONE, 2, NONE, NONE, 0, NONE])).tolist() == [NONE, 2, 2, 2, 0, 0]
+
+
+def test_oracle_bounds_by_hand():
+    """A camera that sees one frame ahead: the view-zone oracle wakes before each entry (a
+    false wake on open floor, a wrong frame at the end of zone A); held back one frame it is
+    exact. The cue oracle fires only where a cue shows."""
+    N = NONE
+    zone = [0, 0, 1, 1, 1, 1, 2, 2]
+    need = [N, N, 0, 0, 0, 0, 1, 1]
+    cue = [N, N, N, 0, 0, N, N, 1]
+    d = dataclasses.replace(made_up(np.zeros((8, 2)), need, zone, cue=cue),
+                            in_view=np.array([0, 1, 1, 1, 1, 2, 2, 2]))
+    b = oracle_bounds([d], n_experts=2, fps=20.0)
+    assert b["view_zone"]["top1_accuracy"] == pytest.approx(5 / 6)
+    assert b["view_zone"]["wake_within_2_recall"] == 1.0
+    assert b["view_zone"]["false_wakes_per_min"] == pytest.approx(1 / (2 / 20 / 60))
+    assert b["view_zone_delayed"] == {"top1_accuracy": 1.0, "wake_within_2_recall": 1.0,
+                                      "false_wakes_per_min": 0.0, "delay_frames": 1}
+    assert b["cue"]["top1_accuracy"] == pytest.approx(3 / 6)
+    assert b["cue"]["wake_within_2_recall"] == 1.0     # A's cue on entry+1, B's on entry+1
+    assert b["held_cue"]["top1_accuracy"] == pytest.approx(4 / 6)   # A held into B's first frame
+    assert routing_figures([d], 2)["bounds"] == b
 
 
 def test_cue_skill_on_the_world():

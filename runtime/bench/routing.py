@@ -28,7 +28,11 @@ the warmest, then network order); none if no unit spiked. Figures (issue #10 §3
 - box_mb, experts, experts_metrics: the box's size on disk, its experts and each one's
   held-out figures from its manifest entry.
 
-Besides (not targets): top1_accuracy_cue, the same against what each frame's view calls for
+Besides (not targets): `bounds`, the same three zone figures for activators that know more
+than any camera-driven one can (`oracle_bounds`): a perfect detector of the view's cue, the
+same holding the last cue it saw, and one that knows which zone the nearest floor in view lies
+in, fired at once or after the best constant delay. They bound what routing can reach on this
+world; top1_accuracy_cue, the same against what each frame's view calls for
 (runtime/sim/truth.py cue_skill) over frames that show a cue; top1_ceiling_zone, what a
 perfect cue detector that holds the last cue it saw would score on top1_accuracy (the most
 a camera-driven activator can reach on the zone label of this world); zone_in_view, the
@@ -150,7 +154,60 @@ def held_last_cue(cue: np.ndarray) -> np.ndarray:
     return out
 
 
-def routing_figures(drives: list[Drive], n_experts: int, fps: float = FPS) -> dict:
+ORACLE_DELAYS = range(0, 41)    # frames: the view-zone oracle held back by each, the best kept
+
+
+def _fire(labels: np.ndarray, n_experts: int) -> np.ndarray:
+    """(frames, experts) counts of an activator that fires exactly `labels` (NONE: nothing)."""
+    counts = np.zeros((len(labels), n_experts))
+    hit = labels >= 0
+    counts[np.flatnonzero(hit), labels[hit]] = 1
+    return counts
+
+
+def _view_zone_need(d: Drive) -> np.ndarray:
+    """Per frame, the expert the zone of the nearest floor in view needs (NONE: none)."""
+    need_of_zone = dict(zip(d.zone.tolist(), d.need.tolist()))
+    return np.array([need_of_zone.get(z, NONE) for z in d.in_view.tolist()], int)
+
+
+def oracle_bounds(drives: list[Drive], n_experts: int, fps: float = FPS) -> dict:
+    """top1_accuracy, wake_within_2_recall and false_wakes_per_min of activators that know
+    more than the camera can tell them, on the same drives (module docstring):
+
+    - cue: fires the skill of the view's cue on exactly the frames that show one;
+    - held_cue: the same, holding the last cue it saw;
+    - view_zone: fires the skill of the zone whose floor is nearest in view (a perfect reader
+      of a world whose zones each look their own);
+    - view_zone_delayed: the same held back by the constant delay (ORACLE_DELAYS, frames)
+      that gives it the best top-1; `delay_frames` says which.
+    """
+    keys = ("top1_accuracy", "wake_within_2_recall", "false_wakes_per_min")
+
+    def score(labels: list[np.ndarray]) -> dict:
+        made = [Drive(_fire(lab, n_experts), np.zeros((len(lab), n_experts)), d.energy_uj,
+                      d.zone, d.need, d.cue, d.in_view) for lab, d in zip(labels, drives)]
+        f = routing_figures(made, n_experts, fps, bounds=False)
+        return {k: f[k] for k in keys}
+
+    out = {"cue": score([d.cue for d in drives]),
+           "held_cue": score([held_last_cue(d.cue) for d in drives])}
+    if not all(d.in_view is not None for d in drives):
+        return out
+    seen = [_view_zone_need(d) for d in drives]
+    out["view_zone"] = score(seen)
+    best = None
+    for k in ORACLE_DELAYS:
+        f = score([np.concatenate([np.full(min(k, len(s)), NONE), s[:max(len(s) - k, 0)]])
+                   for s in seen])
+        if best is None or (f["top1_accuracy"] or 0) > (best["top1_accuracy"] or 0):
+            best = {**f, "delay_frames": k}
+    out["view_zone_delayed"] = best
+    return out
+
+
+def routing_figures(drives: list[Drive], n_experts: int, fps: float = FPS,
+                    bounds: bool = True) -> dict:
     """The bench's figures from recorded drives (a pure function, tested on its own)."""
     need = np.concatenate([d.need for d in drives]) if drives else np.zeros(0, int)
     cue = np.concatenate([d.cue for d in drives]) if drives else np.zeros(0, int)
@@ -207,6 +264,8 @@ def routing_figures(drives: list[Drive], n_experts: int, fps: float = FPS) -> di
         deltas += [abs(whole[k] - without[k]) * 100 for k in others]
     out["growth_max_delta_pts"] = float(max(deltas)) if deltas else None
     out["_per_skill_top1"] = whole
+    if bounds:
+        out["bounds"] = oracle_bounds(drives, n_experts, fps) if drives else {}
     return out
 
 
@@ -258,5 +317,10 @@ def format_table(r: dict) -> str:
             ("box size, MB", f"{r['box_mb']:.1f}", "box_mb"),
             ("experts", str(r["experts"]), None)]
     rows += [(f"  top-1 on {n}'s zone", _pct(v), None) for n, v in r["top1_per_expert"].items()]
+    for name, b in r.get("bounds", {}).items():
+        delay = f", {b['delay_frames']} frames late" if "delay_frames" in b else ""
+        rows.append((f"bound, {name} oracle{delay}: top-1 / wake-2 / false wakes",
+                     f"{_pct(b['top1_accuracy'])} / {_pct(b['wake_within_2_recall'])} / "
+                     f"{num(b['false_wakes_per_min'], '.2f')}", None))
     return render(f"spikebox bench routing ({r['box']}; drives {', '.join(r['drives'])})",
                   rows, TARGETS, r)
