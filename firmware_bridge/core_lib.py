@@ -60,9 +60,11 @@ def _load() -> ctypes.CDLL:
         lib.sim_robot_place.argtypes = [ctypes.c_void_p] + [ctypes.c_double] * 3
         lib.sim_robot_halt_wheels.argtypes = [ctypes.c_void_p]
         lib.sim_robot_set_room.argtypes = [ctypes.c_void_p, ctypes.c_double, ctypes.c_double]
+        lib.sim_robot_set_range.argtypes = [ctypes.c_void_p, ctypes.c_double]
         lib.sbl_robot_pose.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_double)]
         lib.sbl_robot_wheels.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_double)]
         lib.sim_robot_wheelbase_mm.restype = ctypes.c_double
+        lib.sim_robot_range_max_mm.restype = ctypes.c_double
         _lib = lib
     return _lib
 
@@ -149,6 +151,7 @@ class SimRobot:
     def __init__(self):
         lib = self._lib = _load()
         self.wheelbase_mm = lib.sim_robot_wheelbase_mm()
+        self.range_max_mm = lib.sim_robot_range_max_mm()     # farther reads as nothing in range
         self._robot = ctypes.create_string_buffer(lib.sbl_robot_size())
         self._out = (ctypes.c_double * 4)()
         lib.sim_robot_init(self._robot)
@@ -179,6 +182,11 @@ class SimRobot:
 
     def set_room(self, width_mm: float, height_mm: float) -> None:
         self._lib.sim_robot_set_room(self._robot, width_mm, height_mm)
+
+    def set_range(self, range_mm: float) -> None:
+        """What the range sensor reads from now on, mm (a world with its own map casts it;
+        beyond range_max_mm reads as nothing in range); < 0: the room's walls again."""
+        self._lib.sim_robot_set_range(self._robot, range_mm)
 
     def read_sensors(self, out) -> None:
         """Fill an sb_sensors_t (a FirmwareCore's read_sensors hook)."""

@@ -1,6 +1,7 @@
 """The demo world: repeatable frames, a camera that is the pinhole model, and ground truth that
 is right on constructed poses (ball, dock, signs, line, obstacles, open floor)."""
 import math
+import time
 
 import cv2
 import numpy as np
@@ -120,6 +121,40 @@ def test_ball_dead_ahead_has_bearing_zero_and_its_distance():
     world.render()
     assert not world.truth().ball.visible            # turned away: out of the frame
     world.close()
+
+
+def test_the_range_sensor_reads_the_worlds_solids_through_the_firmware():
+    """range_mm in the MCU's telemetry, over a real Link: how far the robot's body could drive
+    straight on before it touches the ball ahead; turned round, to what is behind it."""
+    from spikebox.firmware_bridge import Link, LinkConfig
+    world = SimWorld(WorldConfig(), seed=2)
+    ball = world.course.balls[0]
+    pose = in_front(ball.x, ball.y, 1.0, 700.0)
+    assert world.collision_map.free(*pose[:2])
+    world.place_robot(*pose)
+    gap = 700.0 - ball.radius_mm - ROBOT_RADIUS_MM
+    assert world.range_mm() == pytest.approx(gap, abs=15)     # the 10 mm collision grid
+    url = world.mcu.serve_pty(realtime=True)
+    try:
+        with Link(LinkConfig(url=url)) as link:
+            tel = None
+            deadline = time.monotonic() + 3.0
+            while tel is None and time.monotonic() < deadline:
+                link.heartbeat()
+                time.sleep(0.02)
+                tel = link.latest_telemetry(max_age_ms=100)
+            assert tel is not None, "no telemetry from the sim's MCU"
+            assert tel.range_mm == pytest.approx(gap, abs=15)
+            with world.mcu.lock:
+                x, y, heading = world.mcu.robot.pose()
+            world.place_robot(x, y, heading + math.pi)      # the ball behind it now
+            time.sleep(0.3)
+            tel = link.latest_telemetry(max_age_ms=100)
+            behind = world.range_mm()
+            assert abs(behind - gap) > 100           # something else, at another distance
+            assert tel is not None and tel.range_mm == pytest.approx(behind, abs=15)
+    finally:
+        world.close()
 
 
 @pytest.mark.parametrize("size", [(160, 120), (640, 480)])

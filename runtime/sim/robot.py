@@ -11,6 +11,12 @@ after every millisecond of physics: if the robot's disc now overlaps a wall or
 a solid, it goes back to where it last stood free, its wheels stop there (the
 setpoints stay: a robot pushing a wall stays pinned to it), and the contact is
 counted once until it has backed off.
+
+The world also gives the robot its range sensor: every RANGE_PERIOD_MS it casts how far the
+robot's body could drive straight ahead before touching a wall or a solid, and the C robot
+reports that in its telemetry's range_mm (a multi-zone time-of-flight sensor across the
+robot's width, such as a VL53L5, read by the MCU as its nearest return in the robot's path).
+Without it the sensor would see only the outer walls of the C robot's room.
 """
 from __future__ import annotations
 
@@ -26,6 +32,7 @@ from .layout import ROBOT_RADIUS_MM, Course
 
 GRID_MM = 10.0            # the collision grid
 _RELEASE_MM = 10.0        # a contact ends once the robot stands this much clear again
+RANGE_PERIOD_MS = 20      # the range sensor measures at 50 Hz
 
 
 class CollisionMap:
@@ -132,6 +139,7 @@ class RobotBody:
         self.collisions = 0
         self._in_contact = False
         self._last_free = course.start[:2]
+        self._range_due_ms = 0
         self.mcu = SimMcu(after_step=self._keep_out_of_solids)
         self.mcu.robot.set_room(course.width_mm, course.height_mm)
         self.place(*course.start)
@@ -143,6 +151,8 @@ class RobotBody:
             self.mcu.robot.halt_wheels()
             self._last_free = (x_mm, y_mm)
             self._in_contact = not self.map.free(x_mm, y_mm, self.radius_mm)
+            self._range_due_ms = 0
+            self._measure_range(self.mcu.robot)
 
     def pose(self) -> tuple[float, float, float]:
         with self.mcu.lock:
@@ -153,7 +163,25 @@ class RobotBody:
             left, right, _, _ = self.mcu.robot.wheels()
         return left, right
 
+    def range_mm(self) -> float:
+        """How far the robot's body could drive straight ahead before it touches a solid (mm;
+        the sensor's reach if nothing is nearer): what the range sensor measures."""
+        with self.mcu.lock:
+            x, y, heading = self.mcu.robot.pose()
+            return self.map.ray(x, y, heading, self.mcu.robot.range_max_mm, self.radius_mm)
+
+    def _measure_range(self, robot: SimRobot) -> None:
+        x, y, heading = robot.pose()
+        reach = robot.range_max_mm
+        # one past the reach when nothing is in it: the C side reads that as SB_RANGE_NONE
+        got = self.map.ray(x, y, heading, reach + 1.0, self.radius_mm)
+        robot.set_range(got)
+
     def _keep_out_of_solids(self, robot: SimRobot) -> None:
+        self._range_due_ms -= 1
+        if self._range_due_ms <= 0:
+            self._range_due_ms = RANGE_PERIOD_MS
+            self._measure_range(robot)
         x, y, heading = robot.pose()
         room = self.map.clearance(x, y) - self.radius_mm
         if room < 0.0:

@@ -117,6 +117,11 @@ class SimWorld:
     def pose(self) -> tuple[float, float, float]:
         return self._body.pose()
 
+    def range_mm(self) -> float:
+        """What the robot's range sensor measures now (robot.py): how far its body could drive
+        straight on before it touches a solid, up to the sensor's reach."""
+        return self._body.range_mm()
+
     def place_robot(self, x_mm: float, y_mm: float, heading_rad: float) -> None:
         """Put the robot at a constructed pose, wheels stopped."""
         self._body.place(x_mm, y_mm, heading_rad)

@@ -49,6 +49,7 @@ void sim_robot_init(sim_robot_t *r)
     r->heading = 0.0;
     r->forward_accel = 0.0;
     r->battery_mv = BATTERY_FULL_MV;
+    r->world_range_mm = -1.0;
 }
 
 void sim_robot_set(sim_robot_t *r, int16_t left_mm_s, int16_t right_mm_s)
@@ -118,7 +119,7 @@ void sim_robot_read(const sim_robot_t *r, sb_sensors_t *out)
 {
     double omega = (r->right - r->left) / WHEELBASE_MM; /* rad/s */
     double forward = (r->left + r->right) / 2.0;
-    double range = wall_distance(r);
+    double range = r->world_range_mm >= 0.0 ? r->world_range_mm : wall_distance(r);
     double sag = BATTERY_SAG_MV_PER_MM_S * (fabs(r->left) + fabs(r->right)) / 2.0;
 
     out->left_mm_s = clamp_i16(r->left);
@@ -156,4 +157,8 @@ void sim_robot_set_room(sim_robot_t *r, double w_mm, double h_mm)
     r->y = clamp(r->y, 0.0, r->room_h_mm);
 }
 
+void sim_robot_set_range(sim_robot_t *r, double range_mm) { r->world_range_mm = range_mm; }
+
 double sim_robot_wheelbase_mm(void) { return WHEELBASE_MM; }
+
+double sim_robot_range_max_mm(void) { return RANGE_MAX_MM; }

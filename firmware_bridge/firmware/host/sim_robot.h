@@ -16,6 +16,8 @@ typedef struct {
     double forward_accel;           /* mm/s^2, for the IMU */
     double battery_mv;              /* open-circuit voltage */
     double room_w_mm, room_h_mm;    /* the room's walls stand at 0 and these, on x and y */
+    double world_range_mm;          /* < 0: the range sensor sees the room's walls; else what
+                                       a world with its own map measured (sim_robot_set_range) */
 } sim_robot_t;
 
 void sim_robot_init(sim_robot_t *r);
@@ -31,7 +33,12 @@ void sim_robot_read(const sim_robot_t *r, sb_sensors_t *out);
 void sim_robot_place(sim_robot_t *r, double x_mm, double y_mm, double heading_rad);
 void sim_robot_halt_wheels(sim_robot_t *r);
 void sim_robot_set_room(sim_robot_t *r, double w_mm, double h_mm);
+/* What the range sensor reads from now on, mm (a world that owns the map casts it);
+ * beyond the sensor's reach reads as SB_RANGE_NONE; < 0 goes back to the room's walls. */
+void sim_robot_set_range(sim_robot_t *r, double range_mm);
 /* The distance between the wheels, mm: what turns wheel speeds into a turn rate. */
 double sim_robot_wheelbase_mm(void);
+/* The range sensor's reach, mm: farther reads as SB_RANGE_NONE. */
+double sim_robot_range_max_mm(void);
 
 #endif /* SIM_ROBOT_H */
