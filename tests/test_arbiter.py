@@ -439,3 +439,48 @@ def test_the_stall_guard_backs_off_a_robot_pushing_and_not_moving_then_lets_go()
     d2 = guard.step(2.6, go, (0, 0))
     assert guard.stalls == 2 and (d2.left_mm_s - d2.right_mm_s) == -(d.left_mm_s - d.right_mm_s)
     assert StallGuard(ArbiterConfig(stall_after_ms=0)).step(9.0, go, (0, 0)) is None   # off
+
+
+def test_the_range_guard_slows_then_turns_away_from_what_is_close_ahead():
+    """range_mm below range_slow_mm scales forward motion down (the turn kept); at
+    range_stop_mm or less the robot turns in place (a safety stop, reason "near") to the side
+    it was turning, and keeps that side until the range reads more than range_release_mm.
+    Reversing, turning in place, no telemetry and nothing in range pass unchanged."""
+    from spikebox.firmware_bridge.protocol import RANGE_NONE
+    from spikebox.runtime.arbiter import Decision
+    from spikebox.runtime.arbiter.near import NEAR, RangeGuard
+    cfg = ArbiterConfig(range_stop_mm=100, range_slow_mm=300, range_release_mm=200)
+    guard = RangeGuard(cfg)
+    go = Decision(150.0, 170.0, "line_follow", "steer", False, 7)
+    assert guard.step(go, None) is go and guard.step(go, RANGE_NONE) is go
+    assert guard.step(go, 300) is go                                   # not near yet
+    slow = guard.step(go, 200)                                         # half way to the stop
+    assert (slow.left_mm_s + slow.right_mm_s) / 2 == pytest.approx(80.0)
+    assert slow.right_mm_s - slow.left_mm_s == pytest.approx(20.0)     # the turn is kept
+    assert (slow.expert, slow.reason, slow.frame_id) == ("line_follow", "steer", 7)
+    back = Decision(-80.0, -80.0, None, "stalled", True)
+    spin = Decision(-90.0, 90.0, None, "idle", False)
+    assert guard.step(back, 50) is back and guard.step(spin, 50) is spin
+    near = guard.step(go, 100)                                         # at the stop: turn away
+    assert (near.reason, near.safety_stop, near.expert) == (NEAR, True, "line_follow")
+    assert near.left_mm_s == -near.right_mm_s and near.right_mm_s > 0   # left, as go turned
+    straight = Decision(150.0, 150.0, "x", "steer", False)
+    assert guard.step(straight, 190).right_mm_s > 0                    # still turning: hysteresis
+    freed = guard.step(straight, 250)                                  # released past 200,
+    assert freed.left_mm_s == freed.right_mm_s == pytest.approx(112.5)  # slowed, not turning
+    right = guard.step(Decision(170.0, 150.0, "x", "steer", False), 80)
+    assert right.right_mm_s < 0 < right.left_mm_s                      # turning right, it turns right
+    assert guard.step(straight, 450) is straight
+    again = guard.step(straight, 60)                                   # no turn asked: last side
+    assert again.right_mm_s < 0 and guard.turns == 3
+    off = RangeGuard(ArbiterConfig(range_stop_mm=0))
+    assert off.step(go, 10) is go
+
+
+@pytest.mark.parametrize("fields,key", [
+    ({"range_stop_mm": -1}, "range_stop_mm"),
+    ({"range_stop_mm": 300, "range_slow_mm": 300}, "range_slow_mm"),
+    ({"range_stop_mm": 100, "range_release_mm": 50}, "range_release_mm")])
+def test_range_guard_settings_that_cannot_work_are_refused_by_name(fields, key):
+    with pytest.raises(ConfigError, match=key):
+        ArbiterConfig(**fields)

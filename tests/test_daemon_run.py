@@ -169,3 +169,48 @@ def test_run_report_writes_the_report_and_a_replayable_recording(tmp_path, capsy
     # A folder that holds a recording already is refused before anything moves.
     assert main(["run", "--seconds", "3", "--report", str(report)]) == BAD_CONFIG
     assert "recording" in capsys.readouterr().err
+
+
+def _facing_a_wall(source: SimSource, lo_mm: float = 500.0, hi_mm: float = 800.0) -> float:
+    """Turn the robot at the course's start to face a wall lo..hi mm ahead (the body's way);
+    how far it is."""
+    world = source.world
+    x, y, _ = world.course.start
+    for heading in [i * math.pi / 36 for i in range(72)]:
+        with world.mcu.lock:
+            world.place_robot(x, y, heading)
+        ahead = world.range_mm()
+        if lo_mm <= ahead <= hi_mm:
+            return ahead
+    raise AssertionError("no wall 0.5-0.8 m from the course's start")
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("guard", [True, False])
+def test_the_range_guard_keeps_a_cruising_robot_off_a_wall_the_camera_cannot_see(guard):
+    """Idle cruise straight at a wall: with the range guard (the default) the MCU's range
+    sensor stops the forward motion and the robot turns away, never touching it; with the guard
+    off it drives into the wall (the test's premise)."""
+    with SimSource(course="tour", seed=3, fps=20.0) as source:
+        _facing_a_wall(source)
+        daemon = Daemon(_config(seconds=12.0, **({} if guard else {"arbiter.range_stop_mm": 0})),
+                        source=source)
+        t, out = run_in_thread(daemon)
+        control = None
+        if guard:
+            turned = wait(lambda: daemon.parts.get("control") is not None
+                          and daemon.parts["control"].near.turns > 0, 12.0)
+            wait(lambda: source.world.range_mm() > 300.0, 8.0)    # turned away, clear again
+        else:
+            turned = wait(lambda: source.world.collisions > 0, 12.0)
+        daemon.stop("checkpoint")
+        t.join(10)
+        control = daemon.parts["control"]
+        collisions = source.world.collisions
+    if guard:
+        assert turned, "the range guard never turned the robot away"
+        assert collisions == 0
+        assert any(c.reason == "near" for c in control.commands)
+    else:
+        assert turned and collisions >= 1
+    assert out["summary"]["motors_confirmed_zero"]

@@ -109,6 +109,10 @@ class ArbiterConfig:
                                       # this long: a bump no camera saw; back off (0: never)
     back_off_ms: int = 1000           # the back-off: reversing on a curve this long ...
     back_off_mm_s: float = 80.0       # ... at about this speed
+    range_stop_mm: float = 100.0      # the MCU's range sensor (telemetry range_mm) reads this
+                                      # or less ahead: no forward motion, turn away (0: never)
+    range_slow_mm: float = 350.0      # nearer than this, forward speed falls toward the stop
+    range_release_mm: float = 200.0   # turning away goes on until the range reads more
 
     def __post_init__(self):
         check_fields(self, ConfigError)
@@ -118,6 +122,15 @@ class ArbiterConfig:
         if self.stall_after_ms < 0:
             raise ConfigError("stall_after_ms", self.stall_after_ms, "must be >= 0 (0: never)")
         check_choice(self, "idle", IDLE_MODES)
+        if self.range_stop_mm < 0:
+            raise ConfigError("range_stop_mm", self.range_stop_mm, "must be >= 0 (0: never)")
+        if self.range_stop_mm > 0:
+            if not self.range_slow_mm > self.range_stop_mm:
+                raise ConfigError("range_slow_mm", self.range_slow_mm,
+                                  f"must be more than range_stop_mm ({self.range_stop_mm})")
+            if not self.range_release_mm >= self.range_stop_mm:
+                raise ConfigError("range_release_mm", self.range_release_mm,
+                                  f"must be at least range_stop_mm ({self.range_stop_mm})")
         if not 0.0 <= self.slow_in_turns <= 1.0:
             raise ConfigError("slow_in_turns", self.slow_in_turns, "must be from 0 to 1")
 

@@ -21,6 +21,7 @@ import logging
 import time
 from dataclasses import dataclass
 
+from spikebox.runtime.arbiter.near import RangeGuard
 from spikebox.runtime.arbiter.stall import StallGuard
 
 from .stages import StageClock
@@ -48,7 +49,8 @@ class Command:
 class ControlLoop:
     def __init__(self, link, arbiter, results, seen: Latest, stage_clock: StageClock, *,
                  frame_max_age_ms: float, telemetry_max_age_ms: float,
-                 stall: StallGuard | None = None, clock=time.monotonic):
+                 stall: StallGuard | None = None, near: RangeGuard | None = None,
+                 clock=time.monotonic):
         self.link, self.arbiter, self.results, self.seen = link, arbiter, results, seen
         self.stages, self.clock = stage_clock, clock
         self.frame_max_age_ms, self.telemetry_max_age_ms = frame_max_age_ms, telemetry_max_age_ms
@@ -59,6 +61,7 @@ class ControlLoop:
         self._last_answered: int | None = None
         self._last_sent: tuple[int, int] | None = None
         self.stall = stall                # None: no stall guard
+        self.near = near                  # None: no range guard
         self.on_command: list = []     # callables(command), in this thread: recorders, the view
 
     def fresh_seen(self, now_s: float):
@@ -74,9 +77,13 @@ class ControlLoop:
         results = self.results.snapshot()
         # No fresh frame (the camera lost or stalled): blind, and the arbiter stops the robot.
         decision = self.arbiter.decide(now, results, None if seen is None else seen.awake)
-        # Pushing and not moving (a bump no camera saw): the stall guard backs the robot off.
+        tel = self.link.latest_telemetry(max_age_ms=self.telemetry_max_age_ms)
+        # Something close ahead on the range sensor (nearer than the camera sees): no
+        # driving into it.
+        if self.near is not None:
+            decision = self.near.step(decision, None if tel is None else tel.range_mm)
+        # Pushing and not moving (a bump nothing saw): the stall guard backs the robot off.
         if self.stall is not None:
-            tel = self.link.latest_telemetry(max_age_ms=self.telemetry_max_age_ms)
             decision = self.stall.step(now, self._last_sent, None if tel is None else
                                        (tel.left_mm_s, tel.right_mm_s)) or decision
         t1 = self.clock()

@@ -25,6 +25,7 @@ from pathlib import Path
 from spikebox.firmware_bridge import Link
 from spikebox.firmware_bridge.link_types import percentile
 from spikebox.runtime.activator import make_activator
+from spikebox.runtime.arbiter.near import RangeGuard
 from spikebox.runtime.arbiter.stall import StallGuard
 from spikebox.runtime.box import Box
 from spikebox.runtime.experts.box_loader import BoxLoader
@@ -176,7 +177,8 @@ class Daemon:
         control = ControlLoop(link, arbiter, results, vision.seen, stages,
                               frame_max_age_ms=max_age,
                               telemetry_max_age_ms=cfg.arbiter.telemetry_max_age_ms,
-                              stall=StallGuard(cfg.arbiter), clock=self.clock)
+                              stall=StallGuard(cfg.arbiter), near=RangeGuard(cfg.arbiter),
+                              clock=self.clock)
         self.started_s = self.clock()
         truth_of = getattr(source, "truth", None)
         board = StatusBoard(started_s=self.started_s, clock=self.clock, vision=vision,

@@ -1,0 +1,80 @@
+"""The range guard: something close ahead on the MCU's range sensor -> no driving into it.
+
+    guard = RangeGuard(config.arbiter)
+    decision = guard.step(decision, range_mm=tel.range_mm)   # the same Decision, slowed, or a turn
+    guard.turns                                              # times it turned the robot away
+
+Data path: arbiter -> **range guard** -> stall guard -> bridge, with the MCU's telemetry.
+The camera sees no floor nearer than ~0.2 m ahead and nothing beside the robot, so an
+expert may steer into a corner, a sign's board or the ball it was not looking at (seen in
+the demo: the obstacle avoider read 0.9-1.9 m clear while a board touched the robot). The
+range sensor does see it (`range_mm` in TELEMETRY: the distance ahead, RANGE_NONE when
+nothing is in reach):
+
+- nearer than `range_slow_mm`, forward motion is scaled down toward zero at
+  `range_stop_mm` (the turn is kept), so the robot can stop in time on one telemetry period;
+- at `range_stop_mm` or nearer, forward motion is refused: the robot turns in place (a
+  safety stop, reason "near"), to the side the decision was turning, else the side it last
+  turned away, and keeps that side until the range reads more than `range_release_mm`
+  (hysteresis: it does not swing back and forth in front of a wall).
+Reversing and turning in place pass as they are. Without fresh telemetry, or with nothing in
+range, nothing is done. Pure given its inputs: no clock is read here.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from spikebox.firmware_bridge.protocol import RANGE_NONE
+
+from .behaviours import ESCAPE_TURN
+from .decide import Decision
+
+if TYPE_CHECKING:
+    from ..daemon.config import ArbiterConfig
+
+NEAR = "near"                  # Decision.reason while turning away from what is close ahead
+
+
+class RangeGuard:
+    def __init__(self, config: ArbiterConfig):
+        self.stop_mm = float(config.range_stop_mm)
+        self.slow_mm = float(config.range_slow_mm)
+        self.release_mm = float(config.range_release_mm)
+        self._turn_mm_s = config.steering.turn_in_place(ESCAPE_TURN, config.wheelbase_mm)[1]
+        self.turns = 0                  # times it refused forward motion and turned away
+        self.slowed = 0                 # cycles it scaled forward motion down
+        self._side = 0.0                # +1 left, -1 right while turning away; 0 when clear
+        self._last_side = 1.0
+
+    @property
+    def enabled(self) -> bool:
+        return self.stop_mm > 0
+
+    def step(self, decision: Decision, range_mm: float | None) -> Decision:
+        """`decision` as it may go out with `range_mm` ahead (None: no fresh telemetry)."""
+        if not self.enabled or range_mm is None or range_mm >= RANGE_NONE:
+            self._side = 0.0
+            return decision
+        if self._side and range_mm > self.release_mm:
+            self._side = 0.0
+        left, right = decision.left_mm_s, decision.right_mm_s
+        forward, turn = (left + right) / 2.0, (right - left) / 2.0
+        if self._side:
+            return self._turn_away(decision)
+        if forward <= 0.0:
+            return decision
+        if range_mm <= self.stop_mm:
+            self.turns += 1
+            self._side = (1.0 if turn > 0 else -1.0) if abs(turn) > 1e-6 else self._last_side
+            self._last_side = self._side
+            return self._turn_away(decision)
+        if range_mm < self.slow_mm:
+            self.slowed += 1
+            f = (range_mm - self.stop_mm) / (self.slow_mm - self.stop_mm)
+            return replace(decision, left_mm_s=forward * f - turn, right_mm_s=forward * f + turn)
+        return decision
+
+    def _turn_away(self, decision: Decision) -> Decision:
+        v = self._side * abs(self._turn_mm_s)
+        return Decision(-v, v, decision.expert, NEAR, True, decision.frame_id, decision.silent)
