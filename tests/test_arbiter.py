@@ -448,7 +448,7 @@ def test_the_range_guard_slows_then_turns_away_from_what_is_close_ahead():
     Reversing, turning in place, no telemetry and nothing in range pass unchanged."""
     from spikebox.firmware_bridge.protocol import RANGE_NONE
     from spikebox.runtime.arbiter import Decision
-    from spikebox.runtime.arbiter.near import NEAR, RangeGuard
+    from spikebox.runtime.arbiter.near import CREEP_MM_S, NEAR, RangeGuard
     cfg = ArbiterConfig(range_stop_mm=100, range_slow_mm=300, range_release_mm=200)
     guard = RangeGuard(cfg)
     go = Decision(150.0, 170.0, "line_follow", "steer", False, 7)
@@ -458,6 +458,10 @@ def test_the_range_guard_slows_then_turns_away_from_what_is_close_ahead():
     assert (slow.left_mm_s + slow.right_mm_s) / 2 == pytest.approx(80.0)
     assert slow.right_mm_s - slow.left_mm_s == pytest.approx(20.0)     # the turn is kept
     assert (slow.expert, slow.reason, slow.frame_id) == ("line_follow", "steer", 7)
+    creep = guard.step(go, 105)                 # never slower than a creep: it reaches the stop
+    assert (creep.left_mm_s + creep.right_mm_s) / 2 == pytest.approx(CREEP_MM_S)
+    crawl = Decision(10.0, 10.0, "x", "steer", False)
+    assert guard.step(crawl, 105).left_mm_s == pytest.approx(10.0)   # nor faster than asked
     back = Decision(-80.0, -80.0, None, "stalled", True)
     spin = Decision(-90.0, 90.0, None, "idle", False)
     assert guard.step(back, 50) is back and guard.step(spin, 50) is spin

@@ -211,6 +211,7 @@ def test_the_range_guard_keeps_a_cruising_robot_off_a_wall_the_camera_cannot_see
         assert turned, "the range guard never turned the robot away"
         assert collisions == 0
         assert any(c.reason == "near" for c in control.commands)
+        assert out["summary"]["guards"]["range_turns"] == control.near.turns >= 1
     else:
         assert turned and collisions >= 1
     assert out["summary"]["motors_confirmed_zero"]

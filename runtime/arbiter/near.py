@@ -12,7 +12,9 @@ range sensor does see it (`range_mm` in TELEMETRY: the distance ahead, RANGE_NON
 nothing is in reach):
 
 - nearer than `range_slow_mm`, forward motion is scaled down toward zero at
-  `range_stop_mm` (the turn is kept), so the robot can stop in time on one telemetry period;
+  `range_stop_mm` (the turn is kept), so the robot can stop in time on one telemetry period,
+  but not below CREEP_MM_S: scaled all the way, a robot would close in ever more slowly and
+  never reach the stop (seen: a way-on finder crawling at 5 mm/s toward a sign's board);
 - at `range_stop_mm` or nearer, forward motion is refused: the robot turns in place (a
   safety stop, reason "near"), to the side the decision was turning, else the side it last
   turned away, and keeps that side until the range reads more than `range_release_mm`
@@ -34,6 +36,8 @@ if TYPE_CHECKING:
     from ..daemon.config import ArbiterConfig
 
 NEAR = "near"                  # Decision.reason while turning away from what is close ahead
+CREEP_MM_S = 40.0              # the slowest a slowed forward motion goes (if asked for more):
+                               # ~5 mm past the stop on the ~130 ms from range to wheels
 
 
 class RangeGuard:
@@ -72,7 +76,8 @@ class RangeGuard:
         if range_mm < self.slow_mm:
             self.slowed += 1
             f = (range_mm - self.stop_mm) / (self.slow_mm - self.stop_mm)
-            return replace(decision, left_mm_s=forward * f - turn, right_mm_s=forward * f + turn)
+            slowed = max(forward * f, min(forward, CREEP_MM_S))
+            return replace(decision, left_mm_s=slowed - turn, right_mm_s=slowed + turn)
         return decision
 
     def _turn_away(self, decision: Decision) -> Decision:

@@ -312,6 +312,9 @@ class Daemon:
             "page_ins": experts.page_ins,
             "refused": dict(experts.refused),
             "motors_confirmed_zero": control.motors_confirmed_zero,
+            "guards": {"range_turns": None if control.near is None else control.near.turns,
+                       "range_slowed_cycles": None if control.near is None else control.near.slowed,
+                       "stall_back_offs": None if control.stall is None else control.stall.stalls},
             "stages": p["stages"].as_dict(),
             "pager": {k: v for k, v in p["pager"].metrics().items()
                       if isinstance(v, (int, float, str, list))},
