@@ -488,3 +488,20 @@ def test_the_range_guard_slows_then_turns_away_from_what_is_close_ahead():
 def test_range_guard_settings_that_cannot_work_are_refused_by_name(fields, key):
     with pytest.raises(ConfigError, match=key):
         ArbiterConfig(**fields)
+
+
+def test_a_steer_expert_with_a_visible_column_is_silent_when_it_sees_nothing():
+    """A line follower woken where there is no line (a false wake, or awake_hold past the
+    door) must not drive by a phantom: visible <= 0 leaves the driving to lower priorities."""
+    line = {"steer": {"output": "cat", "steering": 0, "visible": 1}}
+    entries = experts(line_follow=dict(drive=line, shape=[1, 2]),
+                      exit_find=dict(like="ball_find", drive=BALL, priority=-10))
+    arb = arbiter(entries)
+    awake = {"line_follow", "exit_find"}
+    seen = result(3.0, -0.2, 1.5, t_s=0.0)
+    d = arb.decide(0.0, {"line_follow": result(0.4, 2.5, t_s=0.0), "exit_find": seen}, awake)
+    assert (d.expert, d.reason) == ("line_follow", "steer") and d.right_mm_s > d.left_mm_s
+    d = arb.decide(0.1, {"line_follow": result(0.4, -0.5, t_s=0.1), "exit_find": seen}, awake)
+    assert (d.expert, d.reason) == ("exit_find", "seek")
+    d = arb.decide(0.2, {"line_follow": result(0.4, 0.0, t_s=0.2)}, {"line_follow"})
+    assert (d.expert, d.reason) == (None, "idle")

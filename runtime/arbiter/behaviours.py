@@ -118,6 +118,9 @@ class SteerRule:
         if row is None:
             return None
         c, steering = self.contract, float(row[self.contract.steering])
+        if c.visible is not None and not row[c.visible] > 0:
+            self._escape_side = 0.0
+            return None                    # what it steers by is not in view
         if c.yield_beyond_m is not None and row[c.clear_ahead] > c.yield_beyond_m:
             self._escape_side = 0.0
             return None                    # nothing near: lower priorities drive

@@ -16,7 +16,8 @@ of that row's columns mean what:
            speed; with a clear-ahead column (m) and stop_within_m, a way ahead
            shorter than that stops the robot (it may turn in place, never go on),
            and with yield_beyond_m, a way ahead clearer than that leaves the
-           driving to lower priorities.
+           driving to lower priorities; with a visible column (logit), it says
+           nothing unless that is > 0 (a line follower that sees no line).
 - seek:    visible (logit, > 0 seen), bearing (rad, + left), distance (m), and
            optionally aligned (logit): steer to the target until arrive_m, then
            hold (stop there: a dock) or release (done: others drive, and the
@@ -96,7 +97,9 @@ class SteerDrive(_Behaviour):
     yield_beyond_m: float | None = None    # clear_ahead beyond this: it says nothing, and
                                            # lower priorities drive (an avoider that acts
                                            # only near something)
-    COLUMNS = ("steering", "clear_ahead")
+    visible: int | None = None             # column: a logit; <= 0, it says nothing (what it
+                                           # steers by is not in view: awake by mistake)
+    COLUMNS = ("steering", "clear_ahead", "visible")
 
     def __post_init__(self):
         self._check_common()
@@ -120,6 +123,8 @@ class SteerDrive(_Behaviour):
 
     def summary(self) -> str:
         text = f"steer by {self._at('steering')} at {self.speed:g} of cruise"
+        if self.visible is not None:
+            text += f" while {self._at('visible')} > 0 (else silent)"
         if self.clear_ahead is not None:
             text += (f"; under {self.stop_within_m:g} m clear ahead ({self._at('clear_ahead')})"
                      f" it stops and turns in place (a safety stop)")
