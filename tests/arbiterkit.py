@@ -15,9 +15,15 @@ from spikebox.runtime.daemon.config import ArbiterConfig
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "models" / "demo.box"
-# The retrained experts' outputs (tools/recipes/: the sign reader's "none" column, the obstacle
-# avoider's clear way ahead); the others are the bundled box's own.
-RETRAINED_SHAPES = {"sign_read": [1, 7], "obstacle_avoid": [1, 2]}
+COLUMN_KEYS = ("steering", "clear_ahead", "visible", "bearing", "distance", "aligned")
+
+
+def contract_shape(drive: dict) -> list[int]:
+    """The one-row output shape a drive contract reads: as many columns as it names."""
+    behaviour = next(iter(drive.values()))
+    if "names" in behaviour:
+        return [1, len(behaviour["names"])]
+    return [1, 1 + max(v for k, v in behaviour.items() if k in COLUMN_KEYS and v is not None)]
 
 
 def demo_manifest() -> dict:
@@ -34,7 +40,8 @@ def demo_contracts() -> dict:
 def experts(**specs: dict) -> dict:
     """name=dict(like="line_follow", drive={...} or None, priority=0, shape=[1, 1]) -> the
     ExpertEntry objects the manifest's reader makes of them (copies of the demo box's
-    entries, so every file they name is hashed)."""
+    entries, so every file they name is hashed; outputs shaped as the drive reads them,
+    unless `shape` says otherwise)."""
     data = demo_manifest()
     demo = data["experts"]
     data["experts"] = {}
@@ -42,8 +49,10 @@ def experts(**specs: dict) -> dict:
         entry = copy.deepcopy(demo[spec.get("like", name)])
         entry["name"] = name
         entry["priority"] = spec.get("priority", 0)
-        entry["outputs"][0]["shape"] = spec.get("shape", RETRAINED_SHAPES.get(
-            spec.get("like", name), entry["outputs"][0]["shape"]))
+        drive = spec.get("drive")
+        entry["outputs"][0]["shape"] = (spec["shape"] if "shape" in spec else
+                                        entry["outputs"][0]["shape"] if drive is None else
+                                        contract_shape(drive))
         entry.pop("drive", None)                  # the bundled box's own contract: replaced
         if spec.get("drive") is not None:
             entry["drive"] = spec["drive"]

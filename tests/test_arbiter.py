@@ -15,7 +15,7 @@ from spikebox.runtime.arbiter import ExpertResult, SteeringLimits
 from spikebox.runtime.daemon import ConfigError, RunConfig
 from spikebox.runtime.daemon.config import ArbiterConfig
 
-LINE = {"steer": {"output": "cat", "steering": 0}}
+LINE = {"steer": {"output": "cat", "steering": 0, "visible": 1}}   # the demo's
 AVOID = {"steer": {"output": "cat", "steering": 0, "speed": 0.7, "clear_ahead": 1,
                    "stop_within_m": 0.2}}
 BALL = {"seek": {"output": "cat", "visible": 0, "bearing": 1, "distance": 2, "arrive_m": 0.33,
@@ -35,6 +35,11 @@ def sign(name: str, t_s: float, lead: float = 5.0):
     return result(*[lead if n == name else 0.0 for n in names], t_s=t_s)
 
 
+def line(steering, t_s: float, **kw):
+    """A line follower's row: its steering, and a line in view."""
+    return result(steering, 5.0, t_s=t_s, **kw)
+
+
 def wheels(steering: float, speed: float = 1.0):
     return pytest.approx(DEMO_ROBOT.wheels(steering, 150.0, speed))
 
@@ -43,7 +48,7 @@ def wheels(steering: float, speed: float = 1.0):
 
 def test_a_line_follower_steers_by_the_robots_kinematics():
     arb = arbiter(experts(line_follow=dict(drive=LINE)))
-    d = arb.decide(1.0, {"line_follow": result(0.5, t_s=0.95, frame_id=7)}, {"line_follow"})
+    d = arb.decide(1.0, {"line_follow": line(0.5, t_s=0.95, frame_id=7)}, {"line_follow"})
     assert (d.left_mm_s, d.right_mm_s) == wheels(0.5)
     assert d.right_mm_s > d.left_mm_s                  # + turns left: the right wheel leads
     assert (d.expert, d.reason, d.safety_stop, d.frame_id) == ("line_follow", "steer", False, 7)
@@ -51,7 +56,7 @@ def test_a_line_follower_steers_by_the_robots_kinematics():
 
 def test_the_higher_priority_drives_and_ties_go_to_the_first_name():
     # 0.5 m clear: near enough that the avoider speaks (it yields beyond 0.6 m)
-    both = {"line_follow": result(0.5, t_s=0.0), "obstacle_avoid": result(-0.5, 0.5, t_s=0.0)}
+    both = {"line_follow": line(0.5, t_s=0.0), "obstacle_avoid": result(-0.5, 0.5, t_s=0.0)}
     awake = set(both)
     d = arbiter(demo_experts()).decide(0.0, both, awake)
     assert (d.expert, d.reason) == ("obstacle_avoid", "steer")     # 30 over 0
@@ -60,21 +65,21 @@ def test_the_higher_priority_drives_and_ties_go_to_the_first_name():
     assert d.expert == "line_follow"                                # priority, not the name
     twins = experts(b_line=dict(like="line_follow", drive=LINE, priority=5),
                     a_line=dict(like="line_follow", drive=LINE, priority=5))
-    d = arbiter(twins).decide(0.0, {"a_line": result(0.1, t_s=0.0),
-                                    "b_line": result(-0.1, t_s=0.0)}, {"a_line", "b_line"})
+    d = arbiter(twins).decide(0.0, {"a_line": line(0.1, t_s=0.0),
+                                    "b_line": line(-0.1, t_s=0.0)}, {"a_line", "b_line"})
     assert d.expert == "a_line"
 
 
 def test_an_obstacle_stop_beats_any_priority_and_never_drives_forward():
     entries = demo_experts(line_follow=99, obstacle_avoid=0)   # safety does not need priority
     arb = arbiter(entries)
-    d = arb.decide(0.0, {"line_follow": result(0.0, t_s=0.0),
+    d = arb.decide(0.0, {"line_follow": line(0.0, t_s=0.0),
                          "obstacle_avoid": result(0.8, 0.15, t_s=0.0)},
                    {"line_follow", "obstacle_avoid"})
     assert (d.expert, d.reason, d.safety_stop) == ("obstacle_avoid", "obstacle", True)
     assert d.left_mm_s + d.right_mm_s == pytest.approx(0.0)    # turns in place, toward the left
     assert d.right_mm_s > 0
-    d = arb.decide(0.1, {"line_follow": result(0.0, t_s=0.1),
+    d = arb.decide(0.1, {"line_follow": line(0.0, t_s=0.1),
                          "obstacle_avoid": result(0.8, 0.25, t_s=0.1)},
                    {"line_follow", "obstacle_avoid"})
     assert d.expert == "line_follow"                          # clear again: priority rules
@@ -122,10 +127,10 @@ def test_experts_without_a_contract_or_asleep_never_drive():
     entries = experts(line_follow=dict(drive=LINE), sign_read=dict(drive=None, priority=50))
     arb = arbiter(entries)
     assert arb.drivers == ["line_follow"]
-    d = arb.decide(0.0, {"line_follow": result(0.2, t_s=0.0), "sign_read": sign("stop", 0.0)},
+    d = arb.decide(0.0, {"line_follow": line(0.2, t_s=0.0), "sign_read": sign("stop", 0.0)},
                    {"line_follow", "sign_read"})
     assert d.expert == "line_follow"
-    d = arb.decide(0.0, {"line_follow": result(0.2, t_s=0.0)}, set())     # a result, asleep
+    d = arb.decide(0.0, {"line_follow": line(0.2, t_s=0.0)}, set())     # a result, asleep
     assert (d.reason, d.left_mm_s, d.right_mm_s) == ("idle", 0.0, 0.0)
 
 
@@ -151,7 +156,7 @@ def test_idle_search_turns_in_place_to_the_left_and_gives_way_to_any_bid():
     assert d.left_mm_s == pytest.approx(-d.right_mm_s) and d.right_mm_s > 0
     assert d.right_mm_s - d.left_mm_s == pytest.approx(
         SEARCH_TURN * arb.config.turn_rad_s * arb.config.wheelbase_mm)
-    d = arb.decide(0.1, {"line_follow": result(0.0, t_s=0.1)}, {"line_follow"})
+    d = arb.decide(0.1, {"line_follow": line(0.0, t_s=0.1)}, {"line_follow"})
     assert d.expert == "line_follow" and d.left_mm_s == d.right_mm_s > 0
     assert arb.decide(0.2, {}, None).reason == "blind"          # blind: a stop, not a search
 
@@ -172,7 +177,7 @@ def test_blind_the_robot_stops_even_when_idle_would_cruise():
     on what the robot cannot see; an expert's last result does not drive it either."""
     entries = demo_experts()
     arb = arbiter(entries, idle="cruise", idle_speed_mm_s=90)
-    d = arb.decide(1.0, {"line_follow": result(0.3, t_s=1.0)}, None)
+    d = arb.decide(1.0, {"line_follow": line(0.3, t_s=1.0)}, None)
     assert (d.left_mm_s, d.right_mm_s, d.expert, d.reason, d.safety_stop) == \
         (0.0, 0.0, None, "blind", True)
     assert arb.counts.reasons["blind"] == 1 and arb.counts.safety_stops == 1
@@ -184,12 +189,12 @@ def test_blind_the_robot_stops_even_when_idle_would_cruise():
 
 def test_a_stale_result_is_not_acted_on_and_is_counted():
     arb = arbiter(demo_experts(), idle="cruise", result_max_age_ms=100)
-    d = arb.decide(10.0, {"line_follow": result(0.9, t_s=9.85)}, {"line_follow"})
+    d = arb.decide(10.0, {"line_follow": line(0.9, t_s=9.85)}, {"line_follow"})
     assert (d.left_mm_s, d.right_mm_s, d.reason, d.safety_stop) == (0.0, 0.0, "stale", True)
     assert d.silent == {"line_follow": "stale"}
-    d = arb.decide(10.0, {"line_follow": result(0.9, t_s=9.95)}, {"line_follow"})
+    d = arb.decide(10.0, {"line_follow": line(0.9, t_s=9.95)}, {"line_follow"})
     assert d.reason == "steer"                                   # 50 ms old: fresh
-    d = arb.decide(10.0, {"line_follow": result(0.9, t_s=11.0)}, {"line_follow"})
+    d = arb.decide(10.0, {"line_follow": line(0.9, t_s=11.0)}, {"line_follow"})
     assert d.reason == "stale"                                   # from the future: another clock
     assert dict(arb.counts.stale_results) == {"line_follow": 2}
     assert arb.counts.reasons == {"stale": 2, "steer": 1} and arb.counts.cycles == 3
@@ -199,15 +204,15 @@ def test_a_silent_expert_that_could_outrank_the_driver_stops_the_robot():
     arb = arbiter(demo_experts())
     awake = {"line_follow", "obstacle_avoid"}
     # The obstacle avoider may stop the robot: stale, line following must not carry on blind.
-    d = arb.decide(5.0, {"line_follow": result(0.1, t_s=5.0),
+    d = arb.decide(5.0, {"line_follow": line(0.1, t_s=5.0),
                          "obstacle_avoid": result(0.0, 2.0, t_s=4.0)}, awake)
     assert (d.reason, d.expert, d.safety_stop, d.left_mm_s) == ("stale", None, True, 0.0)
     # The line follower is below the avoider and cannot stop: the avoider drives on.
-    d = arb.decide(5.0, {"line_follow": result(0.1, t_s=4.0),
+    d = arb.decide(5.0, {"line_follow": line(0.1, t_s=4.0),
                          "obstacle_avoid": result(0.3, 0.5, t_s=5.0)}, awake)
     assert (d.expert, d.silent) == ("obstacle_avoid", {"line_follow": "stale"})
     # Missing: awake, no result yet (just paged in).
-    d = arb.decide(5.0, {"line_follow": result(0.1, t_s=5.0)}, awake)
+    d = arb.decide(5.0, {"line_follow": line(0.1, t_s=5.0)}, awake)
     assert (d.reason, d.silent) == ("missing", {"obstacle_avoid": "missing"})
     assert arb.counts.stale_results == {"obstacle_avoid": 1, "line_follow": 1}
     assert arb.counts.missing_results == {"obstacle_avoid": 1}
@@ -216,7 +221,7 @@ def test_a_silent_expert_that_could_outrank_the_driver_stops_the_robot():
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 def test_non_finite_outputs_are_a_silent_expert_never_sent(bad):
     arb = arbiter(demo_experts(), idle="cruise")
-    d = arb.decide(0.0, {"line_follow": result(bad, t_s=0.0)}, {"line_follow"})
+    d = arb.decide(0.0, {"line_follow": line(bad, t_s=0.0)}, {"line_follow"})
     assert (d.left_mm_s, d.right_mm_s, d.reason) == (0.0, 0.0, "nonfinite")
     assert arb.counts.nonfinite_results == {"line_follow": 1}
     d = arb.decide(0.0, {"ball_find": result(5.0, bad, 1.0, t_s=0.0)}, {"ball_find"})
@@ -242,7 +247,7 @@ HOSTILE = [
 def test_outputs_unlike_the_manifest_are_silent_and_counted_and_nothing_escapes(what, make):
     arb = arbiter(demo_experts(), idle="cruise")
     awake = {"ball_find", "line_follow"}
-    d = arb.decide(1.0, {"ball_find": make(1.0), "line_follow": result(0.2, t_s=1.0)}, awake)
+    d = arb.decide(1.0, {"ball_find": make(1.0), "line_follow": line(0.2, t_s=1.0)}, awake)
     # ball_find (priority 10) might have outranked line following: a stop this cycle.
     assert (d.left_mm_s, d.right_mm_s, d.safety_stop) == (0.0, 0.0, True)
     assert d.reason in ("bad_output", "stale") and d.silent == {"ball_find": d.reason}
@@ -257,7 +262,7 @@ def test_outputs_unlike_the_manifest_are_silent_and_counted_and_nothing_escapes(
 
 def test_setpoints_are_clipped_to_the_wheel_limit_keeping_the_arc():
     arb = arbiter(experts(line_follow=dict(drive=LINE)), max_wheel_mm_s=100, cruise_mm_s=400)
-    d = arb.decide(0.0, {"line_follow": result(0.3, t_s=0.0)}, {"line_follow"})
+    d = arb.decide(0.0, {"line_follow": line(0.3, t_s=0.0)}, {"line_follow"})
     left, right = SteeringLimits(cruise_mm_s=400).wheels(0.3, 150.0)
     assert max(abs(left), abs(right)) > 100
     assert max(abs(d.left_mm_s), abs(d.right_mm_s)) == pytest.approx(100.0)
@@ -271,7 +276,7 @@ def test_setpoints_are_clipped_to_the_wheel_limit_keeping_the_arc():
 
 def test_a_steering_beyond_full_is_a_full_turn():
     arb = arbiter(experts(line_follow=dict(drive=LINE)))
-    d = arb.decide(0.0, {"line_follow": result(-40.0, t_s=0.0)}, {"line_follow"})
+    d = arb.decide(0.0, {"line_follow": line(-40.0, t_s=0.0)}, {"line_follow"})
     assert (d.left_mm_s, d.right_mm_s) == wheels(-1.0)
 
 
@@ -282,7 +287,7 @@ def test_a_stop_sign_stops_for_hold_s_then_the_robot_goes_on_past_it():
     awake = {"line_follow", "sign_read"}
 
     def at(t, seen="stop"):           # seen None: the reader asleep (paged out)
-        results = {"line_follow": result(0.0, t_s=t)}
+        results = {"line_follow": line(0.0, t_s=t)}
         if seen:
             results["sign_read"] = sign(seen, t)
         return arb.decide(t, results, awake if seen else {"line_follow"})
@@ -301,9 +306,9 @@ def test_a_stop_sign_stops_for_hold_s_then_the_robot_goes_on_past_it():
 def test_a_stop_runs_its_time_even_if_the_sign_reader_is_paged_out():
     arb = arbiter(experts(line_follow=dict(drive=LINE), sign_read=dict(drive=SIGNS)))
     assert arb.decide(0.0, {"sign_read": sign("stop", 0.0)}, {"sign_read"}).reason == "stop_sign"
-    d = arb.decide(1.5, {"line_follow": result(0.0, t_s=1.5)}, {"line_follow"})
+    d = arb.decide(1.5, {"line_follow": line(0.0, t_s=1.5)}, {"line_follow"})
     assert d.reason == "stop_sign" and d.expert == "sign_read"
-    assert arb.decide(2.0, {"line_follow": result(0.0, t_s=2.0)}, {"line_follow"}).reason == "steer"
+    assert arb.decide(2.0, {"line_follow": line(0.0, t_s=2.0)}, {"line_follow"}).reason == "steer"
 
 
 def test_a_class_below_the_margin_does_nothing_and_turns_last_turn_s():
@@ -324,7 +329,7 @@ def test_a_released_ball_lets_others_drive_and_is_sought_again_once_unseen():
     awake = {"line_follow", "ball_find"}
 
     def at(t, ball):
-        return arb.decide(t, {"line_follow": result(-0.2, t_s=t), "ball_find": result(*ball, t_s=t)},
+        return arb.decide(t, {"line_follow": line(-0.2, t_s=t), "ball_find": result(*ball, t_s=t)},
                           awake)
 
     d = at(0.0, (4.0, 0.3, 1.0))
@@ -346,7 +351,7 @@ def test_a_dock_holds_while_awake_squares_up_first_and_lets_go_when_asleep():
     awake = {"line_follow", "dock"}
 
     def at(t, dock, who=awake):
-        return arb.decide(t, {"line_follow": result(0.0, t_s=t), "dock": result(*dock, t_s=t)}, who)
+        return arb.decide(t, {"line_follow": line(0.0, t_s=t), "dock": result(*dock, t_s=t)}, who)
 
     assert at(0.0, (3.0, 0.1, 1.0, -2.0)).expert == "line_follow"   # seen, far: priority
     d = at(1.0, (3.0, 0.3, 0.38, -2.0))                              # close, not square
@@ -356,7 +361,7 @@ def test_a_dock_holds_while_awake_squares_up_first_and_lets_go_when_asleep():
     assert (d.expert, d.reason, d.left_mm_s, d.right_mm_s) == ("dock", "arrived", 0, 0)
     for t, dock in ((3.0, (-5.0, 0.0, 0.0, 0.0)), (4.0, (3.0, 0.5, 1.2, -1.0))):
         assert at(t, dock).reason == "arrived"                    # held, whatever it says
-    assert arb.decide(5.0, {"line_follow": result(0.0, t_s=5.0)}, awake).reason == "arrived"
+    assert arb.decide(5.0, {"line_follow": line(0.0, t_s=5.0)}, awake).reason == "arrived"
     assert at(6.0, (3.0, 0.0, 0.39, 2.0), {"line_follow"}).reason == "steer"   # asleep: let go
     assert at(7.0, (3.0, 0.3, 1.0, -2.0)).expert == "line_follow"   # awake again: seeking anew
 

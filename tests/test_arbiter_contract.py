@@ -40,6 +40,8 @@ def test_the_demo_contracts_fit_the_demo_experts_outputs():
 
 
 def _with_drive(drive, name="ball_find", **spec):
+    """The demo box's `name` (its output shape as the box has it, unless `shape`) with `drive`."""
+    spec.setdefault("shape", demo_manifest()["experts"][name]["outputs"][0]["shape"])
     return experts(**{name: dict(drive=drive, **spec)})
 
 

@@ -1,5 +1,6 @@
 """The daemon's loops one at a time, on real parts: the demo box's activator and experts, the
 sim world stepped frame by frame, the pager over the box's files."""
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -234,11 +235,13 @@ def test_a_pinned_experts_room_is_not_shared_out_twice(demo):
     from spikebox.runtime.daemon.experts_loop import ROTATE_FRAMES
     clock = FakeClock()
     sizes = {n: e.footprint_bytes for n, e in demo.experts.items()}
-    # Pinned and of the lowest priority (as the demo's way-on finder), so the others are
-    # chosen first; and they fit the budget together only if its bytes are forgotten, while
-    # it fits beside either of them.
-    pin = min(demo.experts, key=lambda n: (demo.experts[n].priority, -sizes[n]))
-    first, second = sorted((n for n in demo.experts if n != pin), key=sizes.get)[-2:]
+    # Pinned and of a lower priority than the other two (as the demo's way-on finder), so
+    # they are chosen first; and they fit the budget together only if its bytes are
+    # forgotten, while it fits beside either of them: the first three of the box that do.
+    prio = {n: e.priority for n, e in demo.experts.items()}
+    pin, first, second = next(
+        (p, a, b) for p, a, b in itertools.permutations(sorted(demo.experts), 3)
+        if a < b and prio[p] < min(prio[a], prio[b]) and sizes[p] <= min(sizes[a], sizes[b]))
     budget = sizes[first] + sizes[second]
     assert sizes[pin] + max(sizes[first], sizes[second]) <= budget
     assert budget < sum(sizes[n] for n in (pin, first, second))

@@ -1,10 +1,11 @@
-"""The ball finder: a camera frame of the ball zone -> is the ball there, its bearing, its distance.
+"""The ball finder: a camera frame -> is the ball there, its bearing, its distance.
 
     .venv-train/bin/python tools/recipes/ball_find.py --box models/demo.box [--smoke]
 
 Output columns: visible (a logit: > 0 means seen), bearing in radians (+ left,
 tanh-bounded to [-1, 1]), distance to the ball's centre in metres. Labels: the
-world's truth.ball. Held-out metrics: visible_accuracy over the zone's frames
+world's truth.ball, on the ball zone's frames and a quarter of every other zone's.
+Held-out metrics: visible_accuracy over those frames
 (visible_majority: always guessing the commoner answer), and on frames where the
 ball is visible bearing_mae_deg and distance_mae_m.
 """
@@ -22,11 +23,18 @@ def _target(t) -> list[float]:
 
 RECIPE = Recipe(
     name="ball_find", skill="ball", factory="make_ball_find",
-    keep=lambda t: True, target=_target,
+    # Every frame of its zone and a quarter of every other zone's: woken by mistake elsewhere
+    # (a false wake, or awake_hold past the door), it must say "not seen", not seek a phantom
+    # (trained on its zone alone it said "seen" on 25-100 % of other zones' frames).
+    keep=lambda t: t.skill == "ball" or t.frame_id % 4 == 0, target=_target,
+    also_from=('line', 'sign', 'obstacle', 'dock', None),
     loss=lambda out, target: seen_loss(out, target, n_where=2),
     metrics=lambda out, target: seen_metrics(
         out, target, {"bearing_mae_deg": 180 / math.pi, "distance_mae_m": 1.0}),
     output_meaning="visible logit (> 0: seen), bearing rad (+ left), distance m",
+    # 3000 steps, not 1500: with the other zones' frames in, the ball zone's distance error
+    # was 0.22 m at 1500 (0.105 m trained on the zone alone).
+    steps=3000,
     priority=10,
     # Up to the ball, then on: released on arrival, not sought again until unseen 3 s.
     drive={"seek": {"output": "cat", "visible": 0, "bearing": 1, "distance": 2,

@@ -67,7 +67,7 @@ class SignNet(nn.Module):
 
 
 def make_line_follow() -> SkillNet:
-    return SkillNet(1, tanh_cols=(0,))           # steering
+    return SkillNet(2, tanh_cols=(0,))           # steering, line-in-view logit
 
 
 def make_sign_read() -> SignNet:
