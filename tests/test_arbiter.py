@@ -457,33 +457,48 @@ def test_the_range_guard_slows_then_turns_away_from_what_is_close_ahead():
     cfg = ArbiterConfig(range_stop_mm=100, range_slow_mm=300, range_release_mm=200)
     guard = RangeGuard(cfg)
     go = Decision(150.0, 170.0, "line_follow", "steer", False, 7)
-    assert guard.step(go, None) is go and guard.step(go, RANGE_NONE) is go
-    assert guard.step(go, 300) is go                                   # not near yet
-    slow = guard.step(go, 200)                                         # half way to the stop
+    assert guard.step(0.0, go, None) is go and guard.step(0.0, go, RANGE_NONE) is go
+    assert guard.step(0.0, go, 300) is go                                   # not near yet
+    slow = guard.step(0.0, go, 200)                                         # half way to the stop
     assert (slow.left_mm_s + slow.right_mm_s) / 2 == pytest.approx(80.0)
     assert slow.right_mm_s - slow.left_mm_s == pytest.approx(20.0)     # the turn is kept
     assert (slow.expert, slow.reason, slow.frame_id) == ("line_follow", "steer", 7)
-    creep = guard.step(go, 105)                 # never slower than a creep: it reaches the stop
+    creep = guard.step(0.0, go, 105)                 # never slower than a creep: it reaches the stop
     assert (creep.left_mm_s + creep.right_mm_s) / 2 == pytest.approx(CREEP_MM_S)
     crawl = Decision(10.0, 10.0, "x", "steer", False)
-    assert guard.step(crawl, 105).left_mm_s == pytest.approx(10.0)   # nor faster than asked
+    assert guard.step(0.0, crawl, 105).left_mm_s == pytest.approx(10.0)   # nor faster than asked
     back = Decision(-80.0, -80.0, None, "stalled", True)
     spin = Decision(-90.0, 90.0, None, "idle", False)
-    assert guard.step(back, 50) is back and guard.step(spin, 50) is spin
-    near = guard.step(go, 100)                                         # at the stop: turn away
+    assert guard.step(0.0, back, 50) is back and guard.step(0.0, spin, 50) is spin
+    near = guard.step(0.0, go, 100)                                         # at the stop: turn away
     assert (near.reason, near.safety_stop, near.expert) == (NEAR, True, "line_follow")
     assert near.left_mm_s == -near.right_mm_s and near.right_mm_s > 0   # left, as go turned
     straight = Decision(150.0, 150.0, "x", "steer", False)
-    assert guard.step(straight, 190).right_mm_s > 0                    # still turning: hysteresis
-    freed = guard.step(straight, 250)                                  # released past 200,
+    assert guard.step(0.0, straight, 190).right_mm_s > 0                    # still turning: hysteresis
+    freed = guard.step(0.0, straight, 250)                                  # released past 200,
     assert freed.left_mm_s == freed.right_mm_s == pytest.approx(112.5)  # slowed, not turning
-    right = guard.step(Decision(170.0, 150.0, "x", "steer", False), 80)
+    right = guard.step(0.0, Decision(170.0, 150.0, "x", "steer", False), 80)
     assert right.right_mm_s < 0 < right.left_mm_s                      # turning right, it turns right
-    assert guard.step(straight, 450) is straight
-    again = guard.step(straight, 60)                                   # no turn asked: last side
+    assert guard.step(0.0, straight, 450) is straight
+    again = guard.step(0.0, straight, 60)                                   # no turn asked: last side
     assert again.right_mm_s < 0 and guard.turns == 3
     off = RangeGuard(ArbiterConfig(range_stop_mm=0))
-    assert off.step(go, 10) is go
+    assert off.step(0.0, go, 10) is go
+
+
+def test_the_range_guard_stops_a_robot_boxed_in_rather_than_spin_for_ever():
+    """Turned a full revolution and still nothing clear (boxed in, or the sensor stuck): stop,
+    reason boxed_in, until the range reads clear again."""
+    from spikebox.runtime.arbiter import Decision
+    from spikebox.runtime.arbiter.near import BOXED_IN, NEAR, RangeGuard
+    guard = RangeGuard(ArbiterConfig(range_stop_mm=100, range_slow_mm=300, range_release_mm=200))
+    go = Decision(150.0, 150.0, "x", "steer", False)
+    assert guard.step(0.0, go, 50).reason == NEAR
+    assert guard.step(guard.revolution_s - 0.1, go, 50).reason == NEAR        # still turning
+    stop = guard.step(guard.revolution_s + 0.1, go, 50)
+    assert (stop.reason, stop.safety_stop, stop.left_mm_s, stop.right_mm_s) == (BOXED_IN, True, 0, 0)
+    assert guard.step(99.0, go, 150).reason == BOXED_IN and guard.boxed_in == 1
+    assert guard.step(100.0, go, 400) is go                                   # clear: it drives
 
 
 @pytest.mark.parametrize("fields,key", [

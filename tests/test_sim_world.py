@@ -238,3 +238,36 @@ def test_the_autopilot_drives_a_course_to_the_dock_without_a_collision():
     assert zones_seen == ["line", "sign", "dock"]
     assert truth.dock.aligned and truth.collisions == 0
     world.close()
+
+
+def test_the_line_tracks_arrows_point_the_way_the_course_runs():
+    """Every chevron's tip lies on the line and its arms trail behind it, along the course:
+    what lets a camera on the line tell which way it runs."""
+    from spikebox.runtime.sim.floor import line_chevrons
+    from spikebox.runtime.sim.layout import LINE_CHEVRON_EVERY_MM
+    world = SimWorld(WorldConfig(), seed=4)
+    line = np.array(next(z for z in world.course.zones if z.kind == "line").line)
+    world.close()
+    chevrons = line_chevrons(line)
+    length = np.hypot(*np.diff(line, axis=0).T).sum()
+    assert len(chevrons) == pytest.approx(length / LINE_CHEVRON_EVERY_MM, abs=1)
+    for left, tip, right in chevrons:
+        near = np.argmin(np.hypot(*(line - tip).T))
+        k = min(near, len(line) - 2)
+        ahead = line[k + 1] - line[k]
+        assert np.hypot(*(line - tip).T).min() < 60.0            # on the line (its sampling)
+        assert ((left + right) / 2 - tip) @ ahead < 0            # the arms trail behind the tip
+
+
+def test_a_robot_touching_a_wall_beside_it_sees_the_way_along_it_clear():
+    """The range sensor looks ahead from the robot's front: alongside a wall it reads the way
+    on (a disc slid along the heading would read 0 every way, and the range guard would turn
+    the robot on the spot for ever); facing the wall, it reads how close the wall is."""
+    world = SimWorld(WorldConfig(), seed=3)
+    x = next(x for x in range(400, 5600, 100)
+             if world.collision_map.ray(x, ROBOT_RADIUS_MM + 5, 0.0, 900.0, ROBOT_RADIUS_MM) > 800)
+    world.place_robot(x, ROBOT_RADIUS_MM, 0.0)                  # touching the outer wall, y = 0
+    assert world.range_mm() > 600
+    world.place_robot(x, ROBOT_RADIUS_MM, -math.pi / 2)         # facing it
+    assert world.range_mm() <= 20
+    world.close()

@@ -1,7 +1,7 @@
 """The range guard: something close ahead on the MCU's range sensor -> no driving into it.
 
     guard = RangeGuard(config.arbiter)
-    decision = guard.step(decision, range_mm=tel.range_mm)   # the same Decision, slowed, or a turn
+    decision = guard.step(now_s, decision, range_mm=tel.range_mm)   # the same, slowed, or a turn
     guard.turns                                              # times it turned the robot away
 
 Data path: arbiter -> **range guard** -> stall guard -> bridge, with the MCU's telemetry.
@@ -18,12 +18,17 @@ nothing is in reach):
 - at `range_stop_mm` or nearer, forward motion is refused: the robot turns in place (a
   safety stop, reason "near"), to the side the decision was turning, else the side it last
   turned away, and keeps that side until the range reads more than `range_release_mm`
-  (hysteresis: it does not swing back and forth in front of a wall).
+  (hysteresis: it does not swing back and forth in front of a wall);
+- turned a full revolution's time and still nothing is clear, the robot is boxed in or the
+  sensor is stuck (dirt on it, a wrong reading): it stops (reason "boxed_in", a safety stop)
+  and stays stopped until the range reads clear, rather than spin on the spot for ever.
 Reversing and turning in place pass as they are. Without fresh telemetry, or with nothing in
-range, nothing is done. Pure given its inputs: no clock is read here.
+range, nothing is done. Pure given its inputs (`now_s`, the caller's clock): no clock is read here.
 """
 from __future__ import annotations
 
+import logging
+import math
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -35,7 +40,10 @@ from .decide import Decision
 if TYPE_CHECKING:
     from ..daemon.config import ArbiterConfig
 
+logger = logging.getLogger(__name__)
+
 NEAR = "near"                  # Decision.reason while turning away from what is close ahead
+BOXED_IN = "boxed_in"          # Decision.reason: turned a full revolution, nothing clear
 CREEP_MM_S = 40.0              # the slowest a slowed forward motion goes (if asked for more):
                                # ~5 mm past the stop on the ~130 ms from range to wheels
 
@@ -46,6 +54,11 @@ class RangeGuard:
         self.slow_mm = float(config.range_slow_mm)
         self.release_mm = float(config.range_release_mm)
         self._turn_mm_s = config.steering.turn_in_place(ESCAPE_TURN, config.wheelbase_mm)[1]
+        # a full revolution at that turn rate
+        self.revolution_s = 2 * math.pi / (ESCAPE_TURN * config.steering.turn_rad_s)
+        self.boxed_in = 0               # times it gave up turning: boxed in, or the sensor stuck
+        self._turning_since: float | None = None
+        self._stopped = False
         self.turns = 0                  # times it refused forward motion and turned away
         self.slowed = 0                 # cycles it scaled forward motion down
         self._side = 0.0                # +1 left, -1 right while turning away; 0 when clear
@@ -55,16 +68,27 @@ class RangeGuard:
     def enabled(self) -> bool:
         return self.stop_mm > 0
 
-    def step(self, decision: Decision, range_mm: float | None) -> Decision:
+    def step(self, now_s: float, decision: Decision, range_mm: float | None) -> Decision:
         """`decision` as it may go out with `range_mm` ahead (None: no fresh telemetry)."""
         if not self.enabled or range_mm is None or range_mm >= RANGE_NONE:
-            self._side = 0.0
+            self._release()
             return decision
-        if self._side and range_mm > self.release_mm:
-            self._side = 0.0
+        if (self._side or self._stopped) and range_mm > self.release_mm:
+            self._release()
+        if self._stopped:
+            return Decision(0.0, 0.0, decision.expert, BOXED_IN, True, decision.frame_id,
+                            decision.silent)
         left, right = decision.left_mm_s, decision.right_mm_s
         forward, turn = (left + right) / 2.0, (right - left) / 2.0
         if self._side:
+            if now_s - self._turning_since >= self.revolution_s:
+                self.boxed_in += 1
+                self._side, self._stopped = 0.0, True
+                logger.warning("range guard: turned a full revolution and the range sensor "
+                               "still reads %.0f mm ahead: boxed in, or the sensor is stuck; "
+                               "the robot stops until it reads more than %.0f mm",
+                               range_mm, self.release_mm)
+                return self.step(now_s, decision, range_mm)
             return self._turn_away(decision)
         if forward <= 0.0:
             return decision
@@ -72,6 +96,7 @@ class RangeGuard:
             self.turns += 1
             self._side = (1.0 if turn > 0 else -1.0) if abs(turn) > 1e-6 else self._last_side
             self._last_side = self._side
+            self._turning_since = now_s
             return self._turn_away(decision)
         if range_mm < self.slow_mm:
             self.slowed += 1
@@ -79,6 +104,9 @@ class RangeGuard:
             slowed = max(forward * f, min(forward, CREEP_MM_S))
             return replace(decision, left_mm_s=slowed - turn, right_mm_s=slowed + turn)
         return decision
+
+    def _release(self) -> None:
+        self._side, self._stopped, self._turning_since = 0.0, False, None
 
     def _turn_away(self, decision: Decision) -> Decision:
         v = self._side * abs(self._turn_mm_s)

@@ -81,7 +81,7 @@ class ControlLoop:
         # Something close ahead on the range sensor (nearer than the camera sees): no
         # driving into it.
         if self.near is not None:
-            decision = self.near.step(decision, None if tel is None else tel.range_mm)
+            decision = self.near.step(now, decision, None if tel is None else tel.range_mm)
         # Pushing and not moving (a bump nothing saw): the stall guard backs the robot off.
         if self.stall is not None:
             decision = self.stall.step(now, self._last_sent, None if tel is None else

@@ -314,6 +314,7 @@ class Daemon:
             "motors_confirmed_zero": control.motors_confirmed_zero,
             "guards": {"range_turns": None if control.near is None else control.near.turns,
                        "range_slowed_cycles": None if control.near is None else control.near.slowed,
+                       "range_boxed_in": None if control.near is None else control.near.boxed_in,
                        "stall_back_offs": None if control.stall is None else control.stall.stalls},
             "stages": p["stages"].as_dict(),
             "pager": {k: v for k, v in p["pager"].metrics().items()

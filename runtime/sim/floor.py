@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .layout import Course
+from .layout import Course, LINE_CHEVRON_ANGLE_DEG, LINE_CHEVRON_ARM_MM, LINE_CHEVRON_EVERY_MM
 from .randomize import Look
 
 MM_PER_PX = 5.0
@@ -54,15 +54,39 @@ class FloorMap:
         image = _shadows(floor, course, image)
         for zone in course.zones:
             if zone.line is not None:
-                pts = np.array([floor.px(x, y) for x, y in zone.line]) * 16
-                cv2.polylines(image, [np.round(pts).astype(np.int32)], False, look.line_bgr,
-                              max(1, int(round(look.line_width_mm / mm_per_px))), cv2.LINE_AA, 4)
+                width = max(1, int(round(look.line_width_mm / mm_per_px)))
+                strokes = [np.array(zone.line), *line_chevrons(np.array(zone.line))]
+                for stroke in strokes:
+                    pts = np.array([floor.px(x, y) for x, y in stroke]) * 16
+                    cv2.polylines(image, [np.round(pts).astype(np.int32)], False, look.line_bgr,
+                                  width, cv2.LINE_AA, 4)
         levels = [image]
         while len(levels) < MIP_LEVELS:
             levels.append(cv2.pyrDown(levels[-1]))
         for level in levels:
             level.flags.writeable = False
         return cls(image, mm_per_px, course.height_mm, tuple(levels))
+
+
+def line_chevrons(line: np.ndarray) -> list[np.ndarray]:
+    """The line track's arrows (layout.LINE_CHEVRON_*): (3, 2) floor points each, one arm's
+    end, the tip on the line, the other arm's end; the tips point the way the line runs (its
+    points' order, the course's)."""
+    seg = np.diff(line, axis=0)
+    lengths = np.hypot(seg[:, 0], seg[:, 1])
+    along = np.concatenate([[0.0], np.cumsum(lengths)])
+    spread = math.radians(LINE_CHEVRON_ANGLE_DEG)
+    out = []
+    for s in np.arange(LINE_CHEVRON_EVERY_MM / 2, along[-1], LINE_CHEVRON_EVERY_MM):
+        j = min(int(np.searchsorted(along, s, side="right")) - 1, len(seg) - 1)
+        if lengths[j] == 0:
+            continue
+        tip = line[j] + seg[j] * (s - along[j]) / lengths[j]
+        back = math.atan2(seg[j, 1], seg[j, 0]) + math.pi
+        arms = [tip + LINE_CHEVRON_ARM_MM * np.array([math.cos(back + a), math.sin(back + a)])
+                for a in (spread, -spread)]
+        out.append(np.array([arms[0], tip, arms[1]]))
+    return out
 
 
 def _noise(rng: np.random.Generator, w: int, h: int, cells: tuple[int, int]) -> np.ndarray:

@@ -39,6 +39,12 @@ EXIT_POST_MM = 80.0                # square footprint
 EXIT_POST_HEIGHT_MM = 240.0        # below WALL_HEIGHT_MM
 ARUCO_DICTIONARY = "DICT_4X4_50"   # cv2.aruco predefined dictionary of the dock markers
 DOCK_STOP_MM = 400.0               # robot centre to marker face when docked
+# The line track's arrows: a chevron ("V" pointing the way the course runs) every so far along
+# the line, so a camera on the line can tell which way it runs (a plain line looks the same
+# both ways, and a follower woken facing back led the robot back to the start).
+LINE_CHEVRON_EVERY_MM = 250.0
+LINE_CHEVRON_ARM_MM = 70.0         # each arm, from the tip back at CHEVRON_ANGLE to the line
+LINE_CHEVRON_ANGLE_DEG = 40.0
 
 
 Point = tuple[float, float]

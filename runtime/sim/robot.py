@@ -13,10 +13,12 @@ setpoints stay: a robot pushing a wall stays pinned to it), and the contact is
 counted once until it has backed off.
 
 The world also gives the robot its range sensor: every RANGE_PERIOD_MS it casts how far the
-robot's body could drive straight ahead before touching a wall or a solid, and the C robot
-reports that in its telemetry's range_mm (a multi-zone time-of-flight sensor across the
-robot's width, such as a VL53L5, read by the MCU as its nearest return in the robot's path).
-Without it the sensor would see only the outer walls of the C robot's room.
+robot could drive straight ahead before its front touches a wall or a solid, and the C robot
+reports that in its telemetry's range_mm: a multi-zone time-of-flight sensor across the
+robot's front (such as a VL53L5), RANGE_BEAMS beams parallel to the heading from the front
+edge, spread over RANGE_SPREAD of its width, read by the MCU as the nearest return. Without
+it the sensor would see only the outer walls of the C robot's room. (A disc slid along the
+heading is no sensor: touching a wall beside it, it reads 0 whichever way it faces.)
 """
 from __future__ import annotations
 
@@ -33,6 +35,8 @@ from .layout import ROBOT_RADIUS_MM, Course
 GRID_MM = 10.0            # the collision grid
 _RELEASE_MM = 10.0        # a contact ends once the robot stands this much clear again
 RANGE_PERIOD_MS = 20      # the range sensor measures at 50 Hz
+RANGE_BEAMS = 5           # its beams, parallel to the heading ...
+RANGE_SPREAD = 0.8        # ... from the front edge, across this share of the robot's width
 
 
 class CollisionMap:
@@ -164,18 +168,24 @@ class RobotBody:
         return left, right
 
     def range_mm(self) -> float:
-        """How far the robot's body could drive straight ahead before it touches a solid (mm;
-        the sensor's reach if nothing is nearer): what the range sensor measures."""
+        """What the range sensor measures now (module docstring): mm from the robot's front to
+        the nearest solid straight ahead across its width, or the sensor's reach."""
         with self.mcu.lock:
-            x, y, heading = self.mcu.robot.pose()
-            return self.map.ray(x, y, heading, self.mcu.robot.range_max_mm, self.radius_mm)
+            return self._cast_range(self.mcu.robot, self.mcu.robot.range_max_mm)
+
+    def _cast_range(self, robot: SimRobot, reach_mm: float) -> float:
+        x, y, heading = robot.pose()
+        c, s = math.cos(heading), math.sin(heading)
+        nearest = reach_mm
+        for offset in np.linspace(-RANGE_SPREAD, RANGE_SPREAD, RANGE_BEAMS) * self.radius_mm:
+            ahead = math.sqrt(self.radius_mm ** 2 - offset ** 2)       # on the front edge
+            nearest = min(nearest, self.map.ray(x + c * ahead - s * offset,
+                                                y + s * ahead + c * offset, heading, reach_mm))
+        return nearest
 
     def _measure_range(self, robot: SimRobot) -> None:
-        x, y, heading = robot.pose()
-        reach = robot.range_max_mm
         # one past the reach when nothing is in it: the C side reads that as SB_RANGE_NONE
-        got = self.map.ray(x, y, heading, reach + 1.0, self.radius_mm)
-        robot.set_range(got)
+        robot.set_range(self._cast_range(robot, robot.range_max_mm + 1.0))
 
     def _keep_out_of_solids(self, robot: SimRobot) -> None:
         self._range_due_ms -= 1

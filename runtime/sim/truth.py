@@ -130,6 +130,9 @@ def wrap(angle: float) -> float:
     return (angle + math.pi) % (2 * math.pi) - math.pi
 
 
+TURN_ROUND_RAD = math.radians(150.0)   # the line's way on further behind than this: turn round left
+
+
 def bearing(x: float, y: float, heading: float, tx: float, ty: float) -> float:
     return wrap(math.atan2(ty - y, tx - x) - heading)
 
@@ -160,8 +163,13 @@ def line_truth(zone: Zone, view: CameraView, x: float, y: float, heading: float)
     u, v, depth = view.project(np.column_stack([pts, np.zeros(len(pts))]))
     w, h = view.camera.width_px, view.camera.height_px
     visible = bool(((depth > NEAR_MM) & (u >= 0) & (u <= w - 1) & (v >= 0) & (v <= h - 1)).any())
-    return LineTruth(steering_for(bearing(x, y, heading, *target)), float(math.copysign(d[i], side)),
-                     wrap(direction - heading), visible)
+    to_target = bearing(x, y, heading, *target)
+    # Facing back along the line (the way on behind it): always turn round to the left. Either
+    # way is as short there, and a side that flips with a hair of heading would teach a
+    # follower the mean of a left and a right turn: straight on, back along the line.
+    steering = 1.0 if abs(to_target) > TURN_ROUND_RAD else steering_for(to_target)
+    return LineTruth(steering, float(math.copysign(d[i], side)), wrap(direction - heading),
+                     visible)
 
 
 def _face_in_frame(view: CameraView, sign) -> tuple[float, bool]:
