@@ -260,9 +260,9 @@ def test_the_line_tracks_arrows_point_the_way_the_course_runs():
 
 
 def test_a_robot_touching_a_wall_beside_it_sees_the_way_along_it_clear():
-    """The range sensor looks ahead from the robot's front: alongside a wall it reads the way
-    on (a disc slid along the heading would read 0 every way, and the range guard would turn
-    the robot on the spot for ever); facing the wall, it reads how close the wall is."""
+    """The range sensor looks across 90 % of the robot's width: touching a wall beside it, it
+    reads the way on along the wall (the whole body would read 0 every way, and the range guard
+    would turn the robot on the spot for ever); facing the wall, how close the wall is."""
     world = SimWorld(WorldConfig(), seed=3)
     x = next(x for x in range(400, 5600, 100)
              if world.collision_map.ray(x, ROBOT_RADIUS_MM + 5, 0.0, 900.0, ROBOT_RADIUS_MM) > 800)

@@ -13,12 +13,13 @@ setpoints stay: a robot pushing a wall stays pinned to it), and the contact is
 counted once until it has backed off.
 
 The world also gives the robot its range sensor: every RANGE_PERIOD_MS it casts how far the
-robot could drive straight ahead before its front touches a wall or a solid, and the C robot
-reports that in its telemetry's range_mm: a multi-zone time-of-flight sensor across the
-robot's front (such as a VL53L5), RANGE_BEAMS beams parallel to the heading from the front
-edge, spread over RANGE_SPREAD of its width, read by the MCU as the nearest return. Without
-it the sensor would see only the outer walls of the C robot's room. (A disc slid along the
-heading is no sensor: touching a wall beside it, it reads 0 whichever way it faces.)
+robot could drive straight ahead before RANGE_WIDTH of its body (a disc of that share of its
+radius, on the same centre) touches a wall or a solid, and the C robot reports that in its
+telemetry's range_mm: a multi-zone time-of-flight sensor across the robot's front (such as a
+VL53L5), read by the MCU as the nearest return in the robot's path. Without it the sensor
+would see only the outer walls of the C robot's room. Not the whole body: touching a wall
+beside it, the robot would read 0 whichever way it faced, and the range guard would turn it
+on the spot for ever (seen in a demo run).
 """
 from __future__ import annotations
 
@@ -35,8 +36,7 @@ from .layout import ROBOT_RADIUS_MM, Course
 GRID_MM = 10.0            # the collision grid
 _RELEASE_MM = 10.0        # a contact ends once the robot stands this much clear again
 RANGE_PERIOD_MS = 20      # the range sensor measures at 50 Hz
-RANGE_BEAMS = 5           # its beams, parallel to the heading ...
-RANGE_SPREAD = 0.8        # ... from the front edge, across this share of the robot's width
+RANGE_WIDTH = 0.9         # the share of the robot's radius the range sensor looks across
 
 
 class CollisionMap:
@@ -168,20 +168,14 @@ class RobotBody:
         return left, right
 
     def range_mm(self) -> float:
-        """What the range sensor measures now (module docstring): mm from the robot's front to
-        the nearest solid straight ahead across its width, or the sensor's reach."""
+        """What the range sensor measures now (module docstring): mm the robot could drive
+        straight on before something is in its way, or the sensor's reach."""
         with self.mcu.lock:
             return self._cast_range(self.mcu.robot, self.mcu.robot.range_max_mm)
 
     def _cast_range(self, robot: SimRobot, reach_mm: float) -> float:
         x, y, heading = robot.pose()
-        c, s = math.cos(heading), math.sin(heading)
-        nearest = reach_mm
-        for offset in np.linspace(-RANGE_SPREAD, RANGE_SPREAD, RANGE_BEAMS) * self.radius_mm:
-            ahead = math.sqrt(self.radius_mm ** 2 - offset ** 2)       # on the front edge
-            nearest = min(nearest, self.map.ray(x + c * ahead - s * offset,
-                                                y + s * ahead + c * offset, heading, reach_mm))
-        return nearest
+        return self.map.ray(x, y, heading, reach_mm, RANGE_WIDTH * self.radius_mm)
 
     def _measure_range(self, robot: SimRobot) -> None:
         # one past the reach when nothing is in it: the C side reads that as SB_RANGE_NONE

@@ -76,8 +76,6 @@ class Drives:
     wander: float                      # std of the random turn added to the autopilot, mm/s
     max_frames: int = 2000             # per drive; a tour takes ~1300-1600 at 20 fps
     start_zone: str | None = None      # a zone kind: start inside its entry, not at the course's start
-    start_backwards: bool = False      # with start_zone: start inside its exit instead, facing
-                                       # back the way the course came (the autopilot turns round)
 
 
 @dataclass(frozen=True)
@@ -163,15 +161,13 @@ class Wanderer(Autopilot):
         return left - self._turn, right + self._turn
 
 
-def start_at(world: SimWorld, kind: str, backwards: bool = False) -> None:
-    """Put the robot just inside the entry of the course's first `kind` zone, facing in; or,
-    backwards, just inside its exit, facing back into it."""
+def start_at(world: SimWorld, kind: str) -> None:
+    """Put the robot just inside the entry of the course's first `kind` zone, facing in."""
     zone = next(z for z in world.course.zones if z.kind == kind)
-    door, way = (zone.exit, -1.0) if backwards else (zone.entry, 1.0)
-    if door is not None:
-        world.place_robot(door.x + way * door.nx * DOOR_INSET_MM,
-                          door.y + way * door.ny * DOOR_INSET_MM,
-                          math.atan2(way * door.ny, way * door.nx))
+    if zone.entry is not None:
+        door = zone.entry
+        world.place_robot(door.x + door.nx * DOOR_INSET_MM, door.y + door.ny * DOOR_INSET_MM,
+                          math.atan2(door.ny, door.nx))
 
 
 def _views(views: Views, skills: set):
@@ -216,7 +212,7 @@ def render(drives: Drives | Views | tuple[Drives | Views, ...], skills: set):
             world = SimWorld(WorldConfig(course=course, width_px=RENDER_W, height_px=RENDER_H,
                                          randomize=drives.randomize), seed=seed)
             if drives.start_zone is not None:
-                start_at(world, drives.start_zone, drives.start_backwards)
+                start_at(world, drives.start_zone)
             pilot = (Wanderer(world, drives.wander, seed) if drives.wander
                      else Autopilot(world))
             seen: set[int] = set()              # zones of a wanted skill the drive went through

@@ -3,10 +3,8 @@
     .venv-train/bin/python tools/recipes/line_follow.py --box models/demo.box [--smoke]
 
 Labels: the world's perfect line follower (truth.line.steering: aim at the line
-300 mm ahead along the way the course runs: facing back, a full turn) and
-truth.line.visible, on the line zone's frames and a quarter of every other zone's (no
-line there), from the usual drives and from drives that start at the line zone's exit
-facing back (the line's arrows tell the way it runs). Output columns: steering, and a logit (> 0: a line in
+300 mm ahead) and truth.line.visible, on the line zone's frames and a quarter of every
+other zone's (no line there). Output columns: steering, and a logit (> 0: a line in
 view); its drive contract is silent while that is <= 0, so a follower woken where there
 is no line leaves the driving to others instead of steering by a phantom. Held-out
 metrics: steering_mae, the mean |steering - truth| over the held-out drives' frames that
@@ -18,15 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from common import FULL_HELDOUT, FULL_TRAIN, Drives, Recipe, run_recipe
-
-# Drives that start at the line zone's exit facing back: the perfect follower turns round (the
-# line's arrows show which way it runs), so the expert learns to, instead of following the line
-# back to the start.
-BACKWARDS_TRAIN = Drives(("tour", "errand"), tuple(range(1, 9)), randomize=True, wander=25.0,
-                         start_zone="line", start_backwards=True)
-BACKWARDS_HELDOUT = Drives(("tour", "errand"), (1001,), randomize=False, wander=25.0,
-                           start_zone="line", start_backwards=True)
+from common import Recipe, run_recipe
 
 
 def _shows_line(t) -> bool:
@@ -62,11 +52,6 @@ RECIPE = Recipe(
     target=_target,
     loss=_loss, metrics=_metrics,
     also_from=("sign", "ball", "obstacle", "dock", None),
-    train=(FULL_TRAIN, BACKWARDS_TRAIN),
-    # Turning round is a second or so of each backwards drive: its frames (a full left turn
-    # with a line in view) count ten times.
-    sample_weight=lambda y: np.where((y[:, 1] > 0.5) & (y[:, 0] > 0.99), 10.0, 1.0),
-    heldout=(FULL_HELDOUT, BACKWARDS_HELDOUT),
     output_meaning="steering in [-1, 1], + turns left; line in view logit (> 0: seen)",
     drive={"steer": {"output": "cat", "steering": 0, "visible": 1}})
 
