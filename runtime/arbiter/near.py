@@ -75,21 +75,19 @@ class RangeGuard:
             return decision
         if (self._side or self._stopped) and range_mm > self.release_mm:
             self._release()
+        if self._side and now_s - self._turning_since >= self.revolution_s:
+            self.boxed_in += 1
+            self._side, self._stopped = 0.0, True
+            logger.warning("range guard: turned a full revolution and the range sensor still "
+                           "reads %.0f mm ahead: boxed in, or the sensor is stuck; the robot "
+                           "stops until it reads more than %.0f mm", range_mm, self.release_mm)
         if self._stopped:
             return Decision(0.0, 0.0, decision.expert, BOXED_IN, True, decision.frame_id,
                             decision.silent)
+        if self._side:
+            return self._turn_away(decision)
         left, right = decision.left_mm_s, decision.right_mm_s
         forward, turn = (left + right) / 2.0, (right - left) / 2.0
-        if self._side:
-            if now_s - self._turning_since >= self.revolution_s:
-                self.boxed_in += 1
-                self._side, self._stopped = 0.0, True
-                logger.warning("range guard: turned a full revolution and the range sensor "
-                               "still reads %.0f mm ahead: boxed in, or the sensor is stuck; "
-                               "the robot stops until it reads more than %.0f mm",
-                               range_mm, self.release_mm)
-                return self.step(now_s, decision, range_mm)
-            return self._turn_away(decision)
         if forward <= 0.0:
             return decision
         if range_mm <= self.stop_mm:

@@ -290,6 +290,14 @@ class Daemon:
         return (truth is not None and truth.zone == len(source.world.course.zones) - 1
                 and truth.zone_kind == "dock" and docked(truth))
 
+    @staticmethod
+    def _guards(control) -> dict:
+        """What the range and stall guards did (None: that guard is off)."""
+        near, stall = control.near, control.stall
+        return {"range_turns": near and near.turns, "range_slowed_cycles": near and near.slowed,
+                "range_boxed_in": near and near.boxed_in,
+                "stall_back_offs": stall and stall.stalls}
+
     def summary(self) -> dict:
         p = self.parts
         if not p:
@@ -312,10 +320,7 @@ class Daemon:
             "page_ins": experts.page_ins,
             "refused": dict(experts.refused),
             "motors_confirmed_zero": control.motors_confirmed_zero,
-            "guards": {"range_turns": None if control.near is None else control.near.turns,
-                       "range_slowed_cycles": None if control.near is None else control.near.slowed,
-                       "range_boxed_in": None if control.near is None else control.near.boxed_in,
-                       "stall_back_offs": None if control.stall is None else control.stall.stalls},
+            "guards": self._guards(control),
             "stages": p["stages"].as_dict(),
             "pager": {k: v for k, v in p["pager"].metrics().items()
                       if isinstance(v, (int, float, str, list))},
