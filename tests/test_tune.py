@@ -193,3 +193,26 @@ def test_inspect_says_which_cpu_each_expert_is_tuned_for(tuned_box, capsys):
     kept = [n for n, r in reports.items() if r.kept]
     assert out.count(f"tuned      {cpu_key(this_cpu())}") == len(kept)
     assert ("this CPU: loaded here" in out) == bool(kept)
+
+
+def test_steady_ratio_cancels_which_session_runs_second(monkeypatch):
+    """On a fake clock: the paged session costs 1.10 ms and the naive one 1.00 ms, but the
+    second of any two back-to-back runs is 20 % faster (warm inputs and caches). The bench's
+    ratio must be the sessions' own 1.10, whichever order the runs come in."""
+    from spikebox.runtime.bench import steady
+
+    clock = {"t": 0.0, "last": None}
+
+    class Fake:
+        def __init__(self, ms):
+            self.ms = ms
+
+        def run(self, _outputs, _feeds):
+            warm = 0.8 if clock["last"] is not None and clock["last"] is not self else 1.0
+            clock["t"] += self.ms * warm / 1e3
+            clock["last"] = self
+
+    monkeypatch.setattr(steady.time, "perf_counter", lambda: clock["t"])
+    paged_ms, naive_ms, ratio = steady._paired_rounds(Fake(1.10), Fake(1.00), {})
+    assert ratio == pytest.approx(1.10, rel=1e-9)
+    assert paged_ms > 0 and naive_ms > 0

@@ -9,7 +9,7 @@ Per expert, in this process:
   has one, `spikebox export tune`; else the portable one) and a naive
   `InferenceSession(source.onnx)` (onnxruntime's defaults: everything optimised at load),
   run on the same random inputs at the shapes export measured (`measured_shapes`), timed
-  in alternation; the ratio is paged / naive medians.
+  in blocks (paged, naive, naive, paged); the ratio is the median of the blocks' ratios.
 - pagein_cold_ms: the expert's loaded files dropped from the OS page cache
   (posix_fadvise DONTNEED, as on a robot whose RAM cannot cache the box), then one
   page-in as the pager does it on a first load: verify (sha256), a new session, a warm-up run.
@@ -18,6 +18,7 @@ Wall-clock figures are measured here, never asserted in tests (STYLE.md).
 """
 from __future__ import annotations
 
+import math
 import os
 import statistics
 import time
@@ -54,15 +55,29 @@ def _feeds(session, shapes, seed: int = 0) -> dict[str, np.ndarray]:
     return out
 
 
-def _alternating_medians(sessions, feeds) -> list[float]:
-    times = [[] for _ in sessions]
+def _paired_rounds(paged, naive, feeds) -> tuple[float, float, float]:
+    """(paged median ms, naive median ms, median of the blocks' paged / naive ratios).
+
+    A block is four runs: paged, naive, naive, paged. Whichever runs second in a pair finds
+    the inputs and caches warm (seen: a steady 20 % either way), and the block's ratio, the
+    geometric mean of its two pairs' ratios, cancels that; a slow spell of this shared machine
+    lands on both sides of a block a few ms long. The ratio of two medians taken over 1.5 s
+    moved by up to ±10 % run to run; the median of single pairs' ratios fell on whichever
+    order's mode had the more samples."""
+    t_paged, t_naive, ratios = [], [], []
     t_end = time.perf_counter() + MIN_TIMED_S
-    while len(times[0]) < RUNS or time.perf_counter() < t_end:
-        for i, s in enumerate(sessions):
-            t0 = time.perf_counter()
-            s.run(None, feeds)
-            times[i].append((time.perf_counter() - t0) * 1e3)
-    return [statistics.median(t) for t in times]
+
+    def timed(session) -> float:
+        t0 = time.perf_counter()
+        session.run(None, feeds)
+        return (time.perf_counter() - t0) * 1e3
+
+    while len(ratios) < RUNS or time.perf_counter() < t_end:
+        p1, n1, n2, p2 = timed(paged), timed(naive), timed(naive), timed(paged)
+        t_paged += [p1, p2]
+        t_naive += [n1, n2]
+        ratios.append(math.sqrt((p1 / n1) * (p2 / n2)))
+    return statistics.median(t_paged), statistics.median(t_naive), statistics.median(ratios)
 
 
 def bench_box_experts(box_path, progress=lambda s: None) -> dict:
@@ -77,7 +92,7 @@ def bench_box_experts(box_path, progress=lambda s: None) -> dict:
                                      providers=["CPUExecutionProvider"])
         feeds = _feeds(naive, entry.measured_shapes)
         naive.run(None, feeds)
-        paged_ms, naive_ms = _alternating_medians([paged, naive], feeds)
+        paged_ms, naive_ms, ratio = _paired_rounds(paged, naive, feeds)
         del paged, naive
 
         progress(f"{name}: cold page-in ...")
@@ -94,7 +109,7 @@ def bench_box_experts(box_path, progress=lambda s: None) -> dict:
             "file": "tuned" if name in loader.tuned else "portable",
             "shapes": {k: list(v) for k, v in (entry.measured_shapes or {}).items()},
             "paged_ms": paged_ms, "naive_ms": naive_ms,
-            "steady_latency_ratio": paged_ms / naive_ms,
+            "steady_latency_ratio": ratio,
             "pagein_cold_ms": cold_ms[-1],
             "loaded_mb": sum(f.stat().st_size for f in files) / 1e6,
         }
