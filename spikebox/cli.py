@@ -267,7 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "routing, course completed, collisions, RSS, page-ins, prefetch.")
     bench.add_argument("target", choices=["bridge", "activator", "pager", "faults", "sim",
                                           "routing", "e2e"])
-    bench.add_argument("--box", metavar="DIR", help="the box to measure (routing; default: "
+    bench.add_argument("--box", metavar="DIR", help="the box to measure (routing, e2e; default: "
                        "the bundled demo box, models/demo.box; pager: your box's experts)")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
     bench.add_argument("--drives", type=int, default=2000, help="DRIVE round trips (bridge)")

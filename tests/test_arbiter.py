@@ -346,6 +346,79 @@ def test_a_released_ball_lets_others_drive_and_is_sought_again_once_unseen():
     assert at(10.9, (4.0, 0.0, 1.0)).expert == "ball_find"     # ... so a ball is sought again
 
 
+EXIT = {"seek": {"output": "cat", "visible": 0, "bearing": 1, "distance": 2, "arrive_m": 0.1,
+                 "on_arrival": "release", "rearm_s": 1.0, "speed": 0.8, "coast_m": 1.0}}
+
+
+def test_a_door_lost_from_sight_close_by_is_driven_to_on_the_arc_through_where_it_was_seen():
+    """Seen in the demo: ~0.5 m before a door the camera loses its middle, the way-on finder
+    fell silent, idle search turned the robot away, and it stood at the jamb for 25 s."""
+    arb = arbiter(experts(exit_find=dict(drive=EXIT)), idle="search")
+    awake = {"exit_find"}
+
+    def at(t, row):
+        return arb.decide(t, {"exit_find": result(*row, t_s=t)}, awake)
+
+    assert (at(0.0, (3.0, -0.2, 0.7)).reason) == "seek"
+    d = at(0.1, (-3.0, 0.0, 0.0))                                 # lost from sight at 0.7 m
+    steering, seconds = DEMO_ROBOT.arc_through(-0.2, 700.0, 0.8)
+    assert (d.expert, d.reason, d.safety_stop) == ("exit_find", "coast", False)
+    assert (d.left_mm_s, d.right_mm_s) == wheels(steering, 0.8) and d.left_mm_s > d.right_mm_s
+    assert at(0.1 + seconds - 0.05, (-3.0, 0.0, 0.0)).reason == "coast"   # whatever it says
+    d = at(0.1 + seconds + 0.01, (-3.0, 0.0, 0.0))                  # there: arrived, let go
+    assert d.reason == "idle" and d.left_mm_s > 0 > d.right_mm_s      # the search turns right,
+    assert at(0.1 + seconds + 0.5, (3.0, 0.1, 0.7)).reason == "idle"  # toward it; seen again
+    #                                             within rearm_s of arriving: not sought again
+
+
+def test_a_coast_ends_when_the_target_is_seen_again_and_only_starts_near_and_ahead():
+    arb = arbiter(experts(exit_find=dict(drive=EXIT)), idle="stop")
+    awake = {"exit_find"}
+
+    def at(t, row):
+        return arb.decide(t, {"exit_find": result(*row, t_s=t)}, awake)
+
+    at(0.0, (3.0, 0.1, 0.8))
+    assert at(0.1, (-3.0, 0.0, 0.0)).reason == "coast"             # one frame's flicker ...
+    d = at(0.2, (3.0, 0.3, 0.75))
+    assert d.reason == "seek" and (d.left_mm_s, d.right_mm_s) == wheels(0.5, 0.8)  # ... bridged
+    at(1.0, (3.0, 0.1, 1.5))                                        # lost beyond coast_m:
+    assert at(1.1, (-3.0, 0.0, 0.0)).reason == "idle"              # lost is lost
+    at(2.0, (3.0, 1.7, 0.5))                                        # beside the robot:
+    assert at(2.1, (-3.0, 0.0, 0.0)).reason == "idle"              # no arc to it
+    at(3.0, (3.0, 0.1, 0.5))
+    assert arb.decide(3.1, {}, awake).reason == "missing"          # no result is no sighting:
+    assert at(3.2, (-3.0, 0.0, 0.0)).reason == "idle"              # no coast after it
+    at(4.0, (3.0, 0.1, 0.5))                                        # asleep: no coast
+    assert arb.decide(4.1, {"exit_find": result(-3.0, 0.0, 0.0, t_s=4.1)}, set()).reason == "idle"
+
+
+def test_a_contract_without_coast_m_lets_go_when_the_target_is_lost():
+    arb = arbiter(experts(ball_find=dict(drive=BALL)), idle="stop")
+    arb.decide(0.0, {"ball_find": result(3.0, 0.1, 0.5, t_s=0.0)}, {"ball_find"})
+    assert arb.decide(0.1, {"ball_find": result(-3.0, 0.0, 0.0, t_s=0.1)},
+                      {"ball_find"}).reason == "idle"
+
+
+@pytest.mark.parametrize("bearing, distance_mm, speed", [
+    (0.3, 600.0, 0.8), (-0.5, 400.0, 1.0), (0.0, 700.0, 0.8), (1.2, 300.0, 0.8),
+    (-1.5, 2000.0, 0.5)])
+def test_the_arc_through_a_point_reaches_it(bearing, distance_mm, speed):
+    """Driving the wheels of arc_through's steering for its time (integrated finely) ends
+    within a millimetre of the point; a point too far aside for a full turn is refused."""
+    steering, seconds = DEMO_ROBOT.arc_through(bearing, distance_mm, speed)
+    left, right = DEMO_ROBOT.wheels(steering, 150.0, speed)
+    v, w = (left + right) / 2, (right - left) / 150.0
+    x = y = th = 0.0
+    n = 20000
+    dt = seconds / n
+    for _ in range(n):
+        x, y, th = x + v * math.cos(th) * dt, y + v * math.sin(th) * dt, th + w * dt
+    assert math.dist((x, y), (distance_mm * math.cos(bearing), distance_mm * math.sin(bearing))) < 1.0
+    with pytest.raises(ValueError):
+        DEMO_ROBOT.arc_through(2.0, 500.0)
+
+
 def test_a_dock_holds_while_awake_squares_up_first_and_lets_go_when_asleep():
     arb = arbiter(experts(line_follow=dict(drive=LINE, priority=50), dock=dict(drive=DOCK)))
     awake = {"line_follow", "dock"}

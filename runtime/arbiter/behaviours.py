@@ -15,6 +15,10 @@ What they remember, and when they let go:
 - seek, release: arrived, it lets go at once (others drive this very cycle) and
   seeks again only once the target has gone unseen (no fresh result that sees
   it) for rearm_s.
+- seek, coast_m: a fresh result that no longer sees the target it was seeking
+  (nearer than coast_m, within ±90° of the heading) starts a coast: the arc
+  through where it was last seen (kinematics.arc_through), driven for its time
+  whatever the results say unless the target is seen again; then it has arrived.
 - classes: an action, once started, runs its time (hold_s, turn_s) whatever the
   expert says or whether it is awake: a stop sign stops the robot for hold_s
   even if the sign reader is paged out meanwhile. The class that acted acts
@@ -23,6 +27,7 @@ What they remember, and when they let go:
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -34,7 +39,7 @@ from .kinematics import SteeringLimits
 
 # Why a bid drives the robot as it does: Decision.reason (with decide.py's idle and faults).
 STEERING, OBSTACLE = "steer", "obstacle"
-SEEKING, ALIGNING, ARRIVED = "seek", "align", "arrived"
+SEEKING, ALIGNING, ARRIVED, COASTING = "seek", "align", "arrived", "coast"
 STOP_SIGN, TURNING = "stop_sign", "turn"
 
 
@@ -133,6 +138,12 @@ class SteerRule:
         return Bid(*self.wheels.steer(steering, c.speed), STEERING, False, frame_id)
 
 
+@dataclass(frozen=True)
+class _Action:
+    bid: Bid
+    until_s: float
+
+
 class SeekRule:
     _TARGET = "target"        # one target per expert: it cannot tell one ball from another
 
@@ -140,36 +151,61 @@ class SeekRule:
         self.contract, self.wheels, self.can_stop = contract, wheels, contract.can_stop
         self._released = _Unseen(contract.rearm_s)
         self._held: Bid | None = None
+        self._sighting: tuple[float, float, int | None] | None = None  # the last cycle's
+        #                               seek: (bearing rad, distance m, frame id), else None
+        self._coast: _Action | None = None
 
     def step(self, now_s, row, awake, frame_id):
         c = self.contract
         if not awake:
-            self._held = None                 # the activator let it go: so does the hold
+            self._held = self._coast = self._sighting = None   # the activator let it go
             return None
         seen = row is not None and row[c.visible] > 0
         if seen:
             self._released.seen(self._TARGET, now_s)
         if self._held is not None:
             return self._held
-        if not seen or self._released.resting(self._TARGET, now_s):
-            return None
+        sighting, self._sighting = self._sighting, None
+        if seen and not self._released.resting(self._TARGET, now_s):
+            self._coast = None
+            return self._seek(now_s, row, frame_id)
+        if self._coast is None and sighting is not None and row is not None:
+            self._coast = self._coast_from(now_s, *sighting)    # just lost from sight
+        if self._coast is not None:
+            coast, self._coast = self._coast, None
+            if now_s < coast.until_s:
+                self._coast = coast
+                return coast.bid
+            return self._arrived(now_s, coast.bid.frame_id)
+        return None
+
+    def _seek(self, now_s, row, frame_id):
+        c = self.contract
         steering = self.wheels.steering_to(row[c.bearing])
         if row[c.distance] > c.arrive_m:
+            self._sighting = (float(row[c.bearing]), float(row[c.distance]), frame_id)
             return Bid(*self.wheels.steer(steering, c.speed), SEEKING, False, frame_id)
         if c.aligned is not None and row[c.aligned] <= 0:
             # Close enough, not square: no nearer, only turn on the spot toward it.
             return Bid(*self.wheels.turn_in_place(steering), ALIGNING, True, frame_id)
-        if c.on_arrival == HOLD:
+        return self._arrived(now_s, frame_id)
+
+    def _coast_from(self, now_s, bearing_rad, distance_m, frame_id) -> _Action | None:
+        """Lost from sight at `distance_m`: the arc to where it was last seen, or None."""
+        c = self.contract
+        if c.coast_m is None or distance_m > c.coast_m or not abs(bearing_rad) < math.pi / 2:
+            return None
+        steering, seconds = self.wheels.limits.arc_through(bearing_rad, distance_m * 1000.0,
+                                                           c.speed)
+        return _Action(Bid(*self.wheels.steer(steering, c.speed), COASTING, False, frame_id),
+                       now_s + seconds)
+
+    def _arrived(self, now_s, frame_id):
+        if self.contract.on_arrival == HOLD:
             self._held = Bid(0.0, 0.0, ARRIVED, True, frame_id)
             return self._held
         self._released.acted(self._TARGET, now_s)
         return None
-
-
-@dataclass(frozen=True)
-class _Action:
-    bid: Bid
-    until_s: float
 
 
 class ClassesRule:

@@ -21,7 +21,10 @@ of that row's columns mean what:
 - seek:    visible (logit, > 0 seen), bearing (rad, + left), distance (m), and
            optionally aligned (logit): steer to the target until arrive_m, then
            hold (stop there: a dock) or release (done: others drive, and the
-           target is not sought again until it has been out of sight rearm_s).
+           target is not sought again until it has been out of sight rearm_s);
+           with coast_m, a target lost from sight within that distance is
+           driven to where it was last seen (a door passes out of the camera's
+           view before the robot is through it), then arrived at.
 - classes: logits over named classes (one a column); the top class, by at least
            `margin` over the next, does its action: stop (stand hold_s, then go
            on), turn_left / turn_right (turn for turn_s), or none; a class acts
@@ -61,7 +64,7 @@ class _Behaviour:
         if not 0.0 < self.speed <= 1.0:
             raise Invalid("speed", self.speed, "a share of the cruise speed, > 0 and <= 1")
         for name in ("rearm_s", "hold_s", "turn_s", "arrive_m", "stop_within_m",
-                     "yield_beyond_m"):
+                     "yield_beyond_m", "coast_m"):
             value = getattr(self, name, None)
             if value is not None and not value > 0:
                 raise Invalid(name, value, "a number > 0")
@@ -146,12 +149,18 @@ class SeekDrive(_Behaviour):
     on_arrival: str                        # HOLD: stop there while awake; RELEASE: let go
     speed: float = 1.0                     # share of the robot's cruise speed, (0, 1]
     rearm_s: float = 3.0                   # release: sought again once unseen this long
+    coast_m: float | None = None           # lost from sight while sought, nearer than this:
+                                           # driven on to where it was last seen, then arrived
+                                           # at (None: lost is lost, others drive)
     COLUMNS = ("visible", "bearing", "distance", "aligned")
 
     def __post_init__(self):
         self._check_common()
         if self.on_arrival not in ARRIVALS:
             raise Invalid("on_arrival", self.on_arrival, " or ".join(map(repr, ARRIVALS)))
+        if self.coast_m is not None and not self.coast_m > self.arrive_m:
+            raise Invalid("coast_m", self.coast_m, f"a distance in m > arrive_m "
+                          f"({self.arrive_m:g}): nearer than arrive_m it has arrived")
 
     @property
     def can_stop(self) -> bool:
@@ -162,8 +171,10 @@ class SeekDrive(_Behaviour):
         then = ("holds (stops there while awake: a safety stop)" if self.on_arrival == HOLD
                 else f"releases (not sought again until unseen {self.rearm_s:g} s)")
         square = ", squared up (aligned > 0; else it turns in place)" if self.aligned is not None else ""
+        coast = (f"; lost from sight within {self.coast_m:g} m, it drives on to where it was "
+                 f"last seen" if self.coast_m is not None else "")
         return (f"seek by {cols} at {self.speed:g} of cruise; arrives within "
-                f"{self.arrive_m:g} m{square}, then {then}")
+                f"{self.arrive_m:g} m{square}, then {then}{coast}")
 
 
 @dataclass(frozen=True, kw_only=True)

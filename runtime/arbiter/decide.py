@@ -23,7 +23,8 @@ The choice:
    robot: it might have said stop, and a safe command beats a guess;
 4. nobody with anything to say: the idle behaviour, config.idle: "stop",
    "cruise" straight on at idle_speed_mm_s, or "search": turn in place
-   (SEARCH_TURN of a full turn; to the left, or the way the last safety turn in
+   (SEARCH_TURN of a full turn; to the left at first, then the way the robot
+   last turned toward a target it sought, or the way the last safety turn in
    place went, never back toward what it turned from) until some expert sees
    what it is for;
 5. but blind (`awake` is None: no fresh frame, the camera lost or stalled) the
@@ -41,7 +42,7 @@ from typing import TYPE_CHECKING, AbstractSet, Mapping
 
 import numpy as np
 
-from .behaviours import Bid, Rule, Wheels, make_rule
+from .behaviours import COASTING, SEEKING, Bid, Rule, Wheels, make_rule
 
 if TYPE_CHECKING:                        # the config imports this module's IDLE_MODES
     from ..daemon.config import ArbiterConfig
@@ -139,9 +140,11 @@ class Arbiter:
         decision = (Decision(0.0, 0.0, None, BLIND, True, None, silent) if blind
                     else self._clipped(self._choose(bids, silent)))
         spin = decision.right_mm_s - decision.left_mm_s
-        if decision.safety_stop and spin and abs(decision.left_mm_s + decision.right_mm_s) < 1e-6:
-            # A safety turn in place (away from something): a search goes on the same way,
-            # instead of turning straight back to what the robot just turned from.
+        if spin and (decision.reason in (SEEKING, COASTING) or (
+                decision.safety_stop and abs(decision.left_mm_s + decision.right_mm_s) < 1e-6)):
+            # A search goes on the way the robot last turned toward what it sought (lost
+            # from sight, it is likelier there than behind), or the way a safety turn in place
+            # went (instead of turning straight back to what the robot just turned from).
             self._search_side = 1.0 if spin > 0 else -1.0
         self.counts.cycles += 1
         self.counts.reasons[decision.reason] += 1

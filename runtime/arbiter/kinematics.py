@@ -3,6 +3,7 @@
     limits = SteeringLimits(cruise_mm_s=200.0, turn_rad_s=1.6, slow_in_turns=0.8)
     left, right = limits.wheels(0.5, wheelbase_mm=150.0, speed=0.7)   # mm/s, + forward
     left, right = limits.turn_in_place(-1.0, wheelbase_mm=150.0)      # no forward motion
+    steering, seconds = limits.arc_through(0.3, 600.0, speed=0.8)   # to a point 0.3 rad left, 0.6 m
 
 The one implementation: the arbiter drives the robot with it (its numbers are
 the run config's [arbiter] table) and the sim's autopilot drives the demo robot
@@ -12,6 +13,8 @@ with it. Conventions are the C robot's: a steering > 0 turns left
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+import math
 
 import numpy as np
 
@@ -40,3 +43,25 @@ class SteeringLimits:
     def _around(self, v_mm_s: float, steering: float, wheelbase_mm: float) -> tuple[float, float]:
         w = steering * self.turn_rad_s
         return v_mm_s - w * wheelbase_mm / 2, v_mm_s + w * wheelbase_mm / 2
+
+    def arc_through(self, bearing_rad: float, distance_mm: float, speed: float = 1.0
+                    ) -> tuple[float, float]:
+        """(steering, seconds): the one steering whose arc, driven at `speed` from here, runs
+        through the point `distance_mm` away at `bearing_rad` (+ left), and how long it takes
+        to get there. Dead reckoning without odometry: a robot that has lost sight of where it
+        was going can still get there. The arc turns the heading by twice the bearing
+        (a chord's tangent-chord angle), so its curvature is 2 sin(bearing) / distance; a point
+        too far to the side for a full turn is passed on the tightest arc, for the time that
+        turns the heading by as much."""
+        b = float(bearing_rad)
+        if not (abs(b) < math.pi / 2 and distance_mm > 0 and speed > 0):
+            raise ValueError(f"arc_through: bearing {b:.3f} rad must be within ±pi/2, "
+                             f"distance {distance_mm} mm and speed {speed} > 0")
+        v_straight = self.cruise_mm_s * speed
+        kappa = 2.0 * math.sin(b) / distance_mm                  # 1/mm, + left
+        # The turn rate s*turn_rad_s over the speed v*(1 - slow_in_turns*|s|) equals kappa:
+        s = kappa * v_straight / (self.turn_rad_s + self.slow_in_turns * abs(kappa) * v_straight)
+        if abs(s) >= 1.0:
+            return math.copysign(1.0, s), 2.0 * abs(b) / self.turn_rad_s
+        length_mm = distance_mm if abs(b) < 1e-9 else distance_mm * b / math.sin(b)
+        return s, length_mm / (v_straight * (1.0 - self.slow_in_turns * abs(s)))
