@@ -13,6 +13,7 @@ from spikebox.runtime.sim import (COURSES, SIGN_CLASSES, ZONE_KINDS, CameraMount
 from spikebox.runtime.sim.autopilot import drive
 from spikebox.runtime.sim.camera import CameraView
 from spikebox.runtime.sim.layout import DOCK_STOP_MM, ROBOT_RADIUS_MM
+from spikebox.runtime.sim.robot import GRID_MM, RANGE_WIDTH
 from spikebox.runtime.sim.textures import aruco_dictionary
 
 
@@ -124,15 +125,16 @@ def test_ball_dead_ahead_has_bearing_zero_and_its_distance():
 
 
 def test_the_range_sensor_reads_the_worlds_solids_through_the_firmware():
-    """range_mm in the MCU's telemetry, over a real Link: how far the robot's body could drive
-    straight on before it touches the ball ahead; turned round, to what is behind it."""
+    """range_mm in the MCU's telemetry, over a real Link: how far the robot could drive straight
+    on before the ball ahead enters its path (its body and the sensor's margin); turned round,
+    to what is behind it."""
     from spikebox.firmware_bridge import Link, LinkConfig
     world = SimWorld(WorldConfig(), seed=2)
     ball = world.course.balls[0]
     pose = in_front(ball.x, ball.y, 1.0, 700.0)
     assert world.collision_map.free(*pose[:2])
     world.place_robot(*pose)
-    gap = 700.0 - ball.radius_mm - ROBOT_RADIUS_MM
+    gap = 700.0 - ball.radius_mm - RANGE_WIDTH * ROBOT_RADIUS_MM
     assert world.range_mm() == pytest.approx(gap, abs=15)     # the 10 mm collision grid
     url = world.mcu.serve_pty(realtime=True)
     try:
@@ -259,15 +261,39 @@ def test_the_line_tracks_arrows_point_the_way_the_course_runs():
         assert ((left + right) / 2 - tip) @ ahead < 0            # the arms trail behind the tip
 
 
-def test_a_robot_touching_a_wall_beside_it_sees_the_way_along_it_clear():
-    """The range sensor looks across 90 % of the robot's width: touching a wall beside it, it
-    reads the way on along the wall (the whole body would read 0 every way, and the range guard
-    would turn the robot on the spot for ever); facing the wall, how close the wall is."""
+def test_the_range_sensor_watches_the_robots_path_with_a_margin_and_nothing_behind_it():
+    """The range sensor's path is RANGE_WIDTH of the radius either side, from the centre line
+    on: a wall 30 mm beside the robot is out of it (the way along reads clear), a wall within
+    the margin is in it (a robot that close gets turned away before its flank grazes it),
+    and against that wall, facing away from it, the way reads clear: a robot is never turned
+    on the spot for ever by what is beside or behind it."""
     world = SimWorld(WorldConfig(), seed=3)
+    r = ROBOT_RADIUS_MM
     x = next(x for x in range(400, 5600, 100)
-             if world.collision_map.ray(x, ROBOT_RADIUS_MM + 5, 0.0, 900.0, ROBOT_RADIUS_MM) > 800)
-    world.place_robot(x, ROBOT_RADIUS_MM, 0.0)                  # touching the outer wall, y = 0
+             if world.collision_map.ray(x, r + 60, 0.0, 900.0, r * RANGE_WIDTH) > 800)
+    world.place_robot(x, r + 30, 0.0)                           # 30 mm off the outer wall, y = 0
     assert world.range_mm() > 600
-    world.place_robot(x, ROBOT_RADIUS_MM, -math.pi / 2)         # facing it
+    world.place_robot(x, r + 5, 0.0)                            # 5 mm off it: inside the margin
     assert world.range_mm() <= 20
+    world.place_robot(x, r + 5, math.radians(60))               # turned away from it
+    assert world.range_mm() > 600
+    world.place_robot(x, r + 5, -math.pi / 2)                   # facing it
+    assert world.range_mm() <= 20
+    world.close()
+
+
+def test_the_range_sensor_never_reads_farther_than_the_robot_can_drive():
+    """At many free poses of a course, the range read is at most how far the robot's disc can
+    slide straight on before it touches a solid (sphere tracing on the collision grid, within
+    a grid cell): the guard that trusts it stops in time."""
+    world = SimWorld(WorldConfig(course="tour"), seed=2001)
+    cmap, rng = world.collision_map, np.random.default_rng(5)
+    checked = 0
+    while checked < 300:
+        x, y, h = rng.uniform(0, 6000), rng.uniform(0, 4000), rng.uniform(-math.pi, math.pi)
+        if not cmap.free(x, y, ROBOT_RADIUS_MM):
+            continue
+        reach = cmap.path_clear(x, y, h, 2000.0, RANGE_WIDTH * ROBOT_RADIUS_MM)
+        assert reach <= cmap.ray(x, y, h, 2000.0, ROBOT_RADIUS_MM) + GRID_MM, (x, y, h)
+        checked += 1
     world.close()

@@ -12,14 +12,16 @@ a solid, it goes back to where it last stood free, its wheels stop there (the
 setpoints stay: a robot pushing a wall stays pinned to it), and the contact is
 counted once until it has backed off.
 
-The world also gives the robot its range sensor: every RANGE_PERIOD_MS it casts how far the
-robot could drive straight ahead before RANGE_WIDTH of its body (a disc of that share of its
-radius, on the same centre) touches a wall or a solid, and the C robot reports that in its
-telemetry's range_mm: a multi-zone time-of-flight sensor across the robot's front (such as a
-VL53L5), read by the MCU as the nearest return in the robot's path. Without it the sensor
-would see only the outer walls of the C robot's room. Not the whole body: touching a wall
-beside it, the robot would read 0 whichever way it faced, and the range guard would turn it
-on the spot for ever (seen in a demo run).
+The world also gives the robot its range sensor: every RANGE_PERIOD_MS it measures how far the
+robot could drive straight ahead before a wall or a solid comes into its path (a corridor
+RANGE_WIDTH of its radius to either side of its centre line, from the centre line forward),
+and the C robot reports that in its telemetry's range_mm: a multi-zone time-of-flight sensor
+across the robot's front (such as a VL53L5), read by the MCU as the nearest return in the
+robot's path. Without it the sensor would see only the outer walls of the C robot's room.
+The path is a little wider than the body (a margin): a narrower one let the robot graze a
+door post at its flank while it turned a little toward it (seen in the demo, twice in a
+run). What is beside or behind the centre line is not in the path: a robot against a wall
+reads clear once it faces away from it, and so never turns on the spot for ever.
 """
 from __future__ import annotations
 
@@ -36,7 +38,7 @@ from .layout import ROBOT_RADIUS_MM, Course
 GRID_MM = 10.0            # the collision grid
 _RELEASE_MM = 10.0        # a contact ends once the robot stands this much clear again
 RANGE_PERIOD_MS = 20      # the range sensor measures at 50 Hz
-RANGE_WIDTH = 0.9         # the share of the robot's radius the range sensor looks across
+RANGE_WIDTH = 1.1         # the range sensor's path: this share of the robot's radius either side
 
 
 class CollisionMap:
@@ -49,6 +51,8 @@ class CollisionMap:
         self.clearance_mm = cv2.distanceTransform((~self.solid).astype(np.uint8), cv2.DIST_L2,
                                                   cv2.DIST_MASK_PRECISE) * grid_mm
         self._rows, self._cols = self.solid.shape
+        rows, cols = np.nonzero(self.solid)               # cell centres, for path_clear
+        self._solid_x, self._solid_y = cols * grid_mm, rows * grid_mm
 
     def _cell(self, x_mm: float, y_mm: float) -> tuple[int, int]:
         col = min(max(int(round(x_mm / self.grid_mm)), 0), self._cols - 1)
@@ -74,6 +78,21 @@ class CollisionMap:
                 return travelled
             travelled += max(room, self.grid_mm / 2)
         return max_mm
+
+    def path_clear(self, x_mm: float, y_mm: float, angle_rad: float, max_mm: float,
+                   half_width_mm: float) -> float:
+        """How far (x, y) moves along angle_rad before a solid enters the corridor of
+        `half_width_mm` either side of its line, ahead of (x, y) (max_mm if none does): a
+        disc of that radius sliding on, blind to what is already beside or behind it."""
+        c, s = math.cos(angle_rad), math.sin(angle_rad)
+        dx, dy = self._solid_x - x_mm, self._solid_y - y_mm
+        along = dx * c + dy * s
+        side = np.abs(dy * c - dx * s)
+        ahead = (along > 0.0) & (side < half_width_mm) & (along < max_mm + half_width_mm)
+        if not ahead.any():
+            return max_mm
+        hit = along[ahead] - np.sqrt(half_width_mm ** 2 - side[ahead] ** 2)
+        return float(min(max(hit.min(), 0.0), max_mm))
 
     def rays(self, x_mm: float, y_mm: float, angles_rad: np.ndarray, max_mm: float,
              radius_mm: float = 0.0) -> np.ndarray:
@@ -175,7 +194,7 @@ class RobotBody:
 
     def _cast_range(self, robot: SimRobot, reach_mm: float) -> float:
         x, y, heading = robot.pose()
-        return self.map.ray(x, y, heading, reach_mm, RANGE_WIDTH * self.radius_mm)
+        return self.map.path_clear(x, y, heading, reach_mm, RANGE_WIDTH * self.radius_mm)
 
     def _measure_range(self, robot: SimRobot) -> None:
         # one past the reach when nothing is in it: the C side reads that as SB_RANGE_NONE

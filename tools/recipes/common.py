@@ -7,11 +7,11 @@ A recipe (line_follow.py, ...) says which frames its skill sees, what a perfect
 expert answers on them (the world's ground truth, runtime/sim/truth.py), its
 loss and its held-out metric; this module does the rest, the same way for all:
 
-1. Training frames: the autopilot drives the courses with the world's domain
-   randomisation on, and wanders off its ideal path (a smoothed random turn,
+1. Training frames (frames.py): the autopilot drives the courses with the world's
+   domain randomisation on, and wanders off its ideal path (a smoothed random turn,
    seeded) so the frames show the robot off the line or askew, and the truth
-   says how a perfect expert would correct it. A recipe may add `Views`: frames from
-   poses placed in front of its zone's signs or docks, many sides of many of them.
+   says how a perfect expert would correct it. A recipe may add `Views` (poses placed
+   in front of its zone's signs or docks) and `Looks` (anywhere, facing any way).
 2. Held-out frames: other seeds, randomisation off (the fixed look), wandering
    with a fixed seed; never trained on.
 3. Training: fixed seeds, one or two CPU threads, Adam, a few thousand steps.
@@ -29,13 +29,12 @@ import argparse
 import dataclasses
 import json
 import logging
-import math
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -44,18 +43,19 @@ import numpy as np
 
 from spikebox.runtime.box import Box
 from spikebox.runtime.experts.preprocess import frame_to_tensor
-from spikebox.runtime.sim import GroundTruth, SimWorld, WorldConfig
-from spikebox.runtime.sim.autopilot import Autopilot, drive
+from spikebox.runtime.sim import GroundTruth
 from spikebox.runtime.sim.layout import SKILLS
-from spikebox.runtime.sim.truth import cue_skill, docked
-from spikebox.runtime.sim.zones import DOOR_INSET_MM
+from spikebox.runtime.sim.truth import cue_skill
+
+# The recipes take these from here, with the rest of what they share.
+from frames import (FULL_HELDOUT, FULL_TRAIN, SMOKE_HELDOUT, SMOKE_TRAIN, Drives,  # noqa: F401
+                    Looks, Views, render, start_at)
 
 logger = logging.getLogger(__name__)
 
 HERE = Path(__file__).resolve().parent
 NETS = HERE / "nets.py"
 INPUT_SIZE = (64, 48)                  # nets.py's default input (w, h); frames are rendered at 160x120
-RENDER_W, RENDER_H = 160, 120          # the sim's default camera: what the robot sees
 
 
 def preprocessing(size: tuple[int, int]) -> dict:
@@ -67,43 +67,6 @@ def input_spec(size: tuple[int, int]) -> dict:
     return {"name": "image", "shape": [1, 3, size[1], size[0]], "dtype": "float32"}
 
 
-@dataclass(frozen=True)
-class Drives:
-    """Which drives a dataset is rendered from."""
-    courses: tuple[str, ...]
-    seeds: tuple[int, ...]
-    randomize: bool                    # domain randomisation (training) or the fixed look
-    wander: float                      # std of the random turn added to the autopilot, mm/s
-    max_frames: int = 2000             # per drive; a tour takes ~1300-1600 at 20 fps
-    start_zone: str | None = None      # a zone kind: start inside its entry, not at the course's start
-
-
-@dataclass(frozen=True)
-class Views:
-    """Frames from placed poses, not drives: in each course (one a seed), `per_seed` times the
-    robot stands at a free spot in front of one of the signs and docks of its first `zone_kind`
-    zone (`distance_mm` away, up to `off_axis_rad` off the way it faces) and looks at it, give
-    or take `aim_std_rad`. Many things seen from many sides, cheaply: a sign zone's two signs
-    take a drive of ~300 frames, most of them of no sign."""
-    course: str
-    seeds: tuple[int, ...]
-    per_seed: int
-    zone_kind: str
-    randomize: bool = True
-    distance_mm: tuple[float, float] = (400.0, 1700.0)
-    off_axis_rad: float = 1.0
-    aim_std_rad: float = 0.3
-
-
-# wander 25 mm/s (AR 0.9: ~57 mm/s stationary) shows the robot askew yet still lets a drive
-# finish the course in ~1400 frames; 60 kept it in the line zone for half the drive.
-# 8 seeds, not 4: the line follower's held-out error fell from 0.077 to 0.028 (steering units).
-FULL_TRAIN = Drives(("tour", "errand"), tuple(range(1, 9)), randomize=True, wander=25.0)
-# Held out: other seeds, the fixed look; the robot wanders too (seeded), so the figures say
-# how well an expert corrects, not only how well it repeats the autopilot's ideal drive.
-FULL_HELDOUT = Drives(("tour", "errand"), (1001,), randomize=False, wander=25.0)
-SMOKE_TRAIN = Drives(("tour",), (1,), randomize=True, wander=25.0)
-SMOKE_HELDOUT = Drives(("tour",), (1001,), randomize=False, wander=25.0)
 
 
 @dataclass(frozen=True)
@@ -120,8 +83,8 @@ class Recipe:
     output_meaning: str                        # of nets.OUTPUT's columns
     also_from: tuple[str | None, ...] = ()     # other skills' zones its frames may be in
                                                # (None: open floor)
-    train: Drives | tuple[Drives | Views, ...] = FULL_TRAIN   # a skill with few frames a drive takes more
-    heldout: Drives | tuple[Drives, ...] = FULL_HELDOUT
+    train: Drives | tuple[Drives | Views | Looks, ...] = FULL_TRAIN   # a skill with few frames a drive takes more
+    heldout: Drives | tuple[Drives | Looks, ...] = FULL_HELDOUT
     steps: int = 1500                          # full run; --smoke does SMOKE_STEPS
     priority: int = 0                          # higher wins in the arbiter
     # How its outputs drive the robot: export add's --drive (runtime/arbiter/contract.py).
@@ -143,92 +106,6 @@ SMOKE_STEPS = 5                                # on one training and one held-ou
 EXAMPLES = 400        # activator example frames per skill, and of background, that train its
                       # units (smoke: 12); 64 of them took top-1 on the view's cue to 79 %, 400 to 86 %
 KEEP_EXAMPLES = 48    # of those, kept in the box for later experts' calibration: 20 MB in all
-
-
-class Wanderer(Autopilot):
-    """The autopilot plus a smoothed random turn: training frames off the ideal path."""
-
-    def __init__(self, world: SimWorld, wander_mm_s: float, seed: int):
-        super().__init__(world)
-        self._rng = np.random.default_rng(seed)
-        self._turn, self._std = 0.0, wander_mm_s
-
-    def act(self, truth):
-        left, right = super().act(truth)
-        if left == right == 0.0:            # docked: stay docked
-            return left, right
-        self._turn = 0.9 * self._turn + self._rng.normal(0.0, self._std)
-        return left - self._turn, right + self._turn
-
-
-def start_at(world: SimWorld, kind: str) -> None:
-    """Put the robot just inside the entry of the course's first `kind` zone, facing in."""
-    zone = next(z for z in world.course.zones if z.kind == kind)
-    if zone.entry is not None:
-        door = zone.entry
-        world.place_robot(door.x + door.nx * DOOR_INSET_MM, door.y + door.ny * DOOR_INSET_MM,
-                          math.atan2(door.ny, door.nx))
-
-
-def _views(views: Views, skills: set):
-    out = []
-    for seed in views.seeds:
-        world = SimWorld(WorldConfig(course=views.course, width_px=RENDER_W, height_px=RENDER_H,
-                                     randomize=views.randomize), seed=seed)
-        try:
-            rng = np.random.default_rng([seed, len(views.zone_kind)])
-            zone = next(z for z in world.course.zones if z.kind == views.zone_kind)
-            things = [t for t in (*world.course.signs, *world.course.docks)
-                      if zone.contains(t.x, t.y)]
-            placed = 0
-            while things and placed < views.per_seed:
-                thing = things[int(rng.integers(len(things)))]
-                side = thing.facing_rad + rng.uniform(-views.off_axis_rad, views.off_axis_rad)
-                away = rng.uniform(*views.distance_mm)
-                x, y = thing.x + math.cos(side) * away, thing.y + math.sin(side) * away
-                if world.course.zone_at(x, y) is None or not world.collision_map.free(x, y):
-                    continue
-                world.place_robot(x, y, math.atan2(thing.y - y, thing.x - x)
-                                  + rng.normal(0.0, views.aim_std_rad))
-                image, truth = world.render(), world.truth()
-                placed += 1
-                if truth.skill in skills:
-                    out.append((f"{views.course}-{seed}-views", image, truth))
-        finally:
-            world.close()
-    return out
-
-
-def render(drives: Drives | Views | tuple[Drives | Views, ...], skills: set):
-    """Frames (160x120 BGR) and truths of every drive, where the place needs one of `skills`
-    (None: open floor), in camera order per drive: a list of (drive id, image, truth)."""
-    if isinstance(drives, Views):
-        return _views(drives, skills)
-    if not isinstance(drives, Drives):
-        return [frame for part in drives for frame in render(part, skills)]
-    out = []
-    for course in drives.courses:
-        for seed in drives.seeds:
-            world = SimWorld(WorldConfig(course=course, width_px=RENDER_W, height_px=RENDER_H,
-                                         randomize=drives.randomize), seed=seed)
-            if drives.start_zone is not None:
-                start_at(world, drives.start_zone)
-            pilot = (Wanderer(world, drives.wander, seed) if drives.wander
-                     else Autopilot(world))
-            seen: set[int] = set()              # zones of a wanted skill the drive went through
-            try:
-                for image, truth in drive(world, drives.max_frames, pilot=pilot):
-                    if truth.skill in skills:
-                        out.append((f"{course}-{seed}", image, truth))
-                        if truth.skill is not None:
-                            seen.add(truth.zone)
-                    elif seen and truth.skill is not None:
-                        break                   # past the skill's zone: the rest is not wanted
-                    if truth.zone_kind == "dock" and docked(truth):
-                        break                   # at rest before the marker: the drive is done
-            finally:
-                world.close()
-    return out
 
 
 def tensors(frames, size: tuple[int, int] = INPUT_SIZE) -> np.ndarray:
@@ -332,13 +209,13 @@ def run_recipe(recipe: Recipe, argv: list[str] | None = None) -> dict[str, float
     skills = ({recipe.skill, *recipe.also_from} if recipe.skill is not None
               else set(SKILLS) | {None})
     # A smoke drive starts where the recipe's drives do (a zone deep in the course is minutes in).
-    parts = (recipe.train,) if isinstance(recipe.train, (Drives, Views)) else recipe.train
+    parts = (recipe.train,) if isinstance(recipe.train, (Drives, Views, Looks)) else recipe.train
     start = next((d.start_zone for d in parts if isinstance(d, Drives)), None)
     smoke_train, smoke_held = (dataclasses.replace(d, start_zone=start)
                                for d in (SMOKE_TRAIN, SMOKE_HELDOUT))
     driven = render(smoke_train if smoke else tuple(d for d in parts if isinstance(d, Drives)),
                     skills | {None})
-    rendered = driven + ([] if smoke else render(tuple(v for v in parts if isinstance(v, Views)),
+    rendered = driven + ([] if smoke else render(tuple(v for v in parts if isinstance(v, (Views, Looks))),
                                                  skills | {None}))
     # The activator learns when the view calls for the skill (cue_skill: its line, a readable
     # sign, its ball or marker near, an obstacle close ahead), not where the robot stands: a
