@@ -16,7 +16,8 @@ from .model_inputs import parse_input_shape
 
 
 def add_arguments(exp: argparse.ArgumentParser, fmt) -> None:
-    sub = exp.add_subparsers(dest="action", metavar="{init,add,remove,compile,check,tune,sign}",
+    sub = exp.add_subparsers(dest="action",
+                             metavar="{init,add,remove,set,compile,check,tune,sign}",
                              required=True)
     p = sub.add_parser("init", formatter_class=fmt, help="make an empty box",
                        description="example:  spikebox export init mybox")
@@ -105,6 +106,23 @@ def add_arguments(exp: argparse.ArgumentParser, fmt) -> None:
                        description="example:  spikebox export remove mybox line_follow")
     p.add_argument("box", metavar="BOX")
     p.add_argument("name", metavar="NAME")
+
+    p = sub.add_parser(
+        "set", formatter_class=fmt, help="change how an expert drives: priority, contract",
+        description="example:  spikebox export set mybox dock --priority 40\n"
+                    "          spikebox export set mybox exit_find --drive contract.json\n\n"
+                    "Changes an expert's arbitration in the manifest (its priority, its drive\n"
+                    "contract, or --no-drive: run and logged, never driven by) without\n"
+                    "touching its model or any activator units. The contract is checked\n"
+                    "against the outputs the manifest declares first; a signed box is left\n"
+                    "unsigned until it is signed again.")
+    p.add_argument("box", metavar="BOX")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--priority", type=int, metavar="N", help="higher wins in the arbiter")
+    drive = p.add_mutually_exclusive_group()
+    drive.add_argument("--drive", metavar="SPEC", help="how its outputs drive the robot: a JSON "
+                       "file or inline JSON (README.md, Drive contracts)")
+    drive.add_argument("--no-drive", action="store_true", help="drop its drive contract")
 
     p = sub.add_parser(
         "compile", formatter_class=fmt, help="check the activator on Lava against numpy",
@@ -247,6 +265,14 @@ def run(args: argparse.Namespace) -> int:
             from .box_edit import remove_expert
             remove_expert(args.box, args.name)
             print(f"{args.box}: removed '{args.name}'")
+        elif args.action == "set":
+            from .box_set import KEEP, set_expert
+            from .drive_spec import read_drive_spec
+            drive = (None if args.no_drive else read_drive_spec(args.drive) if args.drive
+                     else KEEP)
+            entry = set_expert(args.box, args.name, priority=args.priority, drive=drive)
+            how = entry.drive.summary() if entry.drive is not None else "no drive contract"
+            print(f"{args.box}: '{args.name}' priority {entry.priority}; {how}")
         elif args.action == "compile":
             from .box_compile import compile_box
             r = compile_box(args.box, progress=say)

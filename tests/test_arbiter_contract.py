@@ -201,6 +201,46 @@ def test_a_bad_drive_spec_is_refused_before_the_box_is_touched(box, tmp_path, ca
     assert snapshot(box) == before
 
 
+def test_export_set_changes_priority_and_contract_and_nothing_else(box, tmp_path, capsys):
+    """Arbitration tuned in place: the model's files, the other experts and every hash but
+    the manifest's stay as they were; a contract that does not fit the declared outputs is
+    refused with the box untouched; a signed box is left unsigned."""
+    work = tmp_path / "work.box"
+    shutil.copytree(box, work)
+    files_before = {k: v for k, v in snapshot(work).items() if k != "manifest.json"}
+    before = Box.open(work).manifest.to_json()["experts"]
+    seek = {"seek": {"output": "command", "visible": 0, "bearing": 1, "distance": 2,
+                     "arrive_m": 0.1, "on_arrival": "release", "coast_m": 1.0}}
+    assert main(["export", "set", str(work), "dock", "--priority", "40",
+                 "--drive", json.dumps(seek)]) == 0
+    assert "'dock' priority 40; seek by" in capsys.readouterr().out
+    after = Box.open(work)
+    after.verify()
+    dock = after.experts["dock"]
+    assert dock.priority == 40 and dock.drive.seek.coast_m == 1.0
+    assert dock.drive.seek.on_arrival == "release"
+    written = after.manifest.to_json()["experts"]
+    assert {n: e for n, e in written.items() if n != "dock"} == \
+        {n: e for n, e in before.items() if n != "dock"}
+    assert {k: v for k, v in written["dock"].items() if k not in ("priority", "drive")} == \
+        {k: v for k, v in before["dock"].items() if k not in ("priority", "drive")}
+    assert {k: v for k, v in snapshot(work).items() if k != "manifest.json"} == files_before
+    assert main(["export", "set", str(work), "avoid", "--no-drive"]) == 0
+    assert Box.open(work).experts["avoid"].drive is None
+    assert Box.open(work).experts["avoid"].priority == 7
+
+    untouched = snapshot(work)
+    bad = '{"steer": {"output": "command", "steering": 4}}'
+    for args, words in [(["dock", "--drive", bad], "a column of output 'command': 0 to 3"),
+                        (["nobody", "--priority", "1"], "has no expert 'nobody'"),
+                        (["dock"], "nothing to set for 'dock'")]:
+        capsys.readouterr()
+        assert main(["export", "set", str(work), *args]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("spikebox export set: refused: ") and words in err, err
+        assert snapshot(work) == untouched
+
+
 def test_help_tells_of_drive(capsys):
     with pytest.raises(SystemExit):
         main(["export", "add", "--help"])

@@ -250,7 +250,7 @@ def test_a_changed_file_is_caught_by_its_hash_though_the_signature_still_holds(c
     assert snapshot(copy) == before
 
 
-def test_export_add_and_remove_leave_the_box_unsigned(copy, keys, assets, capsys):
+def test_export_add_remove_and_set_leave_the_box_unsigned(copy, keys, assets, capsys):
     d, frames = assets
     refused = ["export", "add", str(copy), "line", str(d / "mlp.onnx"), "--examples",
                str(frames["line"])]
@@ -268,6 +268,12 @@ def test_export_add_and_remove_leave_the_box_unsigned(copy, keys, assets, capsys
     assert main(["export", "sign", str(copy), "--key", str(keys["owner"][0])]) == 0
     Box.open(copy, trusted_keys=_owner(keys))
     assert main(["export", "remove", str(copy), "ball"]) == 0
+    assert not (copy / SIGNATURE).exists()
+    with pytest.raises(BoxError, match="is unsigned"):
+        Box.open(copy, trusted_keys=_owner(keys))
+    assert main(["export", "sign", str(copy), "--key", str(keys["owner"][0])]) == 0
+    name = next(iter(Box.open(copy).experts))
+    assert main(["export", "set", str(copy), name, "--priority", "3"]) == 0   # so does set
     assert not (copy / SIGNATURE).exists()
     with pytest.raises(BoxError, match="is unsigned"):
         Box.open(copy, trusted_keys=_owner(keys))
