@@ -550,13 +550,32 @@ def test_the_range_guard_slows_then_turns_away_from_what_is_close_ahead():
     assert guard.step(0.0, straight, 190).right_mm_s > 0                    # still turning: hysteresis
     freed = guard.step(0.0, straight, 250)                                  # released past 200,
     assert freed.left_mm_s == freed.right_mm_s == pytest.approx(112.5)  # slowed, not turning
-    right = guard.step(0.0, Decision(170.0, 150.0, "x", "steer", False), 80)
+    later = guard.revolution_s + 1.0                  # the spin above is a revolution ago now
+    right = guard.step(later, Decision(170.0, 150.0, "x", "steer", False), 80)
     assert right.right_mm_s < 0 < right.left_mm_s                      # turning right, it turns right
-    assert guard.step(0.0, straight, 450) is straight
-    again = guard.step(0.0, straight, 60)                                   # no turn asked: last side
+    assert guard.step(later, straight, 450) is straight
+    again = guard.step(later, straight, 60)                                 # no turn asked: last side
     assert again.right_mm_s < 0 and guard.turns == 3
     off = RangeGuard(ArbiterConfig(range_stop_mm=0))
     assert off.step(0.0, go, 10) is go
+
+
+def test_the_range_guard_turns_the_way_the_robot_last_turned_in_place():
+    """Seen in the demo by a wall: the avoider's escape turned the robot right, then it stepped
+    forward, the guard turned it left (the way that step steered), then the avoider right
+    again, for 18 s. Within a revolution's time of a turn in place, the guard turns that way."""
+    from spikebox.runtime.arbiter import Decision
+    from spikebox.runtime.arbiter.near import NEAR, RangeGuard
+    guard = RangeGuard(ArbiterConfig(range_stop_mm=100, range_slow_mm=300, range_release_mm=200))
+    escape = Decision(72.0, -72.0, "obstacle_avoid", "obstacle", True)      # right, in place
+    assert guard.step(0.0, escape, 90) is escape                            # passed as it is
+    step_left = Decision(120.0, 160.0, "obstacle_avoid", "steer", False)    # forward, bearing left
+    d = guard.step(0.5, step_left, 90)
+    assert d.reason == NEAR and d.right_mm_s < 0 < d.left_mm_s              # right, as it was
+    assert guard.step(0.6, step_left, 150).right_mm_s < 0                   # and it keeps it
+    guard.step(0.7, step_left, 400)                                          # clear
+    d = guard.step(0.8 + guard.revolution_s, step_left, 90)                 # long after: its own
+    assert d.left_mm_s < 0 < d.right_mm_s                                    # way, as the step
 
 
 def test_the_range_guard_stops_a_robot_boxed_in_rather_than_spin_for_ever():

@@ -16,9 +16,12 @@ nothing is in reach):
   but not below CREEP_MM_S: scaled all the way, a robot would close in ever more slowly and
   never reach the stop (seen: a way-on finder crawling at 5 mm/s toward a sign's board);
 - at `range_stop_mm` or nearer, forward motion is refused: the robot turns in place (a
-  safety stop, reason "near"), to the side the decision was turning, else the side it last
-  turned away, and keeps that side until the range reads more than `range_release_mm`
-  (hysteresis: it does not swing back and forth in front of a wall);
+  safety stop, reason "near") and keeps that side until the range reads more than
+  `range_release_mm` (hysteresis: it does not swing back and forth in front of a wall).
+  The side: the way the robot last turned in place, if it did within a revolution's time
+  (an obstacle avoider escaping, a search), else the side the decision was turning, else
+  the side it last turned away. Choosing apart, the avoider turned the robot right and the
+  guard left, in turn, 18 s long by a wall (seen in the demo);
 - turned a full revolution's time and still nothing is clear, the robot is boxed in or the
   sensor is stuck (dirt on it, a wrong reading): it stops (reason "boxed_in", a safety stop)
   and stays stopped until the range reads clear, rather than spin on the spot for ever.
@@ -63,6 +66,8 @@ class RangeGuard:
         self.slowed = 0                 # cycles it scaled forward motion down
         self._side = 0.0                # +1 left, -1 right while turning away; 0 when clear
         self._last_side = 1.0
+        self._spun: tuple[float, float] | None = None   # (side, when) of the last decision
+        #                                                 that turned the robot in place
 
     @property
     def enabled(self) -> bool:
@@ -70,6 +75,9 @@ class RangeGuard:
 
     def step(self, now_s: float, decision: Decision, range_mm: float | None) -> Decision:
         """`decision` as it may go out with `range_mm` ahead (None: no fresh telemetry)."""
+        spin = decision.right_mm_s - decision.left_mm_s
+        if spin and abs(decision.left_mm_s + decision.right_mm_s) < 1e-6:
+            self._spun = (1.0 if spin > 0 else -1.0, now_s)
         if not self.enabled or range_mm is None or range_mm >= RANGE_NONE:
             self._release()
             return decision
@@ -92,7 +100,10 @@ class RangeGuard:
             return decision
         if range_mm <= self.stop_mm:
             self.turns += 1
-            self._side = (1.0 if turn > 0 else -1.0) if abs(turn) > 1e-6 else self._last_side
+            if self._spun is not None and now_s - self._spun[1] <= self.revolution_s:
+                self._side = self._spun[0]
+            else:
+                self._side = (1.0 if turn > 0 else -1.0) if abs(turn) > 1e-6 else self._last_side
             self._last_side = self._side
             self._turning_since = now_s
             return self._turn_away(decision)
