@@ -209,7 +209,8 @@ def test_awake_experts_that_cannot_share_the_budget_take_turns_instead_of_thrash
     from spikebox.runtime.daemon.experts_loop import ROTATE_FRAMES
     clock = FakeClock()
     sizes = {n: e.footprint_bytes for n, e in demo.experts.items()}
-    first, second = sorted(demo.experts)[:2]
+    # two of the box, in the order the loop chooses: priority first, then name
+    first, second = sorted(sorted(demo.experts)[:2], key=lambda n: -demo.experts[n].priority)
     loop, slot, results, stages, pager = _experts_loop(demo, clock,
                                                        budget=max(sizes[first], sizes[second]))
     ran = {first: 0, second: 0}
