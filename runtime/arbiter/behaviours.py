@@ -171,13 +171,12 @@ class SeekRule:
             return self._seek(now_s, row, frame_id)
         if self._coast is None and sighting is not None and row is not None:
             self._coast = self._coast_from(now_s, *sighting)    # just lost from sight
-        if self._coast is not None:
-            coast, self._coast = self._coast, None
-            if now_s < coast.until_s:
-                self._coast = coast
-                return coast.bid
-            return self._arrived(now_s, coast.bid.frame_id)
-        return None
+        if self._coast is None:
+            return None
+        if now_s < self._coast.until_s:
+            return self._coast.bid
+        frame_id, self._coast = self._coast.bid.frame_id, None
+        return self._arrived(now_s, frame_id)
 
     def _seek(self, now_s, row, frame_id):
         c = self.contract

@@ -78,6 +78,15 @@ class Decision:
     silent: Mapping[str, str] = field(default_factory=dict)   # awake expert -> its fault
 
 
+def spin_side(decision) -> float:
+    """+1 a setpoint (anything with left_mm_s, right_mm_s) turning the robot in place to the
+    left, -1 to the right, 0 one that does not turn it in place."""
+    spin = decision.right_mm_s - decision.left_mm_s
+    if not spin or abs(decision.left_mm_s + decision.right_mm_s) >= 1e-6:
+        return 0.0
+    return 1.0 if spin > 0 else -1.0
+
+
 @dataclass
 class ArbiterCounts:
     """Control cycles, by what was decided and by each expert's faults."""
@@ -140,11 +149,13 @@ class Arbiter:
         decision = (Decision(0.0, 0.0, None, BLIND, True, None, silent) if blind
                     else self._clipped(self._choose(bids, silent)))
         spin = decision.right_mm_s - decision.left_mm_s
-        if spin and (decision.reason in (SEEKING, COASTING) or (
-                decision.safety_stop and abs(decision.left_mm_s + decision.right_mm_s) < 1e-6)):
-            # A search goes on the way the robot last turned toward what it sought (lost
-            # from sight, it is likelier there than behind), or the way a safety turn in place
-            # went (instead of turning straight back to what the robot just turned from).
+        if decision.reason in (SEEKING, COASTING) and spin:
+            # A search goes on the way the robot last turned toward what it sought: lost
+            # from sight, it is likelier there than behind.
+            self._search_side = 1.0 if spin > 0 else -1.0
+        elif decision.safety_stop and spin_side(decision):
+            # ... or the way a safety turn in place went, instead of turning straight back
+            # to what the robot just turned from.
             self._search_side = 1.0 if spin > 0 else -1.0
         self.counts.cycles += 1
         self.counts.reasons[decision.reason] += 1

@@ -12,9 +12,8 @@ with it. Conventions are the C robot's: a steering > 0 turns left
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import math
+from dataclasses import dataclass
 
 import numpy as np
 

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING
 from spikebox.firmware_bridge.protocol import RANGE_NONE
 
 from .behaviours import ESCAPE_TURN
-from .decide import Decision
+from .decide import Decision, spin_side
 
 if TYPE_CHECKING:
     from ..daemon.config import ArbiterConfig
@@ -75,9 +75,9 @@ class RangeGuard:
 
     def step(self, now_s: float, decision: Decision, range_mm: float | None) -> Decision:
         """`decision` as it may go out with `range_mm` ahead (None: no fresh telemetry)."""
-        spin = decision.right_mm_s - decision.left_mm_s
-        if spin and abs(decision.left_mm_s + decision.right_mm_s) < 1e-6:
-            self._spun = (1.0 if spin > 0 else -1.0, now_s)
+        side = spin_side(decision)
+        if side:
+            self._spun = (side, now_s)
         if not self.enabled or range_mm is None or range_mm >= RANGE_NONE:
             self._release()
             return decision
