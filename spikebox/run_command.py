@@ -37,8 +37,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from spikebox.firmware_bridge import BridgeError
     from spikebox.runtime.box import BoxError
-    from spikebox.runtime.daemon.run import (DEMO_SECONDS, ConfigRefused, Daemon, DaemonError,
-                                             demo_overrides, run_until_signalled)
+    from spikebox.runtime.daemon.refusals import ConfigRefused, DaemonError
+    from spikebox.runtime.daemon.run import (DEMO_SECONDS, Daemon, demo_overrides,
+                                             run_until_signalled)
     if config.source.capture.startswith("sim") and not args.config:
         # The demo: it rolls on where no expert speaks (a real robot's default is to stand
         # still), runs the box's way-on finder on every frame, and ends on its own.

@@ -10,7 +10,8 @@ import pytest
 
 from spikebox.runtime.arbiter import Arbiter
 from spikebox.runtime.daemon import RunConfig
-from spikebox.runtime.daemon.run import ConfigRefused, Daemon, check_budget
+from spikebox.runtime.daemon.refusals import ConfigRefused, check_budget
+from spikebox.runtime.daemon.run import Daemon
 from spikebox.runtime.daemon.vision import REOPEN_EVERY_S
 from spikebox.runtime.pager import PagerConfig
 from spikebox.runtime.source import CameraSource
@@ -203,7 +204,7 @@ def test_always_awake_naming_an_expert_the_box_lacks_is_refused_naming_the_key()
     from pathlib import Path
 
     from spikebox.runtime.box import Box
-    from spikebox.runtime.daemon.run import check_always_awake
+    from spikebox.runtime.daemon.refusals import check_always_awake
     demo = Box.open(Path(__file__).resolve().parent.parent / "models" / "demo.box")
     name = sorted(demo.experts)[0]
     assert check_always_awake((name,), demo) == (name,)

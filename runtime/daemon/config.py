@@ -146,6 +146,9 @@ class RatesConfig:
     control_hz: float = 50.0       # drive setpoint and heartbeat to the MCU, per second
     frame_hz: float = 30.0         # frames from the source through encoder, activator, experts
     status_period_s: float = 1.0   # one status line this often
+    adapt: bool = True             # measured at start, a vision chain (encoder + activator) that
+                                   # cannot keep frame_hz slows it, with age limits stretched and
+                                   # camera-driven speeds scaled to match (runtime/daemon/pace.py)
 
     def __post_init__(self):
         check_fields(self, ConfigError)

@@ -4,8 +4,8 @@
     daemon = Daemon(config); threading.Thread(target=daemon.run).start(); daemon.stop("test")
 
 `run()` opens the box (hashes checked, signature if trusted keys are set), its
-activator and encoder, the pager over the box's experts, the source and the
-link, then runs the vision and experts loops in threads and the control loop in
+activator and encoder, times them to set the run's pace (pace.py), opens the
+source and the link and the pager over the box's experts, then runs the vision and experts loops in threads and the control loop in
 the calling thread until the run ends: its seconds or control cycles are done, a
 finite source ends, the sim course is completed, a stage fails, or `stop()` is
 called (the CLI calls it on SIGINT/SIGTERM). Then, in this order: the motors to
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 import threading
 import time
 from contextlib import ExitStack
@@ -29,13 +28,15 @@ from spikebox.runtime.arbiter.near import RangeGuard
 from spikebox.runtime.arbiter.stall import StallGuard
 from spikebox.runtime.box import Box
 from spikebox.runtime.experts.box_loader import BoxLoader
-from spikebox.runtime.pager import Pager, PagerConfig
+from spikebox.runtime.pager import Pager
 from spikebox.runtime.ratekeeper import Ratekeeper
 from spikebox.runtime.source import SourceError, open_source
 
 from .config import VIRTUAL_MCU, RunConfig
 from .control import ControlLoop
 from .experts_loop import ExpertsLoop, Results
+from .pace import Pace, TooSlowToDrive, measure_vision
+from .refusals import DaemonError, check_always_awake, check_budget
 from .stages import STAGES, StageClock
 from .status import StatusBoard
 from .vision import VisionLoop
@@ -52,14 +53,6 @@ DEMO_OVERRIDES = {"arbiter.idle": "search"}
 # only near something, so nothing in any zone is driven into; and the way-on finder, which has
 # no units (no zone of its own) and leads wherever nobody else speaks.
 DEMO_ALWAYS_AWAKE = ("obstacle_avoid", "exit_find")
-
-
-class DaemonError(RuntimeError):
-    """The run could not start (the message names the part and the fix)."""
-
-
-class ConfigRefused(DaemonError):
-    """The run config cannot work with this box (the message names the key and the fix)."""
 
 
 def demo_overrides(box_path: str | Path | None) -> dict:
@@ -92,7 +85,8 @@ class Daemon:
         self.observers = tuple(observers)
         self._loader_factory = loader_factory
         self._given_source = source
-        self.config = config
+        self.config = config                   # as given; the run's pace may adapt it (_pace)
+        self.pace: Pace | None = None
         self.clock = clock
         self._arbiter_factory = arbiter_factory
         self._status = status
@@ -126,19 +120,36 @@ class Daemon:
                 cfg.pager, pinned=tuple(dict.fromkeys(cfg.pager.pinned + always)))
             loader = self._loader_factory(box)
             check_budget(pager_config, loader.footprints(), box.path)   # before anything moves
+            activator = make_activator(network, backend=cfg.activator.backend)
+            closing.callback(activator.close)
+            cfg = self._pace(encoder, activator)     # the frame rate the source is opened at
             source = self._given_source
             if source is None:
                 source = self._open_source()
                 closing.callback(source.close)
+            # The link last, after the slow set-up (Lava builds its runtime in seconds): from
+            # its handshake on, the MCU's watchdog wants the control loop's heartbeats.
             link = self._open_link(source, closing)
-            activator = make_activator(network, backend=cfg.activator.backend)
-            closing.callback(activator.close)
             pager = Pager(pager_config, loader, loader.footprints(),
                           shell_footprints=loader.shell_footprints(), clock=self.clock)
             closing.callback(pager.close)
             arbiter = (self._arbiter_factory or _default_arbiter)(box, cfg)
             self._loop(box, source, encoder, activator, pager, link, arbiter)
         return self.summary()
+
+    def _pace(self, encoder, activator) -> RunConfig:
+        """Measure the vision chain and adapt the run's rates to it (pace.py); the config the
+        run then uses, which becomes self.config."""
+        cfg = self.config
+        cost = measure_vision(encoder, activator, cfg.source.frame_size_px, cfg.activator.backend)
+        try:
+            self.pace = Pace.for_cost(cfg, cost)
+        except TooSlowToDrive as e:
+            raise DaemonError(str(e)) from None
+        keeps_up = self.pace.sustainable_hz >= self.pace.configured_hz
+        (logger.info if keeps_up else logger.warning)("%s", self.pace.describe())
+        self.config = self.pace.apply(cfg)
+        return self.config
 
     def _open_source(self):
         cfg = self.config
@@ -165,7 +176,8 @@ class Daemon:
 
     def _loop(self, box, source, encoder, activator, pager, link, arbiter) -> None:
         cfg = self.config
-        stages = StageClock(STAGES, cfg)
+        stages = StageClock(STAGES, cfg, deadline_ms=self.pace.deadlines_ms(
+            {s.name: s.deadline_share for s in STAGES}))
         max_age = float(cfg.source.max_frame_age_ms)
         always = tuple(cfg.activator.always_awake)
         vision = VisionLoop(source, encoder, activator, pager, stages, max_frame_age_ms=max_age,
@@ -316,6 +328,7 @@ class Daemon:
             "latency_ms_p50": percentile(lat, 50),
             "latency_ms_p99": percentile(lat, 99),
             "stalled_frames": experts.stalled_frames,
+            "pace": self.pace.as_dict(),
             "expert_runs": experts.runs,
             "page_ins": experts.page_ins,
             "refused": dict(experts.refused),
@@ -328,50 +341,6 @@ class Daemon:
             "source": {**p["source"].stats(), "losses": vision.losses,
                        "reopen_attempts": vision.reopen_attempts},
         }
-
-
-def check_always_awake(names: tuple[str, ...], box: Box) -> tuple[str, ...]:
-    """The always-awake experts, each one the box has (else ConfigRefused naming the key)."""
-    unknown = [n for n in names if n not in box.experts]
-    if unknown:
-        raise ConfigRefused(f"activator.always_awake = {list(names)}: {box.path} has no expert "
-                            f"{unknown[0]!r}; name some of {sorted(box.experts)}")
-    asleep = [n for n in box.experts if not box.experts[n].camera_woken and n not in names]
-    if asleep:
-        logger.warning("%s: the camera never wakes %s (no units); it runs only if named in "
-                       "activator.always_awake", box.path, ", ".join(asleep))
-    return tuple(names)
-
-
-def check_budget(pager: PagerConfig, footprints: dict[str, int], box_path: Path) -> None:
-    """ConfigRefused, naming the key and the fix, for a [pager] that cannot work with this box:
-    a budget no expert fits in, pinned experts the box lacks or the budget cannot hold.
-    Experts bigger than a budget others fit in are only warned of: they never run."""
-    if pager.budget_bytes is None or not footprints:     # the default fits the largest
-        return
-    budget = pager.budget_bytes
-    unknown = [n for n in pager.pinned if n not in footprints]
-    if unknown:
-        raise ConfigRefused(f"pager.pinned = {list(pager.pinned)}: {box_path} has no expert "
-                          f"{unknown[0]!r}; pin some of {sorted(footprints)}")
-    smallest = min(footprints, key=footprints.get)
-    need = max(footprints.values())
-    fix = (f"give at least {need:,} B (--budget-mb {math.ceil(need / 1e6)}) so every expert "
-           "can be paged in, or leave it out for a quarter of the box")
-    if budget < footprints[smallest]:
-        raise ConfigRefused(f"pager.budget_bytes = {budget:,}: smaller than every expert in "
-                          f"{box_path} (the smallest, {smallest}, needs {footprints[smallest]:,} B "
-                          f"resident); {fix}")
-    pinned = sum(footprints[n] for n in pager.pinned)
-    if pinned > budget:
-        raise ConfigRefused(f"pager.pinned = {list(pager.pinned)}: together they need {pinned:,} B "
-                          f"resident, more than pager.budget_bytes = {budget:,}; raise the "
-                          "budget or pin fewer")
-    room = budget - pinned
-    too_big = sorted(n for n, b in footprints.items() if n not in pager.pinned and b > room)
-    if too_big:
-        logger.warning("pager.budget_bytes = %s: %s never fit beside the pinned experts (they "
-                       "are skipped when woken); %s", f"{budget:,}", ", ".join(too_big), fix)
 
 
 def _default_arbiter(box, config: RunConfig):

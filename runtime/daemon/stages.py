@@ -80,9 +80,11 @@ class StageClock:
     """Per-stage call counts, missed deadlines, stale inputs and latency percentiles.
     Thread-safe: each loop records its own stages; the status line reads all."""
 
-    def __init__(self, stages: tuple[Stage, ...], config):
+    def __init__(self, stages: tuple[Stage, ...], config, deadline_ms: dict | None = None):
+        """deadline_ms: stage name -> its deadline, where measured (pace.py), not a share."""
         self.deadline_ms = {s.name: 1000.0 * s.deadline_share / config_value(config, s.rate_key)
                             for s in stages}
+        self.deadline_ms.update(deadline_ms or {})
         self.stats = {s.name: StageStats() for s in stages}
         self._ms = {s.name: collections.deque(maxlen=LATENCY_WINDOW) for s in stages}
         self._lock = threading.Lock()
