@@ -393,6 +393,41 @@ def test_a_coast_ends_when_the_target_is_seen_again_and_only_starts_near_and_ahe
     assert arb.decide(4.1, {"exit_find": result(-3.0, 0.0, 0.0, t_s=4.1)}, set()).reason == "idle"
 
 
+def test_once_through_a_door_the_way_on_finder_never_leads_back_through_it():
+    """Seen in the demo: turned round in the zone it had just entered, the way-on finder took
+    the door behind (posts alike from both sides) for the exit and led the robot back."""
+    arb = arbiter(experts(exit_find=dict(drive={"seek": {**EXIT["seek"],
+                                                          "no_return_deg": 60}})), idle="stop")
+    awake = {"exit_find"}
+
+    def at(t, row, heading):
+        return arb.decide(t, {"exit_find": result(*row, t_s=t)}, awake, heading_rad=heading)
+
+    assert at(0.0, (3.0, 0.0, 0.5), 0.0).reason == "seek"          # the door ahead, due east
+    assert at(0.1, (3.0, 0.0, 0.05), 0.0).reason == "idle"         # through it: arrived
+    # Turned round (heading pi), the door it came through is seen again straight ahead: not
+    # sought, nor 50 deg off that line; 70 deg off it (the next zone's side wall), sought.
+    assert at(5.0, (3.0, 0.0, 1.5), math.pi).reason == "idle"
+    assert at(5.1, (3.0, math.radians(50), 1.5), math.pi).reason == "idle"
+    assert at(5.2, (3.0, math.radians(-70), 1.5), math.pi).reason == "seek"
+    # Through that one (heading pi - 70 deg), the memory is of the new way it came: due east
+    # is the way on again, and back along pi - 70 deg is not.
+    assert at(6.0, (3.0, 0.0, 0.05), math.pi - math.radians(70)).reason == "idle"
+    assert at(9.0, (3.0, 0.0, 1.5), 0.0).reason == "seek"
+    assert at(9.1, (3.0, 0.0, 1.5), -math.radians(70)).reason == "idle"
+    # Without a heading (no telemetry this cycle) it cannot tell: it seeks, as without the option.
+    assert at(9.2, (3.0, 0.0, 1.5), None).reason == "seek"
+
+
+def test_without_no_return_deg_a_seek_goes_back_the_way_it_came():
+    arb = arbiter(experts(exit_find=dict(drive=EXIT)), idle="stop")
+    at = lambda t, row, h: arb.decide(t, {"exit_find": result(*row, t_s=t)}, {"exit_find"},
+                                      heading_rad=h)
+    at(0.0, (3.0, 0.0, 0.5), 0.0)
+    at(0.1, (3.0, 0.0, 0.05), 0.0)
+    assert at(5.0, (3.0, 0.0, 1.5), math.pi).reason == "seek"
+
+
 def test_a_contract_without_coast_m_lets_go_when_the_target_is_lost():
     arb = arbiter(experts(ball_find=dict(drive=BALL)), idle="stop")
     arb.decide(0.0, {"ball_find": result(3.0, 0.1, 0.5, t_s=0.0)}, {"ball_find"})

@@ -74,7 +74,8 @@ class Rule(Protocol):
     can_stop: bool                 # it may bid a safety stop (then a silent one is feared)
 
     def step(self, now_s: float, row: np.ndarray | None, awake: bool,
-             frame_id: int | None) -> Bid | None: ...
+             frame_id: int | None, heading_rad: float | None = None) -> Bid | None: ...
+    # heading_rad: the robot's heading (heading.py; None: unknown this cycle)
 
 
 def make_rule(contract: DriveContract, wheels: Wheels) -> Rule:
@@ -119,7 +120,7 @@ class SteerRule:
         self.contract, self.wheels, self.can_stop = contract, wheels, contract.can_stop
         self._escape_side = 0.0           # +1 left, -1 right while blocked; 0 when clear
 
-    def step(self, now_s, row, awake, frame_id):
+    def step(self, now_s, row, awake, frame_id, heading_rad=None):
         if row is None:
             return None
         c, steering = self.contract, float(row[self.contract.steering])
@@ -154,13 +155,17 @@ class SeekRule:
         self._sighting: tuple[float, float, int | None] | None = None  # the last cycle's
         #                               seek: (bearing rad, distance m, frame id), else None
         self._coast: _Action | None = None
+        self._came_from: float | None = None    # heading (rad) straight back along the last
+        #                                         arrival, with no_return_deg; else None
+        self._heading: float | None = None
 
-    def step(self, now_s, row, awake, frame_id):
+    def step(self, now_s, row, awake, frame_id, heading_rad=None):
         c = self.contract
+        self._heading = heading_rad
         if not awake:
             self._held = self._coast = self._sighting = None   # the activator let it go
             return None
-        seen = row is not None and row[c.visible] > 0
+        seen = row is not None and row[c.visible] > 0 and not self._behind(row[c.bearing])
         if seen:
             self._released.seen(self._TARGET, now_s)
         if self._held is not None:
@@ -199,7 +204,16 @@ class SeekRule:
         return _Action(Bid(*self.wheels.steer(steering, c.speed), COASTING, False, frame_id),
                        now_s + seconds)
 
+    def _behind(self, bearing_rad: float) -> bool:
+        """True for a target within no_return_deg of the way the robot last arrived from."""
+        if self._came_from is None or self._heading is None:
+            return False
+        off = (self._heading + bearing_rad - self._came_from + math.pi) % (2 * math.pi) - math.pi
+        return abs(off) <= math.radians(self.contract.no_return_deg)
+
     def _arrived(self, now_s, frame_id):
+        if self.contract.no_return_deg is not None and self._heading is not None:
+            self._came_from = self._heading + math.pi
         if self.contract.on_arrival == HOLD:
             self._held = Bid(0.0, 0.0, ARRIVED, True, frame_id)
             return self._held
@@ -220,7 +234,7 @@ class ClassesRule:
         return self.contract.names[best] if row[best] - runner_up >= self.contract.margin \
             else None
 
-    def step(self, now_s, row, awake, frame_id):
+    def step(self, now_s, row, awake, frame_id, heading_rad=None):
         c = self.contract
         top = self.top_class(row) if row is not None else None
         if top is not None:

@@ -152,6 +152,10 @@ class SeekDrive(_Behaviour):
     coast_m: float | None = None           # lost from sight while sought, nearer than this:
                                            # driven on to where it was last seen, then arrived
                                            # at (None: lost is lost, others drive)
+    no_return_deg: float | None = None     # once arrived, a target seen within this many
+                                           # degrees of straight back along the way it arrived
+                                           # is not sought until it next arrives: the door it
+                                           # came in by (heading from the MCU's gyro)
     COLUMNS = ("visible", "bearing", "distance", "aligned")
 
     def __post_init__(self):
@@ -161,6 +165,9 @@ class SeekDrive(_Behaviour):
         if self.coast_m is not None and not self.coast_m > self.arrive_m:
             raise Invalid("coast_m", self.coast_m, f"a distance in m > arrive_m "
                           f"({self.arrive_m:g}): nearer than arrive_m it has arrived")
+        if self.no_return_deg is not None and not 0 < self.no_return_deg < 180:
+            raise Invalid("no_return_deg", self.no_return_deg, "an angle in degrees, > 0 and "
+                          "< 180 (180 would ignore every target once arrived)")
 
     @property
     def can_stop(self) -> bool:
@@ -173,8 +180,10 @@ class SeekDrive(_Behaviour):
         square = ", squared up (aligned > 0; else it turns in place)" if self.aligned is not None else ""
         coast = (f"; lost from sight within {self.coast_m:g} m, it drives on to where it was "
                  f"last seen" if self.coast_m is not None else "")
+        back = (f"; once arrived, never sought again within {self.no_return_deg:g} deg of the "
+                f"way it came, until it next arrives" if self.no_return_deg is not None else "")
         return (f"seek by {cols} at {self.speed:g} of cruise; arrives within "
-                f"{self.arrive_m:g} m{square}, then {then}{coast}")
+                f"{self.arrive_m:g} m{square}, then {then}{coast}{back}")
 
 
 @dataclass(frozen=True, kw_only=True)

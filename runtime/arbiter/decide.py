@@ -127,10 +127,12 @@ class Arbiter:
         return list(self._experts)
 
     def decide(self, now_s: float, results: Mapping[str, ExpertResult],
-               awake: AbstractSet[str] | None) -> Decision:
+               awake: AbstractSet[str] | None, heading_rad: float | None = None) -> Decision:
         """One control cycle's setpoint from each expert's latest result (`results`, by name:
         any it has; a result is acted on only while fresh) and the experts the activator
-        wants now (`awake`; None when there is no fresh frame to know it from: a stop)."""
+        wants now (`awake`; None when there is no fresh frame to know it from: a stop).
+        heading_rad: the robot's heading (heading.py), for rules that remember the way they
+        came; None: unknown this cycle."""
         blind = awake is None
         awake = frozenset() if blind else awake
         bids: list[tuple[int, str, Bid]] = []
@@ -141,7 +143,7 @@ class Arbiter:
                 row, fault, frame_id = self._read(entry, results.get(name), now_s)
             if fault:
                 self.counts.faults(fault)[name] += 1
-            bid = rule.step(now_s, row, name in awake, frame_id)
+            bid = rule.step(now_s, row, name in awake, frame_id, heading_rad)
             if bid is not None:
                 bids.append((-entry.priority, name, bid))
             elif fault:

@@ -21,6 +21,7 @@ import logging
 import time
 from dataclasses import dataclass
 
+from spikebox.runtime.arbiter.heading import GyroHeading
 from spikebox.runtime.arbiter.near import RangeGuard
 from spikebox.runtime.arbiter.stall import StallGuard
 
@@ -63,6 +64,7 @@ class ControlLoop:
         self.stall = stall                # None: no stall guard
         self.near = near                  # None: no range guard
         self.on_command: list = []     # callables(command), in this thread: recorders, the view
+        self.heading = GyroHeading()   # from the MCU's gyro: the way the robot came
 
     def fresh_seen(self, now_s: float):
         """The activator's newest frame, if fresh; else None (then nobody is awake)."""
@@ -75,9 +77,10 @@ class ControlLoop:
         now = self.clock()
         seen = self.fresh_seen(now)
         results = self.results.snapshot()
-        # No fresh frame (the camera lost or stalled): blind, and the arbiter stops the robot.
-        decision = self.arbiter.decide(now, results, None if seen is None else seen.awake)
         tel = self.link.latest_telemetry(max_age_ms=self.telemetry_max_age_ms)
+        # No fresh frame (the camera lost or stalled): blind, and the arbiter stops the robot.
+        decision = self.arbiter.decide(now, results, None if seen is None else seen.awake,
+                                       self.heading.update(tel))
         # Something close ahead on the range sensor (nearer than the camera sees): no
         # driving into it.
         if self.near is not None:
