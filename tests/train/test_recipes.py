@@ -79,3 +79,44 @@ def test_rewake_builds_a_new_activator_and_keeps_the_experts(tmp_path):
         if recipe.is_file():
             assert entry.drive is not None and entry.camera_woken == demo.experts[name].camera_woken
     assert encoder.config.static_features == "cues"
+
+
+def test_rewake_reads_a_recorded_run_and_labels_its_frames_as_the_world_did(tmp_path):
+    """rewake.py --closed-loop: a run's recording (frames.jsonl + PNGs) gives frames whose truth,
+    read back from JSON, calls for the same skill as the world's own GroundTruth did; and the
+    examples folder then holds half drive frames, half recorded ones, flat."""
+    import json
+    import math
+
+    import cv2
+    import numpy as np
+
+    sys.path.insert(0, str(RECIPES))
+    import rewake
+    from spikebox.runtime.sim.truth import cue_skill
+    from spikebox.runtime.sim.world import SimWorld, WorldConfig
+
+    rec = tmp_path / "run" / "recording"
+    (rec / "frames").mkdir(parents=True)
+    world = SimWorld(WorldConfig(course="tour"), seed=3)
+    want, rows = [], []
+    try:
+        for i, zone in enumerate(z for z in world.course.zones if z.entry is not None):
+            door = zone.entry
+            world.place_robot(door.x + 300 * door.nx, door.y + 300 * door.ny,
+                              math.atan2(door.ny, door.nx))
+            truth = world.truth()
+            want.append(cue_skill(truth))
+            image = np.full((120, 160, 3), 40 * i, np.uint8)
+            cv2.imwrite(str(rec / "frames" / f"{i:06d}.png"), image)
+            rows.append({"file": f"frames/{i:06d}.png", "truth": truth.to_json()})
+    finally:
+        world.close()
+    rows.append({"file": None, "truth": rows[0]["truth"]})              # no image: left out
+    (rec / "frames.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    frames = rewake.recorded_frames(tmp_path / "run")
+    assert len(frames) == len(want) and [cue_skill(f[2]) for f in frames] == want
+    assert len(set(want)) > 1                                          # the zones call for skills
+    drives = [("d", np.zeros((120, 160, 3), np.uint8), None)] * 10
+    folder = rewake._mixed(drives, frames, 8, tmp_path / "examples")
+    assert sorted(p.name for p in folder.iterdir()) == [f"{k:05d}.png" for k in range(8)]
