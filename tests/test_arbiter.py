@@ -149,7 +149,7 @@ def test_idle_stops_by_default_and_cruises_when_asked():
 
 
 def test_idle_search_turns_in_place_to_the_left_and_gives_way_to_any_bid():
-    from spikebox.runtime.arbiter.decide import SEARCH_TURN
+    from spikebox.runtime.arbiter.search import SEARCH_TURN
     arb = arbiter(demo_experts(), idle="search")
     d = arb.decide(0.0, {}, set())
     assert (d.reason, d.safety_stop, d.expert) == ("idle", False, None)

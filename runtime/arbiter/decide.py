@@ -22,11 +22,11 @@ The choice:
    the winner (it may bid a safety stop, or its priority is higher), stops the
    robot: it might have said stop, and a safe command beats a guess;
 4. nobody with anything to say: the idle behaviour, config.idle: "stop",
-   "cruise" straight on at idle_speed_mm_s, or "search": turn in place
-   (SEARCH_TURN of a full turn; to the left at first, then the way the robot
-   last turned toward a target it sought, or the way the last safety turn in
-   place went, never back toward what it turned from) until some expert sees
-   what it is for;
+   "cruise" straight on at idle_speed_mm_s, or "search" (search.py): look round
+   (turn in place, to the left at first, then the way the robot last turned
+   toward a target it sought, or the way the last safety turn in place went,
+   never back toward what it turned from), then drive toward the most room the
+   range sensor read, and look round again, until some expert sees what it is for;
 5. but blind (`awake` is None: no fresh frame, the camera lost or stalled) the
    robot stops, whatever the idle behaviour: it never cruises on what it cannot see.
 The wheels are then scaled down together (the arc kept) to ±max_wheel_mm_s.
@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, AbstractSet, Mapping
 import numpy as np
 
 from .behaviours import COASTING, SEEKING, Bid, Rule, Wheels, make_rule
+from .search import Search
 
 if TYPE_CHECKING:                        # the config imports this module's IDLE_MODES
     from ..daemon.config import ArbiterConfig
@@ -50,7 +51,6 @@ if TYPE_CHECKING:                        # the config imports this module's IDLE
 
 IDLE_STOP, IDLE_CRUISE, IDLE_SEARCH = "stop", "cruise", "search"   # ArbiterConfig.idle
 IDLE_MODES = (IDLE_STOP, IDLE_CRUISE, IDLE_SEARCH)
-SEARCH_TURN = 0.5        # idle = "search" turns in place to the left at this share of a full turn
 IDLE = "idle"                                      # Decision.reason with nobody to drive
 BLIND = "blind"                                    # Decision.reason with no fresh frame
 # Why an awake expert is silent this cycle: Decision.reason when that stops the robot.
@@ -117,6 +117,7 @@ class Arbiter:
         wheels = Wheels(config.steering, config.wheelbase_mm, config.full_turn_bearing_rad)
         self._wheels = wheels
         self._search_side = 1.0     # +1 left, -1 right: the way the last turn in place went
+        self._search = Search(wheels, config.idle_speed_mm_s)
         self._experts: dict[str, tuple[ExpertEntry, Rule]] = {
             name: (entry, make_rule(entry.drive, wheels))
             for name, entry in sorted(experts.items()) if entry.drive is not None}
@@ -127,12 +128,14 @@ class Arbiter:
         return list(self._experts)
 
     def decide(self, now_s: float, results: Mapping[str, ExpertResult],
-               awake: AbstractSet[str] | None, heading_rad: float | None = None) -> Decision:
+               awake: AbstractSet[str] | None, heading_rad: float | None = None,
+               range_mm: float | None = None) -> Decision:
         """One control cycle's setpoint from each expert's latest result (`results`, by name:
         any it has; a result is acted on only while fresh) and the experts the activator
         wants now (`awake`; None when there is no fresh frame to know it from: a stop).
         heading_rad: the robot's heading (heading.py), for rules that remember the way they
-        came; None: unknown this cycle."""
+        came, and range_mm: the MCU's range reading, for the idle search (search.py); None:
+        unknown this cycle."""
         blind = awake is None
         awake = frozenset() if blind else awake
         bids: list[tuple[int, str, Bid]] = []
@@ -149,7 +152,7 @@ class Arbiter:
             elif fault:
                 silent[name] = fault
         decision = (Decision(0.0, 0.0, None, BLIND, True, None, silent) if blind
-                    else self._clipped(self._choose(bids, silent)))
+                    else self._clipped(self._choose(bids, silent, now_s, heading_rad, range_mm)))
         spin = decision.right_mm_s - decision.left_mm_s
         if decision.reason in (SEEKING, COASTING) and spin:
             # A search goes on the way the robot last turned toward what it sought: lost
@@ -191,7 +194,8 @@ class Arbiter:
             return None, NONFINITE, frame_id
         return row, None, frame_id
 
-    def _choose(self, bids: list[tuple[int, str, Bid]], silent: dict[str, str]) -> Decision:
+    def _choose(self, bids: list[tuple[int, str, Bid]], silent: dict[str, str], now_s: float,
+                heading_rad: float | None, range_mm: float | None) -> Decision:
         safety = [b for b in bids if b[2].safety_stop]
         if safety:
             return _decision(min(safety, key=lambda b: b[:2]), silent)
@@ -206,8 +210,8 @@ class Arbiter:
             speed = self.config.idle_speed_mm_s
             return Decision(speed, speed, None, IDLE, False, None, silent)
         if self.config.idle == IDLE_SEARCH:
-            return Decision(*self._wheels.turn_in_place(self._search_side * SEARCH_TURN), None,
-                            IDLE, False, None, silent)
+            return Decision(*self._search.step(now_s, self._search_side, heading_rad, range_mm),
+                            None, IDLE, False, None, silent)
         return Decision(0.0, 0.0, None, IDLE, False, None, silent)
 
     def _clipped(self, d: Decision) -> Decision:

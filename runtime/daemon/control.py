@@ -80,7 +80,8 @@ class ControlLoop:
         tel = self.link.latest_telemetry(max_age_ms=self.telemetry_max_age_ms)
         # No fresh frame (the camera lost or stalled): blind, and the arbiter stops the robot.
         decision = self.arbiter.decide(now, results, None if seen is None else seen.awake,
-                                       self.heading.update(tel))
+                                       self.heading.update(tel),
+                                       None if tel is None else tel.range_mm)
         # Something close ahead on the range sensor (nearer than the camera sees): no
         # driving into it.
         if self.near is not None:

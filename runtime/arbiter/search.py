@@ -1,0 +1,93 @@
+"""idle = "search": look round; nothing seen, go where there is most room, and look round again.
+
+    search = Search(wheels, idle_speed_mm_s)
+    left, right = search.step(now_s, side, heading_rad, range_mm)   # each cycle nobody drives
+
+Turning in place on one spot finds what can be seen from that spot. By a wall it finds
+little (half the turn faces the wall), and in the demo the robot then drifted along walls
+for minutes with the way on out of view. So, knowing its heading (heading.py, the MCU's
+gyro) and how far it could drive straight on (telemetry range_mm):
+
+1. LOOK: turn in place, `side` first (the arbiter's choice: the way the robot last turned
+   toward what it sought), a full turn, noting the range at each heading;
+2. FACE: turn to the heading with the most room (each heading scored by the least range
+   within ROOM_WINDOW_RAD of it, so a wide opening beats a slit);
+3. GO: drive straight on at idle_speed_mm_s, until the range falls to GO_UNTIL_MM, or for
+   as long as half the room seen allows (at most GO_MAX_S); then LOOK again.
+
+Without a heading or a range this cycle it turns in place, as before. Taken over by an
+expert for more than RESUME_S, it starts again with LOOK: the robot has moved. The range
+and stall guards still act on what it asks for.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+SEARCH_TURN = 0.5          # turns in place at this share of a full turn rate
+LOOK, FACE, GO = "look", "face", "go"
+ROOM_WINDOW_RAD = math.radians(15)
+FACED_RAD = math.radians(8)
+GO_UNTIL_MM = 450.0
+GO_MAX_S = 6.0
+RESUME_S = 1.0
+
+
+def _wrap(rad: float) -> float:
+    return (rad + math.pi) % (2 * math.pi) - math.pi
+
+
+class Search:
+    def __init__(self, wheels, idle_speed_mm_s: float):
+        self.wheels, self.speed_mm_s = wheels, float(idle_speed_mm_s)
+        self.phase = LOOK
+        self._start: float | None = None          # LOOK: the heading it started from
+        self._seen: list[tuple[float, float]] = []   # LOOK: (heading, range mm)
+        self._target: float | None = None         # FACE and GO: the heading chosen
+        self._go_until_s = 0.0
+        self._last_s: float | None = None
+
+    def step(self, now_s: float, side: float, heading_rad: float | None,
+             range_mm: float | None) -> tuple[float, float]:
+        resumed = self._last_s is None or now_s - self._last_s > RESUME_S
+        self._last_s = now_s
+        spin = self.wheels.turn_in_place(side * SEARCH_TURN)
+        if heading_rad is None or range_mm is None:
+            self._look()                           # blind to its own turn: turn, as before
+            return spin
+        if resumed:
+            self._look()
+        if self.phase == LOOK:
+            if self._start is None:
+                self._start = heading_rad
+            self._seen.append((heading_rad, float(range_mm)))
+            if abs(heading_rad - self._start) < 2 * math.pi:
+                return spin
+            self._target, room = self._most_room()
+            self.phase = FACE
+            self._room_mm = room
+        if self.phase == FACE:
+            off = _wrap(self._target - heading_rad)
+            if abs(off) > FACED_RAD:
+                return self.wheels.turn_in_place(math.copysign(SEARCH_TURN, off))
+            self.phase = GO
+            drive_s = max(0.0, self._room_mm / 2 - GO_UNTIL_MM) / self.speed_mm_s
+            self._go_until_s = now_s + min(GO_MAX_S, drive_s)
+        if self.phase == GO:
+            if range_mm > GO_UNTIL_MM and now_s < self._go_until_s:
+                return (self.speed_mm_s, self.speed_mm_s)
+            self._look()
+        return spin
+
+    def _look(self) -> None:
+        self.phase, self._start, self._seen, self._target = LOOK, None, [], None
+
+    def _most_room(self) -> tuple[float, float]:
+        """The heading whose neighbourhood (ROOM_WINDOW_RAD) reads the most room, and that room."""
+        seen = np.asarray(self._seen)
+        h, r = seen[:, 0], seen[:, 1]
+        near = np.abs((h[:, None] - h[None, :] + np.pi) % (2 * np.pi) - np.pi) <= ROOM_WINDOW_RAD
+        room = np.where(near, r[None, :], np.inf).min(axis=1)
+        best = int(np.argmax(room))
+        return float(h[best]), float(room[best])

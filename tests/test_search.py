@@ -1,0 +1,76 @@
+"""idle = "search" (runtime/arbiter/search.py): look round, go where there is most room, look
+again; a robot turned by its own wheels in a made-up room whose range reading depends on the
+heading."""
+import math
+
+import pytest
+
+from arbiterkit import arbiter, demo_experts
+from spikebox.runtime.arbiter.search import FACE, GO, GO_UNTIL_MM, LOOK, RESUME_S, Search
+
+DT = 0.02
+
+
+def _room(heading: float) -> float:
+    """A corridor of 1,800 mm toward 2.0 rad (+-0.4 rad), a slit of 2,000 mm at -1.0 rad
+    (+-0.05 rad), walls at 300 mm elsewhere."""
+    off = lambda h0: abs((heading - h0 + math.pi) % (2 * math.pi) - math.pi)
+    if off(2.0) < 0.4:
+        return 1800.0
+    if off(-1.0) < 0.05:
+        return 2000.0
+    return 300.0
+
+
+def _drive(arb, seconds, start_heading=0.3, t0=0.0, heading=None):
+    """Run the arbiter's idle search on a robot whose heading its wheels turn; the phases seen
+    and where it ended."""
+    h = start_heading if heading is None else heading
+    wheelbase = arb.config.wheelbase_mm
+    moved = 0.0
+    phases = []
+    t = t0
+    while t < t0 + seconds:
+        rng = _room(h) - (moved if arb._search.phase == GO else 0.0)
+        d = arb.decide(t, {}, set(), heading_rad=h, range_mm=rng)
+        h += (d.right_mm_s - d.left_mm_s) / wheelbase * DT
+        if d.left_mm_s == d.right_mm_s:
+            moved += d.left_mm_s * DT
+        phases.append((arb._search.phase, h))
+        t += DT
+    return h, moved, phases
+
+
+def test_it_looks_round_once_then_drives_into_the_widest_opening_not_the_slit():
+    arb = arbiter(demo_experts(), idle="search")
+    _, moved, seen = _drive(arb, 30.0)
+    phases = [p for p, _ in seen]
+    assert phases[0] == LOOK and FACE in phases and GO in phases
+    first_go = phases.index(GO)
+    turned = abs(seen[phases.index(FACE)][1] - seen[0][1])
+    assert turned >= 2 * math.pi                          # a whole turn looked at first
+    assert moved > 300.0                                  # then it drove ...
+    # ... toward the corridor (2.0 rad), whose window reads 1,800 mm, not the 2,000 mm slit
+    going = seen[first_go][1]
+    assert abs((going - 2.0 + math.pi) % (2 * math.pi) - math.pi) < 0.45
+    assert LOOK in phases[first_go:]                      # and then looked round again
+    first_leg = phases[first_go:].index(LOOK) * DT * arb.config.idle_speed_mm_s
+    assert first_leg == pytest.approx(1800.0 / 2 - GO_UNTIL_MM, abs=20)  # half the room seen,
+    #                                                                     less the stop
+
+
+def test_without_a_heading_or_a_range_it_turns_in_place_as_before():
+    arb = arbiter(demo_experts(), idle="search")
+    for t, (h, r) in enumerate([(None, 500.0), (0.1, None), (None, None)]):
+        d = arb.decide(t * DT, {}, set(), heading_rad=h, range_mm=r)
+        assert d.left_mm_s == pytest.approx(-d.right_mm_s) and d.right_mm_s > 0
+
+
+def test_taken_over_by_an_expert_for_a_while_it_looks_round_again_from_where_it_is():
+    arb = arbiter(demo_experts(), idle="search")
+    _drive(arb, 12.0)
+    assert arb._search.phase in (FACE, GO, LOOK)
+    s: Search = arb._search
+    s.phase = GO                                          # mid-way somewhere
+    arb.decide(12.0 + RESUME_S + 0.5, {}, set(), heading_rad=0.0, range_mm=1500.0)
+    assert s.phase == LOOK
