@@ -419,6 +419,30 @@ def test_once_through_a_door_the_way_on_finder_never_leads_back_through_it():
     assert at(9.2, (3.0, 0.0, 1.5), None).reason == "seek"
 
 
+def test_a_coast_through_a_door_remembers_the_way_back_even_if_another_expert_takes_over():
+    """Seen in the demo: coasting through the door, the robot was taken over by the ball finder
+    before the coast ended, so it never 'arrived', and 45 s later the way-on finder led it back
+    through that door."""
+    arb = arbiter(experts(exit_find=dict(drive={"seek": {**EXIT["seek"], "no_return_deg": 60}}),
+                          ball_find=dict(drive=BALL)), idle="stop")
+    at = lambda t, rows, h: arb.decide(t, {n: result(*r, t_s=t) for n, r in rows.items()},
+                                       set(rows), heading_rad=h)
+    no_ball = (-3.0, 0.0, 0.0)
+    assert at(0.0, {"exit_find": (3.0, 0.2, 0.6), "ball_find": no_ball}, 0.0).reason == "seek"
+    d = at(0.1, {"exit_find": (-3.0, 0.0, 0.0), "ball_find": no_ball}, 0.0)
+    assert d.reason == "coast"                                    # lost at 0.6 m: committed
+    for k in range(50):                                           # taken over mid-coast; the
+        d = at(0.3 + 0.1 * k, {"exit_find": (-3.0, 0.0, 0.0),     # coast runs out meanwhile
+                               "ball_find": (3.0, 0.5, 1.0)}, 0.1 + 0.05 * k)
+        assert d.expert == "ball_find"
+    # Turned round, the door it came through (due west, heading + 0.2 + pi from the coast's
+    # start) reads as the way on: not sought.
+    assert at(30.0, {"exit_find": (3.0, 0.0, 2.0), "ball_find": no_ball},
+              math.pi + 0.2).reason == "idle"
+    assert at(30.1, {"exit_find": (3.0, 0.0, 2.0), "ball_find": no_ball},
+              0.2 + math.radians(90)).reason == "seek"
+
+
 def test_without_no_return_deg_a_seek_goes_back_the_way_it_came():
     arb = arbiter(experts(exit_find=dict(drive=EXIT)), idle="stop")
     at = lambda t, row, h: arb.decide(t, {"exit_find": result(*row, t_s=t)}, {"exit_find"},

@@ -192,6 +192,7 @@ class SeekRule:
         if c.aligned is not None and row[c.aligned] <= 0:
             # Close enough, not square: no nearer, only turn on the spot toward it.
             return Bid(*self.wheels.turn_in_place(steering), ALIGNING, True, frame_id)
+        self._passing(float(row[c.bearing]))
         return self._arrived(now_s, frame_id)
 
     def _coast_from(self, now_s, bearing_rad, distance_m, frame_id) -> _Action | None:
@@ -201,6 +202,9 @@ class SeekRule:
             return None
         steering, seconds = self.wheels.limits.arc_through(bearing_rad, distance_m * 1000.0,
                                                            c.speed)
+        # Committed to going through: the way back is behind the target from here on, even
+        # if another expert takes the robot over before the coast ends.
+        self._passing(bearing_rad)
         return _Action(Bid(*self.wheels.steer(steering, c.speed), COASTING, False, frame_id),
                        now_s + seconds)
 
@@ -211,9 +215,12 @@ class SeekRule:
         off = (self._heading + bearing_rad - self._came_from + math.pi) % (2 * math.pi) - math.pi
         return abs(off) <= math.radians(self.contract.no_return_deg)
 
-    def _arrived(self, now_s, frame_id):
+    def _passing(self, bearing_rad: float) -> None:
+        """With no_return_deg: remember the way back from a target at `bearing_rad` passed."""
         if self.contract.no_return_deg is not None and self._heading is not None:
-            self._came_from = self._heading + math.pi
+            self._came_from = self._heading + bearing_rad + math.pi
+
+    def _arrived(self, now_s, frame_id):
         if self.contract.on_arrival == HOLD:
             self._held = Bid(0.0, 0.0, ARRIVED, True, frame_id)
             return self._held

@@ -96,8 +96,9 @@ class ArbiterConfig:
                                       # silent that cycle, counted, and the command is safe
     idle: str = IDLE_STOP             # no expert has anything to say: "stop" (stand still),
                                       # "cruise" (straight on at idle_speed_mm_s) or "search"
-                                      # (turn in place, looking for something to do)
-    idle_speed_mm_s: float = 80.0     # idle = "cruise": both wheels at this
+                                      # (look round; nothing seen, drive toward the most
+                                      # room the range sensor read; runtime/arbiter/search.py)
+    idle_speed_mm_s: float = 80.0     # idle = "cruise": both wheels at this; "search" drives at it
     wheelbase_mm: float = 150.0       # between the wheels' contact points
     cruise_mm_s: float = _DEMO_ROBOT.cruise_mm_s   # forward speed at steering 0, speed 1
     turn_rad_s: float = _DEMO_ROBOT.turn_rad_s     # turn rate at steering ±1
