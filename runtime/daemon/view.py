@@ -111,16 +111,18 @@ class LiveView:
             return
         self._server = server
         host, port = server.server_address[:2]
-        self.url = f"http://{host}:{port}/"
+        url = f"http://{host}:{port}/"
         self.thread_prefix = f"{THREAD_PREFIX}-{port}"   # which view a thread is, in a dump
         self._threads = [self._thread("server", lambda: server.serve_forever(poll_interval=0.1)),
                          self._thread("render", self._render_loop)]
-        logger.info("live view on %s", self.url)
+        logger.info("live view on %s", url)
         if self.on_serving is not None:
             try:
-                self.on_serving(self.url)
+                self.on_serving(url)
             except Exception:
                 self.failed("announcing its URL")
+        # Last: whoever waits for `url` finds it announced (a test read it between the two).
+        self.url = url
 
     def seen(self, seen) -> None:
         """In the vision loop: keep references, no more."""
