@@ -152,6 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "status line once a second. With no arguments it is the demo: the sim\n"
                     "world, the bundled box, the reference firmware on a pseudo-terminal,\n"
                     "120 s. Ctrl-C or SIGTERM stops the motors first, then the stages.\n"
+                    "An encoder and activator too slow for rates.frame_hz on this machine\n"
+                    "(Lava's CPU simulation: tools/lava-demo.toml) slow the frame rate and\n"
+                    "the robot to match, and the run says so (rates.adapt).\n"
                     "The run config (TOML, annotated in tools/spikebox.toml) is the defaults,\n"
                     "then --config FILE, then the flags, each of which sets the key named in\n"
                     "its help.")
