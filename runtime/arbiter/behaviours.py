@@ -35,7 +35,7 @@ import numpy as np
 
 from .contract import (CLASSES, HOLD, NONE, SEEK, STEER, STOP, TURN_LEFT, ClassesDrive,
                        DriveContract, SeekDrive, SteerDrive)
-from .kinematics import SteeringLimits
+from .kinematics import SteeringLimits, wrap_angle
 
 # Why a bid drives the robot as it does: Decision.reason (with decide.py's idle and faults).
 STEERING, OBSTACLE = "steer", "obstacle"
@@ -209,10 +209,10 @@ class SeekRule:
                        now_s + seconds)
 
     def _behind(self, bearing_rad: float) -> bool:
-        """True for a target within no_return_deg of the way the robot last arrived from."""
+        """True for a target within no_return_deg of the way back past the last target."""
         if self._came_from is None or self._heading is None:
             return False
-        off = (self._heading + bearing_rad - self._came_from + math.pi) % (2 * math.pi) - math.pi
+        off = wrap_angle(self._heading + bearing_rad - self._came_from)
         return abs(off) <= math.radians(self.contract.no_return_deg)
 
     def _passing(self, bearing_rad: float) -> None:

@@ -152,10 +152,11 @@ class SeekDrive(_Behaviour):
     coast_m: float | None = None           # lost from sight while sought, nearer than this:
                                            # driven on to where it was last seen, then arrived
                                            # at (None: lost is lost, others drive)
-    no_return_deg: float | None = None     # once arrived, a target seen within this many
-                                           # degrees of straight back along the way it arrived
-                                           # is not sought until it next arrives: the door it
-                                           # came in by (heading from the MCU's gyro)
+    no_return_deg: float | None = None     # once past a target (a coast through it started,
+                                           # or arrived), one seen within this many degrees of
+                                           # straight back is not sought until the next is
+                                           # passed: the door it came in by (heading from the
+                                           # MCU's gyro)
     COLUMNS = ("visible", "bearing", "distance", "aligned")
 
     def __post_init__(self):
@@ -167,7 +168,7 @@ class SeekDrive(_Behaviour):
                           f"({self.arrive_m:g}): nearer than arrive_m it has arrived")
         if self.no_return_deg is not None and not 0 < self.no_return_deg < 180:
             raise Invalid("no_return_deg", self.no_return_deg, "an angle in degrees, > 0 and "
-                          "< 180 (180 would ignore every target once arrived)")
+                          "< 180 (180 would ignore every target once one is passed)")
 
     @property
     def can_stop(self) -> bool:
@@ -180,8 +181,8 @@ class SeekDrive(_Behaviour):
         square = ", squared up (aligned > 0; else it turns in place)" if self.aligned is not None else ""
         coast = (f"; lost from sight within {self.coast_m:g} m, it drives on to where it was "
                  f"last seen" if self.coast_m is not None else "")
-        back = (f"; once arrived, never sought again within {self.no_return_deg:g} deg of the "
-                f"way it came, until it next arrives" if self.no_return_deg is not None else "")
+        back = (f"; once past a target, none sought within {self.no_return_deg:g} deg of the "
+                f"way back until the next is passed" if self.no_return_deg is not None else "")
         return (f"seek by {cols} at {self.speed:g} of cruise; arrives within "
                 f"{self.arrive_m:g} m{square}, then {then}{coast}{back}")
 

@@ -18,6 +18,11 @@ from dataclasses import dataclass
 import numpy as np
 
 
+def wrap_angle(rad):
+    """An angle (or an array of them) in radians, into [-pi, pi)."""
+    return (rad + np.pi) % (2 * np.pi) - np.pi
+
+
 @dataclass(frozen=True)
 class SteeringLimits:
     """How fast the robot goes and turns at a steering; the demo robot's by default."""

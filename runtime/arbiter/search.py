@@ -25,6 +25,8 @@ import math
 
 import numpy as np
 
+from .kinematics import wrap_angle
+
 SEARCH_TURN = 0.5          # turns in place at this share of a full turn rate
 LOOK, FACE, GO = "look", "face", "go"
 ROOM_WINDOW_RAD = math.radians(15)
@@ -34,10 +36,6 @@ GO_MAX_S = 6.0
 RESUME_S = 1.0
 
 
-def _wrap(rad: float) -> float:
-    return (rad + math.pi) % (2 * math.pi) - math.pi
-
-
 class Search:
     def __init__(self, wheels, idle_speed_mm_s: float):
         self.wheels, self.speed_mm_s = wheels, float(idle_speed_mm_s)
@@ -45,6 +43,7 @@ class Search:
         self._start: float | None = None          # LOOK: the heading it started from
         self._seen: list[tuple[float, float]] = []   # LOOK: (heading, range mm)
         self._target: float | None = None         # FACE and GO: the heading chosen
+        self._room_mm = 0.0                       # FACE and GO: the room seen that way
         self._go_until_s = 0.0
         self._last_s: float | None = None
 
@@ -68,7 +67,7 @@ class Search:
             self.phase = FACE
             self._room_mm = room
         if self.phase == FACE:
-            off = _wrap(self._target - heading_rad)
+            off = wrap_angle(self._target - heading_rad)
             if abs(off) > FACED_RAD:
                 return self.wheels.turn_in_place(math.copysign(SEARCH_TURN, off))
             self.phase = GO
@@ -87,7 +86,7 @@ class Search:
         """The heading whose neighbourhood (ROOM_WINDOW_RAD) reads the most room, and that room."""
         seen = np.asarray(self._seen)
         h, r = seen[:, 0], seen[:, 1]
-        near = np.abs((h[:, None] - h[None, :] + np.pi) % (2 * np.pi) - np.pi) <= ROOM_WINDOW_RAD
+        near = np.abs(wrap_angle(h[:, None] - h[None, :])) <= ROOM_WINDOW_RAD
         room = np.where(near, r[None, :], np.inf).min(axis=1)
         best = int(np.argmax(room))
         return float(h[best]), float(room[best])

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from ..arbiter.kinematics import wrap_angle
 from .camera import NEAR_MM, CameraView
 from .layout import DOCK_STOP_MM, ROBOT_RADIUS_MM, WALL_HEIGHT_MM, Course, Zone
 from .paths import GoalField
@@ -127,7 +128,7 @@ class GroundTruth:
 
 
 def wrap(angle: float) -> float:
-    return (angle + math.pi) % (2 * math.pi) - math.pi
+    return float(wrap_angle(angle))
 
 
 TURN_ROUND_RAD = math.radians(150.0)   # the line's way on further behind than this: turn round left
