@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from spikebox.runtime.arbiter import Arbiter, ExpertResult
+from spikebox.runtime.arbiter.odometry import Pose
 from spikebox.runtime.box import Manifest
 from spikebox.runtime.daemon.config import ArbiterConfig
 
@@ -24,6 +25,11 @@ def contract_shape(drive: dict) -> list[int]:
     if "names" in behaviour:
         return [1, len(behaviour["names"])]
     return [1, 1 + max(v for k, v in behaviour.items() if k in COLUMN_KEYS and v is not None)]
+
+
+def facing(heading_rad: float | None, x_mm: float = 0.0, y_mm: float = 0.0) -> Pose | None:
+    """A pose at (x_mm, y_mm) facing `heading_rad`; None stays None (no telemetry)."""
+    return None if heading_rad is None else Pose(x_mm, y_mm, heading_rad)
 
 
 def demo_manifest() -> dict:

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from arbiterkit import REPO, arbiter, demo_experts, experts, result
+from arbiterkit import REPO, arbiter, demo_experts, experts, facing, result
 from spikebox.runtime.arbiter import ExpertResult, SteeringLimits
 from spikebox.runtime.daemon import ConfigError, RunConfig
 from spikebox.runtime.daemon.config import ArbiterConfig
@@ -393,6 +393,78 @@ def test_a_coast_ends_when_the_target_is_seen_again_and_only_starts_near_and_ahe
     assert arb.decide(4.1, {"exit_find": result(-3.0, 0.0, 0.0, t_s=4.1)}, set()).reason == "idle"
 
 
+def test_with_a_pose_a_coast_steers_to_where_the_door_was_from_where_the_robot_is_now():
+    """Seen in the demo: the way-on finder saw the door 20 deg to the right while the avoider
+    was turning the robot right; by the time the door left the view the robot faced past it,
+    and the arc through 'where it was seen' (a bearing from another heading) led it away."""
+    arb = arbiter(experts(exit_find=dict(drive=EXIT)), idle="stop")
+    awake = {"exit_find"}
+    at = lambda t, row, pose: arb.decide(t, {"exit_find": result(*row, t_s=t)}, awake, pose=pose)
+    assert at(0.0, (3.0, -0.35, 0.6), facing(0.6)).reason == "seek"
+    d = at(0.1, (-3.0, 0.0, 0.0), facing(0.0))     # turned right meanwhile: the door is LEFT
+    assert d.reason == "coast" and d.right_mm_s > d.left_mm_s
+    # Steered each cycle by the pose: driven on toward the point, it keeps aiming at it ...
+    door = facing(0.6).point_at(-0.35, 600.0)
+    d = at(0.5, (-3.0, 0.0, 0.0), facing(-0.3, 100.0, 0.0))
+    bearing, _ = facing(-0.3, 100.0, 0.0).toward(door)
+    assert d.reason == "coast" and (d.left_mm_s, d.right_mm_s) == wheels(bearing / 0.6, 0.8)
+    # ... and is there once within HOME_MM: arrived, let go.
+    near = facing(0.0, door[0] - 100.0, door[1])
+    assert at(1.0, (-3.0, 0.0, 0.0), near).reason == "idle"
+
+
+def test_with_a_pose_a_coast_is_over_once_the_point_is_beside_or_behind():
+    arb = arbiter(experts(exit_find=dict(drive=EXIT)), idle="stop")
+    at = lambda t, row, pose: arb.decide(t, {"exit_find": result(*row, t_s=t)}, {"exit_find"},
+                                         pose=pose)
+    at(0.0, (3.0, 0.0, 0.8), facing(0.0))
+    assert at(0.1, (-3.0, 0.0, 0.0), facing(0.0)).reason == "coast"
+    assert at(0.5, (-3.0, 0.0, 0.0), facing(0.0, 0.0, 300.0)).reason == "coast"
+    assert at(1.0, (-3.0, 0.0, 0.0), facing(0.0, 900.0, 300.0)).reason == "idle"   # passed
+
+
+def test_a_target_the_robot_gets_no_nearer_to_is_given_up_for_a_while():
+    """Seen in the demo: a phantom ball by a sign's board; the ball finder sought it, the
+    range guard turned the robot away, and so on for 90 s."""
+    from spikebox.runtime.arbiter.behaviours import GIVE_UP_S, GIVEN_UP_S
+    arb = arbiter(experts(ball_find=dict(drive=BALL)), idle="stop")
+    at = lambda t, row, pose: arb.decide(t, {"ball_find": result(*row, t_s=t)}, {"ball_find"},
+                                         pose=pose)
+    here = facing(0.0)
+    t = 0.0
+    while t < GIVE_UP_S - 0.1:             # sought, and no nearer: the robot is held off
+        assert at(t, (3.0, 0.1, 1.2), here).reason == "seek"
+        t += 0.1
+    t = GIVE_UP_S + 0.1
+    assert at(t, (3.0, 0.1, 1.2), here).reason == "idle"
+    assert arb.counts.given_up["ball_find"] == 1
+    # Seen where it was, from elsewhere: still given up; a ball somewhere else is sought.
+    there = here.point_at(0.1, 1200.0)
+    side = facing(math.pi / 2, there[0], there[1] - 1000.0)
+    assert at(t + 5.0, (3.0, 0.0, 1.0), side).reason == "idle"
+    assert at(t + 5.1, (3.0, 0.0, 0.9), facing(math.pi)).reason == "seek"
+    assert at(t + GIVEN_UP_S + 0.2, (3.0, 0.1, 1.2), here).reason == "seek"   # its time is up
+
+
+def test_a_target_the_robot_gets_nearer_to_is_never_given_up_nor_without_a_pose():
+    from spikebox.runtime.arbiter.behaviours import GIVE_UP_S
+    arb = arbiter(experts(ball_find=dict(drive=BALL), dock=dict(drive=DOCK)), idle="stop")
+    rows = lambda ball, t: {"ball_find": result(*ball, t_s=t),
+                            "dock": result(3.0, 0.0, 0.3, -1.0, t_s=t)}
+    t, x = 0.0, 0.0
+    while t < 3 * GIVE_UP_S:               # slowly nearer: 0.5 m in GIVE_UP_S
+        d = arb.decide(t, rows((3.0, 0.0, 5.0 - x / 1000.0), t), {"ball_find"}, pose=facing(0.0, x))
+        assert d.reason == "seek"
+        t, x = t + 0.1, x + 0.1 * 500.0 / GIVE_UP_S
+    # A dock squaring up gets no nearer, by design: never given up; nor a seek without a pose.
+    for k in range(int(3 * GIVE_UP_S * 10)):
+        assert arb.decide(t + 0.1 * k, rows((3.0, 0.1, 1.0), t + 0.1 * k), {"dock"},
+                          pose=facing(0.0)).reason == "align"
+        assert arb.decide(t + 0.1 * k + 0.05, rows((3.0, 0.1, 1.0), t + 0.1 * k + 0.05),
+                          {"ball_find"}).reason == "seek"
+    assert not arb.counts.given_up
+
+
 def test_once_through_a_door_the_way_on_finder_never_leads_back_through_it():
     """Seen in the demo: turned round in the zone it had just entered, the way-on finder took
     the door behind (posts alike from both sides) for the exit and led the robot back."""
@@ -401,7 +473,7 @@ def test_once_through_a_door_the_way_on_finder_never_leads_back_through_it():
     awake = {"exit_find"}
 
     def at(t, row, heading):
-        return arb.decide(t, {"exit_find": result(*row, t_s=t)}, awake, heading_rad=heading)
+        return arb.decide(t, {"exit_find": result(*row, t_s=t)}, awake, pose=facing(heading))
 
     assert at(0.0, (3.0, 0.0, 0.5), 0.0).reason == "seek"          # the door ahead, due east
     assert at(0.1, (3.0, 0.0, 0.05), 0.0).reason == "idle"         # through it: arrived
@@ -415,7 +487,7 @@ def test_once_through_a_door_the_way_on_finder_never_leads_back_through_it():
     assert at(6.0, (3.0, 0.0, 0.05), math.pi - math.radians(70)).reason == "idle"
     assert at(9.0, (3.0, 0.0, 1.5), 0.0).reason == "seek"
     assert at(9.1, (3.0, 0.0, 1.5), -math.radians(70)).reason == "idle"
-    # Without a heading (no telemetry this cycle) it cannot tell: it seeks, as without the option.
+    # Without a pose (no telemetry this cycle) it cannot tell: it seeks, as without the option.
     assert at(9.2, (3.0, 0.0, 1.5), None).reason == "seek"
 
 
@@ -426,7 +498,7 @@ def test_a_coast_through_a_door_remembers_the_way_back_even_if_another_expert_ta
     arb = arbiter(experts(exit_find=dict(drive={"seek": {**EXIT["seek"], "no_return_deg": 60}}),
                           ball_find=dict(drive=BALL)), idle="stop")
     at = lambda t, rows, h: arb.decide(t, {n: result(*r, t_s=t) for n, r in rows.items()},
-                                       set(rows), heading_rad=h)
+                                       set(rows), pose=facing(h))
     no_ball = (-3.0, 0.0, 0.0)
     assert at(0.0, {"exit_find": (3.0, 0.2, 0.6), "ball_find": no_ball}, 0.0).reason == "seek"
     d = at(0.1, {"exit_find": (-3.0, 0.0, 0.0), "ball_find": no_ball}, 0.0)
@@ -446,7 +518,7 @@ def test_a_coast_through_a_door_remembers_the_way_back_even_if_another_expert_ta
 def test_without_no_return_deg_a_seek_goes_back_the_way_it_came():
     arb = arbiter(experts(exit_find=dict(drive=EXIT)), idle="stop")
     at = lambda t, row, h: arb.decide(t, {"exit_find": result(*row, t_s=t)}, {"exit_find"},
-                                      heading_rad=h)
+                                      pose=facing(h))
     at(0.0, (3.0, 0.0, 0.5), 0.0)
     at(0.1, (3.0, 0.0, 0.05), 0.0)
     assert at(5.0, (3.0, 0.0, 1.5), math.pi).reason == "seek"

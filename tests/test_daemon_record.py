@@ -42,7 +42,7 @@ class Cruise:
     """A fixed gentle curve: the view changes, so the activator has something to say (the
     real arbiter is not what is under test here)."""
 
-    def decide(self, now_s, results, awake, heading_rad=None, range_mm=None):
+    def decide(self, now_s, results, awake, pose=None, range_mm=None):
         return Decision(150, 190)
 
 

@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from arbiterkit import arbiter, demo_experts
+from arbiterkit import arbiter, demo_experts, facing
 from spikebox.runtime.arbiter.search import FACE, GO, GO_UNTIL_MM, LOOK, RESUME_S, Search
 
 DT = 0.02
@@ -32,7 +32,7 @@ def _drive(arb, seconds, start_heading=0.3, t0=0.0, heading=None):
     t = t0
     while t < t0 + seconds:
         rng = _room(h) - (moved if arb._search.phase == GO else 0.0)
-        d = arb.decide(t, {}, set(), heading_rad=h, range_mm=rng)
+        d = arb.decide(t, {}, set(), pose=facing(h), range_mm=rng)
         h += (d.right_mm_s - d.left_mm_s) / wheelbase * DT
         if d.left_mm_s == d.right_mm_s:
             moved += d.left_mm_s * DT
@@ -62,7 +62,7 @@ def test_it_looks_round_once_then_drives_into_the_widest_opening_not_the_slit():
 def test_without_a_heading_or_a_range_it_turns_in_place_as_before():
     arb = arbiter(demo_experts(), idle="search")
     for t, (h, r) in enumerate([(None, 500.0), (0.1, None), (None, None)]):
-        d = arb.decide(t * DT, {}, set(), heading_rad=h, range_mm=r)
+        d = arb.decide(t * DT, {}, set(), pose=facing(h), range_mm=r)
         assert d.left_mm_s == pytest.approx(-d.right_mm_s) and d.right_mm_s > 0
 
 
@@ -72,5 +72,5 @@ def test_taken_over_by_an_expert_for_a_while_it_looks_round_again_from_where_it_
     assert arb._search.phase in (FACE, GO, LOOK)
     s: Search = arb._search
     s.phase = GO                                          # mid-way somewhere
-    arb.decide(12.0 + RESUME_S + 0.5, {}, set(), heading_rad=0.0, range_mm=1500.0)
+    arb.decide(12.0 + RESUME_S + 0.5, {}, set(), pose=facing(0.0), range_mm=1500.0)
     assert s.phase == LOOK

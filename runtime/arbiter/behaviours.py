@@ -16,9 +16,14 @@ What they remember, and when they let go:
   seeks again only once the target has gone unseen (no fresh result that sees
   it) for rearm_s.
 - seek, coast_m: a fresh result that no longer sees the target it was seeking
-  (nearer than coast_m, within ±90° of the heading) starts a coast: the arc
-  through where it was last seen (kinematics.arc_through), driven for its time
-  whatever the results say unless the target is seen again; then it has arrived.
+  (nearer than coast_m, within ±90° of the heading) starts a coast to where it
+  was last seen, whatever the results say unless the target is seen again; then
+  it has arrived. With a pose (odometry.py) the point is steered to each cycle
+  until the robot is there or beside it, measured from where the robot is then
+  (another expert may have turned it since the sighting); without, the arc
+  through it (kinematics.arc_through) is driven for its time.
+- seek, with a pose: a target it gets no nearer to (GIVE_UP_S) is given up for
+  GIVEN_UP_S: not sought, wherever it is seen near where it was.
 - classes: an action, once started, runs its time (hold_s, turn_s) whatever the
   expert says or whether it is awake: a stop sign stops the robot for hold_s
   even if the sign reader is paged out meanwhile. The class that acted acts
@@ -36,6 +41,7 @@ import numpy as np
 from .contract import (CLASSES, HOLD, NONE, SEEK, STEER, STOP, TURN_LEFT, ClassesDrive,
                        DriveContract, SeekDrive, SteerDrive)
 from .kinematics import SteeringLimits, wrap_angle
+from .odometry import Pose
 
 # Why a bid drives the robot as it does: Decision.reason (with decide.py's idle and faults).
 STEERING, OBSTACLE = "steer", "obstacle"
@@ -74,8 +80,8 @@ class Rule(Protocol):
     can_stop: bool                 # it may bid a safety stop (then a silent one is feared)
 
     def step(self, now_s: float, row: np.ndarray | None, awake: bool,
-             frame_id: int | None, heading_rad: float | None = None) -> Bid | None: ...
-    # heading_rad: the robot's heading (heading.py; None: unknown this cycle)
+             frame_id: int | None, pose: Pose | None = None) -> Bid | None: ...
+    # pose: the robot's pose by dead reckoning (odometry.py; None: unknown this cycle)
 
 
 def make_rule(contract: DriveContract, wheels: Wheels) -> Rule:
@@ -120,7 +126,7 @@ class SteerRule:
         self.contract, self.wheels, self.can_stop = contract, wheels, contract.can_stop
         self._escape_side = 0.0           # +1 left, -1 right while blocked; 0 when clear
 
-    def step(self, now_s, row, awake, frame_id, heading_rad=None):
+    def step(self, now_s, row, awake, frame_id, pose=None):
         if row is None:
             return None
         c, steering = self.contract, float(row[self.contract.steering])
@@ -145,6 +151,37 @@ class _Action:
     until_s: float
 
 
+@dataclass(frozen=True)
+class _Coast:
+    """Driving on to a target lost from sight: to `point` (odometry mm) steered by the pose
+    each cycle, or, with no pose, `bid` held (the arc through where it was last seen)."""
+    bid: Bid
+    until_s: float
+    point: tuple[float, float] | None
+
+
+# A seek that gets no nearer gives its target up (a phantom the expert sees where the robot
+# cannot go, a ball behind a wall): sought for GIVE_UP_S without getting PROGRESS_MM nearer
+# than its best, a target is not sought for GIVEN_UP_S wherever it is seen within
+# SAME_TARGET_MM of where it was. With a pose only (odometry.py).
+GIVE_UP_S = 10.0
+PROGRESS_MM = 250.0
+GIVEN_UP_S = 30.0
+SAME_TARGET_MM = 700.0
+FORGET_S = 10.0            # a pursuit not sought this long is over (its target left alone)
+HOME_MM = 150.0            # driving on to a point this near, it is there (bearings swing)
+COAST_SLACK = 1.5          # a coast steered by the pose gives up after this many times the
+COAST_SLACK_S = 1.0        # straight drive's time, plus this
+
+
+@dataclass
+class _Pursuit:
+    point: tuple[float, float]
+    best_mm: float
+    best_at_s: float
+    last_s: float
+
+
 class SeekRule:
     _TARGET = "target"        # one target per expert: it cannot tell one ball from another
 
@@ -152,20 +189,25 @@ class SeekRule:
         self.contract, self.wheels, self.can_stop = contract, wheels, contract.can_stop
         self._released = _Unseen(contract.rearm_s)
         self._held: Bid | None = None
-        self._sighting: tuple[float, float, int | None] | None = None  # the last cycle's
-        #                               seek: (bearing rad, distance m, frame id), else None
-        self._coast: _Action | None = None
+        self._sighting: tuple[float, float, int | None, tuple[float, float] | None] | None = None
+        #                 the last cycle's seek: (bearing rad, distance m, frame id, the
+        #                 target's point in odometry mm or None), else None
+        self._coast: _Coast | None = None
         self._came_from: float | None = None    # heading (rad) straight back along the last
         #                                         arrival, with no_return_deg; else None
-        self._heading: float | None = None
+        self._pose: Pose | None = None
+        self._pursuit: _Pursuit | None = None
+        self._given_up: list[tuple[tuple[float, float], float]] = []   # (point, until s)
+        self.given_up = 0                        # targets given up, for the run's report
 
-    def step(self, now_s, row, awake, frame_id, heading_rad=None):
+    def step(self, now_s, row, awake, frame_id, pose=None):
         c = self.contract
-        self._heading = heading_rad
+        self._pose = pose
         if not awake:
             self._held = self._coast = self._sighting = None   # the activator let it go
             return None
-        seen = row is not None and row[c.visible] > 0 and not self._behind(row[c.bearing])
+        seen = row is not None and row[c.visible] > 0 and not self._behind(row[c.bearing]) \
+            and not self._gave_up(now_s, row)
         if seen:
             self._released.seen(self._TARGET, now_s)
         if self._held is not None:
@@ -178,8 +220,9 @@ class SeekRule:
             self._coast = self._coast_from(now_s, *sighting)    # just lost from sight
         if self._coast is None:
             return None
-        if now_s < self._coast.until_s:
-            return self._coast.bid
+        bid = self._coasting(now_s)
+        if bid is not None:
+            return bid
         frame_id, self._coast = self._coast.bid.frame_id, None
         return self._arrived(now_s, frame_id)
 
@@ -187,38 +230,96 @@ class SeekRule:
         c = self.contract
         steering = self.wheels.steering_to(row[c.bearing])
         if row[c.distance] > c.arrive_m:
-            self._sighting = (float(row[c.bearing]), float(row[c.distance]), frame_id)
+            point = self._point(row)
+            self._sighting = (float(row[c.bearing]), float(row[c.distance]), frame_id, point)
+            if point is not None and self._no_nearer(now_s, point, row[c.distance] * 1000.0):
+                return None
             return Bid(*self.wheels.steer(steering, c.speed), SEEKING, False, frame_id)
+        self._pursuit = None
         if c.aligned is not None and row[c.aligned] <= 0:
             # Close enough, not square: no nearer, only turn on the spot toward it.
             return Bid(*self.wheels.turn_in_place(steering), ALIGNING, True, frame_id)
         self._passing(float(row[c.bearing]))
         return self._arrived(now_s, frame_id)
 
-    def _coast_from(self, now_s, bearing_rad, distance_m, frame_id) -> _Action | None:
-        """Lost from sight at `distance_m`: the arc to where it was last seen, or None."""
+    def _point(self, row) -> tuple[float, float] | None:
+        """Where the target of `row` is, in odometry mm (None: no pose this cycle)."""
+        if self._pose is None:
+            return None
         c = self.contract
+        return self._pose.point_at(float(row[c.bearing]), float(row[c.distance]) * 1000.0)
+
+    def _no_nearer(self, now_s: float, point, distance_mm: float) -> bool:
+        """Track the pursuit of the target at `point`; True once it is given up."""
+        p = self._pursuit
+        if p is None or now_s - p.last_s > FORGET_S or math.dist(p.point, point) > SAME_TARGET_MM:
+            self._pursuit = _Pursuit(point, distance_mm, now_s, now_s)
+            return False
+        p.point, p.last_s = point, now_s
+        if distance_mm < p.best_mm - PROGRESS_MM:
+            p.best_mm, p.best_at_s = distance_mm, now_s
+        if now_s - p.best_at_s < GIVE_UP_S:
+            return False
+        self._given_up.append((point, now_s + GIVEN_UP_S))
+        self.given_up += 1
+        self._pursuit = self._sighting = None
+        return True
+
+    def _gave_up(self, now_s: float, row) -> bool:
+        """True for a target seen where one was given up (within SAME_TARGET_MM), lately."""
+        self._given_up = [(p, until) for p, until in self._given_up if now_s < until]
+        point = self._point(row) if self._given_up else None
+        return point is not None and any(math.dist(p, point) <= SAME_TARGET_MM
+                                         for p, _ in self._given_up)
+
+    def _coast_from(self, now_s, bearing_rad, distance_m, frame_id, point) -> _Coast | None:
+        """Lost from sight at `distance_m`: the drive on to where it was, or None. With a pose,
+        the bearing and distance are measured again from here (the robot may have turned or
+        moved since it saw the target: another expert may have been driving)."""
+        c = self.contract
+        if point is not None and self._pose is not None:
+            bearing_rad, distance_mm = self._pose.toward(point)
+            distance_m = distance_mm / 1000.0
+        else:
+            point = None
         if c.coast_m is None or distance_m > c.coast_m or not abs(bearing_rad) < math.pi / 2:
             return None
         steering, seconds = self.wheels.limits.arc_through(bearing_rad, distance_m * 1000.0,
                                                            c.speed)
+        if point is not None:
+            seconds = COAST_SLACK * distance_m * 1000.0 / (self.wheels.limits.cruise_mm_s
+                                                          * c.speed) + COAST_SLACK_S
         # Committed to going through: the way back is behind the target from here on, even
         # if another expert takes the robot over before the coast ends.
         self._passing(bearing_rad)
-        return _Action(Bid(*self.wheels.steer(steering, c.speed), COASTING, False, frame_id),
-                       now_s + seconds)
+        return _Coast(Bid(*self.wheels.steer(steering, c.speed), COASTING, False, frame_id),
+                      now_s + seconds, point)
+
+    def _coasting(self, now_s: float) -> Bid | None:
+        """This cycle's coast bid, or None once the coast is over (there, or out of time)."""
+        coast = self._coast
+        if now_s >= coast.until_s:
+            return None
+        if coast.point is None or self._pose is None:
+            return coast.bid                       # no pose: the arc, for its time
+        bearing, distance_mm = self._pose.toward(coast.point)
+        if distance_mm <= max(HOME_MM, self.contract.arrive_m * 1000.0) \
+                or abs(bearing) >= math.pi / 2:    # there, or beside it: passed
+            return None
+        return Bid(*self.wheels.steer(self.wheels.steering_to(bearing), self.contract.speed),
+                   COASTING, False, coast.bid.frame_id)
 
     def _behind(self, bearing_rad: float) -> bool:
         """True for a target within no_return_deg of the way back past the last target."""
-        if self._came_from is None or self._heading is None:
+        if self._came_from is None or self._pose is None:
             return False
-        off = wrap_angle(self._heading + bearing_rad - self._came_from)
+        off = wrap_angle(self._pose.heading_rad + bearing_rad - self._came_from)
         return abs(off) <= math.radians(self.contract.no_return_deg)
 
     def _passing(self, bearing_rad: float) -> None:
         """With no_return_deg: remember the way back from a target at `bearing_rad` passed."""
-        if self.contract.no_return_deg is not None and self._heading is not None:
-            self._came_from = self._heading + bearing_rad + math.pi
+        if self.contract.no_return_deg is not None and self._pose is not None:
+            self._came_from = self._pose.heading_rad + bearing_rad + math.pi
 
     def _arrived(self, now_s, frame_id):
         if self.contract.on_arrival == HOLD:
@@ -241,7 +342,7 @@ class ClassesRule:
         return self.contract.names[best] if row[best] - runner_up >= self.contract.margin \
             else None
 
-    def step(self, now_s, row, awake, frame_id, heading_rad=None):
+    def step(self, now_s, row, awake, frame_id, pose=None):
         c = self.contract
         top = self.top_class(row) if row is not None else None
         if top is not None:

@@ -42,7 +42,8 @@ from typing import TYPE_CHECKING, AbstractSet, Mapping
 
 import numpy as np
 
-from .behaviours import COASTING, SEEKING, Bid, Rule, Wheels, make_rule
+from .behaviours import COASTING, SEEKING, Bid, Rule, SeekRule, Wheels, make_rule
+from .odometry import Pose
 from .search import Search
 
 if TYPE_CHECKING:                        # the config imports this module's IDLE_MODES
@@ -98,6 +99,8 @@ class ArbiterCounts:
     stale_results: Counter = field(default_factory=Counter)
     bad_output_results: Counter = field(default_factory=Counter)
     nonfinite_results: Counter = field(default_factory=Counter)
+    given_up: Counter = field(default_factory=Counter)         # expert -> targets it gave up
+    #                                                            (got no nearer: behaviours.py)
 
     def faults(self, fault: str) -> Counter:
         return {MISSING: self.missing_results, STALE: self.stale_results,
@@ -128,14 +131,14 @@ class Arbiter:
         return list(self._experts)
 
     def decide(self, now_s: float, results: Mapping[str, ExpertResult],
-               awake: AbstractSet[str] | None, heading_rad: float | None = None,
+               awake: AbstractSet[str] | None, pose: Pose | None = None,
                range_mm: float | None = None) -> Decision:
         """One control cycle's setpoint from each expert's latest result (`results`, by name:
         any it has; a result is acted on only while fresh) and the experts the activator
         wants now (`awake`; None when there is no fresh frame to know it from: a stop).
-        heading_rad: the robot's heading (heading.py), for rules that remember the way they
-        came, and range_mm: the MCU's range reading, for the idle search (search.py); None:
-        unknown this cycle."""
+        pose: the robot's pose by dead reckoning (odometry.py), for rules that remember the
+        way they came or where a target was, and range_mm: the MCU's range reading, for the
+        idle search (search.py); None: unknown this cycle."""
         blind = awake is None
         awake = frozenset() if blind else awake
         bids: list[tuple[int, str, Bid]] = []
@@ -146,13 +149,15 @@ class Arbiter:
                 row, fault, frame_id = self._read(entry, results.get(name), now_s)
             if fault:
                 self.counts.faults(fault)[name] += 1
-            bid = rule.step(now_s, row, name in awake, frame_id, heading_rad)
+            bid = rule.step(now_s, row, name in awake, frame_id, pose)
+            if isinstance(rule, SeekRule) and rule.given_up:
+                self.counts.given_up[name] = rule.given_up
             if bid is not None:
                 bids.append((-entry.priority, name, bid))
             elif fault:
                 silent[name] = fault
         decision = (Decision(0.0, 0.0, None, BLIND, True, None, silent) if blind
-                    else self._clipped(self._choose(bids, silent, now_s, heading_rad, range_mm)))
+                    else self._clipped(self._choose(bids, silent, now_s, pose, range_mm)))
         spin = decision.right_mm_s - decision.left_mm_s
         if decision.reason in (SEEKING, COASTING) and spin:
             # A search goes on the way the robot last turned toward what it sought: lost
@@ -195,7 +200,7 @@ class Arbiter:
         return row, None, frame_id
 
     def _choose(self, bids: list[tuple[int, str, Bid]], silent: dict[str, str], now_s: float,
-                heading_rad: float | None, range_mm: float | None) -> Decision:
+                pose: Pose | None, range_mm: float | None) -> Decision:
         safety = [b for b in bids if b[2].safety_stop]
         if safety:
             return _decision(min(safety, key=lambda b: b[:2]), silent)
@@ -210,7 +215,8 @@ class Arbiter:
             speed = self.config.idle_speed_mm_s
             return Decision(speed, speed, None, IDLE, False, None, silent)
         if self.config.idle == IDLE_SEARCH:
-            return Decision(*self._search.step(now_s, self._search_side, heading_rad, range_mm),
+            heading = None if pose is None else pose.heading_rad
+            return Decision(*self._search.step(now_s, self._search_side, heading, range_mm),
                             None, IDLE, False, None, silent)
         return Decision(0.0, 0.0, None, IDLE, False, None, silent)
 

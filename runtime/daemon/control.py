@@ -21,7 +21,7 @@ import logging
 import time
 from dataclasses import dataclass
 
-from spikebox.runtime.arbiter.heading import GyroHeading
+from spikebox.runtime.arbiter.odometry import Odometry
 from spikebox.runtime.arbiter.near import RangeGuard
 from spikebox.runtime.arbiter.stall import StallGuard
 
@@ -64,7 +64,7 @@ class ControlLoop:
         self.stall = stall                # None: no stall guard
         self.near = near                  # None: no range guard
         self.on_command: list = []     # callables(command), in this thread: recorders, the view
-        self.heading = GyroHeading()   # from the MCU's gyro: the way the robot came
+        self.odometry = Odometry()     # from the MCU's gyro and wheels: where the robot is
 
     def fresh_seen(self, now_s: float):
         """The activator's newest frame, if fresh; else None (then nobody is awake)."""
@@ -80,7 +80,7 @@ class ControlLoop:
         tel = self.link.latest_telemetry(max_age_ms=self.telemetry_max_age_ms)
         # No fresh frame (the camera lost or stalled): blind, and the arbiter stops the robot.
         decision = self.arbiter.decide(now, results, None if seen is None else seen.awake,
-                                       self.heading.update(tel),
+                                       self.odometry.update(tel),
                                        None if tel is None else tel.range_mm)
         # Something close ahead on the range sensor (nearer than the camera sees): no
         # driving into it.
