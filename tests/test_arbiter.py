@@ -123,6 +123,23 @@ def test_an_avoider_that_yields_lets_a_lower_priority_drive_until_something_is_n
     assert (d.expert, d.reason, d.safety_stop) == ("obstacle_avoid", "obstacle", True)
 
 
+def test_an_avoider_that_acts_lets_go_only_a_margin_beyond_where_it_started():
+    """Seen in the demo: a clear way read around yield_beyond_m made the avoider and the idle
+    search take turns every other frame; the robot stood by a wall for 25 s."""
+    from spikebox.runtime.arbiter.behaviours import YIELD_HYSTERESIS_M
+    avoid = {"steer": {**AVOID["steer"], "yield_beyond_m": 0.6}}
+    arb = arbiter(experts(obstacle_avoid=dict(like="obstacle_avoid", drive=avoid)),
+                  idle="search")
+    who = lambda t, clear: arb.decide(t, {"obstacle_avoid": result(-0.5, clear, t_s=t)},
+                                      {"obstacle_avoid"}).expert
+    assert who(0.0, 0.65) is None                                 # not yet acting: yields
+    assert who(0.1, 0.55) == "obstacle_avoid"                     # near: acts ...
+    assert who(0.2, 0.65) == "obstacle_avoid"                     # ... and keeps on
+    assert who(0.3, 0.6 + YIELD_HYSTERESIS_M - 0.01) == "obstacle_avoid"
+    assert who(0.4, 0.6 + YIELD_HYSTERESIS_M + 0.01) is None     # clear by the margin
+    assert who(0.5, 0.65) is None
+
+
 def test_experts_without_a_contract_or_asleep_never_drive():
     entries = experts(line_follow=dict(drive=LINE), sign_read=dict(drive=None, priority=50))
     arb = arbiter(entries)
@@ -437,7 +454,7 @@ def test_a_target_the_robot_gets_no_nearer_to_is_given_up_for_a_while():
         t += 0.1
     t = GIVE_UP_S + 0.1
     assert at(t, (3.0, 0.1, 1.2), here).reason == "idle"
-    assert arb.counts.given_up["ball_find"] == 1
+    assert arb.counts.seeks["ball_find"] == {"gave_up": 1}
     # Seen where it was, from elsewhere: still given up; a ball somewhere else is sought.
     there = here.point_at(0.1, 1200.0)
     side = facing(math.pi / 2, there[0], there[1] - 1000.0)
@@ -462,7 +479,7 @@ def test_a_target_the_robot_gets_nearer_to_is_never_given_up_nor_without_a_pose(
                           pose=facing(0.0)).reason == "align"
         assert arb.decide(t + 0.1 * k + 0.05, rows((3.0, 0.1, 1.0), t + 0.1 * k + 0.05),
                           {"ball_find"}).reason == "seek"
-    assert not arb.counts.given_up
+    assert not arb.counts.seeks
 
 
 def test_once_through_a_door_the_way_on_finder_never_leads_back_through_it():
@@ -472,23 +489,41 @@ def test_once_through_a_door_the_way_on_finder_never_leads_back_through_it():
                                                           "no_return_deg": 60}})), idle="stop")
     awake = {"exit_find"}
 
-    def at(t, row, heading):
-        return arb.decide(t, {"exit_find": result(*row, t_s=t)}, awake, pose=facing(heading))
+    def at(t, row, pose):
+        return arb.decide(t, {"exit_find": result(*row, t_s=t)}, awake, pose=pose)
 
-    assert at(0.0, (3.0, 0.0, 0.5), 0.0).reason == "seek"          # the door ahead, due east
-    assert at(0.1, (3.0, 0.0, 0.05), 0.0).reason == "idle"         # through it: arrived
-    # Turned round (heading pi), the door it came through is seen again straight ahead: not
-    # sought, nor 50 deg off that line; 70 deg off it (the next zone's side wall), sought.
-    assert at(5.0, (3.0, 0.0, 1.5), math.pi).reason == "idle"
-    assert at(5.1, (3.0, math.radians(50), 1.5), math.pi).reason == "idle"
-    assert at(5.2, (3.0, math.radians(-70), 1.5), math.pi).reason == "seek"
-    # Through that one (heading pi - 70 deg), the memory is of the new way it came: due east
-    # is the way on again, and back along pi - 70 deg is not.
-    assert at(6.0, (3.0, 0.0, 0.05), math.pi - math.radians(70)).reason == "idle"
-    assert at(9.0, (3.0, 0.0, 1.5), 0.0).reason == "seek"
-    assert at(9.1, (3.0, 0.0, 1.5), -math.radians(70)).reason == "idle"
+    assert at(0.0, (3.0, 0.0, 0.5), facing(0.0, 500.0)).reason == "seek"   # the door at x=1000
+    assert at(0.1, (3.0, 0.0, 0.05), facing(0.0, 950.0)).reason == "idle"  # through: arrived
+    # On at x=2000 and turned round: the door it came through, 1 m ahead, is not sought, nor
+    # seen 40 deg off (a bearing's error) and 1.4 m (the distance's); the side wall's door is.
+    back = facing(math.pi, 2000.0)
+    assert at(5.0, (3.0, 0.0, 1.0), back).reason == "idle"
+    assert at(5.1, (3.0, math.radians(40), 1.4), back).reason == "idle"
+    assert at(5.2, (3.0, math.radians(-70), 1.2), back).reason == "seek"
+    arb.decide(5.3, {}, awake, pose=back)                           # no result: no sighting
+    # Nor from elsewhere: from (1000, 1500), facing south, the door is straight ahead.
+    assert at(6.0, (3.0, 0.0, 1.5), facing(-math.pi / 2, 1000.0, 1500.0)).reason == "idle"
+    # Something as far off that line but 2.5 m away (behind the door): not the door.
+    assert at(6.1, (3.0, 0.0, 2.5), back).reason == "seek"
     # Without a pose (no telemetry this cycle) it cannot tell: it seeks, as without the option.
-    assert at(9.2, (3.0, 0.0, 1.5), None).reason == "seek"
+    assert at(9.2, (3.0, 0.0, 1.0), None).reason == "seek"
+
+
+def test_a_coast_to_a_phantom_does_not_make_the_real_way_on_the_way_back():
+    """Seen in the demo: after the door, the way-on finder coasted to a phantom the other way;
+    remembered as 'the way back' by heading, that put the real exit behind, and the door it
+    came in by ahead. Remembered by place, both doors passed stay passed."""
+    arb = arbiter(experts(exit_find=dict(drive={"seek": {**EXIT["seek"],
+                                                          "no_return_deg": 60}})), idle="stop")
+    at = lambda t, row, pose: arb.decide(t, {"exit_find": result(*row, t_s=t)}, {"exit_find"},
+                                         pose=pose)
+    at(0.0, (3.0, 0.0, 0.5), facing(0.0, 500.0))
+    at(0.1, (3.0, 0.0, 0.05), facing(0.0, 950.0))          # the real door, at x=1000
+    at(4.0, (3.0, 0.0, 0.7), facing(-math.pi / 2, 2000.0))  # a phantom south, coasted to
+    assert at(4.1, (-3.0, 0.0, 0.0), facing(-math.pi / 2, 2000.0)).reason == "coast"
+    # The exit, east at x=3000, is sought; the door at x=1000 is not.
+    assert at(9.0, (3.0, 0.0, 1.0), facing(0.0, 2000.0, -700.0)).reason == "seek"
+    assert at(9.1, (3.0, 0.0, 1.0), facing(math.pi, 2000.0)).reason == "idle"
 
 
 def test_a_coast_through_a_door_remembers_the_way_back_even_if_another_expert_takes_over():
@@ -497,22 +532,23 @@ def test_a_coast_through_a_door_remembers_the_way_back_even_if_another_expert_ta
     through that door."""
     arb = arbiter(experts(exit_find=dict(drive={"seek": {**EXIT["seek"], "no_return_deg": 60}}),
                           ball_find=dict(drive=BALL)), idle="stop")
-    at = lambda t, rows, h: arb.decide(t, {n: result(*r, t_s=t) for n, r in rows.items()},
-                                       set(rows), pose=facing(h))
+    at = lambda t, rows, pose: arb.decide(t, {n: result(*r, t_s=t) for n, r in rows.items()},
+                                          set(rows), pose=pose)
     no_ball = (-3.0, 0.0, 0.0)
-    assert at(0.0, {"exit_find": (3.0, 0.2, 0.6), "ball_find": no_ball}, 0.0).reason == "seek"
-    d = at(0.1, {"exit_find": (-3.0, 0.0, 0.0), "ball_find": no_ball}, 0.0)
+    assert at(0.0, {"exit_find": (3.0, 0.0, 0.6), "ball_find": no_ball},
+              facing(0.0, 400.0)).reason == "seek"
+    d = at(0.1, {"exit_find": (-3.0, 0.0, 0.0), "ball_find": no_ball}, facing(0.0, 400.0))
     assert d.reason == "coast"                                    # lost at 0.6 m: committed
     for k in range(50):                                           # taken over mid-coast; the
         d = at(0.3 + 0.1 * k, {"exit_find": (-3.0, 0.0, 0.0),     # coast runs out meanwhile
-                               "ball_find": (3.0, 0.5, 1.0)}, 0.1 + 0.05 * k)
+                               "ball_find": (3.0, 0.5, 1.0)}, facing(0.05 * k, 600.0))
         assert d.expert == "ball_find"
-    # Turned round, the door it came through (due west, heading + 0.2 + pi from the coast's
-    # start) reads as the way on: not sought.
-    assert at(30.0, {"exit_find": (3.0, 0.0, 2.0), "ball_find": no_ball},
-              math.pi + 0.2).reason == "idle"
-    assert at(30.1, {"exit_find": (3.0, 0.0, 2.0), "ball_find": no_ball},
-              0.2 + math.radians(90)).reason == "seek"
+    # At x=1800, turned round, the door it came through (x=1000) reads as the way on: not
+    # sought; a door to the side is.
+    assert at(30.0, {"exit_find": (3.0, 0.0, 0.8), "ball_find": no_ball},
+              facing(math.pi, 1800.0)).reason == "idle"
+    assert at(30.1, {"exit_find": (3.0, 0.0, 0.8), "ball_find": no_ball},
+              facing(math.pi / 2, 1800.0)).reason == "seek"
 
 
 def test_without_no_return_deg_a_seek_goes_back_the_way_it_came():
@@ -521,7 +557,8 @@ def test_without_no_return_deg_a_seek_goes_back_the_way_it_came():
                                       pose=facing(h))
     at(0.0, (3.0, 0.0, 0.5), 0.0)
     at(0.1, (3.0, 0.0, 0.05), 0.0)
-    assert at(5.0, (3.0, 0.0, 1.5), math.pi).reason == "seek"
+    assert at(5.0, (3.0, 0.0, 0.05), math.pi).reason == "idle"    # there again: arrived
+    assert at(8.0, (3.0, 0.0, 0.5), math.pi).reason == "seek"
 
 
 def test_a_contract_without_coast_m_lets_go_when_the_target_is_lost():

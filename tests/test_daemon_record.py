@@ -125,7 +125,17 @@ def test_the_recording_holds_every_frame_the_activator_saw_and_every_command_sen
     image = cv2.imread(str(rec.folder / some.file))
     assert image.shape == (120, 160, 3) and image_sha256(image) == some.image_sha256
     assert any(f.fired for f in rec.frames), "nothing fired: the replay test would prove little"
-    assert all(set(f.fired) <= set(f.awake) for f in rec.frames)
+    # Fired is awake, unless its own outputs put it to sleep (verdicts.py)
+    assert all(set(f.fired) <= set(f.awake) | set(f.asleep) for f in rec.frames)
+    assert not any(set(f.awake) & set(f.asleep) for f in rec.frames)
+    # Each expert run: on a frame it was awake for, its outputs as the manifest declares them.
+    awake_on = {f.frame_id: set(f.awake) for f in rec.frames}
+    assert len(rec.runs) == run["summary"]["expert_runs"] > 0
+    entries = Box.open(DEMO).experts
+    for r in rec.runs:
+        assert r.name in awake_on[r.frame_id]
+        assert {k: v.shape for k, v in r.outputs.items()} == \
+            {o.name: tuple(o.shape) for o in entries[r.name].outputs}
     # The commands as sent, in order, equal to the control loop's own log.
     assert rec.commands == at_stop.commands and rec.commands
     assert sum(c.left_mm_s is not None for c in rec.commands) > 0.9 * len(rec.commands)

@@ -23,7 +23,9 @@ What they remember, and when they let go:
   (another expert may have turned it since the sighting); without, the arc
   through it (kinematics.arc_through) is driven for its time.
 - seek, with a pose: a target it gets no nearer to (GIVE_UP_S) is given up for
-  GIVEN_UP_S: not sought, wherever it is seen near where it was.
+  GIVEN_UP_S: not sought, wherever it is seen near where it was. With
+  no_return_deg, a target passed (coasted through, or arrived at) is remembered
+  where it is, and one seen there again is not sought.
 - classes: an action, once started, runs its time (hold_s, turn_s) whatever the
   expert says or whether it is awake: a stop sign stops the robot for hold_s
   even if the sign reader is paged out meanwhile. The class that acted acts
@@ -32,7 +34,9 @@ What they remember, and when they let go:
 """
 from __future__ import annotations
 
+import collections
 import math
+from collections import Counter
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -113,6 +117,7 @@ class _Unseen:
         return last is not None
 
 
+YIELD_HYSTERESIS_M = 0.15   # an avoider that acts lets go only this much beyond yield_beyond_m
 ESCAPE_TURN = 0.6   # blocked ahead, a steer expert turns in place at least this share of a full
                     # turn: at its own steering near 0 (a wall square ahead) it would never turn
 
@@ -125,17 +130,23 @@ class SteerRule:
     def __init__(self, contract: SteerDrive, wheels: Wheels):
         self.contract, self.wheels, self.can_stop = contract, wheels, contract.can_stop
         self._escape_side = 0.0           # +1 left, -1 right while blocked; 0 when clear
+        self._acting = False              # it bid last time it had a row (yield hysteresis)
 
     def step(self, now_s, row, awake, frame_id, pose=None):
         if row is None:
             return None
         c, steering = self.contract, float(row[self.contract.steering])
         if c.visible is not None and not row[c.visible] > 0:
-            self._escape_side = 0.0
+            self._escape_side, self._acting = 0.0, False
             return None                    # what it steers by is not in view
-        if c.yield_beyond_m is not None and row[c.clear_ahead] > c.yield_beyond_m:
-            self._escape_side = 0.0
+        # Once acting, it lets go only YIELD_HYSTERESIS_M further out: a clear way read
+        # around the limit made it and the idle search take turns every other frame, and the
+        # robot stood by a wall for 25 s.
+        if c.yield_beyond_m is not None and row[c.clear_ahead] > \
+                c.yield_beyond_m + (YIELD_HYSTERESIS_M if self._acting else 0.0):
+            self._escape_side, self._acting = 0.0, False
             return None                    # nothing near: lower priorities drive
+        self._acting = True
         if c.clear_ahead is not None and row[c.clear_ahead] < c.stop_within_m:
             if not self._escape_side:
                 self._escape_side = -1.0 if steering < 0 else 1.0
@@ -159,6 +170,16 @@ class _Coast:
     until_s: float
     point: tuple[float, float] | None
 
+
+# no_return_deg: the last PASSED_KEPT targets passed are remembered where they are; one seen
+# within no_return_deg of where one is, and as far within PASSED_SLACK_MM or PASSED_SLACK of
+# its distance (an estimate from the other side of a door, and odometry's drift), is not
+# sought. Remembered by place, not by the way back: a coast to a phantom does not make the
+# real way on "back".
+PASSED_KEPT = 3
+GAVE_UP, PASSED, GIVEN_UP = "gave_up", "ignored_passed", "ignored_given_up"   # SeekRule.counts
+PASSED_SLACK_MM = 700.0
+PASSED_SLACK = 0.35
 
 # A seek that gets no nearer gives its target up (a phantom the expert sees where the robot
 # cannot go, a ball behind a wall): sought for GIVE_UP_S without getting PROGRESS_MM nearer
@@ -193,12 +214,13 @@ class SeekRule:
         #                 the last cycle's seek: (bearing rad, distance m, frame id, the
         #                 target's point in odometry mm or None), else None
         self._coast: _Coast | None = None
-        self._came_from: float | None = None    # heading (rad) straight back along the last
-        #                                         arrival, with no_return_deg; else None
+        self._passed: collections.deque = collections.deque(maxlen=PASSED_KEPT)   # points
+        #                                   (odometry mm) of the targets passed, no_return_deg
         self._pose: Pose | None = None
         self._pursuit: _Pursuit | None = None
         self._given_up: list[tuple[tuple[float, float], float]] = []   # (point, until s)
-        self.given_up = 0                        # targets given up, for the run's report
+        self.counts: Counter = Counter()         # GAVE_UP targets; cycles a seen target was
+        #                                          ignored as PASSED or as GIVEN_UP
 
     def step(self, now_s, row, awake, frame_id, pose=None):
         c = self.contract
@@ -206,8 +228,13 @@ class SeekRule:
         if not awake:
             self._held = self._coast = self._sighting = None   # the activator let it go
             return None
-        seen = row is not None and row[c.visible] > 0 and not self._behind(row[c.bearing]) \
-            and not self._gave_up(now_s, row)
+        seen = row is not None and row[c.visible] > 0
+        if seen and self._behind(row):
+            seen = False
+            self.counts[PASSED] += 1
+        elif seen and self._gave_up(now_s, row):
+            seen = False
+            self.counts[GIVEN_UP] += 1
         if seen:
             self._released.seen(self._TARGET, now_s)
         if self._held is not None:
@@ -239,7 +266,7 @@ class SeekRule:
         if c.aligned is not None and row[c.aligned] <= 0:
             # Close enough, not square: no nearer, only turn on the spot toward it.
             return Bid(*self.wheels.turn_in_place(steering), ALIGNING, True, frame_id)
-        self._passing(float(row[c.bearing]))
+        self._passing(float(row[c.bearing]), float(row[c.distance]) * 1000.0)
         return self._arrived(now_s, frame_id)
 
     def _point(self, row) -> tuple[float, float] | None:
@@ -261,7 +288,7 @@ class SeekRule:
         if now_s - p.best_at_s < GIVE_UP_S:
             return False
         self._given_up.append((point, now_s + GIVEN_UP_S))
-        self.given_up += 1
+        self.counts[GAVE_UP] += 1
         self._pursuit = self._sighting = None
         return True
 
@@ -291,7 +318,7 @@ class SeekRule:
                                                           * c.speed) + COAST_SLACK_S
         # Committed to going through: the way back is behind the target from here on, even
         # if another expert takes the robot over before the coast ends.
-        self._passing(bearing_rad)
+        self._passing(bearing_rad, distance_m * 1000.0)
         return _Coast(Bid(*self.wheels.steer(steering, c.speed), COASTING, False, frame_id),
                       now_s + seconds, point)
 
@@ -309,17 +336,25 @@ class SeekRule:
         return Bid(*self.wheels.steer(self.wheels.steering_to(bearing), self.contract.speed),
                    COASTING, False, coast.bid.frame_id)
 
-    def _behind(self, bearing_rad: float) -> bool:
-        """True for a target within no_return_deg of the way back past the last target."""
-        if self._came_from is None or self._pose is None:
+    def _behind(self, row) -> bool:
+        """True for a target that is one passed: from here, within no_return_deg of where a
+        passed one is, and about as far (a door seen again from its other side)."""
+        if not self._passed or self._pose is None:
             return False
-        off = wrap_angle(self._pose.heading_rad + bearing_rad - self._came_from)
-        return abs(off) <= math.radians(self.contract.no_return_deg)
+        c = self.contract
+        bearing, distance_mm = float(row[c.bearing]), float(row[c.distance]) * 1000.0
+        for point in self._passed:
+            b, d = self._pose.toward(point)
+            if abs(wrap_angle(bearing - b)) <= math.radians(c.no_return_deg) \
+                    and abs(distance_mm - d) <= max(PASSED_SLACK_MM, PASSED_SLACK * d):
+                return True
+        return False
 
-    def _passing(self, bearing_rad: float) -> None:
-        """With no_return_deg: remember the way back from a target at `bearing_rad` passed."""
+    def _passing(self, bearing_rad: float, distance_mm: float) -> None:
+        """With no_return_deg: remember where a target passed (at `bearing_rad`,
+        `distance_mm` from here) is."""
         if self.contract.no_return_deg is not None and self._pose is not None:
-            self._came_from = self._pose.heading_rad + bearing_rad + math.pi
+            self._passed.append(self._pose.point_at(bearing_rad, distance_mm))
 
     def _arrived(self, now_s, frame_id):
         if self.contract.on_arrival == HOLD:
@@ -335,16 +370,9 @@ class ClassesRule:
         self._rested = _Unseen(contract.rearm_s)
         self._running: _Action | None = None
 
-    def top_class(self, row: np.ndarray) -> str | None:
-        """The class whose logit leads the next by the contract's margin, or None."""
-        best = int(np.argmax(row))
-        runner_up = np.max(np.delete(row, best))
-        return self.contract.names[best] if row[best] - runner_up >= self.contract.margin \
-            else None
-
     def step(self, now_s, row, awake, frame_id, pose=None):
         c = self.contract
-        top = self.top_class(row) if row is not None else None
+        top = c.top_class(row) if row is not None else None
         if top is not None:
             self._rested.seen(top, now_s)
         if self._running is not None and now_s < self._running.until_s:

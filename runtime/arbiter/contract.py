@@ -39,6 +39,8 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Sequence
 
+import numpy as np
+
 from ..schema import MISSING, Invalid, at_least, join
 
 STEER, SEEK, CLASSES = "steer", "seek", "classes"
@@ -124,6 +126,12 @@ class SteerDrive(_Behaviour):
     def can_stop(self) -> bool:
         return self.clear_ahead is not None
 
+    def quiet(self, row) -> bool:
+        """True when this row gives it nothing to do: what it steers by is not in view, or
+        (an avoider) nothing is near."""
+        return (self.visible is not None and not row[self.visible] > 0) or \
+            (self.yield_beyond_m is not None and row[self.clear_ahead] > self.yield_beyond_m)
+
     def summary(self) -> str:
         text = f"steer by {self._at('steering')} at {self.speed:g} of cruise"
         if self.visible is not None:
@@ -153,10 +161,10 @@ class SeekDrive(_Behaviour):
                                            # driven on to where it was last seen, then arrived
                                            # at (None: lost is lost, others drive)
     no_return_deg: float | None = None     # once past a target (a coast through it started,
-                                           # or arrived), one seen within this many degrees of
-                                           # straight back is not sought until the next is
-                                           # passed: the door it came in by (heading from the
-                                           # MCU's gyro)
+                                           # or arrived), it is not sought again: one seen
+                                           # within this many degrees of where a passed one
+                                           # is, and about as far, is taken for it (the door
+                                           # it came in by; odometry from the MCU's telemetry)
     COLUMNS = ("visible", "bearing", "distance", "aligned")
 
     def __post_init__(self):
@@ -174,6 +182,10 @@ class SeekDrive(_Behaviour):
     def can_stop(self) -> bool:
         return self.on_arrival == HOLD or self.aligned is not None
 
+    def quiet(self, row) -> bool:
+        """True when this row gives it nothing to do: its target is not seen."""
+        return not row[self.visible] > 0
+
     def summary(self) -> str:
         cols = ", ".join(f"{n} {self._at(n)}" for n in self.columns())
         then = ("holds (stops there while awake: a safety stop)" if self.on_arrival == HOLD
@@ -181,8 +193,9 @@ class SeekDrive(_Behaviour):
         square = ", squared up (aligned > 0; else it turns in place)" if self.aligned is not None else ""
         coast = (f"; lost from sight within {self.coast_m:g} m, it drives on to where it was "
                  f"last seen" if self.coast_m is not None else "")
-        back = (f"; once past a target, none sought within {self.no_return_deg:g} deg of the "
-                f"way back until the next is passed" if self.no_return_deg is not None else "")
+        back = (f"; once past a target, it is not sought again (one within "
+                f"{self.no_return_deg:g} deg of where a passed one is, about as far)"
+                if self.no_return_deg is not None else "")
         return (f"seek by {cols} at {self.speed:g} of cruise; arrives within "
                 f"{self.arrive_m:g} m{square}, then {then}{coast}{back}")
 
@@ -231,6 +244,18 @@ class ClassesDrive(_Behaviour):
 
     def action(self, name: str) -> str:
         return self.actions.get(name, NONE)
+
+    def top_class(self, row) -> str | None:
+        """The class whose logit leads the next by the margin, or None."""
+        best = int(np.argmax(row))
+        runner_up = np.max(np.delete(row, best))
+        return self.names[best] if row[best] - runner_up >= self.margin else None
+
+    def quiet(self, row) -> bool:
+        """True when this row gives it nothing to do: no confident class, or one that does
+        nothing (no sign legible)."""
+        top = self.top_class(row)
+        return top is None or self.action(top) == NONE
 
     def summary(self) -> str:
         acts = ", ".join(

@@ -99,8 +99,9 @@ class ArbiterCounts:
     stale_results: Counter = field(default_factory=Counter)
     bad_output_results: Counter = field(default_factory=Counter)
     nonfinite_results: Counter = field(default_factory=Counter)
-    given_up: Counter = field(default_factory=Counter)         # expert -> targets it gave up
-    #                                                            (got no nearer: behaviours.py)
+    seeks: dict = field(default_factory=dict)   # seek expert -> its SeekRule.counts: targets
+    #            it gave up (got no nearer), cycles a seen target was ignored as one passed or
+    #            as one given up (behaviours.py)
 
     def faults(self, fault: str) -> Counter:
         return {MISSING: self.missing_results, STALE: self.stale_results,
@@ -150,8 +151,8 @@ class Arbiter:
             if fault:
                 self.counts.faults(fault)[name] += 1
             bid = rule.step(now_s, row, name in awake, frame_id, pose)
-            if isinstance(rule, SeekRule) and rule.given_up:
-                self.counts.given_up[name] = rule.given_up
+            if isinstance(rule, SeekRule) and rule.counts:
+                self.counts.seeks[name] = dict(rule.counts)
             if bid is not None:
                 bids.append((-entry.priority, name, bid))
             elif fault:

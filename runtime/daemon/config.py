@@ -67,12 +67,20 @@ class ActivatorConfig:
                               # a skill whose units flicker off for a frame keeps its expert
     always_awake: tuple[str, ...] = ()   # experts run on every frame whatever their units say
                                          # (a safety avoider, a way-on finder); kept resident
+    quiet_runs: int = 3       # an awake expert whose drive contract finds nothing to act on in
+                              # this many runs in a row sleeps (woken by mistake); 0: never
+    quiet_sleep_ms: int = 1500   # ... for this long, then it may be woken again
 
     def __post_init__(self):
         check_fields(self, ConfigError)
         check_choice(self, "backend", BACKENDS)
         if self.awake_hold_ms < 0:
             raise ConfigError("awake_hold_ms", self.awake_hold_ms, "must be >= 0")
+        if self.quiet_runs < 0:
+            raise ConfigError("quiet_runs", self.quiet_runs, "must be >= 0 (0: an expert "
+                              "woken by the activator runs while its units say so)")
+        if not self.quiet_sleep_ms > 0:
+            raise ConfigError("quiet_sleep_ms", self.quiet_sleep_ms, "must be > 0")
         twice = sorted({n for n in self.always_awake if self.always_awake.count(n) > 1})
         if twice:
             raise ConfigError("always_awake", self.always_awake,

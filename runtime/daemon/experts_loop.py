@@ -82,8 +82,11 @@ def frame_fed(entry) -> bool:
 
 class ExpertsLoop:
     def __init__(self, experts: dict, pager, seen: Latest, results: Results,
-                 stage_clock: StageClock, *, max_frame_age_ms: float, clock=time.monotonic):
+                 stage_clock: StageClock, *, max_frame_age_ms: float, verdicts=None,
+                 clock=time.monotonic):
+        """verdicts: told each run's outputs (verdicts.py), or None."""
         self.experts, self.pager, self.seen_slot, self.results = experts, pager, seen, results
+        self.verdicts = verdicts
         self.stages, self.max_frame_age_ms, self.clock = stage_clock, max_frame_age_ms, clock
         self._version = 0
         self._skipped: set[str] = set()            # logged once each
@@ -97,6 +100,7 @@ class ExpertsLoop:
         self.last_fired: tuple[str, ...] = ()
         self.rotated_frames = 0                    # frames whose awake experts did not all fit
         self._last_ran: dict[str, int] = {}        # name -> frame count when it last ran
+        self.on_run: list = []         # callables(ExpertRun), in this thread: the recorder
 
     def _order(self, names) -> list[str]:
         known = [n for n in names if n in self.experts]
@@ -206,6 +210,10 @@ class ExpertsLoop:
         if run.paged_in:
             self.pagein_ms.append((t1 - t0) * 1000.0)
         self.results.put(run)
+        for observe in self.on_run:
+            observe(run)
+        if self.verdicts is not None:
+            self.verdicts.ran(name, entry, outputs, run.done_s)
         return run
 
     def _skip(self, name: str, why: str) -> None:

@@ -19,6 +19,8 @@ The folder (RECORDING_SCHEMA 1):
     telemetry.jsonl    each new TELEMETRY frame (firmware_bridge's Telemetry)
     residency.jsonl    a pager.ResidencyChange a line; the first lines say who was resident
                        when the run started (why "pinned", or "resident")
+    runs.jsonl         an experts_loop.ExpertRun a line: which expert ran on which frame,
+                       its outputs, whether it waited for a page-in (what the arbiter read)
 
 It never blocks a loop: the callbacks only put what they are given (frames are immutable) on
 a bounded queue, and one writer thread encodes and writes. When the queue is full the record
@@ -49,6 +51,7 @@ from spikebox.runtime.files import atomic_write, read_json, read_jsonl
 from spikebox.runtime.pager import ResidencyChange
 
 from .control import Command
+from .experts_loop import ExpertRun
 
 logger = logging.getLogger(__name__)
 
@@ -58,8 +61,9 @@ FRAMES_DIR = "frames"
 FRAME_NAME = "{:06d}.png"
 FRAMES_LOG, COMMANDS_LOG = "frames.jsonl", "commands.jsonl"
 TELEMETRY_LOG, RESIDENCY_LOG = "telemetry.jsonl", "residency.jsonl"
+RUNS_LOG = "runs.jsonl"
 LOGS = {"frame": FRAMES_LOG, "command": COMMANDS_LOG, "telemetry": TELEMETRY_LOG,
-        "residency": RESIDENCY_LOG}
+        "residency": RESIDENCY_LOG, "run": RUNS_LOG}
 QUEUE_RECORDS = 256        # ~3 s of a 30 fps, 50 Hz run; frames are held, not copied: at
                            # 640x480 a full queue of frames is ~230 MB
 PNG_COMPRESSION = 1        # zlib level: fast; the frames stay lossless at any level
@@ -93,11 +97,13 @@ class FrameRecord:
     image_sha256: str
     file: str | None = None        # frames/000000.png; None: recorded without frames
     truth: dict | None = None      # the sim's GroundTruth.to_json(); None: not the sim
+    asleep: tuple[str, ...] = ()   # put to sleep by their own outputs (verdicts.py)
 
     @classmethod
     def from_json(cls, row: dict) -> FrameRecord:
         return cls(**{**row, "fired": tuple(row["fired"]), "awake": tuple(row["awake"]),
-                      "spikes": tuple(row["spikes"]), "warmth": tuple(row["warmth"])})
+                      "spikes": tuple(row["spikes"]), "warmth": tuple(row["warmth"]),
+                      "asleep": tuple(row.get("asleep", ()))})
 
 
 @dataclass(frozen=True)
@@ -110,6 +116,8 @@ class Recording:
     telemetry: list[Telemetry]
     residency: list[ResidencyChange]
     cut_short: tuple[str, ...]     # logs whose last line a killed writer cut (left out)
+    runs: list[ExpertRun] = ()     # each expert run, outputs as arrays (none in recordings
+    #                                made before runs.jsonl)
 
     @property
     def experts(self) -> tuple[str, ...]:
@@ -154,7 +162,7 @@ class Recorder:
         self._writer: threading.Thread | None = None
         self._meta: dict = {}
         self._truth_of = None
-        self._link = self._pager = None
+        self._link = self._pager = self._experts = None
         self._last_telemetry = None
 
     # -- the daemon's side (each in its loop's thread: quick, never blocking) -------------
@@ -172,6 +180,8 @@ class Recorder:
             self._put("residency", ResidencyChange(daemon.started_s, name, True,
                                                    "pinned" if name in pinned else "resident"))
         self._pager.on_residency.append(self._residency)
+        self._experts = parts["experts"]
+        self._experts.on_run.append(self._run)
         self._writer = threading.Thread(target=self._write_loop, name="spikebox-recorder",
                                         daemon=True)
         self._writer.start()
@@ -191,10 +201,15 @@ class Recorder:
     def _residency(self, change: ResidencyChange) -> None:
         self._put("residency", change)
 
+    def _run(self, run) -> None:
+        self._put("run", run)
+
     def stopped(self, daemon) -> None:
         """The loops have stopped: write the backlog, then meta.json with the run's figures."""
         if self._pager is not None and self._residency in self._pager.on_residency:
             self._pager.on_residency.remove(self._residency)
+        if self._experts is not None and self._run in self._experts.on_run:
+            self._experts.on_run.remove(self._run)
         if self._writer is None:
             return
         try:
@@ -265,7 +280,8 @@ class Recorder:
                 pass
 
     def _write(self, kind: str, payload) -> None:
-        # A frame is encoded here; the rest are dataclasses (Command, Telemetry, ResidencyChange).
+        # A frame is encoded here; the rest are dataclasses (Command, Telemetry, ResidencyChange,
+        # ExpertRun).
         row = self._frame_row(*payload) if kind == "frame" else dataclasses.asdict(payload)
         self._files[kind].write(json.dumps(row, separators=(",", ":"), default=_plain) + "\n")
 
@@ -273,7 +289,7 @@ class Recorder:
         image = seen.capture.image
         row = {"i": i, "frame_id": seen.capture.frame_id, "t_s": seen.capture.t_monotonic_s,
                "seen_s": seen.seen_s, "fired": list(seen.fired), "awake": list(seen.awake),
-               "spikes": seen.expert_spikes.tolist(), "warmth": seen.expert_warmth.tolist(),
+               "asleep": list(seen.asleep), "spikes": seen.expert_spikes.tolist(), "warmth": seen.expert_warmth.tolist(),
                "energy_uj": seen.energy_uj, "image_sha256": image_sha256(image)}
         if self.save_frames:
             name = f"{FRAMES_DIR}/{FRAME_NAME.format(i)}"
@@ -359,7 +375,10 @@ def read_recording(folder: str | Path) -> Recording:
         return Recording(folder, meta, [FrameRecord.from_json(r) for r in logs["frame"]],
                          [Command(**r) for r in logs["command"]],
                          [Telemetry(**r) for r in logs["telemetry"]],
-                         [ResidencyChange(**r) for r in logs["residency"]], tuple(cut))
+                         [ResidencyChange(**r) for r in logs["residency"]], tuple(cut),
+                         [ExpertRun(**{**r, "outputs": {k: np.asarray(v, np.float32) for k, v
+                                                        in r["outputs"].items()}})
+                          for r in logs["run"]])
     except TypeError as e:                  # a line with other fields than this version writes
         raise RecordError(f"{folder}: a line does not match recording schema "
                           f"{RECORDING_SCHEMA} ({e})") from None

@@ -8,7 +8,8 @@ and activator, to give the same spikes, frame for frame.
 Data path steps 1-3 again, offline: a ClipSource steps through the recording's frames/
 folder (every frame, realtime=False) into a VisionLoop with the box's encoder and a fresh
 activator, as the daemon built them; each frame is stamped with its recorded capture time, so
-the awake sets (the hold is timed) come out the same too. The encoder and the activator carry
+the awake sets (the hold is timed; the experts put to sleep by their own outputs are read
+from the recording, as no expert runs here) come out the same too. The encoder and the activator carry
 state from frame to frame, so replay is exact only over every frame the activator saw: a
 recording with a frame missing, changed or dropped (the recorder fell behind) is refused, the
 error naming the file.
@@ -120,12 +121,15 @@ def replay_activator(recording_dir: str | Path, box, *, backend: str | None = No
         except SourceError:
             raise ReplayError(f"{paths[0]}: does not decode as an image; the recording is "
                               "damaged, so replay cannot be exact") from None
+        said = _RecordedVerdicts()
         vision = VisionLoop(source, encoder, activator, None, StageClock(STAGES, config),
                             max_frame_age_ms=math.inf,
                             awake_hold_s=config.activator.awake_hold_ms / 1000.0,
-                            always_awake=tuple(config.activator.always_awake), clock=clock)
+                            always_awake=tuple(config.activator.always_awake), verdicts=said,
+                            clock=clock)
         for frame, path in zip(recording.frames, paths):
             clock.t_s = frame.t_s
+            said.now = frozenset(frame.asleep)
             seen = vision.cycle()
             if seen is None:
                 raise ReplayError(f"{path}: does not decode as an image; the recording is "
@@ -141,6 +145,14 @@ def replay_activator(recording_dir: str | Path, box, *, backend: str | None = No
         activator.close()
         source.close()
     return out
+
+
+class _RecordedVerdicts:
+    """The experts' say (verdicts.py) as the run recorded it: replay runs no expert."""
+    now: frozenset[str] = frozenset()
+
+    def asleep(self, now_s: float) -> frozenset[str]:
+        return self.now
 
 
 def first_difference(recorded: list[FrameRecord], replayed: list[ReplayedFrame]) -> str | None:

@@ -39,6 +39,7 @@ from .pace import Pace, TooSlowToDrive, measure_vision
 from .refusals import DaemonError, check_always_awake, check_budget
 from .stages import STAGES, StageClock
 from .status import StatusBoard
+from .verdicts import Verdicts
 from .vision import VisionLoop
 
 logger = logging.getLogger(__name__)
@@ -180,12 +181,14 @@ class Daemon:
             {s.name: s.deadline_share for s in STAGES}))
         max_age = float(cfg.source.max_frame_age_ms)
         always = tuple(cfg.activator.always_awake)
+        verdicts = Verdicts(cfg.activator.quiet_runs, cfg.activator.quiet_sleep_ms / 1000.0,
+                            never=always)
         vision = VisionLoop(source, encoder, activator, pager, stages, max_frame_age_ms=max_age,
                             awake_hold_s=cfg.activator.awake_hold_ms / 1000.0,
-                            always_awake=always, clock=self.clock)
+                            always_awake=always, verdicts=verdicts, clock=self.clock)
         results = Results()
         experts = ExpertsLoop(box.experts, pager, vision.seen, results, stages,
-                              max_frame_age_ms=max_age, clock=self.clock)
+                              max_frame_age_ms=max_age, verdicts=verdicts, clock=self.clock)
         control = ControlLoop(link, arbiter, results, vision.seen, stages,
                               frame_max_age_ms=max_age,
                               telemetry_max_age_ms=cfg.arbiter.telemetry_max_age_ms,
@@ -198,7 +201,7 @@ class Daemon:
                             stage_clock=stages, truth_of=truth_of)
         self.parts = dict(box=box, source=source, vision=vision, experts=experts,
                           control=control, pager=pager, link=link, stages=stages, board=board,
-                          arbiter=arbiter, results=results)
+                          arbiter=arbiter, results=results, verdicts=verdicts)
         for o in self.observers:
             if hasattr(o, "seen"):
                 vision.on_seen.append(o.seen)
@@ -332,6 +335,7 @@ class Daemon:
             "expert_runs": experts.runs,
             "page_ins": experts.page_ins,
             "refused": dict(experts.refused),
+            "slept": dict(p["verdicts"].slept),
             "motors_confirmed_zero": control.motors_confirmed_zero,
             "guards": self._guards(control),
             "stages": p["stages"].as_dict(),

@@ -42,9 +42,11 @@ class Seen:
     expert_spikes: np.ndarray          # (experts,) unit spikes of each expert, network order
     expert_warmth: np.ndarray          # (experts,) 0..1
     fired: tuple[str, ...]             # experts with a unit spiking on this frame
-    awake: tuple[str, ...]             # fired now or within awake_hold_s
+    awake: tuple[str, ...]             # fired now or within awake_hold_s (and not asleep)
     energy_uj: float
     seen_s: float                      # monotonic time the activator finished with it
+    asleep: tuple[str, ...] = ()       # put to sleep by their own outputs (verdicts.py):
+    #                                    not awake whatever their units say
 
 
 class Latest:
@@ -75,9 +77,11 @@ class Latest:
 class VisionLoop:
     def __init__(self, source, encoder, activator, pager, stage_clock: StageClock, *,
                  max_frame_age_ms: float, awake_hold_s: float, always_awake: tuple[str, ...] = (),
-                 clock=time.monotonic):
-        """always_awake: experts awake on every frame (activator.always_awake)."""
+                 verdicts=None, clock=time.monotonic):
+        """always_awake: experts awake on every frame (activator.always_awake).
+        verdicts: the experts' own say (verdicts.py; None: the units alone wake them)."""
         self.source, self.encoder, self.activator, self.pager = source, encoder, activator, pager
+        self.verdicts = verdicts
         self.stages = stage_clock
         self.max_frame_age_ms, self.awake_hold_s = max_frame_age_ms, awake_hold_s
         self.clock = clock
@@ -126,17 +130,20 @@ class VisionLoop:
         self._last_id = capture.frame_id
         spikes = self._timed("encoder", self.encoder.encode, capture.image)
         result = self._timed("activator", self.activator.step, spikes)
-        if self.pager is not None:
-            self.pager.observe(result.fired, result.warmth)
         now = self.clock()
+        asleep = self.verdicts.asleep(now) if self.verdicts is not None else frozenset()
+        if self.pager is not None:
+            # An expert asleep is neither needed nor about to be: the pager may evict it.
+            self.pager.observe([n for n in result.fired if n not in asleep],
+                               {n: 0.0 if n in asleep else w for n, w in result.warmth.items()})
         fired_mask = result.expert_spikes > 0
         self._last_fired_s[fired_mask] = capture.t_monotonic_s
         awake_mask = capture.t_monotonic_s - self._last_fired_s <= self.awake_hold_s
+        woken = [n for n, a in zip(self.names, awake_mask) if a and n not in asleep]
         seen = Seen(capture, result.expert_spikes.copy(), result.expert_warmth.copy(),
-                    tuple(result.fired),
-                    tuple(dict.fromkeys([n for n, a in zip(self.names, awake_mask) if a]
-                                        + list(self.always_awake))),
-                    float(result.energy_uj), now)
+                    tuple(result.fired), tuple(dict.fromkeys(woken + list(self.always_awake))),
+                    float(result.energy_uj), now,
+                    tuple(n for n in self.names if n in asleep))
         self.frames += 1
         self.seen.put(seen)
         for observe in self.on_seen:

@@ -1,0 +1,76 @@
+"""Woken by mistake: an awake expert whose own outputs give it nothing to act on sleeps a while.
+
+    verdicts = Verdicts(quiet_runs=3, sleep_s=1.5, never=("obstacle_avoid",))
+    verdicts.ran("ball_find", entry, outputs, now_s)     # the experts loop, after each run
+    verdicts.asleep(now_s)                              # the vision loop: not woken now
+
+Data path steps 3-5, the experts' answer fed back to the waking. The activator is cheap
+and wakes an expert on the look of its domain (orange near a sign's board looks like a
+ball); the expert is the one that can tell. Its drive contract (runtime/arbiter/contract.py)
+says when a row gives it nothing to do: a seek whose target is not seen, a steer whose line
+is not in view or an avoider with nothing near, classes without a confident class that does
+something. After `quiet_runs` such runs in a row it sleeps for `sleep_s`: not awake to the
+arbiter, not run, not held by the pager (which may then evict it). Then its units may wake
+it again; a target that came into view meanwhile is seen after at most `sleep_s`.
+
+Why it matters: two experts awake that the RAM budget cannot hold together take turns, one
+page-in each turn (a stall, and a read of the store: 1.5 GB/s here, 10-50x slower on an SD
+card). In the demo the ball finder and the dock were awake together on a third of the
+frames; on nearly every one of them, one of the two saw nothing.
+
+Experts without a drive contract, of an output the contract cannot read, or in `never`
+(activator.always_awake) are never put to sleep. Thread-safe: the experts loop writes,
+the vision loop reads.
+"""
+from __future__ import annotations
+
+import threading
+from collections import Counter
+
+import numpy as np
+
+
+class Verdicts:
+    def __init__(self, quiet_runs: int, sleep_s: float, never=()):
+        self.quiet_runs, self.sleep_s, self.never = int(quiet_runs), float(sleep_s), set(never)
+        self._lock = threading.Lock()
+        self._quiet: Counter = Counter()              # name -> quiet runs in a row
+        self._until: dict[str, float] = {}            # name -> asleep until (monotonic s)
+        self.slept: Counter = Counter()               # name -> times put to sleep
+
+    def ran(self, name: str, entry, outputs: dict, now_s: float) -> None:
+        """One run of `name` (its manifest entry) gave `outputs` (output name -> array)."""
+        if self.quiet_runs <= 0 or name in self.never or not quiet(entry, outputs):
+            with self._lock:
+                self._quiet.pop(name, None)
+            return
+        with self._lock:
+            self._quiet[name] += 1
+            if self._quiet[name] >= self.quiet_runs:
+                del self._quiet[name]
+                self._until[name] = now_s + self.sleep_s
+                self.slept[name] += 1
+
+    def asleep(self, now_s: float) -> frozenset[str]:
+        """The experts put to sleep and not yet woken at `now_s`."""
+        with self._lock:
+            for name in [n for n, until in self._until.items() if now_s >= until]:
+                del self._until[name]
+            return frozenset(self._until)
+
+
+def quiet(entry, outputs: dict) -> bool:
+    """True when `entry`'s drive contract finds nothing to act on in `outputs`; False when it
+    has no contract or its output is not a finite row of the declared columns (unknown is
+    not quiet)."""
+    if entry.drive is None:
+        return False
+    behaviour = entry.drive.behaviour
+    try:
+        row = np.asarray(outputs[behaviour.output], dtype=np.float64).reshape(-1)
+    except (KeyError, TypeError, ValueError):
+        return False
+    declared = next(o.shape for o in entry.outputs if o.name == behaviour.output)
+    if row.size != declared[-1] or not np.isfinite(row).all():   # as the manifest says
+        return False
+    return bool(behaviour.quiet(row))
