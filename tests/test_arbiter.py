@@ -449,18 +449,32 @@ def test_a_target_the_robot_gets_no_nearer_to_is_given_up_for_a_while():
                                          pose=pose)
     here = facing(0.0)
     t = 0.0
-    while t < GIVE_UP_S - 0.1:             # sought, and no nearer: the robot is held off
-        assert at(t, (3.0, 0.1, 1.2), here).reason == "seek"
+    while at(t, (3.0, 0.1, 1.2), here).reason == "seek":   # sought, no nearer: held off
         t += 0.1
-    t = GIVE_UP_S + 0.1
-    assert at(t, (3.0, 0.1, 1.2), here).reason == "idle"
-    assert arb.counts.seeks["ball_find"] == {"gave_up": 1}
+        assert t < GIVE_UP_S + 0.3
+    assert t >= GIVE_UP_S and arb.counts.seeks["ball_find"] == {"gave_up": 1}
     # Seen where it was, from elsewhere: still given up; a ball somewhere else is sought.
     there = here.point_at(0.1, 1200.0)
     side = facing(math.pi / 2, there[0], there[1] - 1000.0)
     assert at(t + 5.0, (3.0, 0.0, 1.0), side).reason == "idle"
     assert at(t + 5.1, (3.0, 0.0, 0.9), facing(math.pi)).reason == "seek"
     assert at(t + GIVEN_UP_S + 0.2, (3.0, 0.1, 1.2), here).reason == "seek"   # its time is up
+
+
+def test_time_others_drive_does_not_count_toward_giving_up():
+    """The way-on finder, lowest in priority, sees the door while the line follower drives:
+    it has not tried, so it has not failed."""
+    from spikebox.runtime.arbiter.behaviours import GIVE_UP_S
+    arb = arbiter(experts(line_follow=dict(drive=LINE), exit_find=dict(drive=EXIT,
+                                                                        priority=-10)))
+    rows = lambda t: {"line_follow": line(0.1, t_s=t), "exit_find": result(3.0, 0.1, 1.5, t_s=t)}
+    for k in range(int(3 * GIVE_UP_S * 10)):
+        d = arb.decide(0.1 * k, rows(0.1 * k), {"line_follow", "exit_find"}, pose=facing(0.0))
+        assert d.expert == "line_follow"
+    assert not arb.counts.seeks
+    t = 3 * GIVE_UP_S                                      # its turn: sought at once
+    assert arb.decide(t, {"exit_find": result(3.0, 0.1, 1.5, t_s=t)}, {"exit_find"},
+                      pose=facing(0.0)).reason == "seek"
 
 
 def test_a_target_the_robot_gets_nearer_to_is_never_given_up_nor_without_a_pose():

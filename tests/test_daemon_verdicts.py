@@ -73,6 +73,16 @@ def test_quiet_runs_in_a_row_put_an_expert_to_sleep_for_its_time():
     for k in range(10):                           # always awake: never put to sleep
         v.ran("avoid", E["avoid"], out(0.0, 2.0), 13.0 + k)
     assert v.asleep(14.0) == frozenset() and v.slept == {"ball": 1}
+    # Given what the pager holds: a sleeper whose time is over wakes once it is resident, or
+    # wake_wait_s later; meanwhile it is waking (the pager is asked to load it).
+    w = Verdicts(quiet_runs=1, sleep_s=1.0, wake_wait_s=2.0)
+    w.ran("ball", E["ball"], no_ball, 0.0)
+    assert w.asleep(0.5, resident=set()) == {"ball"} and w.waking(0.5) == []
+    assert w.asleep(1.5, resident=set()) == {"ball"} and w.waking(1.5) == ["ball"]
+    assert w.asleep(1.6, resident={"ball"}) == frozenset()
+    w.ran("ball", E["ball"], no_ball, 10.0)
+    assert w.asleep(12.9, resident=set()) == {"ball"}
+    assert w.asleep(13.0, resident=set()) == frozenset()     # waited wake_wait_s: awake
     off = Verdicts(quiet_runs=0, sleep_s=1.5)
     for k in range(10):
         off.ran("ball", E["ball"], no_ball, k)
@@ -89,11 +99,16 @@ def test_an_expert_asleep_is_not_awake_nor_firing_to_the_pager_whatever_its_unit
     act = make_activator(network, backend="numpy")
 
     class Told:
-        def observe(self, fired, warmth):
-            self.fired, self.warmth = list(fired), dict(warmth)
+        held: set = set()
+
+        def observe(self, fired, warmth, wanted=()):
+            self.fired, self.warmth, self.wanted = list(fired), dict(warmth), list(wanted)
+
+        def resident(self):
+            return {n: 1 for n in self.held}
 
     pager, now = Told(), [100.0]
-    verdicts = Verdicts(quiet_runs=1, sleep_s=1000.0)
+    verdicts = Verdicts(quiet_runs=1, sleep_s=10.0, wake_wait_s=10.0)
     vision = VisionLoop(source, encoder, act, pager, StageClock(STAGES, RunConfig()),
                         max_frame_age_ms=10_000, awake_hold_s=0.0, verdicts=verdicts,
                         always_awake=("exit_find",), clock=lambda: now[0])
@@ -109,6 +124,18 @@ def test_an_expert_asleep_is_not_awake_nor_firing_to_the_pager_whatever_its_unit
             assert seen.asleep == (sleeper,) and sleeper not in seen.awake
             assert set(seen.awake) == (set(seen.fired) - {sleeper}) | {"exit_find"}
             assert sleeper not in pager.fired and pager.warmth[sleeper] == 0.0
+            assert pager.wanted == []
+        # Its time over: while its units fire it is asked for, and it wakes once resident.
+        now[0] += 10.0
+        for _ in range(20):
+            seen = vision.cycle()
+            if sleeper in seen.fired:
+                break
+        assert sleeper in seen.fired and seen.asleep == (sleeper,)
+        assert pager.wanted == [sleeper] and pager.warmth[sleeper] == 1.0
+        pager.held = {sleeper}
+        seen = vision.cycle()
+        assert seen.asleep == () and (sleeper in seen.awake) == (sleeper in seen.fired)
     finally:
         act.close()
         source.close()

@@ -282,6 +282,32 @@ def test_prefetch_never_evicts_running_or_pinned_experts(box):
     pager.close()
 
 
+def test_a_wanted_expert_is_prefetched_at_once_by_the_same_rules(box):
+    """observe(..., wanted=[...]): the caller knows it will run it soon (a sleeper whose sleep
+    is over and whose units fire: runtime/daemon/verdicts.py); no warmth trend needed, and it
+    never evicts an expert firing in that frame."""
+    paths, footprints = box
+    budget = footprints["e0"] + footprints["e1"]
+    other = min((n for n in footprints if n not in ("e0", "e1")), key=footprints.get)
+    pager = Pager(PagerConfig(budget, policy="activator", prefetch="inline"),
+                  SessionLoader(paths), footprints)
+    for name in ("e0", "e1"):
+        with pager.use(name) as session:
+            _run(session)
+    pager.observe(["e0", "e1"], {"e0": 1.0, "e1": 1.0, other: 1.0},      # both firing: no room
+                  wanted=[other])
+    assert other not in pager.resident()
+    pager.observe(["e0"], {"e0": 1.0, other: 1.0}, wanted=[other])        # e1 idle: it goes
+    assert set(pager.resident()) == {"e0", other}
+    m = pager.metrics()
+    assert m["prefetches_issued"] == 1 and m["prefetches_skipped"] == 1
+    off = Pager(PagerConfig(budget, policy="lru", prefetch="off"), SessionLoader(paths), footprints)
+    off.observe([], {}, wanted=["e0"])                                    # prefetch off: nothing
+    assert off.resident() == {}
+    off.close()
+    pager.close()
+
+
 def test_a_prefetch_never_evicts_an_expert_firing_in_that_frame():
     """Issue #11: a warm candidate whose scene keeps coming back (high reuse) outranked an
     expert that fired now but rarely before; the prefetch evicted it, and it was paged in

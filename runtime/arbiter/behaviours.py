@@ -182,14 +182,17 @@ PASSED_SLACK_MM = 700.0
 PASSED_SLACK = 0.35
 
 # A seek that gets no nearer gives its target up (a phantom the expert sees where the robot
-# cannot go, a ball behind a wall): sought for GIVE_UP_S without getting PROGRESS_MM nearer
-# than its best, a target is not sought for GIVEN_UP_S wherever it is seen within
-# SAME_TARGET_MM of where it was. With a pose only (odometry.py).
+# cannot go, a ball behind a wall): having driven the robot toward it (its bid chosen: drove())
+# for GIVE_UP_S without getting PROGRESS_MM nearer than its best, a target is not sought for
+# GIVEN_UP_S wherever it is seen within SAME_TARGET_MM of where it was. Time others drove
+# does not count: the way-on finder, lowest in priority, waits its turn. With a pose only
+# (odometry.py).
 GIVE_UP_S = 10.0
 PROGRESS_MM = 250.0
 GIVEN_UP_S = 30.0
 SAME_TARGET_MM = 700.0
 FORGET_S = 10.0            # a pursuit not sought this long is over (its target left alone)
+DROVE_GAP_S = 0.5          # chosen again within this: the time between counts as driven
 HOME_MM = 150.0            # driving on to a point this near, it is there (bearings swing)
 COAST_SLACK = 1.5          # a coast steered by the pose gives up after this many times the
 COAST_SLACK_S = 1.0        # straight drive's time, plus this
@@ -199,8 +202,9 @@ COAST_SLACK_S = 1.0        # straight drive's time, plus this
 class _Pursuit:
     point: tuple[float, float]
     best_mm: float
-    best_at_s: float
     last_s: float
+    driven_s: float = 0.0              # its bid chosen, since it was last PROGRESS_MM nearer
+    drove_at_s: float | None = None    # when its bid was last chosen
 
 
 class SeekRule:
@@ -280,17 +284,26 @@ class SeekRule:
         """Track the pursuit of the target at `point`; True once it is given up."""
         p = self._pursuit
         if p is None or now_s - p.last_s > FORGET_S or math.dist(p.point, point) > SAME_TARGET_MM:
-            self._pursuit = _Pursuit(point, distance_mm, now_s, now_s)
+            self._pursuit = _Pursuit(point, distance_mm, now_s)
             return False
         p.point, p.last_s = point, now_s
         if distance_mm < p.best_mm - PROGRESS_MM:
-            p.best_mm, p.best_at_s = distance_mm, now_s
-        if now_s - p.best_at_s < GIVE_UP_S:
+            p.best_mm, p.driven_s = distance_mm, 0.0
+        if p.driven_s < GIVE_UP_S:
             return False
         self._given_up.append((point, now_s + GIVEN_UP_S))
         self.counts[GAVE_UP] += 1
         self._pursuit = self._sighting = None
         return True
+
+    def drove(self, now_s: float) -> None:
+        """The arbiter chose this rule's seek this cycle: the time counts toward giving up."""
+        p = self._pursuit
+        if p is None:
+            return
+        if p.drove_at_s is not None and now_s - p.drove_at_s <= DROVE_GAP_S:
+            p.driven_s += now_s - p.drove_at_s
+        p.drove_at_s = now_s
 
     def _gave_up(self, now_s: float, row) -> bool:
         """True for a target seen where one was given up (within SAME_TARGET_MM), lately."""

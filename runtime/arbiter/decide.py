@@ -159,6 +159,8 @@ class Arbiter:
                 silent[name] = fault
         decision = (Decision(0.0, 0.0, None, BLIND, True, None, silent) if blind
                     else self._clipped(self._choose(bids, silent, now_s, pose, range_mm)))
+        if decision.reason == SEEKING:
+            self._experts[decision.expert][1].drove(now_s)     # toward giving up (behaviours.py)
         spin = decision.right_mm_s - decision.left_mm_s
         if decision.reason in (SEEKING, COASTING) and spin:
             # A search goes on the way the robot last turned toward what it sought: lost

@@ -69,7 +69,8 @@ class ActivatorConfig:
                                          # (a safety avoider, a way-on finder); kept resident
     quiet_runs: int = 3       # an awake expert whose drive contract finds nothing to act on in
                               # this many runs in a row sleeps (woken by mistake); 0: never
-    quiet_sleep_ms: int = 1500   # ... for this long, then it may be woken again
+    quiet_sleep_ms: int = 1500   # ... for this long; then, its units firing, it is paged in in
+    #                              the background and wakes once resident (or this long again)
 
     def __post_init__(self):
         check_fields(self, ConfigError)

@@ -151,8 +151,11 @@ class _RecordedVerdicts:
     """The experts' say (verdicts.py) as the run recorded it: replay runs no expert."""
     now: frozenset[str] = frozenset()
 
-    def asleep(self, now_s: float) -> frozenset[str]:
+    def asleep(self, now_s: float, resident=None) -> frozenset[str]:
         return self.now
+
+    def waking(self, now_s: float) -> list[str]:
+        return []
 
 
 def first_difference(recorded: list[FrameRecord], replayed: list[ReplayedFrame]) -> str | None:

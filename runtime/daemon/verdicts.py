@@ -2,7 +2,8 @@
 
     verdicts = Verdicts(quiet_runs=3, sleep_s=1.5, never=("obstacle_avoid",))
     verdicts.ran("ball_find", entry, outputs, now_s)     # the experts loop, after each run
-    verdicts.asleep(now_s)                              # the vision loop: not woken now
+    verdicts.asleep(now_s, resident)                    # the vision loop: not woken now
+    verdicts.waking(now_s)                              # ... and what the pager should load
 
 Data path steps 3-5, the experts' answer fed back to the waking. The activator is cheap
 and wakes an expert on the look of its domain (orange near a sign's board looks like a
@@ -11,7 +12,9 @@ says when a row gives it nothing to do: a seek whose target is not seen, a steer
 is not in view or an avoider with nothing near, classes without a confident class that does
 something. After `quiet_runs` such runs in a row it sleeps for `sleep_s`: not awake to the
 arbiter, not run, not held by the pager (which may then evict it). Then its units may wake
-it again; a target that came into view meanwhile is seen after at most `sleep_s`.
+it again: if they fire, the pager is asked to load it in the background, and it wakes once
+resident (no stall), or after another `wake_wait_s` if the budget is taken by experts at
+work. A target that came into view meanwhile is seen after `sleep_s` to twice that.
 
 Why it matters: two experts awake that the RAM budget cannot hold together take turns, one
 page-in each turn (a stall, and a read of the store: 1.5 GB/s here, 10-50x slower on an SD
@@ -31,8 +34,11 @@ import numpy as np
 
 
 class Verdicts:
-    def __init__(self, quiet_runs: int, sleep_s: float, never=()):
+    def __init__(self, quiet_runs: int, sleep_s: float, never=(), wake_wait_s: float | None = None):
+        """wake_wait_s: how long a sleeper whose time is over may wait to be resident before
+        it wakes anyway (default: sleep_s)."""
         self.quiet_runs, self.sleep_s, self.never = int(quiet_runs), float(sleep_s), set(never)
+        self.wake_wait_s = self.sleep_s if wake_wait_s is None else float(wake_wait_s)
         self._lock = threading.Lock()
         self._quiet: Counter = Counter()              # name -> quiet runs in a row
         self._until: dict[str, float] = {}            # name -> asleep until (monotonic s)
@@ -51,12 +57,22 @@ class Verdicts:
                 self._until[name] = now_s + self.sleep_s
                 self.slept[name] += 1
 
-    def asleep(self, now_s: float) -> frozenset[str]:
-        """The experts put to sleep and not yet woken at `now_s`."""
+    def asleep(self, now_s: float, resident=None) -> frozenset[str]:
+        """The experts put to sleep and not yet woken at `now_s`. With `resident` (the names
+        the pager holds), one whose sleep is over wakes once it is resident (waking(): the
+        pager loads it in the background, so its first run does not wait for a page-in), or
+        `wake_wait_s` after its time (the budget holds others that are at work)."""
         with self._lock:
-            for name in [n for n, until in self._until.items() if now_s >= until]:
-                del self._until[name]
+            for name, until in list(self._until.items()):
+                if now_s >= until and (resident is None or name in resident
+                                       or now_s >= until + self.wake_wait_s):
+                    del self._until[name]
             return frozenset(self._until)
+
+    def waking(self, now_s: float) -> list[str]:
+        """Asleep, their sleep over, waiting to be resident."""
+        with self._lock:
+            return sorted(n for n, until in self._until.items() if now_s >= until)
 
 
 def quiet(entry, outputs: dict) -> bool:

@@ -131,11 +131,17 @@ class VisionLoop:
         spikes = self._timed("encoder", self.encoder.encode, capture.image)
         result = self._timed("activator", self.activator.step, spikes)
         now = self.clock()
-        asleep = self.verdicts.asleep(now) if self.verdicts is not None else frozenset()
+        asleep, waking = frozenset(), []
+        if self.verdicts is not None:
+            asleep = self.verdicts.asleep(now, None if self.pager is None
+                                          else set(self.pager.resident()))
+            waking = [n for n in self.verdicts.waking(now) if n in result.fired]
         if self.pager is not None:
-            # An expert asleep is neither needed nor about to be: the pager may evict it.
+            # An expert asleep is neither needed nor about to be: the pager may evict it. One
+            # whose sleep is over, and whose units fire, is loaded in the background.
             self.pager.observe([n for n in result.fired if n not in asleep],
-                               {n: 0.0 if n in asleep else w for n, w in result.warmth.items()})
+                               {n: 0.0 if n in asleep and n not in waking else w
+                                for n, w in result.warmth.items()}, wanted=waking)
         fired_mask = result.expert_spikes > 0
         self._last_fired_s[fired_mask] = capture.t_monotonic_s
         awake_mask = capture.t_monotonic_s - self._last_fired_s <= self.awake_hold_s

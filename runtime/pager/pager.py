@@ -139,14 +139,17 @@ class Pager:
         finally:
             self._release(name)
 
-    def observe(self, fired: list[str], warmth: dict[str, float]) -> None:
-        """One activator frame: the policy learns from it, and warming experts may be prefetched."""
+    def observe(self, fired: list[str], warmth: dict[str, float], wanted=()) -> None:
+        """One activator frame: the policy learns from it, and warming experts may be prefetched.
+        wanted: experts the caller knows it will run soon (a sleeper whose sleep is over and
+        whose units fire: runtime/daemon/verdicts.py), prefetched first, by the same rules."""
         with self._lock:
             self.policy.on_observe(list(fired), dict(warmth))
             self._firing = set(fired)
             if self.prefetch_mode == "off":
                 return
-            expected = self.policy.prefetch_candidates(list(fired), dict(warmth))
+            expected = list(dict.fromkeys([*wanted, *self.policy.prefetch_candidates(
+                list(fired), dict(warmth))]))
             self._expected = set(expected)
             wanted = [n for n in expected
                       if n in self.footprints and n not in self._resident and n not in self._loading]

@@ -50,8 +50,8 @@ RECIPE = Recipe(
     # lost within coast_m is driven to on the arc through where it was last seen (past the
     # door's middle: exit_aim), and only then arrived at; the next zone's door, often in sight
     # at once, is sought without a pause. A door's posts look alike from both sides, so once
-    # through one, a "way on" seen within 60 deg of straight back is the door it came in by:
-    # never sought (the robot's heading from the MCU's gyro).
+    # through one, a "way on" seen within 60 deg of where a door passed is, and about as far,
+    # is the door it came in by: never sought (the robot's odometry from the MCU's telemetry).
     drive={"seek": {"output": "cat", "visible": 0, "bearing": 1, "distance": 2,
                     "arrive_m": 0.1, "on_arrival": "release", "speed": 0.8, "rearm_s": 1.0,
                     "coast_m": 1.0, "no_return_deg": 60}})
