@@ -83,10 +83,15 @@ class Search:
         self.phase, self._start, self._seen, self._target = LOOK, None, [], None
 
     def _most_room(self) -> tuple[float, float]:
-        """The heading whose neighbourhood (ROOM_WINDOW_RAD) reads the most room, and that room."""
-        seen = np.asarray(self._seen)
-        h, r = seen[:, 0], seen[:, 1]
-        near = np.abs(wrap_angle(h[:, None] - h[None, :])) <= ROOM_WINDOW_RAD
-        room = np.where(near, r[None, :], np.inf).min(axis=1)
-        best = int(np.argmax(room))
-        return float(h[best]), float(room[best])
+        return most_room(self._seen)
+
+
+def most_room(seen) -> tuple[float, float]:
+    """Of (heading rad, range mm) readings, the heading whose neighbourhood (ROOM_WINDOW_RAD)
+    reads the most room (its least reading: a wide opening beats a slit), and that room."""
+    seen = np.asarray(seen, dtype=np.float64)
+    h, r = seen[:, 0], seen[:, 1]
+    near = np.abs(wrap_angle(h[:, None] - h[None, :])) <= ROOM_WINDOW_RAD
+    room = np.where(near, r[None, :], np.inf).min(axis=1)
+    best = int(np.argmax(room))
+    return float(h[best]), float(room[best])

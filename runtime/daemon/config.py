@@ -119,6 +119,9 @@ class ArbiterConfig:
                                       # this long: a bump no camera saw; back off (0: never)
     back_off_ms: int = 1000           # the back-off: reversing on a curve this long ...
     back_off_mm_s: float = 80.0       # ... at about this speed
+    stuck_after_ms: int = 15000       # turned half a revolution or more in this long and not
+                                      # got 0.2 m anywhere: drive out toward the most room the
+                                      # range sensor read meanwhile (0: never)
     range_stop_mm: float = 100.0      # the MCU's range sensor (telemetry range_mm) reads this
                                       # or less ahead: no forward motion, turn away (0: never)
     range_slow_mm: float = 350.0      # nearer than this, forward speed falls toward the stop
@@ -131,6 +134,8 @@ class ArbiterConfig:
                        "back_off_ms", "back_off_mm_s")
         if self.stall_after_ms < 0:
             raise ConfigError("stall_after_ms", self.stall_after_ms, "must be >= 0 (0: never)")
+        if self.stuck_after_ms < 0:
+            raise ConfigError("stuck_after_ms", self.stuck_after_ms, "must be >= 0 (0: never)")
         check_choice(self, "idle", IDLE_MODES)
         if self.range_stop_mm < 0:
             raise ConfigError("range_stop_mm", self.range_stop_mm, "must be >= 0 (0: never)")

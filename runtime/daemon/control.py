@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from spikebox.runtime.arbiter.odometry import Odometry
 from spikebox.runtime.arbiter.near import RangeGuard
 from spikebox.runtime.arbiter.stall import StallGuard
+from spikebox.runtime.arbiter.stuck import StuckGuard
 
 from .stages import StageClock
 from .vision import Latest
@@ -51,6 +52,7 @@ class ControlLoop:
     def __init__(self, link, arbiter, results, seen: Latest, stage_clock: StageClock, *,
                  frame_max_age_ms: float, telemetry_max_age_ms: float,
                  stall: StallGuard | None = None, near: RangeGuard | None = None,
+                 stuck: StuckGuard | None = None,
                  clock=time.monotonic):
         self.link, self.arbiter, self.results, self.seen = link, arbiter, results, seen
         self.stages, self.clock = stage_clock, clock
@@ -63,6 +65,7 @@ class ControlLoop:
         self._last_sent: tuple[int, int] | None = None
         self.stall = stall                # None: no stall guard
         self.near = near                  # None: no range guard
+        self.stuck = stuck                # None: no stuck guard
         self.on_command: list = []     # callables(command), in this thread: recorders, the view
         self.odometry = Odometry()     # from the MCU's gyro and wheels: where the robot is
 
@@ -79,8 +82,12 @@ class ControlLoop:
         results = self.results.snapshot()
         tel = self.link.latest_telemetry(max_age_ms=self.telemetry_max_age_ms)
         # No fresh frame (the camera lost or stalled): blind, and the arbiter stops the robot.
+        pose = self.odometry.update(tel)
         decision = self.arbiter.decide(now, results, None if seen is None else seen.awake,
-                                       self.odometry.update(tel),
+                                       pose, None if tel is None else tel.range_mm)
+        # Turning on one spot for long (each part right on its own): drive out toward room.
+        if self.stuck is not None:
+            decision = self.stuck.step(now, decision, pose,
                                        None if tel is None else tel.range_mm)
         # Something close ahead on the range sensor (nearer than the camera sees): no
         # driving into it.

@@ -26,6 +26,7 @@ from spikebox.firmware_bridge.link_types import percentile
 from spikebox.runtime.activator import make_activator
 from spikebox.runtime.arbiter.near import RangeGuard
 from spikebox.runtime.arbiter.stall import StallGuard
+from spikebox.runtime.arbiter.stuck import StuckGuard
 from spikebox.runtime.box import Box
 from spikebox.runtime.experts.box_loader import BoxLoader
 from spikebox.runtime.pager import Pager
@@ -193,6 +194,7 @@ class Daemon:
                               frame_max_age_ms=max_age,
                               telemetry_max_age_ms=cfg.arbiter.telemetry_max_age_ms,
                               stall=StallGuard(cfg.arbiter), near=RangeGuard(cfg.arbiter),
+                              stuck=StuckGuard(cfg.arbiter),
                               clock=self.clock)
         self.started_s = self.clock()
         truth_of = getattr(source, "truth", None)
@@ -308,10 +310,11 @@ class Daemon:
     @staticmethod
     def _guards(control) -> dict:
         """What the range and stall guards did (None: that guard is off)."""
-        near, stall = control.near, control.stall
+        near, stall, stuck = control.near, control.stall, control.stuck
         return {"range_turns": near and near.turns, "range_slowed_cycles": near and near.slowed,
                 "range_boxed_in": near and near.boxed_in,
-                "stall_back_offs": stall and stall.stalls}
+                "stall_back_offs": stall and stall.stalls,
+                "stuck_escapes": stuck and stuck.escapes}
 
     def summary(self) -> dict:
         p = self.parts
