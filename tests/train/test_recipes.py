@@ -50,8 +50,22 @@ def test_recipe_smoke_builds_a_box_with_its_metric(script, tmp_path):
 
 def test_every_recipe_is_smoke_tested():
     """A new recipe joins FINISHED (and `make experts`) or this fails."""
-    scripts = {p.name for p in RECIPES.glob("*.py")} - {"common.py", "frames.py", "nets.py", "rewake.py"}
+    scripts = {p.name for p in RECIPES.glob("*.py")} - {"common.py", "frames.py", "nets.py", "rewake.py",
+                                                          "ball_eval.py"}
     assert scripts == set(FINISHED)
+
+
+@pytest.mark.timeout(600)
+def test_ball_eval_counts_phantoms_and_recall_of_the_demo_ball_finder():
+    run = subprocess.run([sys.executable, str(RECIPES / "ball_eval.py"), "--smoke",
+                          str(RECIPES.parents[1] / "models" / "demo.box")],
+                         capture_output=True, text=True, timeout=600, cwd=RECIPES)
+    assert run.returncode == 0, run.stderr[-3000:]
+    lines = run.stdout.splitlines()
+    assert [line.split()[1] for line in lines] == ["signs_near:", "drives:"]
+    for line in lines:
+        fp, neg = map(int, line.split("phantom ")[1].split(" ")[0].split("/"))
+        assert 0 <= fp <= neg and neg > 0
 
 
 @pytest.mark.timeout(600)
