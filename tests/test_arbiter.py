@@ -443,7 +443,7 @@ def test_with_a_pose_a_coast_is_over_once_the_point_is_beside_or_behind():
 def test_a_target_the_robot_gets_no_nearer_to_is_given_up_for_a_while():
     """Seen in the demo: a phantom ball by a sign's board; the ball finder sought it, the
     range guard turned the robot away, and so on for 90 s."""
-    from spikebox.runtime.arbiter.behaviours import GIVE_UP_S, GIVEN_UP_S
+    from spikebox.runtime.arbiter.seek import GIVE_UP_S, GIVEN_UP_S
     arb = arbiter(experts(ball_find=dict(drive=BALL)), idle="stop")
     at = lambda t, row, pose: arb.decide(t, {"ball_find": result(*row, t_s=t)}, {"ball_find"},
                                          pose=pose)
@@ -464,7 +464,7 @@ def test_a_target_the_robot_gets_no_nearer_to_is_given_up_for_a_while():
 def test_time_others_drive_does_not_count_toward_giving_up():
     """The way-on finder, lowest in priority, sees the door while the line follower drives:
     it has not tried, so it has not failed."""
-    from spikebox.runtime.arbiter.behaviours import GIVE_UP_S
+    from spikebox.runtime.arbiter.seek import GIVE_UP_S
     arb = arbiter(experts(line_follow=dict(drive=LINE), exit_find=dict(drive=EXIT,
                                                                         priority=-10)))
     rows = lambda t: {"line_follow": line(0.1, t_s=t), "exit_find": result(3.0, 0.1, 1.5, t_s=t)}
@@ -478,7 +478,7 @@ def test_time_others_drive_does_not_count_toward_giving_up():
 
 
 def test_a_target_the_robot_gets_nearer_to_is_never_given_up_nor_without_a_pose():
-    from spikebox.runtime.arbiter.behaviours import GIVE_UP_S
+    from spikebox.runtime.arbiter.seek import GIVE_UP_S
     arb = arbiter(experts(ball_find=dict(drive=BALL), dock=dict(drive=DOCK)), idle="stop")
     rows = lambda ball, t: {"ball_find": result(*ball, t_s=t),
                             "dock": result(3.0, 0.0, 0.3, -1.0, t_s=t)}

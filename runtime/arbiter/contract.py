@@ -31,7 +31,7 @@ of that row's columns mean what:
            again only once it has been out of sight rearm_s.
 
 An expert without a contract is run and logged, never driven by. The arbiter
-(decide.py) and its memory (behaviours.py) give these words their effect.
+(decide.py) and its memory (behaviours.py, seek.py) give these words their effect.
 """
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ contract (contract.py; an expert without one is only logged), in name order:
 asleep (not in `awake`), it says nothing; awake, its result is read, and one
 that is missing, older than result_max_age_ms, of another shape or dtype than
 its manifest declares, or not finite is silent this cycle and counted
-(ArbiterCounts). Its rule (behaviours.py) turns a usable row into a bid.
+(ArbiterCounts). Its rule (behaviours.py, seek.py) turns a usable row into a bid.
 
 The choice:
 1. a safety stop (a classes stop, a steer's clear way below its stop distance,
@@ -42,7 +42,9 @@ from typing import TYPE_CHECKING, AbstractSet, Mapping
 
 import numpy as np
 
-from .behaviours import COASTING, SEEKING, Bid, Rule, SeekRule, Wheels, make_rule
+from .behaviours import COASTING, SEEKING, Bid, ClassesRule, Rule, SteerRule, Wheels
+from .contract import CLASSES, SEEK, STEER, DriveContract
+from .seek import SeekRule
 from .odometry import Pose
 from .search import Search
 
@@ -79,6 +81,12 @@ class Decision:
     silent: Mapping[str, str] = field(default_factory=dict)   # awake expert -> its fault
 
 
+def make_rule(contract: DriveContract, wheels: Wheels) -> Rule:
+    """The rule that gives `contract` its effect (behaviours.py, seek.py)."""
+    return {STEER: SteerRule, SEEK: SeekRule, CLASSES: ClassesRule}[contract.name](
+        contract.behaviour, wheels)
+
+
 def spin_side(decision) -> float:
     """+1 a setpoint (anything with left_mm_s, right_mm_s) turning the robot in place to the
     left, -1 to the right, 0 one that does not turn it in place."""
@@ -101,7 +109,7 @@ class ArbiterCounts:
     nonfinite_results: Counter = field(default_factory=Counter)
     seeks: dict = field(default_factory=dict)   # seek expert -> its SeekRule.counts: targets
     #            it gave up (got no nearer), cycles a seen target was ignored as one passed or
-    #            as one given up (behaviours.py)
+    #            as one given up (seek.py)
 
     def faults(self, fault: str) -> Counter:
         return {MISSING: self.missing_results, STALE: self.stale_results,
@@ -160,7 +168,7 @@ class Arbiter:
         decision = (Decision(0.0, 0.0, None, BLIND, True, None, silent) if blind
                     else self._clipped(self._choose(bids, silent, now_s, pose, range_mm)))
         if decision.reason == SEEKING:
-            self._experts[decision.expert][1].drove(now_s)     # toward giving up (behaviours.py)
+            self._experts[decision.expert][1].drove(now_s)     # toward giving up (seek.py)
         spin = decision.right_mm_s - decision.left_mm_s
         if decision.reason in (SEEKING, COASTING) and spin:
             # A search goes on the way the robot last turned toward what it sought: lost

@@ -1,0 +1,253 @@
+"""The seek rule: what a seek contract (contract.py) makes of an expert's rows, and what it remembers.
+
+    rule = SeekRule(entry.drive.behaviour, wheels)
+    bid = rule.step(now_s, row, awake=True, frame_id=17, pose=pose)   # a Bid, or None
+    rule.drove(now_s)                 # the arbiter chose its bid this cycle
+
+The rules' shared words (Bid, Wheels, the Rule protocol) are behaviours.py's; the arbiter
+(decide.py) keeps one rule per expert across control cycles. Time is `now_s`, passed in.
+
+What it remembers, and when it lets go:
+- hold: arrived, it holds (a safety stop) while the expert stays awake,
+  whatever its results say; asleep, the hold is over.
+- release: arrived, it lets go at once (others drive this very cycle) and
+  seeks again only once the target has gone unseen (no fresh result that sees
+  it) for rearm_s.
+- coast_m: a fresh result that no longer sees the target it was seeking
+  (nearer than coast_m, within ±90° of the heading) starts a coast to where it
+  was last seen, whatever the results say unless the target is seen again; then
+  it has arrived. With a pose (odometry.py) the point is steered to each cycle
+  until the robot is there or beside it, measured from where the robot is then
+  (another expert may have turned it since the sighting); without, the arc
+  through it (kinematics.arc_through) is driven for its time.
+- with a pose: a target it gets no nearer to (GIVE_UP_S) is given up for
+  GIVEN_UP_S: not sought, wherever it is seen near where it was. With
+  no_return_deg, a target passed (coasted through, or arrived at) is remembered
+  where it is, and one seen there again is not sought.
+"""
+from __future__ import annotations
+
+import collections
+import math
+from collections import Counter
+from dataclasses import dataclass
+
+from .behaviours import ALIGNING, ARRIVED, COASTING, SEEKING, Bid, Unseen, Wheels
+from .contract import HOLD, SeekDrive
+from .kinematics import wrap_angle
+from .odometry import Pose
+
+
+@dataclass(frozen=True)
+class _Coast:
+    """Driving on to a target lost from sight: to `point` (odometry mm) steered by the pose
+    each cycle, or, with no pose, `bid` held (the arc through where it was last seen)."""
+    bid: Bid
+    until_s: float
+    point: tuple[float, float] | None
+
+
+# no_return_deg: the last PASSED_KEPT targets passed are remembered where they are; one seen
+# within no_return_deg of where one is, and as far within PASSED_SLACK_MM or PASSED_SLACK of
+# its distance (an estimate from the other side of a door, and odometry's drift), is not
+# sought. Remembered by place, not by the way back: a coast to a phantom does not make the
+# real way on "back".
+PASSED_KEPT = 3
+GAVE_UP, PASSED, GIVEN_UP = "gave_up", "ignored_passed", "ignored_given_up"   # SeekRule.counts
+PASSED_SLACK_MM = 700.0
+PASSED_SLACK = 0.35
+
+# A seek that gets no nearer gives its target up (a phantom the expert sees where the robot
+# cannot go, a ball behind a wall): having driven the robot toward it (its bid chosen: drove())
+# for GIVE_UP_S without getting PROGRESS_MM nearer than its best, a target is not sought for
+# GIVEN_UP_S wherever it is seen within SAME_TARGET_MM of where it was. Time others drove
+# does not count: the way-on finder, lowest in priority, waits its turn. With a pose only
+# (odometry.py).
+GIVE_UP_S = 10.0
+PROGRESS_MM = 250.0
+GIVEN_UP_S = 30.0
+SAME_TARGET_MM = 700.0
+FORGET_S = 10.0            # a pursuit not sought this long is over (its target left alone)
+DROVE_GAP_S = 0.5          # chosen again within this: the time between counts as driven
+HOME_MM = 150.0            # driving on to a point this near, it is there (bearings swing)
+COAST_SLACK = 1.5          # a coast steered by the pose gives up after this many times the
+COAST_SLACK_S = 1.0        # straight drive's time, plus this
+
+
+@dataclass
+class _Pursuit:
+    point: tuple[float, float]
+    best_mm: float
+    last_s: float
+    driven_s: float = 0.0              # its bid chosen, since it was last PROGRESS_MM nearer
+    drove_at_s: float | None = None    # when its bid was last chosen
+
+
+class SeekRule:
+    _TARGET = "target"        # one target per expert: it cannot tell one ball from another
+
+    def __init__(self, contract: SeekDrive, wheels: Wheels):
+        self.contract, self.wheels, self.can_stop = contract, wheels, contract.can_stop
+        self._released = Unseen(contract.rearm_s)
+        self._held: Bid | None = None
+        self._sighting: tuple[float, float, int | None, tuple[float, float] | None] | None = None
+        #                 the last cycle's seek: (bearing rad, distance m, frame id, the
+        #                 target's point in odometry mm or None), else None
+        self._coast: _Coast | None = None
+        self._passed: collections.deque = collections.deque(maxlen=PASSED_KEPT)   # points
+        #                                   (odometry mm) of the targets passed, no_return_deg
+        self._pose: Pose | None = None
+        self._pursuit: _Pursuit | None = None
+        self._given_up: list[tuple[tuple[float, float], float]] = []   # (point, until s)
+        self.counts: Counter = Counter()         # GAVE_UP targets; cycles a seen target was
+        #                                          ignored as PASSED or as GIVEN_UP
+
+    def step(self, now_s, row, awake, frame_id, pose=None):
+        c = self.contract
+        self._pose = pose
+        if not awake:
+            self._held = self._coast = self._sighting = None   # the activator let it go
+            return None
+        seen = row is not None and row[c.visible] > 0
+        if seen and self._behind(row):
+            seen = False
+            self.counts[PASSED] += 1
+        elif seen and self._gave_up(now_s, row):
+            seen = False
+            self.counts[GIVEN_UP] += 1
+        if seen:
+            self._released.seen(self._TARGET, now_s)
+        if self._held is not None:
+            return self._held
+        sighting, self._sighting = self._sighting, None
+        if seen and not self._released.resting(self._TARGET, now_s):
+            self._coast = None
+            return self._seek(now_s, row, frame_id)
+        if self._coast is None and sighting is not None and row is not None:
+            self._coast = self._coast_from(now_s, *sighting)    # just lost from sight
+        if self._coast is None:
+            return None
+        bid = self._coasting(now_s)
+        if bid is not None:
+            return bid
+        frame_id, self._coast = self._coast.bid.frame_id, None
+        return self._arrived(now_s, frame_id)
+
+    def _seek(self, now_s, row, frame_id):
+        c = self.contract
+        steering = self.wheels.steering_to(row[c.bearing])
+        if row[c.distance] > c.arrive_m:
+            point = self._point(row)
+            self._sighting = (float(row[c.bearing]), float(row[c.distance]), frame_id, point)
+            if point is not None and self._no_nearer(now_s, point, row[c.distance] * 1000.0):
+                return None
+            return Bid(*self.wheels.steer(steering, c.speed), SEEKING, False, frame_id)
+        self._pursuit = None
+        if c.aligned is not None and row[c.aligned] <= 0:
+            # Close enough, not square: no nearer, only turn on the spot toward it.
+            return Bid(*self.wheels.turn_in_place(steering), ALIGNING, True, frame_id)
+        self._passing(float(row[c.bearing]), float(row[c.distance]) * 1000.0)
+        return self._arrived(now_s, frame_id)
+
+    def _point(self, row) -> tuple[float, float] | None:
+        """Where the target of `row` is, in odometry mm (None: no pose this cycle)."""
+        if self._pose is None:
+            return None
+        c = self.contract
+        return self._pose.point_at(float(row[c.bearing]), float(row[c.distance]) * 1000.0)
+
+    def _no_nearer(self, now_s: float, point, distance_mm: float) -> bool:
+        """Track the pursuit of the target at `point`; True once it is given up."""
+        p = self._pursuit
+        if p is None or now_s - p.last_s > FORGET_S or math.dist(p.point, point) > SAME_TARGET_MM:
+            self._pursuit = _Pursuit(point, distance_mm, now_s)
+            return False
+        p.point, p.last_s = point, now_s
+        if distance_mm < p.best_mm - PROGRESS_MM:
+            p.best_mm, p.driven_s = distance_mm, 0.0
+        if p.driven_s < GIVE_UP_S:
+            return False
+        self._given_up.append((point, now_s + GIVEN_UP_S))
+        self.counts[GAVE_UP] += 1
+        self._pursuit = self._sighting = None
+        return True
+
+    def drove(self, now_s: float) -> None:
+        """The arbiter chose this rule's seek this cycle: the time counts toward giving up."""
+        p = self._pursuit
+        if p is None:
+            return
+        if p.drove_at_s is not None and now_s - p.drove_at_s <= DROVE_GAP_S:
+            p.driven_s += now_s - p.drove_at_s
+        p.drove_at_s = now_s
+
+    def _gave_up(self, now_s: float, row) -> bool:
+        """True for a target seen where one was given up (within SAME_TARGET_MM), lately."""
+        self._given_up = [(p, until) for p, until in self._given_up if now_s < until]
+        point = self._point(row) if self._given_up else None
+        return point is not None and any(math.dist(p, point) <= SAME_TARGET_MM
+                                         for p, _ in self._given_up)
+
+    def _coast_from(self, now_s, bearing_rad, distance_m, frame_id, point) -> _Coast | None:
+        """Lost from sight at `distance_m`: the drive on to where it was, or None. With a pose,
+        the bearing and distance are measured again from here (the robot may have turned or
+        moved since it saw the target: another expert may have been driving)."""
+        c = self.contract
+        if point is not None and self._pose is not None:
+            bearing_rad, distance_mm = self._pose.toward(point)
+            distance_m = distance_mm / 1000.0
+        else:
+            point = None
+        if c.coast_m is None or distance_m > c.coast_m or not abs(bearing_rad) < math.pi / 2:
+            return None
+        steering, seconds = self.wheels.limits.arc_through(bearing_rad, distance_m * 1000.0,
+                                                           c.speed)
+        if point is not None:
+            seconds = COAST_SLACK * distance_m * 1000.0 / (self.wheels.limits.cruise_mm_s
+                                                          * c.speed) + COAST_SLACK_S
+        # Committed to going through: the way back is behind the target from here on, even
+        # if another expert takes the robot over before the coast ends.
+        self._passing(bearing_rad, distance_m * 1000.0)
+        return _Coast(Bid(*self.wheels.steer(steering, c.speed), COASTING, False, frame_id),
+                      now_s + seconds, point)
+
+    def _coasting(self, now_s: float) -> Bid | None:
+        """This cycle's coast bid, or None once the coast is over (there, or out of time)."""
+        coast = self._coast
+        if now_s >= coast.until_s:
+            return None
+        if coast.point is None or self._pose is None:
+            return coast.bid                       # no pose: the arc, for its time
+        bearing, distance_mm = self._pose.toward(coast.point)
+        if distance_mm <= max(HOME_MM, self.contract.arrive_m * 1000.0) \
+                or abs(bearing) >= math.pi / 2:    # there, or beside it: passed
+            return None
+        return Bid(*self.wheels.steer(self.wheels.steering_to(bearing), self.contract.speed),
+                   COASTING, False, coast.bid.frame_id)
+
+    def _behind(self, row) -> bool:
+        """True for a target that is one passed: from here, within no_return_deg of where a
+        passed one is, and about as far (a door seen again from its other side)."""
+        if not self._passed or self._pose is None:
+            return False
+        c = self.contract
+        bearing, distance_mm = float(row[c.bearing]), float(row[c.distance]) * 1000.0
+        for point in self._passed:
+            b, d = self._pose.toward(point)
+            if abs(wrap_angle(bearing - b)) <= math.radians(c.no_return_deg) \
+                    and abs(distance_mm - d) <= max(PASSED_SLACK_MM, PASSED_SLACK * d):
+                return True
+        return False
+
+    def _passing(self, bearing_rad: float, distance_mm: float) -> None:
+        """With no_return_deg: remember where a target passed (at `bearing_rad`,
+        `distance_mm` from here) is."""
+        if self.contract.no_return_deg is not None and self._pose is not None:
+            self._passed.append(self._pose.point_at(bearing_rad, distance_mm))
+
+    def _arrived(self, now_s, frame_id):
+        if self.contract.on_arrival == HOLD:
+            self._held = Bid(0.0, 0.0, ARRIVED, True, frame_id)
+            return self._held
+        self._released.acted(self._TARGET, now_s)
+        return None
