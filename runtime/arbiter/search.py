@@ -5,7 +5,7 @@
 
 Turning in place on one spot finds what can be seen from that spot. By a wall it finds
 little (half the turn faces the wall), and in the demo the robot then drifted along walls
-for minutes with the way on out of view. So, knowing its heading (heading.py, the MCU's
+for minutes with the way on out of view. So, knowing its heading (odometry.py, the MCU's
 gyro) and how far it could drive straight on (telemetry range_mm):
 
 1. LOOK: turn in place, `side` first (the arbiter's choice: the way the robot last turned
