@@ -77,12 +77,13 @@ def test_quiet_runs_in_a_row_put_an_expert_to_sleep_for_its_time():
     # wake_wait_s later; meanwhile it is waking (the pager is asked to load it).
     w = Verdicts(quiet_runs=1, sleep_s=1.0, wake_wait_s=2.0)
     w.ran("ball", E["ball"], no_ball, 0.0)
-    assert w.asleep(0.5, resident=set()) == {"ball"} and w.waking(0.5) == []
-    assert w.asleep(1.5, resident=set()) == {"ball"} and w.waking(1.5) == ["ball"]
-    assert w.asleep(1.6, resident={"ball"}) == frozenset()
+    held = lambda names: (lambda: {n: 1 for n in names})      # as Pager.resident
+    assert w.asleep(0.5, resident=held(())) == {"ball"} and w.waking(0.5) == []
+    assert w.asleep(1.5, resident=held(())) == {"ball"} and w.waking(1.5) == ["ball"]
+    assert w.asleep(1.6, resident=held(("ball",))) == frozenset()
     w.ran("ball", E["ball"], no_ball, 10.0)
-    assert w.asleep(12.9, resident=set()) == {"ball"}
-    assert w.asleep(13.0, resident=set()) == frozenset()     # waited wake_wait_s: awake
+    assert w.asleep(12.9, resident=held(())) == {"ball"}
+    assert w.asleep(13.0, resident=held(())) == frozenset()  # waited wake_wait_s: awake
     off = Verdicts(quiet_runs=0, sleep_s=1.5)
     for k in range(10):
         off.ran("ball", E["ball"], no_ball, k)

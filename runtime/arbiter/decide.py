@@ -81,6 +81,25 @@ class Decision:
     silent: Mapping[str, str] = field(default_factory=dict)   # awake expert -> its fault
 
 
+def drive_row(entry: ExpertEntry, outputs) -> tuple[np.ndarray | None, str | None]:
+    """(the row its drive contract reads, None) from an expert's `outputs` (output name ->
+    array), else (None, BAD_OUTPUT or NONFINITE): not of the shape and dtype the manifest
+    declares, or not finite. Outputs are the expert's word, never trusted."""
+    declared = next(o.shape for o in entry.outputs if o.name == entry.drive.behaviour.output)
+    try:
+        values = np.asarray(outputs[entry.drive.behaviour.output])
+        if (values.dtype.kind not in "biuf" or values.ndim != len(declared)
+                or values.size != declared[-1]
+                or any(isinstance(d, int) and d != n for d, n in zip(declared, values.shape))):
+            return None, BAD_OUTPUT
+        row = values.astype(np.float64).reshape(-1)
+    except (AttributeError, KeyError, TypeError, ValueError, OverflowError):
+        return None, BAD_OUTPUT
+    if not np.isfinite(row).all():
+        return None, NONFINITE
+    return row, None
+
+
 def make_rule(contract: DriveContract, wheels: Wheels) -> Rule:
     """The rule that gives `contract` its effect (behaviours.py, seek.py)."""
     return {STEER: SteerRule, SEEK: SeekRule, CLASSES: ClassesRule}[contract.name](
@@ -190,25 +209,16 @@ class Arbiter:
         """(row, None, frame_id) for a usable result, else (None, the fault, frame_id)."""
         if result is None:
             return None, MISSING, None
-        output = entry.drive.behaviour.output
-        declared = next(o.shape for o in entry.outputs if o.name == output)
         try:                                  # a result is the expert's word, never trusted
             frame_id = int(result.frame_id)
             age_ms = (now_s - float(result.t_monotonic_s)) * 1000.0
-            # A capture from the future is another clock's: not trusted either.
-            if not abs(age_ms) <= self.config.result_max_age_ms:
-                return None, STALE, frame_id
-            values = np.asarray(result.outputs[output])
-            if (values.dtype.kind not in "biuf" or values.ndim != len(declared)
-                    or values.size != declared[-1]
-                    or any(isinstance(d, int) and d != n for d, n in zip(declared, values.shape))):
-                return None, BAD_OUTPUT, frame_id
-            row = values.astype(np.float64).reshape(-1)
-        except (AttributeError, KeyError, TypeError, ValueError, OverflowError):
+        except (AttributeError, TypeError, ValueError, OverflowError):
             return None, BAD_OUTPUT, None
-        if not np.isfinite(row).all():
-            return None, NONFINITE, frame_id
-        return row, None, frame_id
+        # A capture from the future is another clock's: not trusted either.
+        if not abs(age_ms) <= self.config.result_max_age_ms:
+            return None, STALE, frame_id
+        row, fault = drive_row(entry, result.outputs)
+        return row, fault, frame_id
 
     def _choose(self, bids: list[tuple[int, str, Bid]], silent: dict[str, str], now_s: float,
                 pose: Pose | None, range_mm: float | None) -> Decision:

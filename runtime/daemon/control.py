@@ -81,18 +81,18 @@ class ControlLoop:
         seen = self.fresh_seen(now)
         results = self.results.snapshot()
         tel = self.link.latest_telemetry(max_age_ms=self.telemetry_max_age_ms)
-        # No fresh frame (the camera lost or stalled): blind, and the arbiter stops the robot.
         pose = self.odometry.update(tel)
+        range_mm = None if tel is None else tel.range_mm
+        # No fresh frame (the camera lost or stalled): blind, and the arbiter stops the robot.
         decision = self.arbiter.decide(now, results, None if seen is None else seen.awake,
-                                       pose, None if tel is None else tel.range_mm)
+                                       pose, range_mm)
         # Turning on one spot for long (each part right on its own): drive out toward room.
         if self.stuck is not None:
-            decision = self.stuck.step(now, decision, pose,
-                                       None if tel is None else tel.range_mm)
+            decision = self.stuck.step(now, decision, pose, range_mm)
         # Something close ahead on the range sensor (nearer than the camera sees): no
         # driving into it.
         if self.near is not None:
-            decision = self.near.step(now, decision, None if tel is None else tel.range_mm)
+            decision = self.near.step(now, decision, range_mm)
         # Pushing and not moving (a bump nothing saw): the stall guard backs the robot off.
         if self.stall is not None:
             decision = self.stall.step(now, self._last_sent, None if tel is None else

@@ -29,8 +29,18 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from typing import Protocol
 
-import numpy as np
+from spikebox.runtime.arbiter.decide import drive_row
+
+
+class Sleepers(Protocol):
+    """What the vision loop asks of the experts' say: Verdicts in a run, the recorded sleepers
+    in a replay (replay.py)."""
+
+    def asleep(self, now_s: float, resident=None) -> frozenset[str]: ...
+
+    def waking(self, now_s: float) -> list[str]: ...
 
 
 class Verdicts:
@@ -58,14 +68,16 @@ class Verdicts:
                 self.slept[name] += 1
 
     def asleep(self, now_s: float, resident=None) -> frozenset[str]:
-        """The experts put to sleep and not yet woken at `now_s`. With `resident` (the names
-        the pager holds), one whose sleep is over wakes once it is resident (waking(): the
-        pager loads it in the background, so its first run does not wait for a page-in), or
-        `wake_wait_s` after its time (the budget holds others that are at work)."""
+        """The experts put to sleep and not yet woken at `now_s`. With `resident` (a callable:
+        the names the pager holds; asked only when a sleep is over), one whose sleep is over
+        wakes once it is resident (waking(): the pager loads it in the background, so its
+        first run does not wait for a page-in), or `wake_wait_s` after its time (the budget
+        holds others that are at work)."""
         with self._lock:
-            for name, until in list(self._until.items()):
-                if now_s >= until and (resident is None or name in resident
-                                       or now_s >= until + self.wake_wait_s):
+            over = [(n, until) for n, until in self._until.items() if now_s >= until]
+            held = resident() if over and resident is not None else None
+            for name, until in over:
+                if held is None or name in held or now_s >= until + self.wake_wait_s:
                     del self._until[name]
             return frozenset(self._until)
 
@@ -77,16 +89,9 @@ class Verdicts:
 
 def quiet(entry, outputs: dict) -> bool:
     """True when `entry`'s drive contract finds nothing to act on in `outputs`; False when it
-    has no contract or its output is not a finite row of the declared columns (unknown is
-    not quiet)."""
+    has no contract or its output is not the finite row the manifest declares (unknown is
+    not quiet; decide.drive_row, the arbiter's own reading)."""
     if entry.drive is None:
         return False
-    behaviour = entry.drive.behaviour
-    try:
-        row = np.asarray(outputs[behaviour.output], dtype=np.float64).reshape(-1)
-    except (KeyError, TypeError, ValueError):
-        return False
-    declared = next(o.shape for o in entry.outputs if o.name == behaviour.output)
-    if row.size != declared[-1] or not np.isfinite(row).all():   # as the manifest says
-        return False
-    return bool(behaviour.quiet(row))
+    row, fault = drive_row(entry, outputs)
+    return fault is None and bool(entry.drive.behaviour.quiet(row))

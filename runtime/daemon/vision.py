@@ -29,6 +29,7 @@ import numpy as np
 from spikebox.runtime.source import Capture, SourceError, SourceLost
 
 from .stages import StageClock
+from .verdicts import Sleepers
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +78,7 @@ class Latest:
 class VisionLoop:
     def __init__(self, source, encoder, activator, pager, stage_clock: StageClock, *,
                  max_frame_age_ms: float, awake_hold_s: float, always_awake: tuple[str, ...] = (),
-                 verdicts=None, clock=time.monotonic):
+                 verdicts: Sleepers | None = None, clock=time.monotonic):
         """always_awake: experts awake on every frame (activator.always_awake).
         verdicts: the experts' own say (verdicts.py; None: the units alone wake them)."""
         self.source, self.encoder, self.activator, self.pager = source, encoder, activator, pager
@@ -134,7 +135,7 @@ class VisionLoop:
         asleep, waking = frozenset(), []
         if self.verdicts is not None:
             asleep = self.verdicts.asleep(now, None if self.pager is None
-                                          else set(self.pager.resident()))
+                                          else self.pager.resident)
             waking = [n for n in self.verdicts.waking(now) if n in result.fired]
         if self.pager is not None:
             # An expert asleep is neither needed nor about to be: the pager may evict it. One
