@@ -247,6 +247,108 @@ def test_unknown_expert_and_no_room_are_refused(box):
     pager.close()
 
 
+# -- use(wait=False): the daemon's way, no frame waits for a page-in ---------------------------
+
+def _settled(pager):
+    assert pager.idle(timeout_s=120), "the pager's background page-ins did not finish"
+
+
+@pytest.mark.parametrize("prefetch", ["off", "background"])
+def test_a_use_that_does_not_wait_misses_once_and_finds_it_paged_in_behind(box, prefetch):
+    paths, footprints = box
+    budget = footprints["e0"] + footprints["e1"]
+    pager = Pager(PagerConfig(budget, policy="lru", prefetch=prefetch), SessionLoader(paths),
+                  footprints)
+    try:
+        for _ in range(3):                              # asked on three frames before it lands:
+            with pager.use("e0", wait=False) as session:   # one miss, one page-in
+                if session is not None:
+                    break
+            assert session is None
+        _settled(pager)
+        assert set(pager.resident()) == {"e0"}
+        with pager.use("e0", wait=False) as session:
+            assert _run(session).shape == (1, 8)
+        m = pager.metrics()
+        assert (m["hits"], m["misses"], m["stalls"], m["pageins"]) == (1, 1, 0, 1)
+        assert (m["prefetches_issued"], m["prefetches_used"]) == (0, 0)   # a demand, not a guess
+    finally:
+        pager.close()
+
+
+def test_a_page_in_behind_evicts_an_idle_expert_but_waits_for_a_running_one(box):
+    paths, footprints = box
+    a, b = sorted(("e0", "e1"), key=footprints.get, reverse=True)
+    budget = footprints[a]                              # room for either, not for both
+    pager = Pager(PagerConfig(budget, policy="lru", prefetch="off"), SessionLoader(paths),
+                  footprints)
+    try:
+        with pager.use(a) as session:                   # a running: b's page-in must wait
+            with pager.use(b, wait=False) as none:
+                assert none is None
+            assert b not in pager.resident() and a in pager.resident()
+            _run(session)
+        _settled(pager)                                 # a released: b took its room
+        assert set(pager.resident()) == {b}
+        assert pager.resident_bytes <= budget
+        assert pager.metrics()["stalls"] == 1            # a's own page-in, which it waited for
+    finally:
+        pager.close()
+
+
+def test_a_use_that_does_not_wait_on_an_inflight_prefetch_counts_it_late_not_used(box):
+    paths, footprints = box
+    release = threading.Event()
+
+    class SlowLoader(SessionLoader):
+        def load(self, name):
+            release.wait(timeout=120)
+            return super().load(name)
+
+    pager = Pager(PagerConfig(sum(footprints.values()), policy="activator", prefetch="background",
+                              prefetch_warmth=0.5), SlowLoader(paths), footprints)
+    try:
+        pager.observe([], {"e2": 0.6})
+        pager.observe([], {"e2": 0.8})                  # a lead: its prefetch starts, and waits
+        with pager._lock:
+            assert pager._lock.wait_for(lambda: "e2" in pager._loading, timeout=120)
+        with pager.use("e2", wait=False) as session:
+            assert session is None
+        release.set()
+        _settled(pager)
+        with pager.use("e2", wait=False) as session:
+            _run(session)
+        m = pager.metrics()
+        assert (m["misses"], m["stalls"], m["prefetches_late"]) == (1, 0, 1)
+        assert m["prefetches_used"] == 0 and m["prefetch_recall"] == 0.0
+    finally:
+        release.set()
+        pager.close()
+
+
+def test_a_use_that_does_not_wait_is_refused_like_any_other(box):
+    paths, footprints = box
+    small = min(footprints, key=footprints.get)
+    big = max(footprints, key=footprints.get)
+    loader = FlakyLoader(paths, broken={small})
+    pager = Pager(PagerConfig(footprints[big] - 1, policy="lru", prefetch="off"), loader,
+                  footprints)
+    try:
+        with pytest.raises(ExpertRefused, match="exceeds the budget"):
+            with pager.use(big, wait=False):
+                pass
+        with pager.use(small, wait=False) as session:   # its load fails behind ...
+            assert session is None
+        _settled(pager)
+        assert pager.held_off(small)                    # ... and it is held off, as on demand
+        with pytest.raises(ExpertRefused, match="last load failed"):
+            with pager.use(small, wait=False):
+                pass
+        assert pager.metrics()["refused_load_failed"] == 1
+    finally:
+        pager.close()
+
+
 # -- prefetch ---------------------------------------------------------------------------------
 
 def test_background_prefetch_loads_a_warming_expert(box):

@@ -18,11 +18,14 @@ the robot. A mode ends when the robot is docked at the course's end, or after `s
 
 Per mode (issue #12 §4): frames (through the activator), fps, latency_ms_p50/p99 (a frame's
 capture -> the first DRIVE that answers it written to the port), stalled_frames (frames on
-which an expert waited for a page-in), routing_accuracy (over frames in a zone that needs a
+which an expert waited for a page-in: the experts loop never waits, so none does; the
+frames on which an expert was due but not resident yet, answered without it while the
+pager paged it in behind, are `unready_frames`), routing_accuracy (over frames in a zone that needs a
 skill: the activator's top expert, by spikes, is that skill's), course_completed (docked at
 the end), collisions, peak_rss_mb (the process's resident set, sampled through the mode),
-budget_mb, pagein_ms_p99, prefetch_recall, prefetch_precision (the pager's); and
-zone_reached (the furthest zone of the course the robot was in, 0 the first) and
+budget_mb, pagein_ms_p99 (every page-in the pager made in the mode, asked for or
+prefetched, timed by the pager), prefetch_recall, prefetch_precision (the pager's); and
+unready_frames, zone_reached (the furthest zone of the course the robot was in, 0 the first) and
 zone_at_end (where it was when the mode ended).
 """
 from __future__ import annotations
@@ -93,13 +96,19 @@ class _Watch:
         self.furthest_zone = None     # the furthest zone of the course the robot was in
         self.peak_rss = 0
         self.budget_bytes = None
+        self.pagein_ms: list[float] = []
         self._frames = 0
 
     def start(self, daemon) -> None:
         self.source = daemon.parts["source"]
         self.names = daemon.parts["vision"].names
         self.budget_bytes = daemon.parts["pager"].budget_bytes
+        daemon.parts["pager"].on_residency.append(self._residency)
         self.peak_rss = rss_bytes()
+
+    def _residency(self, change) -> None:       # the pager's thread, under its lock: no work
+        if change.resident and change.why != "pinned":
+            self.pagein_ms.append(change.pagein_ms)
 
     def seen(self, seen) -> None:
         truth = self.source.truth(seen.capture.frame_id)
@@ -140,7 +149,6 @@ def run_mode(mode: Mode, box_path, *, course=COURSE, seed=SEED, fps=FPS,
     s = daemon.run()
     truth = watch.last_truth
     pager = s["pager"]
-    experts = daemon.parts["experts"]
     return {
         "frames": s["frames"],
         "fps": s["fps"],
@@ -152,14 +160,15 @@ def run_mode(mode: Mode, box_path, *, course=COURSE, seed=SEED, fps=FPS,
         "collisions": None if truth is None else truth.collisions,
         "peak_rss_mb": watch.peak_rss / 1e6,
         "budget_mb": watch.budget_bytes / 1e6,
-        "pagein_ms_p99": _pct(experts.pagein_ms, 99),
+        "pagein_ms_p99": _pct(watch.pagein_ms, 99),
         "prefetch_recall": pager.get("prefetch_recall"),
         "prefetch_precision": pager.get("prefetch_precision"),
         "ended_by": s["ended_by"],
         "seconds": s["seconds"],
         "zone_reached": watch.furthest_zone,       # the furthest, not where the run ended
         "zone_at_end": None if truth is None else truth.zone,
-        "page_ins": s["page_ins"],
+        "page_ins": len(watch.pagein_ms),
+        "unready_frames": s["unready_frames"],
         "missed_deadlines": {k: v["missed_deadlines"] for k, v in s["stages"].items()},
         "arbiter": daemon.parts["arbiter"].counts.to_json(),
     }

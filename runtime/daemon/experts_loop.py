@@ -5,13 +5,16 @@
 
 Data path steps 4-5. It waits for the vision loop's newest `Seen`, drops it if it is
 already older than the frame age limit (counted as stale: the control loop answers
-the frame with a safe command), and runs each awake expert, highest priority first,
-on that frame (when they do not all fit the budget together, those that fit by
-priority and one of the rest in turn: at most one page-in a frame, not a
-thrash): `pager.use(name)` makes it resident (a page-in here stalls this loop
-only, never the control loop or the activator), then onnxruntime runs it. Each
-expert's newest outputs go to `Results` with the frame's id and capture time, which
-the arbiter reads (and judges for age) every control cycle.
+the frame with a safe command), and runs each awake expert on that frame (when they
+do not all fit the budget together, those that fit by priority and one of the rest in
+turn: at most one page-in a frame, not a thrash), the resident ones first. It never
+waits for a page-in: `pager.use(name, wait=False)` gives an expert that is not
+resident no run on this frame, counted (`unready`), and its page-in goes on in the
+pager's background thread for the frames after. The arbiter answers the frame
+without it: an awake expert with no fresh result that could outrank the winner
+stops the robot (decide.py), a safe command, not a stall. Each expert's newest
+outputs go to `Results` with the frame's id and capture time, which the arbiter
+reads (and judges for age) every control cycle.
 
 An expert whose inputs are not one camera image, or that the pager refuses
 (bigger than the budget, a file that fails its hash), is skipped, counted and
@@ -45,7 +48,6 @@ class ExpertRun:
     t_monotonic_s: float               # the frame's capture time (monotonic)
     outputs: dict[str, np.ndarray]     # output name -> array, as the manifest declares them
     done_s: float                      # monotonic time the outputs were ready
-    paged_in: bool                     # it was not resident: this run waited for a page-in
 
 
 class Results:
@@ -92,9 +94,10 @@ class ExpertsLoop:
         self._skipped: set[str] = set()            # logged once each
         self.frames = 0                            # Seens the loop ran experts on
         self.runs = 0
-        self.page_ins = 0                          # runs that waited for a page-in
-        self.pagein_ms: list[float] = []           # how long each of those waited
-        self.stalled_frames = 0                    # frames on which some expert waited
+        self.unready: dict[str, int] = {}          # name -> frames it was due, not resident
+        self.unready_frames = 0                    # frames on which some expert was so
+        self.stalled_frames = 0                    # frames on which some expert waited for a
+                                                   # page-in: none does (use(wait=False))
         self.refused: dict[str, int] = {}          # name -> frames it was awake and refused
         self.unfed: set[str] = set()               # awake experts a frame cannot feed
         self.last_fired: tuple[str, ...] = ()
@@ -106,16 +109,17 @@ class ExpertsLoop:
         known = [n for n in names if n in self.experts]
         return sorted(known, key=lambda n: (-self.experts[n].priority, n))
 
-    def _this_frame(self, awake: list[str]) -> list[str]:
+    def _this_frame(self, awake: list[str]) -> tuple[list[str], bool]:
         """Which awake experts run on this frame. All of them if they fit the budget together;
         else the highest-priority ones that fit, and of the rest the one that ran longest ago,
         if that was ROTATE_FRAMES frames ago or more: a few page-ins a second instead of
         experts evicting one another on every frame. Pinned experts are resident whatever
-        runs: they always run, and the others share what the budget has beside them."""
+        runs: they always run, and the others share what the budget has beside them.
+        Also says whether they all fit."""
         sizes, pinned = self.pager.footprints, self.pager.pinned
         budget = self.pager.budget_bytes - sum(sizes.get(n, 0) for n in pinned)
         if sum(sizes.get(n, 0) for n in awake if n not in pinned) <= budget:
-            return awake
+            return awake, True
         chosen, used = [n for n in awake if n in pinned], 0
         for name in awake:
             if name not in pinned and used + sizes.get(name, 0) <= budget:
@@ -127,7 +131,7 @@ class ExpertsLoop:
             due = min(rest, key=lambda n: self._last_ran.get(n, -1))
             if self.frames - self._last_ran.get(due, -ROTATE_FRAMES) >= ROTATE_FRAMES:
                 chosen.append(due)
-        return [n for n in awake if n in chosen]
+        return [n for n in awake if n in chosen], False
 
     def cycle(self, timeout_s: float = 0.1) -> int:
         """Run the awake experts on the next new Seen; the number of experts run."""
@@ -139,7 +143,8 @@ class ExpertsLoop:
             return 0
         self.frames += 1
         self.last_fired = seen.fired
-        ran, stalled, feeds_by_pre = 0, False, {}
+        ran, feeds_by_pre = 0, {}
+        unready = set()
         # Experts the pager holds off (a failed load in its back-off, too big for the budget)
         # take no turn: the others get the room. One refused on this frame gives its turn up
         # to the rest at once.
@@ -152,9 +157,14 @@ class ExpertsLoop:
             else:
                 awake.append(name)
         tried: set[str] = set()
+        asked = False                  # a page-in asked for on this frame
         while True:
             refused = False
-            for name in self._this_frame([n for n in awake if n not in tried]):
+            chosen, all_fit = self._this_frame([n for n in awake if n not in tried])
+            # The resident ones run first: an asked page-in could otherwise evict one of
+            # them before its turn (the budget's room for the one not resident).
+            resident = self.pager.resident() if chosen else {}
+            for name in sorted(chosen, key=lambda n: n not in resident):
                 tried.add(name)
                 entry = self.experts[name]
                 if not frame_fed(entry):
@@ -164,17 +174,27 @@ class ExpertsLoop:
                                        "inputs %s; not run", name,
                                        [list(i.shape) for i in entry.inputs])
                     continue
-                run = self._run(name, entry, seen, feeds_by_pre)
-                if run is not None:
+                # Taking turns, a second page-in asked for on one frame would evict the first
+                # before it ran: the higher priority is asked first, the rest wait their turn.
+                run = (self.UNREADY if asked and not all_fit and name not in resident
+                       else self._run(name, entry, seen, feeds_by_pre))
+                if run is self.UNREADY:
+                    unready.add(name)
+                    asked = True
+                    self.stages.count("pager", "unready")
+                elif run is not None:
                     ran += 1
-                    stalled |= run.paged_in
                 refused |= run is None and self.pager.held_off(name)
             if not refused:
                 break
-        self.stalled_frames += stalled
+        for name in unready:
+            self.unready[name] = self.unready.get(name, 0) + 1
+        self.unready_frames += bool(unready)
         return ran
 
-    def _run(self, name: str, entry, seen: Seen, feeds_by_pre: dict) -> ExpertRun | None:
+    UNREADY = "unready"                # _run: not resident; its page-in is on its way
+
+    def _run(self, name: str, entry, seen: Seen, feeds_by_pre: dict) -> ExpertRun | str | None:
         spec = entry.inputs[0]
         key = (repr(entry.preprocessing), tuple(spec.shape), spec.dtype)
         try:
@@ -183,12 +203,13 @@ class ExpertsLoop:
         except ValueError as e:
             self._skip(name, f"its preprocessing cannot be applied: {e}")
             return None
-        resident = name in self.pager.resident()
         t0 = self.clock()
         try:
-            with self.pager.use(name) as session:
+            with self.pager.use(name, wait=False) as session:
                 t1 = self.clock()
                 self.stages.record("pager", (t1 - t0) * 1000.0)
+                if session is None:
+                    return self.UNREADY
                 arrays = session.run(None, {spec.name: feeds_by_pre[key]})
                 t2 = self.clock()
                 self.stages.record("experts", (t2 - t1) * 1000.0)
@@ -203,12 +224,9 @@ class ExpertsLoop:
             return None
         outputs = {o.name: np.asarray(a) for o, a in zip(entry.outputs, arrays)}
         run = ExpertRun(name, seen.capture.frame_id, seen.capture.t_monotonic_s, outputs,
-                        self.clock(), paged_in=not resident)
+                        self.clock())
         self.runs += 1
         self._last_ran[name] = self.frames
-        self.page_ins += run.paged_in
-        if run.paged_in:
-            self.pagein_ms.append((t1 - t0) * 1000.0)
         self.results.put(run)
         for observe in self.on_run:
             observe(run)

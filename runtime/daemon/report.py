@@ -55,6 +55,7 @@ def run_figures(recording: Recording) -> dict:
         "latency_ms_p99": percentile(latencies, 99),
         "latency_samples": len(latencies),
         "stalled_frames": summary.get("stalled_frames"),
+        "unready_frames": summary.get("unready_frames"),
         "page_ins": summary.get("page_ins"),
         "paged_in": {why: paged_in.get(why, 0) for why in report_plots.RESIDENCY_WHY},
         "evictions": sum(not c.resident for c in recording.residency),

@@ -10,8 +10,9 @@ Three loops, so a slow stage never holds up a faster one:
 
 - vision (rates.frame_hz): source -> encoder -> activator -> pager.observe. The
   activator sees every frame it can, whatever the experts are doing.
-- experts (as fast as vision publishes): pager.use -> onnxruntime. A page-in
-  stalls this loop only: never the control loop, never the activator.
+- experts (as fast as vision publishes): pager.use -> onnxruntime. It never waits
+  for a page-in: an expert not resident yet skips the frame (counted, `unready`)
+  while the pager's own thread pages it in.
 - control (rates.control_hz): arbiter -> bridge. It answers every cycle with a
   command, from fresh results or a safe one, and keeps the MCU's watchdog fed.
 
@@ -47,7 +48,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("activator", VISION, "rates.frame_hz", None, 0.25,
           "spikes -> which experts fire, how warm the others are"),
     Stage("pager", EXPERTS, "rates.frame_hz", None, 1.0,
-          "the fired experts resident within the budget (a page-in is a stall)"),
+          "the fired experts resident within the budget (paged in behind, never waited for)"),
     Stage("experts", EXPERTS, "rates.frame_hz", "source.max_frame_age_ms", 1.0,
           "the resident fired experts run on the frame they fired on"),
     Stage("arbiter", CONTROL, "rates.control_hz", "arbiter.result_max_age_ms", 0.2,
@@ -73,6 +74,7 @@ class StageStats:
     missed: int = 0               # calls longer than the stage's deadline
     stale: int = 0                # inputs rejected as older than the stage's age limit
     errors: int = 0
+    unready: int = 0              # pager: experts due on a frame but not resident yet
     worst_ms: float = 0.0
 
 
@@ -113,7 +115,7 @@ class StageClock:
         out = {}
         for name, s in self.stats.items():
             out[name] = {"calls": s.calls, "missed_deadlines": s.missed, "stale": s.stale,
-                         "errors": s.errors, "deadline_ms": round(self.deadline_ms[name], 3),
+                         "errors": s.errors, "unready": s.unready, "deadline_ms": round(self.deadline_ms[name], 3),
                          "p50_ms": self.percentile_ms(name, 50),
                          "p99_ms": self.percentile_ms(name, 99), "worst_ms": s.worst_ms}
         return out

@@ -46,8 +46,9 @@ class StatusBoard:
             "resident": sorted(self.pager.resident()),
             "resident_bytes": self.pager.resident_bytes,
             "budget_bytes": self.pager.budget_bytes,
-            "page_ins": self.experts.page_ins,
+            "page_ins": self.pager.page_ins,
             "stalled_frames": self.experts.stalled_frames,
+            "unready_frames": self.experts.unready_frames,
             "latency_ms_p99": percentile(lat, 99),
             "command": None if cmd is None else {
                 "left_mm_s": cmd.left_mm_s, "right_mm_s": cmd.right_mm_s,

@@ -148,12 +148,12 @@ class Ledger:
         self.committed_bytes += self.footprints[name]
         return shell.session if shell is not None else None
 
-    def admit(self, name: str, session, prefetch: bool) -> Resident:
-        """A reserved load succeeded: `name` is resident (a demand load is born in use,
-        so no prefetch can evict it before its caller runs it)."""
+    def admit(self, name: str, session, prefetch: bool, in_use: bool) -> Resident:
+        """A reserved load succeeded: `name` is resident (a demand load its caller waits for
+        is born in use, so no prefetch can evict it before its caller runs it)."""
         self.loading.pop(name)
         entry = Resident(session, self.footprints[name], prefetched_unused=prefetch,
-                         users=0 if prefetch else 1)
+                         users=int(in_use))
         self.residents[name] = entry
         return entry
 

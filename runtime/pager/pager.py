@@ -6,6 +6,9 @@
     for name in result.fired:
         with pager.use(name) as session:             # pages in if needed (a stall)
             outputs = session.run(None, feeds)
+        with pager.use(name, wait=False) as session: # never waits: None if not resident,
+            if session is not None:                  # and its page-in starts in the background
+                outputs = session.run(None, feeds)
 
 Invariants, all enforced under one lock:
 - the footprints of resident experts plus those being loaded never exceed
@@ -23,11 +26,10 @@ Invariants, all enforced under one lock:
   back-off that doubles per failure. The pager and the other experts go on.
 The bookkeeping - who is resident, shelved or loading, and who makes room -
 is ledger.py; this module decides when to load and holds the lock.
-Prefetch runs in one background thread (prefetch="background"), in the caller
-of observe() ("inline": deterministic, used by the simulator), or not at all
-("off"). A prefetch never evicts a running, pinned or firing expert, nor another
-the policy expects to fire, nor one it values at least as much as the expert it
-would load.
+background.py is its one thread: it pages in what a `use(name, wait=False)`
+missed (the daemon's way: no frame waits for a load), then prefetches
+(prefetch="background"). Prefetch may instead run in the caller of observe()
+("inline": deterministic, used by the simulator), or not at all ("off").
 """
 from __future__ import annotations
 
@@ -35,11 +37,12 @@ import contextlib
 import logging
 import threading
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from spikebox.runtime.procmem import memory_status, trim_heap
 
+from .background import Background
+from .events import ExpertRefused, ResidencyChange
 from .config import PagerConfig, default_budget_bytes
 from .ledger import Ledger
 from .metrics import PagerMetrics
@@ -49,25 +52,6 @@ if TYPE_CHECKING:                       # the contract only: the pager never imp
     from spikebox.runtime.experts.loader import ExpertLoader
 
 logger = logging.getLogger(__name__)
-
-
-class ExpertRefused(RuntimeError):
-    """`name` cannot be made resident now; `reason` says why and what to do."""
-
-    def __init__(self, name: str, reason: str):
-        super().__init__(f"expert {name!r} refused: {reason}")
-        self.name, self.reason = name, reason
-
-
-@dataclass(frozen=True)
-class ResidencyChange:
-    """An expert became resident or left: what `Pager.on_residency` callbacks are given."""
-    t_s: float                  # the pager's clock (monotonic seconds)
-    expert: str
-    resident: bool              # True: paged in; False: evicted (shelved or released)
-    why: str                    # paged in: "pinned", "demand" (a use() asked for it) or
-                                # "prefetch"; evicted: "evicted"
-    for_expert: str | None = None   # evicted: the expert whose page-in needed the room
 
 
 class Pager:
@@ -109,7 +93,7 @@ class Pager:
         self._pinned = set(config.pinned)
         self._firing: set[str] = set()          # experts that fired in the latest frame
         self._expected: set[str] = set()        # the latest frame's prefetch candidates
-        self._prefetch_wanted: list[str] = []
+        self._missed: set[str] = set()          # missed (counted) since their page-in was asked
         self._closed = False
         # Callables(ResidencyChange), called under the pager's lock in whichever thread paged
         # in or evicted: they must only hand the change on (a queue), never block or call back.
@@ -123,21 +107,31 @@ class Pager:
                 self._release(name)
             except ExpertRefused as e:
                 logger.error("pinned %s", e)
-        self._worker = None
+        self._background = Background(self)     # the thread that pages in what is queued
         if self.prefetch_mode == "background":
-            self._worker = threading.Thread(target=self._prefetch_loop, name="pager-prefetch",
-                                            daemon=True)
-            self._worker.start()
+            self._background.start()
 
     # -- the frame loop's side ---------------------------------------------------------
     @contextlib.contextmanager
-    def use(self, name: str):
-        """The session of `name`, resident (and never evicted) until the block ends."""
-        session = self._acquire(name)
+    def use(self, name: str, wait: bool = True):
+        """The session of `name`, resident (and never evicted) until the block ends.
+        wait=False: never wait for a page-in. Not resident, the block is given None and the
+        page-in is started in the background (a miss, counted once per page-in, never a
+        stall); a later use finds it resident. Refusals raise ExpertRefused either way."""
+        session = self._acquire(name) if wait else self._acquire_resident(name)
+        if session is None:
+            yield None
+            return
         try:
             yield session
         finally:
             self._release(name)
+
+    def idle(self, timeout_s: float) -> bool:
+        """Wait until no page-in is queued or loading; False if the timeout ran out first."""
+        with self._lock:
+            return self._lock.wait_for(lambda: not (self._background.demand or self._loading),
+                                       max(timeout_s, 0.0))
 
     def observe(self, fired: list[str], warmth: dict[str, float], wanted=()) -> None:
         """One activator frame: the policy learns from it, and warming experts may be prefetched.
@@ -153,10 +147,10 @@ class Pager:
             self._expected = set(expected)
             wanted = [n for n in expected
                       if n in self.footprints and n not in self._resident and n not in self._loading]
-            self._prefetch_wanted = wanted              # latest frame wins; stale wishes are dropped
+            self._background.prefetches = wanted        # latest frame wins; stale wishes are dropped
             self._lock.notify_all()
         if self.prefetch_mode == "inline":
-            while self._prefetch_one():
+            while self._background.prefetch_one():
                 pass
 
     def metrics(self) -> dict:
@@ -182,6 +176,12 @@ class Pager:
         return frozenset(self._pinned)
 
     @property
+    def page_ins(self) -> int:
+        """Page-ins so far: asked for, prefetched, and the pinned experts' at start."""
+        with self._lock:
+            return self._metrics.pagein_count
+
+    @property
     def resident_bytes(self) -> int:
         with self._lock:
             return self._ledger.resident_bytes
@@ -197,8 +197,7 @@ class Pager:
         with self._lock:
             self._closed = True
             self._lock.notify_all()
-        if self._worker is not None:
-            self._worker.join()
+        self._background.join()
         with self._lock:
             while self._loading:                        # a demand load in another thread
                 self._lock.wait()
@@ -247,9 +246,10 @@ class Pager:
         if evicted and self.trim_after_evict:
             trim_heap()
 
-    def _load(self, name: str, prefetch: bool, shell=None):
+    def _load(self, name: str, prefetch: bool, shell=None, in_use: bool = False):
         """Page `name` in outside the lock: from its shell if it has one (a fresh load if
-        that fails); on success the expert is resident. Returns (entry, None) or (None, error)."""
+        that fails); on success the expert is resident (and in use, for a caller waiting on
+        it). Returns (entry, None) or (None, error)."""
         t0 = self.clock()
         session = error = None
         shell_failed = False
@@ -271,6 +271,8 @@ class Pager:
         ms = (self.clock() - t0) * 1e3
         with self._lock:
             self._metrics.shells_dropped += shell_failed
+            missed = name in self._missed
+            self._missed.discard(name)
             if error is not None:
                 self._ledger.abandon(name)
                 failures = self._failures.get(name, (0, 0.0))[0] + 1
@@ -283,9 +285,11 @@ class Pager:
                 self._lock.notify_all()
                 return None, error
             self._failures.pop(name, None)
-            entry = self._ledger.admit(name, session, prefetch)
+            entry = self._ledger.admit(name, session, prefetch, in_use)
+            if missed:                                  # asked for while loading: a late prefetch
+                entry.prefetched_unused = False
             self._tell(name, True, "prefetch" if prefetch else
-                       "pinned" if name in self._pinned else "demand")
+                       "pinned" if name in self._pinned else "demand", pagein_ms=ms)
             if not prefetch:
                 self.policy.on_access(name)
             self._metrics.record_pagein(ms, from_shell)
@@ -303,14 +307,7 @@ class Pager:
             while True:
                 entry = self._resident.get(name)
                 if entry is not None:
-                    if count and not waited:
-                        self._metrics.hits += 1
-                        if entry.prefetched_unused:
-                            self._metrics.prefetches_used += 1
-                    entry.prefetched_unused = False
-                    entry.users += 1
-                    self.policy.on_access(name)
-                    return entry.session
+                    return self._hit(name, entry, count=count and not waited)
                 if name in self._loading:               # someone else's load: wait for it
                     if count and not waited:
                         self._metrics.misses += 1
@@ -340,10 +337,40 @@ class Pager:
                 shell = self._ledger.reserve(name, prefetch=False)
                 break
         self._release_sessions(sessions, evicted=bool(victims))
-        entry, error = self._load(name, prefetch=False, shell=shell)
+        entry, error = self._load(name, prefetch=False, shell=shell, in_use=True)
         if entry is None:
             raise ExpertRefused(name, f"loading it failed: {type(error).__name__}: {error}") from error
         return entry.session
+
+    def _hit(self, name: str, entry, count: bool):
+        """`name` is resident: in use until released. Under the lock."""
+        if count:
+            self._metrics.hits += 1
+            if entry.prefetched_unused:
+                self._metrics.prefetches_used += 1
+        entry.prefetched_unused = False
+        entry.users += 1
+        self.policy.on_access(name)
+        return entry.session
+
+    def _acquire_resident(self, name: str):
+        """use(wait=False): the session if `name` is resident, else None, its page-in queued."""
+        if name not in self.footprints:
+            raise ExpertRefused(name, "unknown expert (no footprint given to the pager)")
+        with self._lock:
+            entry = self._resident.get(name)
+            if entry is not None:
+                return self._hit(name, entry, count=name not in self._missed)
+            if name not in self._loading:
+                reason = self._refusal(name)
+                if reason is not None:
+                    raise ExpertRefused(name, reason)
+                self._background.ask(name)
+            if name not in self._missed:          # one miss per page-in, however many frames ask
+                self._missed.add(name)
+                self._metrics.misses += 1
+                self._metrics.prefetches_late += int(self._loading.get(name, False))
+            return None
 
     def _evict(self, victims: list[str], name: str) -> list:
         """The ledger's eviction for `name`'s room, told to on_residency. Under the lock."""
@@ -353,54 +380,14 @@ class Pager:
             self._tell(victim, False, "evicted", for_expert=name)
         return sessions
 
-    def _tell(self, name: str, resident: bool, why: str, for_expert: str | None = None) -> None:
+    def _tell(self, name: str, resident: bool, why: str, for_expert: str | None = None,
+              pagein_ms: float | None = None) -> None:
         if self.on_residency:
-            change = ResidencyChange(self.clock(), name, resident, why, for_expert)
+            change = ResidencyChange(self.clock(), name, resident, why, for_expert, pagein_ms)
             for observe in self.on_residency:
                 observe(change)
 
     def _release(self, name: str) -> None:
         with self._lock:
             self._resident[name].users -= 1
-
-    def _prefetch_one(self) -> bool:
-        """Start and finish one wanted prefetch; False when nothing is left to try."""
-        with self._lock:
-            while self._prefetch_wanted and not self._closed:
-                name = self._prefetch_wanted.pop(0)
-                if name in self._resident or name in self._loading:
-                    continue
-                fp = self.footprints[name]
-                failures, retry_at = self._failures.get(name, (0, 0.0))
-                if fp > self.budget_bytes or (failures and self.clock() < retry_at):
-                    self._metrics.prefetches_skipped += 1   # refused on demand, with the log line there
-                    continue
-                # An expert firing this frame is about to be used: a guess never evicts it,
-                # whatever the policy's arithmetic says (the bench caught 10 such evictions).
-                # Nor one the policy expects to fire as well: swapping two guesses is churn.
-                victims = self._ledger.plan(name, self._pinned | self._firing | self._expected,
-                                            for_prefetch=True)
-                if victims is None:
-                    self._metrics.prefetches_skipped += 1
-                    continue
-                self._metrics.prefetch_evicted_firing += len(set(victims) & self._firing)
-                sessions = self._evict(victims, name)
-                shell = self._ledger.reserve(name, prefetch=True)
-                break
-            else:
-                return False
-        self._release_sessions(sessions, evicted=bool(victims))
-        self._load(name, prefetch=True, shell=shell)
-        return True
-
-    def _prefetch_loop(self) -> None:
-        while True:
-            with self._lock:
-                while not self._prefetch_wanted and not self._closed:
-                    self._lock.wait()
-                if self._closed:
-                    return
-            try:
-                self._prefetch_one()
-            except Exception:                           # never let the thread die silently
-                logger.exception("prefetch failed")
+            self._lock.notify_all()                     # a queued page-in may wait for its room
