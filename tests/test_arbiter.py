@@ -565,6 +565,22 @@ def test_a_coast_through_a_door_remembers_the_way_back_even_if_another_expert_ta
               facing(math.pi / 2, 1800.0)).reason == "seek"
 
 
+def test_just_through_a_door_the_door_glimpsed_behind_is_not_sought_a_way_on_elsewhere_is():
+    """Seen in the demo: 0.5 m past the aim point it had coasted to, the robot turned round,
+    glimpsed the door it had just come through, across the aim point (63 degrees off where
+    that point is from there), coasted back through it, and the line follower led it home."""
+    arb = arbiter(experts(exit_find=dict(drive={"seek": {**EXIT["seek"], "no_return_deg": 60}})),
+                  idle="stop")
+    at = lambda t, row, pose: arb.decide(t, {"exit_find": result(*row, t_s=t)}, {"exit_find"},
+                                         pose=pose)
+    assert at(0.0, (3.0, 0.0, 0.6), facing(0.0)).reason == "seek"
+    assert at(0.1, (-3.0, 0.0, 0.0), facing(0.0)).reason == "coast"    # passed: (0,0) -> (600,0)
+    behind = facing(math.pi, 650.0, -100.0)
+    assert at(20.0, (3.0, 0.0, 0.5), behind).reason == "idle"          # the door behind
+    assert arb.counts.seeks["exit_find"]["ignored_passed"] >= 1
+    assert at(25.0, (3.0, 0.0, 1.2), facing(math.pi / 2, 650.0, -100.0)).reason == "seek"
+
+
 def test_without_no_return_deg_a_seek_goes_back_the_way_it_came():
     arb = arbiter(experts(exit_find=dict(drive=EXIT)), idle="stop")
     at = lambda t, row, h: arb.decide(t, {"exit_find": result(*row, t_s=t)}, {"exit_find"},

@@ -22,7 +22,7 @@ def _room(heading: float) -> float:
     return 300.0
 
 
-def _drive(arb, seconds, start_heading=0.3, t0=0.0, heading=None):
+def _drive(arb, seconds, start_heading=0.3, t0=0.0, heading=None, room=_room):
     """Run the arbiter's idle search on a robot whose heading its wheels turn; the phases seen
     and where it ended."""
     h = start_heading if heading is None else heading
@@ -31,7 +31,7 @@ def _drive(arb, seconds, start_heading=0.3, t0=0.0, heading=None):
     phases = []
     t = t0
     while t < t0 + seconds:
-        rng = _room(h) - (moved if arb._search.phase == GO else 0.0)
+        rng = room(h) - (moved if arb._search.phase == GO else 0.0)
         d = arb.decide(t, {}, set(), pose=facing(h), range_mm=rng)
         h += (d.right_mm_s - d.left_mm_s) / wheelbase * DT
         if d.left_mm_s == d.right_mm_s:
@@ -74,3 +74,51 @@ def test_taken_over_by_an_expert_for_a_while_it_looks_round_again_from_where_it_
     s.phase = GO                                          # mid-way somewhere
     arb.decide(12.0 + RESUME_S + 0.5, {}, set(), pose=facing(0.0), range_mm=1500.0)
     assert s.phase == LOOK
+
+
+def _two_ways(heading: float) -> float:
+    """Two corridors: 1,800 mm toward 2.0 rad and 1,500 mm toward -1.0 rad (+-0.4 rad each),
+    walls at 300 mm elsewhere."""
+    off = lambda h0: abs((heading - h0 + math.pi) % (2 * math.pi) - math.pi)
+    return 1800.0 if off(2.0) < 0.4 else 1500.0 if off(-1.0) < 0.4 else 300.0
+
+
+def _readings(room) -> list[tuple[float, float]]:
+    return [(h, room(h)) for h in (k * 2 * math.pi / 180 for k in range(180))]
+
+
+def test_the_most_room_is_not_chosen_back_the_way_the_robot_came_while_another_way_has_room():
+    from spikebox.runtime.arbiter.search import GO_ROOM_MM, most_room
+    seen = _readings(_two_ways)
+    assert most_room(seen)[0] == pytest.approx(2.0, abs=0.45)
+    back = [(2.1, math.radians(60))]                     # the door it came by: toward 2.1 rad
+    heading, room = most_room(seen, back, GO_ROOM_MM)
+    assert abs(math.remainder(heading + 1.0, 2 * math.pi)) < 0.45 and room == 1500.0
+    # a dead end: the only way with room is back, and back it goes
+    dead_end = _readings(lambda h: 1800.0 if abs(math.remainder(h - 2.0, 2 * math.pi)) < 0.4
+                         else 300.0)
+    assert most_room(dead_end, back, GO_ROOM_MM)[0] == pytest.approx(2.0, abs=0.45)
+
+
+def test_the_idle_search_does_not_drive_back_through_a_door_the_way_on_finder_passed():
+    """The way-on finder coasted through a door 0.6 m ahead, from 1 m back along 2.0 rad + pi;
+    looking round past the door, the search reads the most room back that way, and drives
+    the other way instead."""
+    from test_arbiter import EXIT
+    from arbiterkit import experts, result
+    arb = arbiter(experts(exit_find=dict(drive={"seek": {**EXIT["seek"], "no_return_deg": 60}})),
+                  idle="search")
+    came_from = facing(2.0, 1000.0 * math.cos(2.0 + math.pi), 1000.0 * math.sin(2.0 + math.pi))
+    arb.decide(0.0, {"exit_find": result(3.0, 0.0, 0.6, t_s=0.0)}, {"exit_find"}, pose=came_from)
+    d = arb.decide(0.1, {"exit_find": result(-3.0, 0.0, 0.0, t_s=0.1)}, {"exit_find"},
+                   pose=came_from)
+    assert d.reason == "coast"                            # lost at 0.6 m: committed, passed
+    (way, half), = arb.ways_back(facing(0.3))             # from the origin, past the door
+    assert way == pytest.approx(2.0 - math.pi, abs=1e-6) and half == pytest.approx(math.radians(60))
+    assert arb.ways_back(None) == ()
+    assert arb.ways_back(came_from) == ()                 # standing where it was: not known
+    # the room: most toward 2.0 + pi (the way back), less toward 2.0 - pi/2 ...
+    back_room = lambda h: _two_ways(h - math.pi)          # 1,800 mm back, 1,500 mm at 2.14 rad
+    _, moved, seen = _drive(arb, 30.0, t0=5.0, room=back_room)
+    going = seen[[p for p, _ in seen].index(GO)][1]
+    assert abs(math.remainder(going - (math.pi - 1.0), 2 * math.pi)) < 0.45 and moved > 300.0

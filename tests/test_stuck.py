@@ -16,12 +16,13 @@ def _range(heading: float) -> float:
     return 1500.0 if abs(math.remainder(heading - ROOM, 2 * math.pi)) < 0.3 else 50.0
 
 
-def _drive(guard, seconds, decide, t0=0.0, pose=Pose(0.0, 0.0, 0.0), wheelbase=150.0):
+def _drive(guard, seconds, decide, t0=0.0, pose=Pose(0.0, 0.0, 0.0), wheelbase=150.0,
+           rng=_range, ways_back=()):
     """Each cycle: `decide(t, pose)` is what the arbiter and the others would send; the guard's
     decision moves the robot. The decisions sent and the last pose."""
     sent, t = [], t0
     while t < t0 + seconds:
-        d = guard.step(t, decide(t, pose), pose, _range(pose.heading_rad))
+        d = guard.step(t, decide(t, pose), pose, rng(pose.heading_rad), ways_back)
         sent.append(d)
         v, w = (d.left_mm_s + d.right_mm_s) / 2, (d.right_mm_s - d.left_mm_s) / wheelbase
         h = pose.heading_rad + w * DT
@@ -81,3 +82,38 @@ def test_with_no_room_read_anywhere_it_leaves_the_range_guard_to_it():
         assert guard.step(t, d, pose, 50.0) is d         # boxed in: 50 mm every way
         t += DT
     assert guard.escapes == 0
+
+
+def test_it_does_not_drive_out_back_through_a_door_it_came_by_while_another_way_has_room():
+    """Seen in the demo: stuck by a sign's board, the escape took the most room, back west
+    through the door the robot had come in by, and the line follower led it home."""
+    other = ROOM + 1.5                 # a second way out, less open, where the dither reads it
+    rng = lambda h: (1500.0 if abs(math.remainder(h - ROOM, 2 * math.pi)) < 0.3 else
+                     1000.0 if abs(math.remainder(h - other, 2 * math.pi)) < 0.3 else 50.0)
+    config = ArbiterConfig()
+    quiet_s = config.stuck_after_ms / 1000.0
+    for ways_back, toward in (((), ROOM), (((ROOM, math.radians(60)),), other)):
+        guard = StuckGuard(config)
+        _, pose = _drive(guard, quiet_s + 12.0, _dither, pose=Pose(0.0, 0.0, 1.0), rng=rng,
+                         ways_back=ways_back)
+        assert guard.escapes == 1
+        assert math.hypot(pose.x_mm, pose.y_mm) >= ESCAPE_MM - 10.0
+        assert abs(math.remainder(math.atan2(pose.y_mm, pose.x_mm) - toward, 2 * math.pi)) < 0.35
+
+
+def test_half_a_turn_read_it_looks_round_the_rest_before_choosing_the_way_out():
+    """Seen in the demo: the robot had turned through half a circle only; the only room it had
+    read was back through the door it came by, and the way on was in the half it had not
+    looked at. It looks round the rest first, then drives out the way on."""
+    ahead = 5.5                                          # never faced while dithering (1.0-3.9)
+    rng = lambda h: (1500.0 if abs(math.remainder(h - ROOM, 2 * math.pi)) < 0.3 else
+                     1200.0 if abs(math.remainder(h - ahead, 2 * math.pi)) < 0.3 else 50.0)
+    config = ArbiterConfig()
+    guard = StuckGuard(config)
+    sent, pose = _drive(guard, config.stuck_after_ms / 1000.0 + 25.0, _dither,
+                        pose=Pose(0.0, 0.0, 1.0), rng=rng, ways_back=((ROOM, math.radians(60)),))
+    assert guard.escapes == 1
+    looked = [d for d in sent if d.reason == STUCK and d.left_mm_s == -d.right_mm_s]
+    assert looked                                        # turned in place to look first
+    assert math.hypot(pose.x_mm, pose.y_mm) >= ESCAPE_MM - 10.0
+    assert abs(math.remainder(math.atan2(pose.y_mm, pose.x_mm) - ahead, 2 * math.pi)) < 0.35

@@ -44,6 +44,7 @@ import numpy as np
 
 from .behaviours import COASTING, SEEKING, Bid, ClassesRule, Rule, SteerRule, Wheels
 from .contract import CLASSES, SEEK, STEER, DriveContract
+from .kinematics import wrap_angle
 from .seek import SeekRule
 from .odometry import Pose
 from .search import Search
@@ -56,6 +57,7 @@ IDLE_STOP, IDLE_CRUISE, IDLE_SEARCH = "stop", "cruise", "search"   # ArbiterConf
 IDLE_MODES = (IDLE_STOP, IDLE_CRUISE, IDLE_SEARCH)
 IDLE = "idle"                                      # Decision.reason with nobody to drive
 BLIND = "blind"                                    # Decision.reason with no fresh frame
+WAY_BACK_MIN_MM = 300.0    # a passed door nearer than this: which way is back is not known
 # Why an awake expert is silent this cycle: Decision.reason when that stops the robot.
 MISSING, STALE, BAD_OUTPUT, NONFINITE = "missing", "stale", "bad_output", "nonfinite"
 FAULTS = (MISSING, STALE, BAD_OUTPUT, NONFINITE)
@@ -237,9 +239,27 @@ class Arbiter:
             return Decision(speed, speed, None, IDLE, False, None, silent)
         if self.config.idle == IDLE_SEARCH:
             heading = None if pose is None else pose.heading_rad
-            return Decision(*self._search.step(now_s, self._search_side, heading, range_mm),
+            return Decision(*self._search.step(now_s, self._search_side, heading, range_mm,
+                                               self.ways_back(pose)),
                             None, IDLE, False, None, silent)
         return Decision(0.0, 0.0, None, IDLE, False, None, silent)
+
+    def ways_back(self, pose: Pose | None) -> tuple[tuple[float, float], ...]:
+        """(heading rad, half-width rad) from `pose` toward where the robot was when it passed
+        each target a seek with no_return_deg passed (a door it went through), if at least
+        WAY_BACK_MIN_MM away: the ways the robot came, which the idle search and the stuck
+        guard do not head back along while another way has room. Empty without a pose."""
+        if pose is None:
+            return ()
+        ways = []
+        for _, rule in self._experts.values():
+            if isinstance(rule, SeekRule) and rule.contract.no_return_deg is not None:
+                half = math.radians(rule.contract.no_return_deg)
+                for passed in rule.passed:
+                    bearing, distance_mm = pose.toward(passed.start)
+                    if distance_mm >= WAY_BACK_MIN_MM:
+                        ways.append((float(wrap_angle(pose.heading_rad + bearing)), half))
+        return tuple(ways)
 
     def _clipped(self, d: Decision) -> Decision:
         """Both wheels scaled by one factor so the faster is within ±max_wheel_mm_s: the

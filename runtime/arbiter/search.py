@@ -11,7 +11,9 @@ gyro) and how far it could drive straight on (telemetry range_mm):
 1. LOOK: turn in place, `side` first (the arbiter's choice: the way the robot last turned
    toward what it sought), a full turn, noting the range at each heading;
 2. FACE: turn to the heading with the most room (each heading scored by the least range
-   within ROOM_WINDOW_RAD of it, so a wide opening beats a slit);
+   within ROOM_WINDOW_RAD of it, so a wide opening beats a slit), but not back the way the
+   robot came (`ways_back`: toward a door it passed, decide.py) while another heading reads
+   GO_ROOM_MM;
 3. GO: drive straight on at idle_speed_mm_s, until the range falls to GO_UNTIL_MM, or for
    as long as half the room seen allows (at most GO_MAX_S); then LOOK again.
 
@@ -33,6 +35,7 @@ ROOM_WINDOW_RAD = math.radians(15)
 FACED_RAD = math.radians(8)
 GO_UNTIL_MM = 450.0
 GO_MAX_S = 6.0
+GO_ROOM_MM = 2 * GO_UNTIL_MM + 300.0   # room enough to drive a little way (the search's GO)
 RESUME_S = 1.0
 
 
@@ -48,7 +51,8 @@ class Search:
         self._last_s: float | None = None
 
     def step(self, now_s: float, side: float, heading_rad: float | None,
-             range_mm: float | None) -> tuple[float, float]:
+             range_mm: float | None, ways_back=()) -> tuple[float, float]:
+        """ways_back: (heading rad, half-width rad) of the ways the robot came (decide.py)."""
         resumed = self._last_s is None or now_s - self._last_s > RESUME_S
         self._last_s = now_s
         spin = self.wheels.turn_in_place(side * SEARCH_TURN)
@@ -63,7 +67,7 @@ class Search:
             self._seen.append((heading_rad, float(range_mm)))
             if abs(heading_rad - self._start) < 2 * math.pi:
                 return spin
-            self._target, room = self._most_room()
+            self._target, room = most_room(self._seen, ways_back, GO_ROOM_MM)
             self.phase = FACE
             self._room_mm = room
         if self.phase == FACE:
@@ -82,16 +86,20 @@ class Search:
     def _look(self) -> None:
         self.phase, self._start, self._seen, self._target = LOOK, None, [], None
 
-    def _most_room(self) -> tuple[float, float]:
-        return most_room(self._seen)
 
-
-def most_room(seen) -> tuple[float, float]:
+def most_room(seen, ways_back=(), enough_mm: float = 0.0) -> tuple[float, float]:
     """Of (heading rad, range mm) readings, the heading whose neighbourhood (ROOM_WINDOW_RAD)
-    reads the most room (its least reading: a wide opening beats a slit), and that room."""
+    reads the most room (its least reading: a wide opening beats a slit), and that room.
+    ways_back: (heading rad, half-width rad) not to choose while a heading outside them all
+    reads at least `enough_mm` (a dead end's only way out is back)."""
     seen = np.asarray(seen, dtype=np.float64)
     h, r = seen[:, 0], seen[:, 1]
     near = np.abs(wrap_angle(h[:, None] - h[None, :])) <= ROOM_WINDOW_RAD
     room = np.where(near, r[None, :], np.inf).min(axis=1)
+    back = np.zeros(len(h), dtype=bool)
+    for heading, half_rad in ways_back:
+        back |= np.abs(wrap_angle(h - heading)) <= half_rad
+    if back.any() and np.any(room[~back] >= enough_mm):
+        room = np.where(back, -np.inf, room)
     best = int(np.argmax(room))
     return float(h[best]), float(room[best])

@@ -23,7 +23,8 @@ What it remembers, and when it lets go:
 - with a pose: a target it gets no nearer to (GIVE_UP_S) is given up for
   GIVEN_UP_S: not sought, wherever it is seen near where it was. With
   no_return_deg, a target passed (coasted through, or arrived at) is remembered
-  where it is, and one seen there again is not sought.
+  where it is and where the robot passed it from, and one seen there again, or on the
+  way between (the door just come through, seen from its far side), is not sought.
 """
 from __future__ import annotations
 
@@ -47,15 +48,20 @@ class _Coast:
     point: tuple[float, float] | None
 
 
-# no_return_deg: the last PASSED_KEPT targets passed are remembered where they are; one seen
-# within no_return_deg of where one is, and as far within PASSED_SLACK_MM or PASSED_SLACK of
-# its distance (an estimate from the other side of a door, and odometry's drift), is not
-# sought. Remembered by place, not by the way back: a coast to a phantom does not make the
+# no_return_deg: the last PASSED_KEPT targets passed are remembered where they are and where
+# the robot was when it passed them (the coast's or the arrival's start); one seen within
+# no_return_deg of where one is, and as far within PASSED_SLACK_MM or PASSED_SLACK of its
+# distance (an estimate from the other side of a door, and odometry's drift), is not sought;
+# nor one whose point is within PASSED_NEAR_MM or PASSED_SLACK of its distance of the way
+# between (seen in the demo: just through a door, the robot glimpsed that door 0.5 m behind
+# it, across the aim point it had passed, coasted back through it, and the line follower led
+# it home). Remembered by place, not by the way back: a coast to a phantom does not make the
 # real way on "back".
 PASSED_KEPT = 3
 GAVE_UP, PASSED, GIVEN_UP = "gave_up", "ignored_passed", "ignored_given_up"   # SeekRule.counts
 PASSED_SLACK_MM = 700.0
 PASSED_SLACK = 0.35
+PASSED_NEAR_MM = 500.0
 
 # A seek that gets no nearer gives its target up (a phantom the expert sees where the robot
 # cannot go, a ball behind a wall): having driven the robot toward it (its bid chosen: drove())
@@ -72,6 +78,22 @@ DROVE_GAP_S = 0.5          # chosen again within this: the time between counts a
 HOME_MM = 150.0            # driving on to a point this near, it is there (bearings swing)
 COAST_SLACK = 1.5          # a coast steered by the pose gives up after this many times the
 COAST_SLACK_S = 1.0        # straight drive's time, plus this
+
+
+@dataclass(frozen=True)
+class Passed:
+    """A target passed (no_return_deg), in odometry mm: where the robot was, where it was."""
+    start: tuple[float, float]
+    point: tuple[float, float]
+
+
+def _to_segment(p, a, b) -> float:
+    """Distance (mm) from point p to the segment a-b."""
+    ax, ay = b[0] - a[0], b[1] - a[1]
+    length2 = ax * ax + ay * ay
+    t = 0.0 if length2 == 0 else min(1.0, max(0.0, ((p[0] - a[0]) * ax + (p[1] - a[1]) * ay)
+                                              / length2))
+    return math.dist(p, (a[0] + t * ax, a[1] + t * ay))
 
 
 @dataclass
@@ -94,13 +116,18 @@ class SeekRule:
         #                 the last cycle's seek: (bearing rad, distance m, frame id, the
         #                 target's point in odometry mm or None), else None
         self._coast: _Coast | None = None
-        self._passed: collections.deque = collections.deque(maxlen=PASSED_KEPT)   # points
-        #                                   (odometry mm) of the targets passed, no_return_deg
+        self._passed: collections.deque = collections.deque(maxlen=PASSED_KEPT)   # Passed,
+        #                                   the targets passed (no_return_deg)
         self._pose: Pose | None = None
         self._pursuit: _Pursuit | None = None
         self._given_up: list[tuple[tuple[float, float], float]] = []   # (point, until s)
         self.counts: Counter = Counter()         # GAVE_UP targets; cycles a seen target was
         #                                          ignored as PASSED or as GIVEN_UP
+
+    @property
+    def passed(self) -> tuple[Passed, ...]:
+        """The targets it passed, oldest first (no_return_deg only): the ways back."""
+        return tuple(self._passed)
 
     def step(self, now_s, row, awake, frame_id, pose=None):
         c = self.contract
@@ -232,10 +259,14 @@ class SeekRule:
             return False
         c = self.contract
         bearing, distance_mm = float(row[c.bearing]), float(row[c.distance]) * 1000.0
-        for point in self._passed:
-            b, d = self._pose.toward(point)
+        seen = self._pose.point_at(bearing, distance_mm)
+        near_mm = max(PASSED_NEAR_MM, PASSED_SLACK * distance_mm)
+        for passed in self._passed:
+            b, d = self._pose.toward(passed.point)
             if abs(wrap_angle(bearing - b)) <= math.radians(c.no_return_deg) \
                     and abs(distance_mm - d) <= max(PASSED_SLACK_MM, PASSED_SLACK * d):
+                return True
+            if _to_segment(seen, passed.start, passed.point) <= near_mm:
                 return True
         return False
 
@@ -243,7 +274,8 @@ class SeekRule:
         """With no_return_deg: remember where a target passed (at `bearing_rad`,
         `distance_mm` from here) is."""
         if self.contract.no_return_deg is not None and self._pose is not None:
-            self._passed.append(self._pose.point_at(bearing_rad, distance_mm))
+            self._passed.append(Passed((self._pose.x_mm, self._pose.y_mm),
+                                       self._pose.point_at(bearing_rad, distance_mm)))
 
     def _arrived(self, now_s, frame_id):
         if self.contract.on_arrival == HOLD:

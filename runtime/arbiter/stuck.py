@@ -1,7 +1,7 @@
 """The stuck guard: turning this way and that on one spot for long -> drive out toward the most room.
 
     guard = StuckGuard(config.arbiter)
-    decision = guard.step(now_s, decision, pose, range_mm)   # the same, or an escape
+    decision = guard.step(now_s, decision, pose, range_mm, arbiter.ways_back(pose))
     guard.escapes                                            # times it drove the robot out
 
 Data path: arbiter -> **stuck guard** -> range guard -> stall guard -> bridge, with the
@@ -13,9 +13,14 @@ read room on the other side all along.
 
 So: the robot has turned at least half a revolution in all (`TURNED_RAD`) within
 `stuck_after_ms` and has not got `MOVED_MM` from where it was at the start of that time
--> it turns in place to the heading where the range sensor read the most room over that
-time (search.most_room: the least reading within 15 degrees, so an opening beats a slit), then drives that way at `idle_speed_mm_s` for up to ESCAPE_MM or ESCAPE_DRIVE_S (the
-range guard, after this one, still stops it short of anything). A robot holding still on
+-> if the range sensor has not read every way round over that time (LOOK_BINS sectors), it
+turns on in place until it has (at most LOOK_S); then it turns to the heading where it read
+the most room (search.most_room: the least reading within 15 degrees, so an opening beats a
+slit; not back through a door it came by, Arbiter.ways_back, while another way reads
+ESCAPE_ROOM_MM), and drives that way at `idle_speed_mm_s` for up to ESCAPE_MM or
+ESCAPE_DRIVE_S (the range guard, after this one, still stops it short of anything). Seen in
+the demo: half a turn read, the only room it knew of was back through the door it came by,
+and the room toward the way on was in the half it had not looked at. A robot holding still on
 purpose (docked, at a stop sign) turns nowhere and is left alone; so is a blind one (a
 stop). Without a pose, or with no room read anywhere (boxed in: the range guard's case),
 nothing is done. Pure given its inputs: no clock is read here.
@@ -40,12 +45,23 @@ if TYPE_CHECKING:
 STUCK = "stuck"                # Decision.reason while driving out
 MOVED_MM = 200.0               # got this far from where it was: not stuck
 TURNED_RAD = math.pi           # turned this much in all (not holding still on purpose)
+LOOK_BINS = 24                 # every one of these sectors read: it has looked all round
+LOOK_S = 12.0                  # looking round on takes at most this long
 FACING_RAD = 0.2               # the escape's turn is done within this of the room's heading
 ESCAPE_TURN_S = 6.0            # ... or after this long
 ESCAPE_MM = 400.0              # the escape's drive: this far
 ESCAPE_DRIVE_S = 6.0           # ... or this long (at the demo's 80 mm/s, 480 mm)
 FAR_MM = 10_000.0              # "nothing in reach" (RANGE_NONE) counts as this much room
-TURN, DRIVE = "turn", "drive"
+ESCAPE_ROOM_MM = 2 * ESCAPE_MM  # room enough for the escape's drive, away from the ways back
+LOOK, TURN, DRIVE = "look", "turn", "drive"
+
+
+def _room_mm(range_mm: float) -> float:
+    return FAR_MM if range_mm >= RANGE_NONE else float(range_mm)
+
+
+def _sectors(readings) -> set[int]:
+    return {int((h % (2 * math.pi)) / (2 * math.pi) * LOOK_BINS) % LOOK_BINS for h, _ in readings}
 
 
 class StuckGuard:
@@ -57,6 +73,8 @@ class StuckGuard:
         self.escapes = 0
         self._seen: collections.deque = collections.deque()   # (t, pose, range mm or None)
         self._phase: str | None = None
+        self._readings: list[tuple[float, float]] = []   # LOOK: (heading rad, room mm)
+        self._side = 1.0                # LOOK: +1 turning left, -1 right
         self._target = 0.0              # the escape's heading (rad, odometry)
         self._since = 0.0               # the phase began (s)
         self._from: tuple[float, float] = (0.0, 0.0)   # where the drive began
@@ -66,14 +84,15 @@ class StuckGuard:
         return self.after_s > 0
 
     def step(self, now_s: float, decision: Decision, pose: Pose | None,
-             range_mm: float | None) -> Decision:
-        """`decision`, or the escape to send instead."""
+             range_mm: float | None, ways_back=()) -> Decision:
+        """`decision`, or the escape to send instead. ways_back: (heading rad, half-width rad)
+        the robot came by (Arbiter.ways_back), not escaped along while another way has room."""
         if not self.enabled or pose is None or decision.reason == BLIND:
             self._phase = None
             self._seen.clear()
             return decision
         if self._phase is not None:
-            escape = self._escape(now_s, decision, pose)
+            escape = self._escape(now_s, decision, pose, range_mm, ways_back)
             if escape is not None:
                 return escape
         self._seen.append((now_s, pose, range_mm))
@@ -81,15 +100,13 @@ class StuckGuard:
             self._seen.popleft()
         if not self._stuck(now_s, pose):
             return decision
-        readings = [(p.heading_rad, FAR_MM if r >= RANGE_NONE else float(r))
-                    for _, p, r in self._seen if r is not None]
+        self._readings = [(p.heading_rad, _room_mm(r)) for _, p, r in self._seen if r is not None]
+        # On the way it was turning last: looking round goes on from there.
+        last = [p.heading_rad for _, p, _ in list(self._seen)[-10:]]
+        self._side = 1.0 if last[-1] >= last[0] else -1.0
         self._seen.clear()
-        heading, room = most_room(readings) if readings else (0.0, 0.0)
-        if room < self.min_room_mm:
-            return decision                 # no way out read anywhere: the range guard's case
-        self.escapes += 1
-        self._phase, self._target, self._since = TURN, heading, now_s
-        return self._escape(now_s, decision, pose) or decision
+        self._phase, self._since = LOOK, now_s
+        return self._escape(now_s, decision, pose, range_mm, ways_back) or decision
 
     def _stuck(self, now_s: float, pose: Pose) -> bool:
         first_t, first, _ = self._seen[0]
@@ -102,7 +119,20 @@ class StuckGuard:
                      for (_, a, _), (_, b, _) in zip(self._seen, list(self._seen)[1:]))
         return turned >= TURNED_RAD
 
-    def _escape(self, now_s, decision, pose) -> Decision | None:
+    def _escape(self, now_s, decision, pose, range_mm, ways_back) -> Decision | None:
+        if self._phase == LOOK:
+            if range_mm is not None:
+                self._readings.append((pose.heading_rad, _room_mm(range_mm)))
+            if len(_sectors(self._readings)) < LOOK_BINS and now_s - self._since < LOOK_S:
+                v = self._side * self._turn_mm_s
+                return Decision(-v, v, None, STUCK, False, decision.frame_id, decision.silent)
+            heading, room = (most_room(self._readings, ways_back, ESCAPE_ROOM_MM)
+                             if self._readings else (0.0, 0.0))
+            if room < self.min_room_mm:
+                self._phase = None          # no way out read anywhere: the range guard's case
+                return None
+            self.escapes += 1
+            self._phase, self._target, self._since = TURN, heading, now_s
         if self._phase == TURN:
             off = wrap_angle(self._target - pose.heading_rad)
             if abs(off) > FACING_RAD and now_s - self._since < ESCAPE_TURN_S:

@@ -20,7 +20,7 @@ The folder (RECORDING_SCHEMA 1):
     residency.jsonl    a pager.ResidencyChange a line; the first lines say who was resident
                        when the run started (why "pinned", or "resident")
     runs.jsonl         an experts_loop.ExpertRun a line: which expert ran on which frame,
-                       its outputs, whether it waited for a page-in (what the arbiter read)
+                       its outputs (what the arbiter read)
 
 It never blocks a loop: the callbacks only put what they are given (frames are immutable) on
 a bounded queue, and one writer thread encodes and writes. When the queue is full the record
