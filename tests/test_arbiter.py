@@ -14,6 +14,7 @@ from arbiterkit import REPO, arbiter, demo_experts, experts, facing, result
 from spikebox.runtime.arbiter import ExpertResult, SteeringLimits
 from spikebox.runtime.daemon import ConfigError, RunConfig
 from spikebox.runtime.daemon.config import ArbiterConfig
+from spikebox.runtime.arbiter.seek import SEEN_GRACE_S
 
 LINE = {"steer": {"output": "cat", "steering": 0, "visible": 1}}   # the demo's
 AVOID = {"steer": {"output": "cat", "steering": 0, "speed": 0.7, "clear_ahead": 1,
@@ -537,7 +538,7 @@ def test_a_coast_to_a_phantom_does_not_make_the_real_way_on_the_way_back():
     assert at(4.1, (-3.0, 0.0, 0.0), facing(-math.pi / 2, 2000.0)).reason == "coast"
     # The exit, east at x=3000, is sought; the door at x=1000 is not.
     assert at(9.0, (3.0, 0.0, 1.0), facing(0.0, 2000.0, -700.0)).reason == "seek"
-    assert at(9.1, (3.0, 0.0, 1.0), facing(math.pi, 2000.0)).reason == "idle"
+    assert at(9.1 + SEEN_GRACE_S, (3.0, 0.0, 1.0), facing(math.pi, 2000.0)).reason == "idle"
 
 
 def test_a_coast_through_a_door_remembers_the_way_back_even_if_another_expert_takes_over():
@@ -589,6 +590,26 @@ def test_without_no_return_deg_a_seek_goes_back_the_way_it_came():
     at(0.1, (3.0, 0.0, 0.05), 0.0)
     assert at(5.0, (3.0, 0.0, 0.05), math.pi).reason == "idle"    # there again: arrived
     assert at(8.0, (3.0, 0.0, 0.5), math.pi).reason == "seek"
+
+
+def test_a_target_out_of_sight_for_a_few_frames_is_still_driven_to_where_it_was():
+    """Seen in the demo: 1.5-1.9 m from the obstacle field's exit, the way-on finder saw it on
+    every other frame, and between sightings the idle search turned the robot away."""
+    arb = arbiter(experts(exit_find=dict(drive=EXIT)), idle="search")
+    at = lambda t, row, pose: arb.decide(t, {"exit_find": result(*row, t_s=t)}, {"exit_find"},
+                                         pose=pose, range_mm=2000.0)
+    unseen = (-0.5, 0.0, 1.6)
+    assert at(0.0, (0.5, 0.3, 1.6), facing(0.0)).reason == "seek"
+    d = at(0.1, unseen, facing(0.0))                         # not seen: on to where it was,
+    assert d.reason == "seek" and d.right_mm_s > d.left_mm_s > 0   # left of straight ahead
+    d = at(0.1 + SEEN_GRACE_S / 2, unseen, facing(0.5, 100.0, 20.0))  # steered from here
+    assert d.reason == "seek" and d.left_mm_s > d.right_mm_s > 0       # now to the right
+    assert at(0.2 + SEEN_GRACE_S, unseen, facing(0.0)).reason == "idle"  # gone: look round
+    # without a pose there is no "where": it lets go at once, as before
+    arb = arbiter(experts(exit_find=dict(drive=EXIT)), idle="stop")
+    arb.decide(0.0, {"exit_find": result(0.5, 0.3, 1.6, t_s=0.0)}, {"exit_find"})
+    assert arb.decide(0.1, {"exit_find": result(*unseen, t_s=0.1)},
+                      {"exit_find"}).reason == "idle"
 
 
 def test_a_contract_without_coast_m_lets_go_when_the_target_is_lost():

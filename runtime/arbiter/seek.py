@@ -20,6 +20,9 @@ What it remembers, and when it lets go:
   until the robot is there or beside it, measured from where the robot is then
   (another expert may have turned it since the sighting); without, the arc
   through it (kinematics.arc_through) is driven for its time.
+- with a pose: a target out of sight for a frame or a few (an expert unsure at the edge
+  of its range flickers) is still driven to, where it was last seen, for SEEN_GRACE_S:
+  the robot does not stop and turn away to look round between two sightings.
 - with a pose: a target it gets no nearer to (GIVE_UP_S) is given up for
   GIVEN_UP_S: not sought, wherever it is seen near where it was. With
   no_return_deg, a target passed (coasted through, or arrived at) is remembered
@@ -78,6 +81,10 @@ DROVE_GAP_S = 0.5          # chosen again within this: the time between counts a
 HOME_MM = 150.0            # driving on to a point this near, it is there (bearings swing)
 COAST_SLACK = 1.5          # a coast steered by the pose gives up after this many times the
 COAST_SLACK_S = 1.0        # straight drive's time, plus this
+# Seen in the demo: the way-on finder, 1.5-1.9 m from the obstacle field's exit, saw it on
+# every other frame; between two sightings the idle search turned the robot away to look
+# round, and it took 30 s to cross 0.3 m.
+SEEN_GRACE_S = 0.6
 
 
 @dataclass(frozen=True)
@@ -120,6 +127,8 @@ class SeekRule:
         #                                   the targets passed (no_return_deg)
         self._pose: Pose | None = None
         self._pursuit: _Pursuit | None = None
+        self._last_seen: tuple[float, tuple[float, float], int | None] | None = None
+        #                (when, the target's point in odometry mm, frame id) of the last seek
         self._given_up: list[tuple[tuple[float, float], float]] = []   # (point, until s)
         self.counts: Counter = Counter()         # GAVE_UP targets; cycles a seen target was
         #                                          ignored as PASSED or as GIVEN_UP
@@ -133,7 +142,7 @@ class SeekRule:
         c = self.contract
         self._pose = pose
         if not awake:
-            self._held = self._coast = self._sighting = None   # the activator let it go
+            self._held = self._coast = self._sighting = self._last_seen = None   # let go
             return None
         seen = row is not None and row[c.visible] > 0
         if seen and self._behind(row):
@@ -153,7 +162,7 @@ class SeekRule:
         if self._coast is None and sighting is not None and row is not None:
             self._coast = self._coast_from(now_s, *sighting)    # just lost from sight
         if self._coast is None:
-            return None
+            return self._grace(now_s)
         bid = self._coasting(now_s)
         if bid is not None:
             return bid
@@ -167,9 +176,11 @@ class SeekRule:
             point = self._point(row)
             self._sighting = (float(row[c.bearing]), float(row[c.distance]), frame_id, point)
             if point is not None and self._no_nearer(now_s, point, row[c.distance] * 1000.0):
+                self._last_seen = None
                 return None
+            self._last_seen = None if point is None else (now_s, point, frame_id)
             return Bid(*self.wheels.steer(steering, c.speed), SEEKING, False, frame_id)
-        self._pursuit = None
+        self._pursuit = self._last_seen = None
         if c.aligned is not None and row[c.aligned] <= 0:
             # Close enough, not square: no nearer, only turn on the spot toward it.
             return Bid(*self.wheels.turn_in_place(steering), ALIGNING, True, frame_id)
@@ -237,6 +248,16 @@ class SeekRule:
         self._passing(bearing_rad, distance_m * 1000.0)
         return _Coast(Bid(*self.wheels.steer(steering, c.speed), COASTING, False, frame_id),
                       now_s + seconds, point)
+
+    def _grace(self, now_s: float) -> Bid | None:
+        """Out of sight since a seek less than SEEN_GRACE_S ago: on toward where it was."""
+        last = self._last_seen
+        if last is None or self._pose is None or now_s - last[0] > SEEN_GRACE_S:
+            self._last_seen = None
+            return None
+        bearing, _ = self._pose.toward(last[1])
+        return Bid(*self.wheels.steer(self.wheels.steering_to(bearing), self.contract.speed),
+                   SEEKING, False, last[2])
 
     def _coasting(self, now_s: float) -> Bid | None:
         """This cycle's coast bid, or None once the coast is over (there, or out of time)."""
