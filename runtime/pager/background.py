@@ -47,65 +47,72 @@ class Background:
 
     def demand_one(self) -> bool:
         """Start and finish the oldest asked page-in; False when none is left."""
-        p = self.pager
-        with p._lock:
-            while self.demand and not p._closed:
-                name = self.demand[0]
-                if name in p._resident or name in p._loading:
-                    self.demand.pop(0)
-                    continue
-                if p._refusal(name, count=False) is not None:     # refused at its next use
-                    self.demand.pop(0)
-                    p._missed.discard(name)
-                    continue
-                victims = p._ledger.plan(name, p._pinned, for_prefetch=False)
-                if victims is None:
-                    if p._loading or any(e.users for e in p._resident.values()):
-                        p._lock.wait()                  # a release or a load frees room
-                        continue
-                    self.demand.pop(0)                  # every other expert is pinned
-                    p._missed.discard(name)
-                    p._metrics.refused_no_room += 1
-                    continue
-                self.demand.pop(0)
-                sessions = p._evict(victims, name)
-                shell = p._ledger.reserve(name, prefetch=False)
-                break
-            else:
-                return False
-        p._release_sessions(sessions, evicted=bool(victims))
-        p._load(name, prefetch=False, shell=shell)
-        return True
+        return self._page_in(self._next_demand, prefetch=False)
 
     def prefetch_one(self) -> bool:
         """Start and finish one wished prefetch; False when nothing is left to try."""
+        return self._page_in(self._next_prefetch, prefetch=True)
+
+    def _page_in(self, pick, prefetch: bool) -> bool:
+        """`pick()` (under the pager's lock): (name, victims) to page in, or None. Room is
+        made and reserved under the lock; the load runs outside it."""
         p = self.pager
         with p._lock:
-            while self.prefetches and not p._closed:
-                name = self.prefetches.pop(0)
-                if name in p._resident or name in p._loading:
-                    continue
-                failures, retry_at = p._failures.get(name, (0, 0.0))
-                if p.footprints[name] > p.budget_bytes or (failures and p.clock() < retry_at):
-                    p._metrics.prefetches_skipped += 1  # refused on demand, with the log line there
-                    continue
-                # An expert firing this frame is about to be used: a guess never evicts it,
-                # whatever the policy's arithmetic says (the bench caught 10 such evictions).
-                # Nor one the policy expects to fire as well: swapping two guesses is churn.
-                victims = p._ledger.plan(name, p._pinned | p._firing | p._expected,
-                                         for_prefetch=True)
-                if victims is None:
-                    p._metrics.prefetches_skipped += 1
-                    continue
-                p._metrics.prefetch_evicted_firing += len(set(victims) & p._firing)
-                sessions = p._evict(victims, name)
-                shell = p._ledger.reserve(name, prefetch=True)
-                break
-            else:
+            chosen = pick()
+            if chosen is None:
                 return False
+            name, victims = chosen
+            sessions = p._evict(victims, name)
+            shell = p._ledger.reserve(name, prefetch=prefetch)
         p._release_sessions(sessions, evicted=bool(victims))
-        p._load(name, prefetch=True, shell=shell)
+        p._load(name, prefetch=prefetch, shell=shell)
         return True
+
+    def _next_demand(self):
+        p = self.pager
+        while self.demand and not p._closed:
+            name = self.demand[0]
+            if name in p._resident or name in p._loading:
+                self.demand.pop(0)
+                continue
+            if p._refusal(name, count=False) is not None:     # refused at its next use
+                self.demand.pop(0)
+                p._missed.discard(name)
+                continue
+            victims = p._ledger.plan(name, p._pinned, for_prefetch=False)
+            if victims is None:
+                if p._loading or any(e.users for e in p._resident.values()):
+                    p._lock.wait()                  # a release or a load frees room
+                    continue
+                self.demand.pop(0)                  # every other expert is pinned
+                p._missed.discard(name)
+                p._metrics.refused_no_room += 1
+                continue
+            self.demand.pop(0)
+            return name, victims
+        return None
+
+    def _next_prefetch(self):
+        p = self.pager
+        while self.prefetches and not p._closed:
+            name = self.prefetches.pop(0)
+            if name in p._resident or name in p._loading:
+                continue
+            failures, retry_at = p._failures.get(name, (0, 0.0))
+            if p.footprints[name] > p.budget_bytes or (failures and p.clock() < retry_at):
+                p._metrics.prefetches_skipped += 1  # refused on demand, with the log line there
+                continue
+            # An expert firing this frame is about to be used: a guess never evicts it,
+            # whatever the policy's arithmetic says (the bench caught 10 such evictions).
+            # Nor one the policy expects to fire as well: swapping two guesses is churn.
+            victims = p._ledger.plan(name, p._pinned | p._firing | p._expected,
+                                     for_prefetch=True)
+            if victims is None:
+                p._metrics.prefetches_skipped += 1
+                continue
+            p._metrics.prefetch_evicted_firing += len(set(victims) & p._firing)
+            return name, victims
+        return None
 
     def _loop(self) -> None:
         p = self.pager
