@@ -123,7 +123,8 @@ def _run_summary(s: dict) -> str:
     return (f"done ({s['ended_by']}): {s['frames']} frames at {s['fps']:.1f} fps, "
             f"{s['control_cycles']} commands; latency capture->DRIVE p50 {ms(s['latency_ms_p50'])} "
             f"p99 {ms(s['latency_ms_p99'])}; {s['expert_runs']} expert runs, {s['page_ins']} "
-            f"page-ins, {s['stalled_frames']} stalled frames; missed deadlines "
+            f"page-ins, {s['unready_frames']} frames an expert was still being paged in "
+            f"(answered without it); missed deadlines "
             f"{missed or 'none'}; motors "
             + ("confirmed at zero by the MCU" if s["motors_confirmed_zero"] else
                "NOT confirmed at zero (the MCU's watchdog stops them)"))

@@ -4,7 +4,7 @@
     report["latency_ms_p99"], report["plots"]["path"]["file"]
 
 What the robot did, read back from a recording (record.py), after the run or after a crash:
-frames and fps as the activator saw them, capture -> DRIVE latency, stalled frames and
+frames and fps as the activator saw them, capture -> DRIVE latency, stalled and unready frames and
 page-ins, missed deadlines per stage, collisions and course progress in the sim, and the
 daemon's own summary(). The plots (report_plots.py, matplotlib on its Agg canvas, no
 display): the spike raster (experts x frames), expert residency over time and why, the

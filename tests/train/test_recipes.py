@@ -51,21 +51,33 @@ def test_recipe_smoke_builds_a_box_with_its_metric(script, tmp_path):
 def test_every_recipe_is_smoke_tested():
     """A new recipe joins FINISHED (and `make experts`) or this fails."""
     scripts = {p.name for p in RECIPES.glob("*.py")} - {"common.py", "frames.py", "nets.py", "rewake.py",
-                                                          "ball_eval.py"}
+                                                          "ball_eval.py", "dock_eval.py"}
     assert scripts == set(FINISHED)
 
 
+def _counts(line: str, key: str) -> tuple[int, int]:
+    return tuple(map(int, line.split(f"{key} ")[1].split(" ")[0].split("/")))
+
+
 @pytest.mark.timeout(600)
-def test_ball_eval_counts_phantoms_and_recall_of_the_demo_ball_finder():
-    run = subprocess.run([sys.executable, str(RECIPES / "ball_eval.py"), "--smoke",
+@pytest.mark.parametrize("script, sets, key", [
+    ("ball_eval.py", ["signs_near:", "drives:"], "phantom"),     # balls seen that are not there
+    ("dock_eval.py", ["dock_near:", "drives:"], "false_square"),  # "aligned" when askew
+])
+def test_the_eval_scripts_count_on_held_out_frames_for_the_demo_box(script, sets, key):
+    run = subprocess.run([sys.executable, str(RECIPES / script), "--smoke",
                           str(RECIPES.parents[1] / "models" / "demo.box")],
                          capture_output=True, text=True, timeout=600, cwd=RECIPES)
     assert run.returncode == 0, run.stderr[-3000:]
     lines = run.stdout.splitlines()
-    assert [line.split()[1] for line in lines] == ["signs_near:", "drives:"]
+    assert [line.split()[1] for line in lines] == sets
     for line in lines:
-        fp, neg = map(int, line.split("phantom ")[1].split(" ")[0].split("/"))
-        assert 0 <= fp <= neg and neg > 0
+        said, frames = _counts(line, key)
+        assert 0 <= said <= frames
+    assert _counts(lines[0], key)[1] > 0
+    if script == "dock_eval.py":                   # near: a part of the askew frames
+        for line in lines:
+            assert _counts(line, "near")[1] <= _counts(line, key)[1]
 
 
 @pytest.mark.timeout(600)

@@ -23,6 +23,18 @@ from spikebox.runtime.experts.preprocess import frame_to_tensor
 from spikebox.runtime.sim.layout import SKILLS
 
 
+def expert_rows(path, name: str, frames):
+    """(truth, output row) of box `path`'s expert `name` (its source ONNX, as exported) on
+    each (tag, image, truth) of `frames`, in order."""
+    box = Box.open(path)
+    entry = box.experts[name]
+    session = ort.InferenceSession(str(box.file(entry.files.source)))
+    spec = entry.inputs[0]
+    for _, image, truth in frames:
+        yield truth, session.run(None, {spec.name: frame_to_tensor(
+            image, entry.preprocessing, spec)})[0].reshape(-1)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("boxes", nargs="+", help="boxes with a ball_find expert")
@@ -34,15 +46,9 @@ def main() -> None:
     sets = {"signs_near": render(signs, everywhere),
             "drives": render(SMOKE_HELDOUT if args.smoke else FULL_HELDOUT, everywhere)}
     for path in args.boxes:
-        box = Box.open(path)
-        entry = box.experts["ball_find"]
-        session = ort.InferenceSession(str(box.file(entry.files.source)))
-        spec = entry.inputs[0]
         for name, frames in sets.items():
             said = {True: [0, 0], False: [0, 0]}            # visible -> [seen, frames]
-            for _, image, truth in frames:
-                row = session.run(None, {spec.name: frame_to_tensor(
-                    image, entry.preprocessing, spec)})[0].reshape(-1)
+            for truth, row in expert_rows(path, "ball_find", frames):
                 counts = said[bool(truth.ball.visible)]
                 counts[0] += int(row[0] > 0)
                 counts[1] += 1
