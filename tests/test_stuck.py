@@ -17,12 +17,12 @@ def _range(heading: float) -> float:
 
 
 def _drive(guard, seconds, decide, t0=0.0, pose=Pose(0.0, 0.0, 0.0), wheelbase=150.0,
-           rng=_range, ways_back=()):
+           rng=_range):
     """Each cycle: `decide(t, pose)` is what the arbiter and the others would send; the guard's
     decision moves the robot. The decisions sent and the last pose."""
     sent, t = [], t0
     while t < t0 + seconds:
-        d = guard.step(t, decide(t, pose), pose, rng(pose.heading_rad), ways_back)
+        d = guard.step(t, decide(t, pose), pose, rng(pose.heading_rad))
         sent.append(d)
         v, w = (d.left_mm_s + d.right_mm_s) / 2, (d.right_mm_s - d.left_mm_s) / wheelbase
         h = pose.heading_rad + w * DT
@@ -93,9 +93,8 @@ def test_it_does_not_drive_out_back_through_a_door_it_came_by_while_another_way_
     config = ArbiterConfig()
     quiet_s = config.stuck_after_ms / 1000.0
     for ways_back, toward in (((), ROOM), (((ROOM, math.radians(60)),), other)):
-        guard = StuckGuard(config)
-        _, pose = _drive(guard, quiet_s + 12.0, _dither, pose=Pose(0.0, 0.0, 1.0), rng=rng,
-                         ways_back=ways_back)
+        guard = StuckGuard(config, ways_back=lambda pose, ways=ways_back: ways)
+        _, pose = _drive(guard, quiet_s + 12.0, _dither, pose=Pose(0.0, 0.0, 1.0), rng=rng)
         assert guard.escapes == 1
         assert math.hypot(pose.x_mm, pose.y_mm) >= ESCAPE_MM - 10.0
         assert abs(math.remainder(math.atan2(pose.y_mm, pose.x_mm) - toward, 2 * math.pi)) < 0.35
@@ -109,9 +108,9 @@ def test_half_a_turn_read_it_looks_round_the_rest_before_choosing_the_way_out():
     rng = lambda h: (1500.0 if abs(math.remainder(h - ROOM, 2 * math.pi)) < 0.3 else
                      1200.0 if abs(math.remainder(h - ahead, 2 * math.pi)) < 0.3 else 50.0)
     config = ArbiterConfig()
-    guard = StuckGuard(config)
+    guard = StuckGuard(config, ways_back=lambda pose: ((ROOM, math.radians(60)),))
     sent, pose = _drive(guard, config.stuck_after_ms / 1000.0 + 25.0, _dither,
-                        pose=Pose(0.0, 0.0, 1.0), rng=rng, ways_back=((ROOM, math.radians(60)),))
+                        pose=Pose(0.0, 0.0, 1.0), rng=rng)
     assert guard.escapes == 1
     looked = [d for d in sent if d.reason == STUCK and d.left_mm_s == -d.right_mm_s]
     assert looked                                        # turned in place to look first

@@ -1,7 +1,7 @@
 """The stuck guard: turning this way and that on one spot for long -> drive out toward the most room.
 
-    guard = StuckGuard(config.arbiter)
-    decision = guard.step(now_s, decision, pose, range_mm, arbiter.ways_back(pose))
+    guard = StuckGuard(config.arbiter, ways_back=arbiter.ways_back)
+    decision = guard.step(now_s, decision, pose, range_mm)   # the same, or an escape
     guard.escapes                                            # times it drove the robot out
 
 Data path: arbiter -> **stuck guard** -> range guard -> stall guard -> bridge, with the
@@ -65,7 +65,10 @@ def _sectors(readings) -> set[int]:
 
 
 class StuckGuard:
-    def __init__(self, config: ArbiterConfig):
+    def __init__(self, config: ArbiterConfig, ways_back=None):
+        """ways_back(pose) -> (heading rad, half-width rad) the robot came by, not escaped
+        along while another way has room (Arbiter.ways_back); None: none known."""
+        self._ways_back = ways_back
         self.after_s = config.stuck_after_ms / 1000.0
         self.min_room_mm = float(config.range_slow_mm)     # less than this anywhere: no way out
         self.speed_mm_s = float(config.idle_speed_mm_s)
@@ -84,15 +87,14 @@ class StuckGuard:
         return self.after_s > 0
 
     def step(self, now_s: float, decision: Decision, pose: Pose | None,
-             range_mm: float | None, ways_back=()) -> Decision:
-        """`decision`, or the escape to send instead. ways_back: (heading rad, half-width rad)
-        the robot came by (Arbiter.ways_back), not escaped along while another way has room."""
+             range_mm: float | None) -> Decision:
+        """`decision`, or the escape to send instead."""
         if not self.enabled or pose is None or decision.reason == BLIND:
             self._phase = None
             self._seen.clear()
             return decision
         if self._phase is not None:
-            escape = self._escape(now_s, decision, pose, range_mm, ways_back)
+            escape = self._escape(now_s, decision, pose, range_mm)
             if escape is not None:
                 return escape
         self._seen.append((now_s, pose, range_mm))
@@ -106,7 +108,7 @@ class StuckGuard:
         self._side = 1.0 if last[-1] >= last[0] else -1.0
         self._seen.clear()
         self._phase, self._since = LOOK, now_s
-        return self._escape(now_s, decision, pose, range_mm, ways_back) or decision
+        return self._escape(now_s, decision, pose, range_mm) or decision
 
     def _stuck(self, now_s: float, pose: Pose) -> bool:
         first_t, first, _ = self._seen[0]
@@ -119,13 +121,14 @@ class StuckGuard:
                      for (_, a, _), (_, b, _) in zip(self._seen, list(self._seen)[1:]))
         return turned >= TURNED_RAD
 
-    def _escape(self, now_s, decision, pose, range_mm, ways_back) -> Decision | None:
+    def _escape(self, now_s, decision, pose, range_mm) -> Decision | None:
         if self._phase == LOOK:
             if range_mm is not None:
                 self._readings.append((pose.heading_rad, _room_mm(range_mm)))
             if len(_sectors(self._readings)) < LOOK_BINS and now_s - self._since < LOOK_S:
                 v = self._side * self._turn_mm_s
                 return Decision(-v, v, None, STUCK, False, decision.frame_id, decision.silent)
+            ways_back = self._ways_back(pose) if self._ways_back is not None else ()
             heading, room = (most_room(self._readings, ways_back, ESCAPE_ROOM_MM)
                              if self._readings else (0.0, 0.0))
             if room < self.min_room_mm:

@@ -88,8 +88,7 @@ class ControlLoop:
                                        pose, range_mm)
         # Turning on one spot for long (each part right on its own): drive out toward room.
         if self.stuck is not None:
-            decision = self.stuck.step(now, decision, pose, range_mm,
-                                       self.arbiter.ways_back(pose))
+            decision = self.stuck.step(now, decision, pose, range_mm)
         # Something close ahead on the range sensor (nearer than the camera sees): no
         # driving into it.
         if self.near is not None:

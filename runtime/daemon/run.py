@@ -194,7 +194,7 @@ class Daemon:
                               frame_max_age_ms=max_age,
                               telemetry_max_age_ms=cfg.arbiter.telemetry_max_age_ms,
                               stall=StallGuard(cfg.arbiter), near=RangeGuard(cfg.arbiter),
-                              stuck=StuckGuard(cfg.arbiter),
+                              stuck=StuckGuard(cfg.arbiter, ways_back=_ways_back(arbiter)),
                               clock=self.clock)
         self.started_s = self.clock()
         truth_of = getattr(source, "truth", None)
@@ -350,6 +350,13 @@ class Daemon:
             "source": {**p["source"].stats(), "losses": vision.losses,
                        "reopen_attempts": vision.reopen_attempts},
         }
+
+
+def _ways_back(arbiter):
+    """runtime.arbiter's Arbiter remembers the doors it passed (the stuck guard does not drive
+    out back through them); an arbiter of the caller's own (arbiter_factory) need not."""
+    from spikebox.runtime.arbiter import Arbiter
+    return arbiter.ways_back if isinstance(arbiter, Arbiter) else None
 
 
 def _default_arbiter(box, config: RunConfig):
