@@ -24,7 +24,12 @@ of that row's columns mean what:
            target is not sought again until it has been out of sight rearm_s);
            with coast_m, a target lost from sight within that distance is
            driven to where it was last seen (a door passes out of the camera's
-           view before the robot is through it), then arrived at.
+           view before the robot is through it), then arrived at. With an off_axis
+           column (rad: where the robot stands off the target's axis, seen from the
+           target; + when the axis lies to its left as it faces the target) it comes
+           in along the axis, as a dock is approached, and arrives only square on it
+           (off the axis and askew by square_deg at most); arrived off the axis, it
+           backs out and comes in again.
 - classes: logits over named classes (one a column); the top class, by at least
            `margin` over the next, does its action: stop (stand hold_s, then go
            on), turn_left / turn_right (turn for turn_s), or none; a class acts
@@ -153,6 +158,11 @@ class SeekDrive(_Behaviour):
     distance: int                          # column: m
     aligned: int | None = None             # column: logit, > 0: square on the target; given,
                                            # arrival needs it (else it turns in place)
+    off_axis: int | None = None            # column: rad, where the robot stands off the
+                                           # target's axis seen from it (+: the axis lies to
+                                           # the robot's left); given, it comes in along it
+    square_deg: float = 4.0                # off_axis: arrived only this square (off the
+                                           # axis, and turned from it, by no more)
     arrive_m: float                        # arrived at this distance or nearer
     on_arrival: str                        # HOLD: stop there while awake; RELEASE: let go
     speed: float = 1.0                     # share of the robot's cruise speed, (0, 1]
@@ -165,10 +175,12 @@ class SeekDrive(_Behaviour):
                                            # within this many degrees of where a passed one
                                            # is, and about as far, is taken for it (the door
                                            # it came in by; odometry from the MCU's telemetry)
-    COLUMNS = ("visible", "bearing", "distance", "aligned")
+    COLUMNS = ("visible", "bearing", "distance", "aligned", "off_axis")
 
     def __post_init__(self):
         self._check_common()
+        if not 0 < self.square_deg < 45:
+            raise Invalid("square_deg", self.square_deg, "an angle in degrees, > 0 and < 45")
         if self.on_arrival not in ARRIVALS:
             raise Invalid("on_arrival", self.on_arrival, " or ".join(map(repr, ARRIVALS)))
         if self.coast_m is not None and not self.coast_m > self.arrive_m:
@@ -191,6 +203,9 @@ class SeekDrive(_Behaviour):
         then = ("holds (stops there while awake: a safety stop)" if self.on_arrival == HOLD
                 else f"releases (not sought again until unseen {self.rearm_s:g} s)")
         square = ", squared up (aligned > 0; else it turns in place)" if self.aligned is not None else ""
+        if self.off_axis is not None:
+            square += (f", in along the target's axis ({self._at('off_axis')}) and square on it "
+                       f"within {self.square_deg:g} deg (else it backs out and comes in again)")
         coast = (f"; lost from sight within {self.coast_m:g} m, it drives on to where it was "
                  f"last seen" if self.coast_m is not None else "")
         back = (f"; once past a target, it is not sought again (one within "

@@ -69,3 +69,19 @@ class SteeringLimits:
             return math.copysign(1.0, s), 2.0 * abs(b) / self.turn_rad_s
         length_mm = distance_mm if abs(b) < 1e-9 else distance_mm * b / math.sin(b)
         return s, length_mm / (v_straight * (1.0 - self.slow_in_turns * abs(s)))
+
+
+def axis_aim(bearing_rad: float, distance_mm: float, off_axis_rad: float, lead_mm: float,
+             nearest_mm: float) -> tuple[float, float]:
+    """(along_mm, aim_rad) for a target seen at `bearing_rad` (+ left), `distance_mm`, with
+    the robot `off_axis_rad` off its axis (seen from the target; + when the axis lies to the
+    robot's left as it faces the target): how far out along the axis the robot stands, and
+    the bearing of the point on the axis `lead_mm` nearer the target than that, but no nearer
+    than `nearest_mm`. Steered to each frame, it takes the robot onto the axis and in along
+    it (a pure pursuit of a point sliding down the axis)."""
+    along = distance_mm * math.cos(off_axis_rad)
+    out = bearing_rad + math.pi - off_axis_rad          # the axis, outward, in the robot's frame
+    aim = max(nearest_mm, along - lead_mm)
+    x = distance_mm * math.cos(bearing_rad) + aim * math.cos(out)
+    y = distance_mm * math.sin(bearing_rad) + aim * math.sin(out)
+    return along, math.atan2(y, x)

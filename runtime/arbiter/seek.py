@@ -28,6 +28,13 @@ What it remembers, and when it lets go:
   no_return_deg, a target passed (coasted through, or arrived at) is remembered
   where it is and where the robot passed it from, and one seen there again, or on the
   way between (the door just come through, seen from its far side), is not sought.
+- off_axis: the seek steers each frame to a point on the target's axis LEAD_MM ahead of the
+  robot's foot on it (never nearer the target than arrive_m), as the sim's autopilot docks;
+  within arrive_m along the axis it only turns in place to face along it, and arrives when
+  off it and turned from it by square_deg at most. Arrived further off the axis than that,
+  it backs out BACK_OUT_MM and comes in again: turning in place cannot take it onto the
+  axis. (Seen in the demo: driven straight at the marker, the robot came in on whatever line
+  it had, held 0.36 m out, 7-14 degrees askew, and never docked.)
 """
 from __future__ import annotations
 
@@ -38,7 +45,7 @@ from dataclasses import dataclass
 
 from .behaviours import ALIGNING, ARRIVED, COASTING, SEEKING, Bid, Unseen, Wheels
 from .contract import HOLD, SeekDrive
-from .kinematics import wrap_angle
+from .kinematics import axis_aim, wrap_angle
 from .odometry import Pose
 
 
@@ -85,6 +92,10 @@ COAST_SLACK_S = 1.0        # straight drive's time, plus this
 # every other frame; between two sightings the idle search turned the robot away to look
 # round, and it took 30 s to cross 0.3 m.
 SEEN_GRACE_S = 0.6
+LEAD_MM = 250.0            # off_axis: the aim point's lead along the axis (the autopilot's)
+BACK_OUT_MM = 300.0        # off_axis: arrived off the axis, it backs out this far beyond arrive_m
+BACK_OUT_SPEED = 0.5       # ... at this share of its seek speed
+BACKING = "back_out"       # Bid.reason while backing out
 
 
 @dataclass(frozen=True)
@@ -130,6 +141,7 @@ class SeekRule:
         self._last_seen: tuple[float, tuple[float, float], int | None] | None = None
         #                (when, the target's point in odometry mm, frame id) of the last seek
         self._given_up: list[tuple[tuple[float, float], float]] = []   # (point, until s)
+        self._backing = False                    # off_axis: backing out to come in again
         self.counts: Counter = Counter()         # GAVE_UP targets; cycles a seen target was
         #                                          ignored as PASSED or as GIVEN_UP
 
@@ -143,6 +155,7 @@ class SeekRule:
         self._pose = pose
         if not awake:
             self._held = self._coast = self._sighting = self._last_seen = None   # let go
+            self._backing = False
             return None
         seen = row is not None and row[c.visible] > 0
         if seen and self._behind(row):
@@ -172,7 +185,15 @@ class SeekRule:
     def _seek(self, now_s, row, frame_id):
         c = self.contract
         steering = self.wheels.steering_to(row[c.bearing])
-        if row[c.distance] > c.arrive_m:
+        far = row[c.distance] > c.arrive_m
+        if c.off_axis is not None:
+            along_mm, aim_rad = axis_aim(float(row[c.bearing]), float(row[c.distance]) * 1000.0,
+                                         float(row[c.off_axis]), LEAD_MM, c.arrive_m * 1000.0)
+            if self._backing and along_mm < c.arrive_m * 1000.0 + BACK_OUT_MM:
+                return self._back_out(frame_id)
+            self._backing = False
+            far, steering = along_mm > c.arrive_m * 1000.0, self.wheels.steering_to(aim_rad)
+        if far:
             point = self._point(row)
             self._sighting = (float(row[c.bearing]), float(row[c.distance]), frame_id, point)
             if point is not None and self._no_nearer(now_s, point, row[c.distance] * 1000.0):
@@ -181,11 +202,33 @@ class SeekRule:
             self._last_seen = None if point is None else (now_s, point, frame_id)
             return Bid(*self.wheels.steer(steering, c.speed), SEEKING, False, frame_id)
         self._pursuit = self._last_seen = None
+        if c.off_axis is not None:
+            return self._square_up(now_s, row, frame_id)
         if c.aligned is not None and row[c.aligned] <= 0:
             # Close enough, not square: no nearer, only turn on the spot toward it.
             return Bid(*self.wheels.turn_in_place(steering), ALIGNING, True, frame_id)
         self._passing(float(row[c.bearing]), float(row[c.distance]) * 1000.0)
         return self._arrived(now_s, frame_id)
+
+    def _square_up(self, now_s, row, frame_id):
+        """off_axis, within arrive_m along the axis: turn to face along it, and arrive square;
+        off the axis, back out to come in again."""
+        c = self.contract
+        off_axis, square = float(row[c.off_axis]), math.radians(c.square_deg)
+        if abs(off_axis) > square:
+            self._backing = True
+            self.counts[BACKING] += 1
+            return self._back_out(frame_id)
+        turn = wrap_angle(float(row[c.bearing]) - off_axis)      # to face along the axis
+        if abs(turn) > square or (c.aligned is not None and row[c.aligned] <= 0):
+            return Bid(*self.wheels.turn_in_place(self.wheels.steering_to(turn)), ALIGNING,
+                       True, frame_id)
+        self._passing(float(row[c.bearing]), float(row[c.distance]) * 1000.0)
+        return self._arrived(now_s, frame_id)
+
+    def _back_out(self, frame_id) -> Bid:
+        v = -self.wheels.limits.cruise_mm_s * self.contract.speed * BACK_OUT_SPEED
+        return Bid(v, v, BACKING, False, frame_id)
 
     def _point(self, row) -> tuple[float, float] | None:
         """Where the target of `row` is, in odometry mm (None: no pose this cycle)."""

@@ -88,6 +88,9 @@ class DockTruth:
     distance_mm: float | None  # to the marker's face, on the floor
     aligned: bool              # on the marker's axis and facing it squarely
     marker_id: int | None
+    # Where the robot stands off the marker's axis, seen from the marker: + when the axis
+    # lies to the robot's left as it faces the marker (the axis is its outward normal).
+    off_axis_rad: float | None = None
 
 
 @dataclass(frozen=True)
@@ -231,9 +234,11 @@ def dock_truth(course: Course, cmap: CollisionMap, view: CameraView, x: float, y
                 and not cmap.blocked_between(tuple(view.C[:2]), (dock.x + fx * 5, dock.y + fy * 5),
                                              skip_end_mm=20.0)):
             offset = -fy * (x - dock.x) + fx * (y - dock.y)     # across the marker's axis
+            along = fx * (x - dock.x) + fy * (y - dock.y)
             squarely = abs(wrap(heading - (dock.facing_rad + math.pi))) <= ALIGNED_HEADING_RAD
             return DockTruth(True, bearing(x, y, heading, dock.x, dock.y), dist,
-                             bool(abs(offset) <= ALIGNED_OFFSET_MM and squarely), dock.marker_id)
+                             bool(abs(offset) <= ALIGNED_OFFSET_MM and squarely), dock.marker_id,
+                             math.atan2(offset, along))
     return DockTruth(False, None, None, False, None)
 
 

@@ -1,0 +1,101 @@
+"""A seek with an off_axis column comes in along the target's axis and arrives square on it.
+
+Closed loop on the arbiter alone: a marker at the origin facing +x, a robot driven by the
+arbiter's wheel speeds (integrated, 30 Hz), and each frame the row a perfect dock expert would
+give from where the robot is. "Docked" is the sim's own test (runtime/sim/truth.py): within
+ALIGNED_OFFSET_MM of the axis, ALIGNED_HEADING_RAD of facing the marker, DOCK_STOP_MM ± 60.
+"""
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from arbiterkit import arbiter, experts, result
+from spikebox.runtime.arbiter.kinematics import axis_aim
+from spikebox.runtime.arbiter.seek import BACKING
+from spikebox.runtime.sim.layout import DOCK_STOP_MM
+from spikebox.runtime.sim.truth import ALIGNED_HEADING_RAD, ALIGNED_OFFSET_MM
+
+WHEELBASE_MM = 150.0
+AXIS = {"seek": {"output": "cat", "visible": 0, "bearing": 1, "distance": 2, "off_axis": 3,
+                 "aligned": 4, "arrive_m": 0.4, "on_arrival": "hold", "speed": 0.5}}
+NO_AXIS = {"seek": {"output": "cat", "visible": 0, "bearing": 1, "distance": 2, "aligned": 4,
+                    "arrive_m": 0.4, "on_arrival": "hold", "speed": 0.5}}
+
+
+def _wrap(a: float) -> float:
+    return (a + math.pi) % (2 * math.pi) - math.pi
+
+
+def _row(x: float, y: float, heading: float) -> tuple[float, ...]:
+    """A perfect dock expert's row for a robot at (x, y) mm facing `heading`."""
+    bearing = _wrap(math.atan2(-y, -x) - heading)
+    offset, along = y, x                            # the axis is +x: its left is +y
+    aligned = abs(offset) <= ALIGNED_OFFSET_MM and abs(_wrap(heading - math.pi)) <= ALIGNED_HEADING_RAD
+    return (5.0, bearing, math.hypot(x, y) / 1000.0, math.atan2(offset, along),
+            3.0 if aligned else -3.0)
+
+
+def _drive(contract: dict, x: float, y: float, heading: float, seconds: float = 40.0):
+    """Run the loop; the reasons the arbiter gave, in order, and the final pose."""
+    arb = arbiter(experts(dock=dict(drive=contract)))
+    reasons = []
+    dt = 1 / 30
+    for k in range(int(seconds / dt)):
+        t = k * dt
+        d = arb.decide(t, {"dock": result(*_row(x, y, heading), t_s=t, frame_id=k)}, {"dock"})
+        reasons.append(d.reason)
+        v, w = (d.left_mm_s + d.right_mm_s) / 2, (d.right_mm_s - d.left_mm_s) / WHEELBASE_MM
+        x, y, heading = x + v * math.cos(heading) * dt, y + v * math.sin(heading) * dt, heading + w * dt
+        if d.reason == "arrived":
+            break
+    return reasons, (x, y, heading)
+
+
+def _docked(x: float, y: float, heading: float) -> bool:
+    return (abs(y) <= ALIGNED_OFFSET_MM and abs(_wrap(heading - math.pi)) <= ALIGNED_HEADING_RAD
+            and abs(math.hypot(x, y) - DOCK_STOP_MM) <= 60)
+
+
+@pytest.mark.parametrize("x, y, heading", [
+    (1500.0, 500.0, math.pi),            # off to the side, facing along the axis
+    (1200.0, -600.0, math.pi - 0.6),     # the other side, turned toward the marker
+    (900.0, 250.0, math.pi + 0.3),       # near, and facing the marker from off the axis
+    (2000.0, 0.0, math.pi + 0.2)])       # on the axis, askew
+def test_in_along_the_axis_the_robot_docks_where_straight_at_the_marker_it_does_not(x, y, heading):
+    reasons, pose = _drive(AXIS, x, y, heading)
+    assert reasons[-1] == "arrived" and _docked(*pose), pose
+    if abs(y) > 200:                     # straight at the marker it comes in on its own line
+        reasons, pose = _drive(NO_AXIS, x, y, heading)
+        assert not (reasons[-1] == "arrived" and _docked(*pose)), pose
+
+
+def test_arrived_off_the_axis_it_backs_out_and_comes_in_again_square():
+    x, y, heading = 390.0, 60.0, math.pi - math.atan2(60.0, 390.0)   # at the marker, askew
+    reasons, pose = _drive(AXIS, x, y, heading)
+    assert reasons[0] == BACKING
+    backed = reasons.index("seek")
+    assert set(reasons[:backed]) == {BACKING} and backed > 30     # out, not a flicker
+    assert reasons[-1] == "arrived" and _docked(*pose), pose
+
+
+def test_backing_out_reverses_and_is_not_a_safety_stop():
+    arb = arbiter(experts(dock=dict(drive=AXIS)))
+    d = arb.decide(0.0, {"dock": result(*_row(390.0, 80.0, math.pi), t_s=0.0)}, {"dock"})
+    assert d.reason == BACKING and not d.safety_stop
+    assert d.left_mm_s == d.right_mm_s < 0
+
+
+@pytest.mark.parametrize("bearing, off_axis", [(0.0, 0.0), (0.3, 0.3), (-0.2, 0.4), (0.5, -0.1)])
+def test_the_aim_point_lies_on_the_axis_lead_nearer_the_target(bearing, off_axis):
+    """Put the target at the origin facing +x: the aim point, seen from the robot at its
+    bearing, lies on the x axis at `along - lead` (never nearer than the floor given)."""
+    distance = 1000.0
+    along, aim = axis_aim(bearing, distance, off_axis, 250.0, 400.0)
+    assert along == pytest.approx(distance * math.cos(off_axis))
+    # The robot in the target's frame: at angle off_axis from +x, facing the target at `bearing`.
+    rx, ry = distance * math.cos(off_axis), distance * math.sin(off_axis)
+    heading = math.atan2(-ry, -rx) - bearing
+    want = (max(400.0, along - 250.0), 0.0)
+    assert _wrap(math.atan2(want[1] - ry, want[0] - rx) - heading) == pytest.approx(aim, abs=1e-9)
