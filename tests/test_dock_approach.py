@@ -13,7 +13,7 @@ import pytest
 
 from arbiterkit import arbiter, experts, result
 from spikebox.runtime.arbiter.kinematics import axis_aim
-from spikebox.runtime.arbiter.seek import BACKING
+from spikebox.runtime.arbiter.seek import BACKING, SQUARE_FRAMES
 from spikebox.runtime.sim.layout import DOCK_STOP_MM
 from spikebox.runtime.sim.truth import ALIGNED_HEADING_RAD, ALIGNED_OFFSET_MM
 
@@ -74,15 +74,24 @@ def test_in_along_the_axis_the_robot_docks_where_straight_at_the_marker_it_does_
 def test_arrived_off_the_axis_it_backs_out_and_comes_in_again_square():
     x, y, heading = 390.0, 60.0, math.pi - math.atan2(60.0, 390.0)   # at the marker, askew
     reasons, pose = _drive(AXIS, x, y, heading)
-    assert reasons[0] == BACKING
+    first = SQUARE_FRAMES - 1                   # its rows there, before it judges
+    assert set(reasons[:first]) == {"align"} and reasons[first] == BACKING
     backed = reasons.index("seek")
-    assert set(reasons[:backed]) == {BACKING} and backed > 30     # out, not a flicker
+    assert set(reasons[first:backed]) == {BACKING} and backed > 30     # out, not a flicker
     assert reasons[-1] == "arrived" and _docked(*pose), pose
 
 
-def test_backing_out_reverses_and_is_not_a_safety_stop():
+def test_backing_out_reverses_and_is_not_a_safety_stop_and_one_noisy_frame_is_not_enough():
     arb = arbiter(experts(dock=dict(drive=AXIS)))
-    d = arb.decide(0.0, {"dock": result(*_row(390.0, 80.0, math.pi), t_s=0.0)}, {"dock"})
+    square, askew = _row(395.0, 0.0, math.pi), _row(390.0, 80.0, math.pi)
+
+    def at(k, row):
+        return arb.decide(k / 30, {"dock": result(*row, t_s=k / 30, frame_id=k)}, {"dock"})
+
+    rows = [square] * (SQUARE_FRAMES - 1) + [askew]
+    assert [at(k, row).reason for k, row in enumerate(rows)] == ["align"] * SQUARE_FRAMES
+    rows = [askew] * SQUARE_FRAMES
+    d = [at(k, row) for k, row in enumerate(rows, start=SQUARE_FRAMES)][-1]
     assert d.reason == BACKING and not d.safety_stop
     assert d.left_mm_s == d.right_mm_s < 0
 

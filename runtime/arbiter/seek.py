@@ -31,7 +31,8 @@ What it remembers, and when it lets go:
 - off_axis: the seek steers each frame to a point on the target's axis LEAD_MM ahead of the
   robot's foot on it (never nearer the target than arrive_m), as the sim's autopilot docks;
   within arrive_m along the axis it only turns in place to face along it, and arrives when
-  off it and turned from it by square_deg at most. Arrived further off the axis than that,
+  off it and turned from it by square_deg at most, by the median of its last SQUARE_FRAMES
+  rows there (one noisy frame neither docks it nor sends it out). Further off the axis,
   it backs out BACK_OUT_MM and comes in again: turning in place cannot take it onto the
   axis. (Seen in the demo: driven straight at the marker, the robot came in on whatever line
   it had, held 0.36 m out, 7-14 degrees askew, and never docked.)
@@ -40,6 +41,7 @@ from __future__ import annotations
 
 import collections
 import math
+import statistics
 from collections import Counter
 from dataclasses import dataclass
 
@@ -96,6 +98,7 @@ LEAD_MM = 250.0            # off_axis: the aim point's lead along the axis (the 
 BACK_OUT_MM = 300.0        # off_axis: arrived off the axis, it backs out this far beyond arrive_m
 BACK_OUT_SPEED = 0.5       # ... at this share of its seek speed
 BACKING = "back_out"       # Bid.reason while backing out
+SQUARE_FRAMES = 5          # off_axis: rows within arrive_m whose median squares up
 
 
 @dataclass(frozen=True)
@@ -142,6 +145,8 @@ class SeekRule:
         #                (when, the target's point in odometry mm, frame id) of the last seek
         self._given_up: list[tuple[tuple[float, float], float]] = []   # (point, until s)
         self._backing = False                    # off_axis: backing out to come in again
+        self._square: collections.deque = collections.deque(maxlen=SQUARE_FRAMES)
+        #             off_axis: (off-axis, bearing) rad of its last rows within arrive_m
         self.counts: Counter = Counter()         # GAVE_UP targets; cycles a seen target was
         #                                          ignored as PASSED or as GIVEN_UP
 
@@ -156,6 +161,7 @@ class SeekRule:
         if not awake:
             self._held = self._coast = self._sighting = self._last_seen = None   # let go
             self._backing = False
+            self._square.clear()
             return None
         seen = row is not None and row[c.visible] > 0
         if seen and self._behind(row):
@@ -194,6 +200,7 @@ class SeekRule:
             self._backing = False
             far, steering = along_mm > c.arrive_m * 1000.0, self.wheels.steering_to(aim_rad)
         if far:
+            self._square.clear()
             point = self._point(row)
             self._sighting = (float(row[c.bearing]), float(row[c.distance]), frame_id, point)
             if point is not None and self._no_nearer(now_s, point, row[c.distance] * 1000.0):
@@ -214,13 +221,17 @@ class SeekRule:
         """off_axis, within arrive_m along the axis: turn to face along it, and arrive square;
         off the axis, back out to come in again."""
         c = self.contract
-        off_axis, square = float(row[c.off_axis]), math.radians(c.square_deg)
-        if abs(off_axis) > square:
+        self._square.append((float(row[c.off_axis]), float(row[c.bearing])))
+        off_axis, bearing = (statistics.median(v) for v in zip(*self._square))
+        square = math.radians(c.square_deg)
+        turn = wrap_angle(bearing - off_axis)                    # to face along the axis
+        if len(self._square) == SQUARE_FRAMES and abs(off_axis) > square:
             self._backing = True
+            self._square.clear()
             self.counts[BACKING] += 1
             return self._back_out(frame_id)
-        turn = wrap_angle(float(row[c.bearing]) - off_axis)      # to face along the axis
-        if abs(turn) > square or (c.aligned is not None and row[c.aligned] <= 0):
+        if len(self._square) < SQUARE_FRAMES or abs(turn) > square or (
+                c.aligned is not None and row[c.aligned] <= 0):
             return Bid(*self.wheels.turn_in_place(self.wheels.steering_to(turn)), ALIGNING,
                        True, frame_id)
         self._passing(float(row[c.bearing]), float(row[c.distance]) * 1000.0)
