@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
-from arbiterkit import arbiter, experts, result
+from arbiterkit import arbiter, experts, facing, result
 from spikebox.runtime.arbiter.kinematics import axis_aim
 from spikebox.runtime.arbiter.seek import BACKING, SQUARE_FRAMES
 from spikebox.runtime.sim.layout import DOCK_STOP_MM
@@ -28,23 +29,38 @@ def _wrap(a: float) -> float:
     return (a + math.pi) % (2 * math.pi) - math.pi
 
 
-def _row(x: float, y: float, heading: float) -> tuple[float, ...]:
-    """A perfect dock expert's row for a robot at (x, y) mm facing `heading`."""
+def _row(x: float, y: float, heading: float, fov_rad: float = math.pi,
+         noise=None) -> tuple[float, ...]:
+    """A dock expert's row for a robot at (x, y) mm facing `heading`: perfect, or with
+    `noise` (a numpy Generator) of 3 degrees on bearing and off-axis and 30 mm on distance;
+    not seen beyond `fov_rad` either side of the heading."""
     bearing = _wrap(math.atan2(-y, -x) - heading)
+    if abs(bearing) > fov_rad:
+        return (-5.0, 0.0, 0.0, 0.0, -3.0)
     offset, along = y, x                            # the axis is +x: its left is +y
     aligned = abs(offset) <= ALIGNED_OFFSET_MM and abs(_wrap(heading - math.pi)) <= ALIGNED_HEADING_RAD
-    return (5.0, bearing, math.hypot(x, y) / 1000.0, math.atan2(offset, along),
+    e = np.zeros(3) if noise is None else noise.normal(0.0, [math.radians(3), 0.03, math.radians(3)])
+    return (5.0, bearing + e[0], math.hypot(x, y) / 1000.0 + e[1], math.atan2(offset, along) + e[2],
             3.0 if aligned else -3.0)
 
 
-def _drive(contract: dict, x: float, y: float, heading: float, seconds: float = 40.0):
-    """Run the loop; the reasons the arbiter gave, in order, and the final pose."""
-    arb = arbiter(experts(dock=dict(drive=contract)))
+def _drive(contract: dict, x: float, y: float, heading: float, seconds: float = 40.0,
+           posed: bool = False, awake_hold_s: float | None = None, **camera):
+    """Run the loop; the reasons the arbiter gave, in order, and the final pose. posed: the
+    arbiter is given the robot's pose (odometry) each cycle; awake_hold_s: the expert is
+    awake only this long after its last sighting (as the activator wakes it), else always.
+    Nobody else speaks: the idle search turns the robot to look."""
+    arb = arbiter(experts(dock=dict(drive=contract)), idle="search")
     reasons = []
     dt = 1 / 30
+    seen_s = -1e9
     for k in range(int(seconds / dt)):
         t = k * dt
-        d = arb.decide(t, {"dock": result(*_row(x, y, heading), t_s=t, frame_id=k)}, {"dock"})
+        row = _row(x, y, heading, **camera)
+        seen_s = t if row[0] > 0 else seen_s
+        awake = {"dock"} if awake_hold_s is None or t - seen_s <= awake_hold_s else set()
+        d = arb.decide(t, {"dock": result(*row, t_s=t, frame_id=k)}, awake,
+                       pose=facing(heading, x, y) if posed else None)
         reasons.append(d.reason)
         v, w = (d.left_mm_s + d.right_mm_s) / 2, (d.right_mm_s - d.left_mm_s) / WHEELBASE_MM
         x, y, heading = x + v * math.cos(heading) * dt, y + v * math.sin(heading) * dt, heading + w * dt
@@ -69,6 +85,23 @@ def test_in_along_the_axis_the_robot_docks_where_straight_at_the_marker_it_does_
     if abs(y) > 200:                     # straight at the marker it comes in on its own line
         reasons, pose = _drive(NO_AXIS, x, y, heading)
         assert not (reasons[-1] == "arrived" and _docked(*pose)), pose
+
+
+STARTS = [(r * math.cos(a), r * math.sin(a), math.pi + a + h)
+          for r in (900.0, 1400.0, 2200.0) for a in (-0.9, -0.5, 0.3, 1.0) for h in (-0.2, 0.2)]
+
+
+@pytest.mark.parametrize("posed", [False, True])
+def test_from_far_off_the_axis_the_marker_stays_in_view_and_it_docks(posed):
+    """A camera that sees 0.55 rad either side, an expert awake only 0.5 s past its last
+    sighting (as the activator wakes it), noisy readings: from up to 57 degrees off the axis
+    the robot docks, keeping the marker in view on the way (turning straight onto the axis
+    turned it out of view, and the dock went to sleep)."""
+    for i, start in enumerate(STARTS):
+        reasons, pose = _drive(AXIS, *start, posed=posed, fov_rad=0.55, awake_hold_s=0.5,
+                               noise=np.random.default_rng(i), seconds=90.0)
+        assert reasons[-1] == "arrived" and _docked(*pose), (start, pose)
+        assert reasons.count("idle") < 0.05 * len(reasons), start
 
 
 def test_arrived_off_the_axis_it_backs_out_and_comes_in_again_square():

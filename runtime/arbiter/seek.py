@@ -30,6 +30,12 @@ What it remembers, and when it lets go:
   way between (the door just come through, seen from its far side), is not sought.
 - off_axis: the seek steers each frame to a point on the target's axis LEAD_MM ahead of the
   robot's foot on it (never nearer the target than arrive_m), as the sim's autopilot docks;
+  but never so far that the target lies more than KEEP_IN_VIEW_RAD off the heading (turning
+  straight onto the axis from far off it turned the marker out of the camera's view, and
+  the activator put the dock to sleep; kept in view, the robot spirals in toward the axis,
+  and backs out and comes in again if it is not on it yet). With a pose, the axis is the
+  mean of its last sightings in the odometry frame, steered by for a while after the
+  target drops out of view (axis.py);
   within arrive_m along the axis it only turns in place to face along it, and arrives when
   off it and turned from it by square_deg at most, by the median of its last SQUARE_FRAMES
   rows there (one noisy frame neither docks it nor sends it out). Further off the axis,
@@ -45,6 +51,7 @@ import statistics
 from collections import Counter
 from dataclasses import dataclass
 
+from .axis import AxisMemory
 from .behaviours import ALIGNING, ARRIVED, COASTING, SEEKING, Bid, Unseen, Wheels
 from .contract import HOLD, SeekDrive
 from .kinematics import axis_aim, wrap_angle
@@ -95,6 +102,7 @@ COAST_SLACK_S = 1.0        # straight drive's time, plus this
 # round, and it took 30 s to cross 0.3 m.
 SEEN_GRACE_S = 0.6
 LEAD_MM = 250.0            # off_axis: the aim point's lead along the axis (the autopilot's)
+KEEP_IN_VIEW_RAD = 0.4     # off_axis: steered so the target stays this near the heading
 BACK_OUT_MM = 300.0        # off_axis: arrived off the axis, it backs out this far beyond arrive_m
 BACK_OUT_SPEED = 0.5       # ... at this share of its seek speed
 BACKING = "back_out"       # Bid.reason while backing out
@@ -145,6 +153,7 @@ class SeekRule:
         #                (when, the target's point in odometry mm, frame id) of the last seek
         self._given_up: list[tuple[tuple[float, float], float]] = []   # (point, until s)
         self._backing = False                    # off_axis: backing out to come in again
+        self._axis = AxisMemory()                # off_axis, with a pose: the axis remembered
         self._square: collections.deque = collections.deque(maxlen=SQUARE_FRAMES)
         #             off_axis: (off-axis, bearing) rad of its last rows within arrive_m
         self.counts: Counter = Counter()         # GAVE_UP targets; cycles a seen target was
@@ -161,7 +170,7 @@ class SeekRule:
         if not awake:
             self._held = self._coast = self._sighting = self._last_seen = None   # let go
             self._backing = False
-            self._square.clear()
+            self._square.clear()         # the axis stays remembered (axis.py: for a while)
             return None
         seen = row is not None and row[c.visible] > 0
         if seen and self._behind(row):
@@ -193,8 +202,12 @@ class SeekRule:
         steering = self.wheels.steering_to(row[c.bearing])
         far = row[c.distance] > c.arrive_m
         if c.off_axis is not None:
-            along_mm, aim_rad = axis_aim(float(row[c.bearing]), float(row[c.distance]) * 1000.0,
-                                         float(row[c.off_axis]), LEAD_MM, c.arrive_m * 1000.0)
+            axis = (float(row[c.bearing]), float(row[c.distance]) * 1000.0, float(row[c.off_axis]))
+            if self._pose is not None:
+                self._axis.seen(now_s, self._pose, frame_id, *axis)
+                axis = self._axis.toward(now_s, self._pose)[:3]
+            along_mm, aim_rad = axis_aim(*axis, LEAD_MM, c.arrive_m * 1000.0)
+            aim_rad = min(max(aim_rad, axis[0] - KEEP_IN_VIEW_RAD), axis[0] + KEEP_IN_VIEW_RAD)
             if self._backing and along_mm < c.arrive_m * 1000.0 + BACK_OUT_MM:
                 return self._back_out(frame_id)
             self._backing = False
@@ -304,7 +317,18 @@ class SeekRule:
                       now_s + seconds, point)
 
     def _grace(self, now_s: float) -> Bid | None:
-        """Out of sight since a seek less than SEEN_GRACE_S ago: on toward where it was."""
+        """Out of sight since a seek less than SEEN_GRACE_S ago: on toward where it was; with
+        off_axis, on along the remembered axis (axis.py)."""
+        c = self.contract
+        if c.off_axis is not None and self._pose is not None:
+            axis = self._axis.toward(now_s, self._pose)
+            if axis is None or self._backing:
+                return None
+            along_mm, aim_rad = axis_aim(*axis[:3], LEAD_MM, c.arrive_m * 1000.0)
+            if along_mm <= c.arrive_m * 1000.0:
+                return None                        # there, and not seeing it: nothing to square by
+            return Bid(*self.wheels.steer(self.wheels.steering_to(aim_rad), c.speed), SEEKING,
+                       False, axis[3])
         last = self._last_seen
         if last is None or self._pose is None or now_s - last[0] > SEEN_GRACE_S:
             self._last_seen = None
