@@ -10,13 +10,14 @@ from pathlib import Path
 import numpy as np
 
 from spikebox.runtime.arbiter import Arbiter, ExpertResult
+from spikebox.runtime.arbiter.contract import SeekDrive, SteerDrive
 from spikebox.runtime.arbiter.odometry import Pose
 from spikebox.runtime.box import Manifest
 from spikebox.runtime.daemon.config import ArbiterConfig
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "models" / "demo.box"
-COLUMN_KEYS = ("steering", "clear_ahead", "visible", "bearing", "distance", "aligned")
+COLUMN_KEYS = {*SteerDrive.COLUMNS, *SeekDrive.COLUMNS}     # the keys that name a column
 
 
 def contract_shape(drive: dict) -> list[int]:

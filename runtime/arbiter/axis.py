@@ -1,9 +1,24 @@
-"""A target's axis, remembered where odometry puts it: what a seek with an off_axis column
-(seek.py) steers by.
+"""In along a target's axis, square onto it: a seek with an off_axis column (seek.py).
 
-    axis = AxisMemory()
-    axis.seen(now_s, pose, frame_id, bearing_rad, distance_mm, off_axis_rad)   # a sighting
-    axis.toward(now_s, pose)     # (bearing rad, distance mm, off-axis rad, frame id), or None
+    approach = AxisApproach(contract, wheels, counts)
+    what = approach.step(now_s, row, frame_id, pose)  # a steering (seek on), a Bid, or ARRIVED
+    approach.grace(now_s, pose)                       # out of sight: a Bid on along it, or None
+    approach.let_go()                                 # the expert went to sleep
+
+The far part: each frame it steers to a point on the axis LEAD_MM nearer the target than
+the robot's foot on it (never nearer than arrive_m), as the sim's autopilot docks, but
+never so far that the target lies more than KEEP_IN_VIEW_RAD off the heading: turning
+straight onto the axis from far off it turned the marker out of the camera's view, and the
+activator put the dock to sleep; kept in view, the robot spirals in toward the axis.
+Within arrive_m along the axis it only turns in place, to face along it, and then judges on
+the median of SQUARE_FRAMES rows taken so (where the expert reads best: seen in the demo,
+20 degrees askew it read 3 degrees off the axis as 6-10; one noisy frame neither docks it
+nor sends it out): off the axis and turned from it by square_deg at most, it has arrived;
+further off, it backs out BACK_OUT_MM and comes in again (turning in place cannot take it
+onto the axis), at once if FAR_OFF_SQUARE times square_deg off (facing along the axis from
+there would turn the target out of view). Seen in the demo before this: driven straight at
+the marker, the robot came in on whatever line it had, held 0.36 m out, 7-14 degrees askew,
+and never docked. Backing out is blind: the range sensor looks ahead.
 
 Each sighting puts the target's point and its outward axis into the odometry frame. What
 the seek steers by is their mean over the sightings of the last AXIS_KEEP_S: one frame's
@@ -18,12 +33,23 @@ from __future__ import annotations
 
 import collections
 import math
+import statistics
+from collections import Counter
 
-from .kinematics import wrap_angle
+from .behaviours import ALIGNING, ARRIVED, SEEKING, Bid, Wheels
+from .contract import SeekDrive
+from .kinematics import axis_aim, wrap_angle
 from .odometry import Pose
 
 AXIS_KEEP_S = 1.0         # sightings this much older than the last are left out of the mean
 AXIS_GRACE_S = 3.0        # the axis is steered by this long after the target was last seen
+LEAD_MM = 250.0           # the aim point's lead along the axis (the autopilot's)
+KEEP_IN_VIEW_RAD = 0.4    # steered so the target stays this near the heading
+BACK_OUT_MM = 300.0       # arrived off the axis, it backs out this far beyond arrive_m
+BACK_OUT_SPEED = 0.5      # ... at this share of its seek speed
+BACKING = "back_out"      # Bid.reason while backing out; SeekRule.counts: back-outs begun
+SQUARE_FRAMES = 5         # rows facing along the axis whose median judges it square
+FAR_OFF_SQUARE = 3.0      # this many times square_deg off the axis, it backs out at once
 
 
 class AxisMemory:
@@ -55,3 +81,93 @@ class AxisMemory:
         bearing, distance = pose.toward((x, y))
         off_axis = float(wrap_angle(math.atan2(pose.y_mm - y, pose.x_mm - x) - outward))
         return bearing, distance, off_axis, self._seen[-1][3]
+
+
+class AxisApproach:
+    """The far part, the squaring up and the backing out of one seek rule (module doc)."""
+
+    def __init__(self, contract: SeekDrive, wheels: Wheels, counts: Counter):
+        self.contract, self.wheels, self.counts = contract, wheels, counts
+        self.memory = AxisMemory()
+        self._arrive_mm = contract.arrive_m * 1000.0
+        self._square_rad = math.radians(contract.square_deg)
+        self._backing = False
+        self._close: collections.deque = collections.deque(maxlen=SQUARE_FRAMES)
+        #             the off-axis (rad) of its last rows within arrive_m
+        self._square: collections.deque = collections.deque(maxlen=SQUARE_FRAMES)
+        #             (off-axis, bearing) rad of its last rows there facing along the axis
+
+    def let_go(self) -> None:
+        """Asleep: what it was doing is over; the axis stays remembered (for AXIS_GRACE_S)."""
+        self._backing = False
+        self._close.clear()
+        self._square.clear()
+
+    def step(self, now_s: float, row, frame_id: int | None, pose: Pose | None):
+        """For a row that sees the target: the steering to seek on by (a float), a Bid
+        (backing out, or squaring up: a safety stop), or ARRIVED (square on it)."""
+        c = self.contract
+        axis = (float(row[c.bearing]), float(row[c.distance]) * 1000.0, float(row[c.off_axis]))
+        if pose is not None:
+            self.memory.seen(now_s, pose, frame_id, *axis)
+            axis = self.memory.toward(now_s, pose)[:3]
+        along_mm, steering = self._aim(*axis)
+        if self._backing and along_mm < self._arrive_mm + BACK_OUT_MM:
+            return self._back_out(frame_id)
+        self._backing = False
+        if along_mm > self._arrive_mm:
+            self._close.clear()
+            self._square.clear()
+            return steering
+        return self._square_up(row, frame_id)
+
+    def grace(self, now_s: float, pose: Pose | None) -> Bid | None:
+        """Out of sight: on along the remembered axis (with a pose, for AXIS_GRACE_S)."""
+        axis = None if pose is None or self._backing else self.memory.toward(now_s, pose)
+        if axis is None:
+            return None
+        along_mm, steering = self._aim(*axis[:3])
+        if along_mm <= self._arrive_mm:
+            return None                        # there, and not seeing it: nothing to square by
+        return Bid(*self.wheels.steer(steering, self.contract.speed), SEEKING, False, axis[3])
+
+    def _aim(self, bearing_rad: float, distance_mm: float, off_axis_rad: float
+             ) -> tuple[float, float]:
+        """(along mm, the steering to the aim point, the target kept in view)."""
+        along_mm, aim_rad = axis_aim(bearing_rad, distance_mm, off_axis_rad, LEAD_MM,
+                                     self._arrive_mm)
+        aim_rad = min(max(aim_rad, bearing_rad - KEEP_IN_VIEW_RAD), bearing_rad + KEEP_IN_VIEW_RAD)
+        return along_mm, self.wheels.steering_to(aim_rad)
+
+    def _square_up(self, row, frame_id):
+        c, square = self.contract, self._square_rad
+        off_axis, bearing = float(row[c.off_axis]), float(row[c.bearing])
+        self._close.append(off_axis)
+        if len(self._close) == SQUARE_FRAMES and \
+                abs(statistics.median(self._close)) > FAR_OFF_SQUARE * square:
+            return self._start_back_out(frame_id)
+        if abs(wrap_angle(bearing - off_axis)) > 2 * square:
+            self._square.clear()                                 # far from facing along it
+        else:
+            self._square.append((off_axis, bearing))
+            if len(self._square) == SQUARE_FRAMES:
+                off_axis, bearing = (statistics.median(v) for v in zip(*self._square))
+        turn = wrap_angle(bearing - off_axis)                    # to face along the axis
+        if len(self._square) == SQUARE_FRAMES and abs(off_axis) > square:
+            return self._start_back_out(frame_id)
+        if len(self._square) < SQUARE_FRAMES or abs(turn) > square or (
+                c.aligned is not None and row[c.aligned] <= 0):
+            return Bid(*self.wheels.turn_in_place(self.wheels.steering_to(turn)), ALIGNING,
+                       True, frame_id)
+        return ARRIVED
+
+    def _start_back_out(self, frame_id) -> Bid:
+        self._backing = True
+        self._close.clear()
+        self._square.clear()
+        self.counts[BACKING] += 1
+        return self._back_out(frame_id)
+
+    def _back_out(self, frame_id) -> Bid:
+        v = -self.wheels.limits.cruise_mm_s * self.contract.speed * BACK_OUT_SPEED
+        return Bid(v, v, BACKING, False, frame_id)

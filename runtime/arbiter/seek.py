@@ -28,33 +28,20 @@ What it remembers, and when it lets go:
   no_return_deg, a target passed (coasted through, or arrived at) is remembered
   where it is and where the robot passed it from, and one seen there again, or on the
   way between (the door just come through, seen from its far side), is not sought.
-- off_axis: the seek steers each frame to a point on the target's axis LEAD_MM ahead of the
-  robot's foot on it (never nearer the target than arrive_m), as the sim's autopilot docks;
-  but never so far that the target lies more than KEEP_IN_VIEW_RAD off the heading (turning
-  straight onto the axis from far off it turned the marker out of the camera's view, and
-  the activator put the dock to sleep; kept in view, the robot spirals in toward the axis,
-  and backs out and comes in again if it is not on it yet). With a pose, the axis is the
-  mean of its last sightings in the odometry frame, steered by for a while after the
-  target drops out of view (axis.py);
-  within arrive_m along the axis it only turns in place to face along it, and arrives when
-  off it and turned from it by square_deg at most, by the median of its last SQUARE_FRAMES
-  rows there (one noisy frame neither docks it nor sends it out). Further off the axis,
-  it backs out BACK_OUT_MM and comes in again: turning in place cannot take it onto the
-  axis. (Seen in the demo: driven straight at the marker, the robot came in on whatever line
-  it had, held 0.36 m out, 7-14 degrees askew, and never docked.)
+- off_axis: in along the target's axis, square onto it, or back out and come in again
+  (axis.py: AxisApproach).
 """
 from __future__ import annotations
 
 import collections
 import math
-import statistics
 from collections import Counter
 from dataclasses import dataclass
 
-from .axis import AxisMemory
+from .axis import AxisApproach
 from .behaviours import ALIGNING, ARRIVED, COASTING, SEEKING, Bid, Unseen, Wheels
 from .contract import HOLD, SeekDrive
-from .kinematics import axis_aim, wrap_angle
+from .kinematics import wrap_angle
 from .odometry import Pose
 
 
@@ -101,12 +88,6 @@ COAST_SLACK_S = 1.0        # straight drive's time, plus this
 # every other frame; between two sightings the idle search turned the robot away to look
 # round, and it took 30 s to cross 0.3 m.
 SEEN_GRACE_S = 0.6
-LEAD_MM = 250.0            # off_axis: the aim point's lead along the axis (the autopilot's)
-KEEP_IN_VIEW_RAD = 0.4     # off_axis: steered so the target stays this near the heading
-BACK_OUT_MM = 300.0        # off_axis: arrived off the axis, it backs out this far beyond arrive_m
-BACK_OUT_SPEED = 0.5       # ... at this share of its seek speed
-BACKING = "back_out"       # Bid.reason while backing out
-SQUARE_FRAMES = 5          # off_axis: rows within arrive_m whose median squares up
 
 
 @dataclass(frozen=True)
@@ -152,12 +133,10 @@ class SeekRule:
         self._last_seen: tuple[float, tuple[float, float], int | None] | None = None
         #                (when, the target's point in odometry mm, frame id) of the last seek
         self._given_up: list[tuple[tuple[float, float], float]] = []   # (point, until s)
-        self._backing = False                    # off_axis: backing out to come in again
-        self._axis = AxisMemory()                # off_axis, with a pose: the axis remembered
-        self._square: collections.deque = collections.deque(maxlen=SQUARE_FRAMES)
-        #             off_axis: (off-axis, bearing) rad of its last rows within arrive_m
         self.counts: Counter = Counter()         # GAVE_UP targets; cycles a seen target was
-        #                                          ignored as PASSED or as GIVEN_UP
+        #                                          ignored as PASSED or as GIVEN_UP; BACKING
+        self._axis = None if contract.off_axis is None else AxisApproach(contract, wheels,
+                                                                         self.counts)
 
     @property
     def passed(self) -> tuple[Passed, ...]:
@@ -169,8 +148,8 @@ class SeekRule:
         self._pose = pose
         if not awake:
             self._held = self._coast = self._sighting = self._last_seen = None   # let go
-            self._backing = False
-            self._square.clear()         # the axis stays remembered (axis.py: for a while)
+            if self._axis is not None:
+                self._axis.let_go()
             return None
         seen = row is not None and row[c.visible] > 0
         if seen and self._behind(row):
@@ -201,19 +180,14 @@ class SeekRule:
         c = self.contract
         steering = self.wheels.steering_to(row[c.bearing])
         far = row[c.distance] > c.arrive_m
-        if c.off_axis is not None:
-            axis = (float(row[c.bearing]), float(row[c.distance]) * 1000.0, float(row[c.off_axis]))
-            if self._pose is not None:
-                self._axis.seen(now_s, self._pose, frame_id, *axis)
-                axis = self._axis.toward(now_s, self._pose)[:3]
-            along_mm, aim_rad = axis_aim(*axis, LEAD_MM, c.arrive_m * 1000.0)
-            aim_rad = min(max(aim_rad, axis[0] - KEEP_IN_VIEW_RAD), axis[0] + KEEP_IN_VIEW_RAD)
-            if self._backing and along_mm < c.arrive_m * 1000.0 + BACK_OUT_MM:
-                return self._back_out(frame_id)
-            self._backing = False
-            far, steering = along_mm > c.arrive_m * 1000.0, self.wheels.steering_to(aim_rad)
+        if self._axis is not None:
+            what = self._axis.step(now_s, row, frame_id, self._pose)
+            if isinstance(what, Bid):
+                self._pursuit = self._last_seen = None
+                return what
+            far = what != ARRIVED
+            steering = what if far else 0.0          # far: the steering it aims by
         if far:
-            self._square.clear()
             point = self._point(row)
             self._sighting = (float(row[c.bearing]), float(row[c.distance]), frame_id, point)
             if point is not None and self._no_nearer(now_s, point, row[c.distance] * 1000.0):
@@ -222,37 +196,11 @@ class SeekRule:
             self._last_seen = None if point is None else (now_s, point, frame_id)
             return Bid(*self.wheels.steer(steering, c.speed), SEEKING, False, frame_id)
         self._pursuit = self._last_seen = None
-        if c.off_axis is not None:
-            return self._square_up(now_s, row, frame_id)
-        if c.aligned is not None and row[c.aligned] <= 0:
+        if c.aligned is not None and row[c.aligned] <= 0 and self._axis is None:
             # Close enough, not square: no nearer, only turn on the spot toward it.
             return Bid(*self.wheels.turn_in_place(steering), ALIGNING, True, frame_id)
         self._passing(float(row[c.bearing]), float(row[c.distance]) * 1000.0)
         return self._arrived(now_s, frame_id)
-
-    def _square_up(self, now_s, row, frame_id):
-        """off_axis, within arrive_m along the axis: turn to face along it, and arrive square;
-        off the axis, back out to come in again."""
-        c = self.contract
-        self._square.append((float(row[c.off_axis]), float(row[c.bearing])))
-        off_axis, bearing = (statistics.median(v) for v in zip(*self._square))
-        square = math.radians(c.square_deg)
-        turn = wrap_angle(bearing - off_axis)                    # to face along the axis
-        if len(self._square) == SQUARE_FRAMES and abs(off_axis) > square:
-            self._backing = True
-            self._square.clear()
-            self.counts[BACKING] += 1
-            return self._back_out(frame_id)
-        if len(self._square) < SQUARE_FRAMES or abs(turn) > square or (
-                c.aligned is not None and row[c.aligned] <= 0):
-            return Bid(*self.wheels.turn_in_place(self.wheels.steering_to(turn)), ALIGNING,
-                       True, frame_id)
-        self._passing(float(row[c.bearing]), float(row[c.distance]) * 1000.0)
-        return self._arrived(now_s, frame_id)
-
-    def _back_out(self, frame_id) -> Bid:
-        v = -self.wheels.limits.cruise_mm_s * self.contract.speed * BACK_OUT_SPEED
-        return Bid(v, v, BACKING, False, frame_id)
 
     def _point(self, row) -> tuple[float, float] | None:
         """Where the target of `row` is, in odometry mm (None: no pose this cycle)."""
@@ -319,16 +267,8 @@ class SeekRule:
     def _grace(self, now_s: float) -> Bid | None:
         """Out of sight since a seek less than SEEN_GRACE_S ago: on toward where it was; with
         off_axis, on along the remembered axis (axis.py)."""
-        c = self.contract
-        if c.off_axis is not None and self._pose is not None:
-            axis = self._axis.toward(now_s, self._pose)
-            if axis is None or self._backing:
-                return None
-            along_mm, aim_rad = axis_aim(*axis[:3], LEAD_MM, c.arrive_m * 1000.0)
-            if along_mm <= c.arrive_m * 1000.0:
-                return None                        # there, and not seeing it: nothing to square by
-            return Bid(*self.wheels.steer(self.wheels.steering_to(aim_rad), c.speed), SEEKING,
-                       False, axis[3])
+        if self._axis is not None:
+            return self._axis.grace(now_s, self._pose)
         last = self._last_seen
         if last is None or self._pose is None or now_s - last[0] > SEEN_GRACE_S:
             self._last_seen = None

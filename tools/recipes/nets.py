@@ -83,7 +83,7 @@ def make_obstacle_avoid() -> SkillNet:
 
 
 def make_dock() -> SkillNet:
-    return SkillNet(4, tanh_cols=(1,))           # visible logit, bearing / 1 rad, distance m, aligned logit
+    return SkillNet(4, tanh_cols=(1,))           # visible logit, bearing / 1 rad, distance m, off-axis rad
 
 
 def make_exit_find() -> SkillNet:
