@@ -60,8 +60,8 @@ def test_a_short_closed_loop_run_follows_the_line_through_its_zone_into_the_next
 @pytest.mark.timeout(120)
 def test_from_the_dock_zones_door_the_demo_docks_and_the_run_ends_course_completed():
     """The demo's run config (the avoider and the way-on finder always awake, idle search):
-    the activator wakes the dock, which outranks the avoider's steering, squares up to the
-    marker and holds; the world says docked, and the run ends "course completed"."""
+    the activator wakes the dock, which outranks the avoider's steering, comes in along the
+    marker's axis and squares up; the world says docked, and the run ends "course completed"."""
     from spikebox.runtime.daemon.run import demo_overrides
     with SimSource(course="short", seed=2001, fps=20.0) as source:
         _start_in(source, "dock")
@@ -73,7 +73,10 @@ def test_from_the_dock_zones_door_the_demo_docks_and_the_run_ends_course_complet
         arbiter = daemon.parts["arbiter"]
     assert daemon.ended_by == "course completed", (daemon.ended_by, truth.dock)
     assert truth.collisions == 0
-    assert arbiter.counts.driven_by["dock"] > 0 and arbiter.counts.reasons["arrived"] > 0
+    # It squared up (the world may say docked while the dock still turns the last degree,
+    # before its own five rows say square: then it has not "arrived" yet).
+    assert arbiter.counts.driven_by["dock"] > 0
+    assert arbiter.counts.reasons["align"] + arbiter.counts.reasons["arrived"] > 0
     assert out["summary"]["motors_confirmed_zero"]
 
 
