@@ -524,6 +524,41 @@ def test_once_through_a_door_the_way_on_finder_never_leads_back_through_it():
     assert at(9.2, (3.0, 0.0, 1.0), None).reason == "seek"
 
 
+def test_a_door_gone_by_while_another_expert_drove_is_passed_too():
+    """Seen in the demo: the line follower took the robot through the door the way-on finder
+    had seen ahead all along; turned round, the way-on finder took that door for the way on
+    and coasted back through it. A target seen, then beside or behind the robot within
+    GONE_BY_MM, is passed, whoever drove."""
+    def run(gone_by: bool):
+        arb = arbiter(experts(line_follow=dict(drive=LINE, priority=50),
+                              exit_find=dict(drive={"seek": {**EXIT["seek"], "no_return_deg": 60}})),
+                      idle="stop")
+        awake = {"line_follow", "exit_find"}
+        # The door at x=1000, seen ahead from x=0..700 while the line follower drives.
+        for k, x in enumerate(range(0, 800, 100)):
+            d = arb.decide(k * 0.1, {"line_follow": line(0.0, t_s=k * 0.1),
+                                     "exit_find": result(3.0, 0.0, (1000 - x) / 1000, t_s=k * 0.1)},
+                           awake, pose=facing(0.0, float(x)))
+            assert d.expert == "line_follow"
+        # Through it, to x = 1000 + 200 (beside and behind it), or only up to x = 900 (still
+        # ahead, 100 mm short: not gone by); the way-on finder has no fresh result meanwhile
+        # (a "not seen" would start a coast, which remembers the door passed on its own).
+        ends = (1100.0, 1200.0) if gone_by else (850.0, 900.0)
+        for k, x in enumerate(ends, start=8):
+            arb.decide(k * 0.1, {"line_follow": line(0.0, t_s=k * 0.1)}, awake,
+                       pose=facing(0.0, x))
+        # On at x=2000, turned round, no line: the door 1 m ahead.
+        t = 5.0
+        return arb.decide(t, {"line_follow": result(0.0, -5.0, t_s=t),
+                              "exit_find": result(3.0, 0.0, 1.0, t_s=t)},
+                          awake, pose=facing(math.pi, 2000.0)), arb
+
+    d, arb = run(gone_by=True)
+    assert d.reason == "idle" and arb.counts.seeks["exit_find"]["gone_by"] == 1
+    d, arb = run(gone_by=False)
+    assert (d.expert, d.reason) == ("exit_find", "seek")
+
+
 def test_a_coast_to_a_phantom_does_not_make_the_real_way_on_the_way_back():
     """Seen in the demo: after the door, the way-on finder coasted to a phantom the other way;
     remembered as 'the way back' by heading, that put the real exit behind, and the door it

@@ -171,7 +171,8 @@ class SeekDrive(_Behaviour):
                                            # driven on to where it was last seen, then arrived
                                            # at (None: lost is lost, others drive)
     no_return_deg: float | None = None     # once past a target (a coast through it started,
-                                           # or arrived), it is not sought again: one seen
+                                           # it arrived, or it went by while others drove),
+                                           # it is not sought again: one seen
                                            # within this many degrees of where a passed one
                                            # is, and about as far, is taken for it (the door
                                            # it came in by; odometry from the MCU's telemetry)

@@ -64,6 +64,14 @@ class _Coast:
 # it home). Remembered by place, not by the way back: a coast to a phantom does not make the
 # real way on "back".
 PASSED_KEPT = 3
+# ... and so is one it saw and then went by while another expert drove (seen in the demo: the
+# line follower took the robot through the door; the way-on finder, which had seen that door
+# ahead all the way, never passed it itself, and took it for the way on once turned round,
+# coasting back through it): with the robot within GONE_BY_MM of where it last saw it, the
+# target beside or behind it, within GONE_BY_FORGET_S of that sighting.
+GONE_BY_MM = 350.0
+GONE_BY_FORGET_S = 20.0
+GONE_BY = "gone_by"        # SeekRule.counts: targets passed while others drove
 GAVE_UP, PASSED, GIVEN_UP = "gave_up", "ignored_passed", "ignored_given_up"   # SeekRule.counts
 PASSED_SLACK_MM = 700.0
 PASSED_SLACK = 0.35
@@ -137,6 +145,9 @@ class SeekRule:
         #                                          ignored as PASSED or as GIVEN_UP; BACKING
         self._axis = None if contract.off_axis is None else AxisApproach(contract, wheels,
                                                                          self.counts)
+        self._ahead: tuple[float, tuple[float, float], tuple[float, float]] | None = None
+        #             no_return_deg, with a pose: (when, where the robot was, the target's
+        #             point) of its last sighting, until it is gone by
 
     @property
     def passed(self) -> tuple[Passed, ...]:
@@ -160,6 +171,7 @@ class SeekRule:
             self.counts[GIVEN_UP] += 1
         if seen:
             self._released.seen(self._TARGET, now_s)
+        self._gone_by(now_s, row if seen else None)
         if self._held is not None:
             return self._held
         sighting, self._sighting = self._sighting, None
@@ -308,6 +320,25 @@ class SeekRule:
             if _to_segment(seen, passed.start, passed.point) <= near_mm:
                 return True
         return False
+
+    def _gone_by(self, now_s: float, row) -> None:
+        """no_return_deg, with a pose: a target last seen ahead and now beside or behind the
+        robot, within GONE_BY_MM, is passed, whoever drove; `row` sees it again, or is None."""
+        if self.contract.no_return_deg is None or self._pose is None:
+            return
+        ahead = self._ahead
+        if ahead is not None and now_s - ahead[0] <= GONE_BY_FORGET_S:
+            bearing, distance_mm = self._pose.toward(ahead[2])
+            if distance_mm <= GONE_BY_MM and abs(bearing) >= math.pi / 2:
+                if not any(math.dist(p.point, ahead[2]) <= SAME_TARGET_MM for p in self._passed):
+                    self._passed.append(Passed(ahead[1], ahead[2]))
+                    self.counts[GONE_BY] += 1
+                ahead = None
+        elif ahead is not None:
+            ahead = None
+        if row is not None:
+            ahead = (now_s, (self._pose.x_mm, self._pose.y_mm), self._point(row))
+        self._ahead = ahead
 
     def _passing(self, bearing_rad: float, distance_mm: float) -> None:
         """With no_return_deg: remember where a target passed (at `bearing_rad`,
