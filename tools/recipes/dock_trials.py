@@ -8,9 +8,9 @@ facing the marker give or take 0.3 rad, the marker in view, and runs, at 30 fram
 machine goes): render, the box's dock expert (its source ONNX, onnxruntime), the arbiter
 with the box's drive contract for the dock alone (nobody else: the idle search turns the
 robot to look when it sees nothing), the wheel speeds through the reference firmware core.
-The arbiter gets the sim's true pose where the daemon has odometry, and the dock is awake
-while it saw the marker within the last 0.5 s (the activator's awake_hold) where the daemon
-has the activator: what is measured is the expert and the drive, not the rest of the chain
+The arbiter and its limits are the demo run config's (`spikebox run`'s); it gets the sim's
+true pose where the daemon has odometry, and the dock is awake while it saw the marker
+within the run config's activator.awake_hold_ms where the daemon has the activator: what is measured is the expert and the drive, not the rest of the chain
 (`spikebox run --source sim:short:SEED` runs it all). A trial ends docked (the sim's own
 test, runtime/sim/truth.py docked()), or not within --seconds.
 
@@ -33,14 +33,13 @@ import onnxruntime as ort
 from spikebox.runtime.arbiter import Arbiter, ExpertResult
 from spikebox.runtime.arbiter.odometry import Pose
 from spikebox.runtime.box import Box
-from spikebox.runtime.daemon.config import ArbiterConfig
+from spikebox.runtime.daemon import RunConfig
+from spikebox.runtime.daemon.run import demo_overrides
 from spikebox.runtime.experts.preprocess import frame_to_tensor
 from spikebox.runtime.sim import SimWorld, WorldConfig
 from spikebox.runtime.sim.truth import docked
 
 FPS = 30
-AWAKE_HOLD_S = 0.5
-MAX_WHEEL_MM_S = 400.0
 
 
 def starts(trials: int, seed0: int = 1001):
@@ -71,7 +70,9 @@ def trial(box: Box, session, seed: int, rng, seconds: float) -> tuple[float | No
     entry = box.experts["dock"]
     spec = entry.inputs[0]
     seek = entry.drive.behaviour
-    arbiter = Arbiter({"dock": entry}, ArbiterConfig(idle="search"), MAX_WHEEL_MM_S)
+    config = RunConfig().with_overrides(demo_overrides(box.path))     # the demo's, as run
+    arbiter = Arbiter({"dock": entry}, config.arbiter, config.link.max_wheel_mm_s)
+    awake_hold_s = config.activator.awake_hold_ms / 1000.0
     world = SimWorld(WorldConfig(course="tour", randomize=False), seed=seed)
     reasons: Counter = Counter()
     try:
@@ -87,7 +88,7 @@ def trial(box: Box, session, seed: int, rng, seconds: float) -> tuple[float | No
             out = session.run(None, {spec.name: frame_to_tensor(image, entry.preprocessing, spec)})
             row = np.asarray(out[0]).reshape(-1)
             seen_s = t if row[seek.visible] > 0 else seen_s
-            awake = {"dock"} if t - seen_s <= AWAKE_HOLD_S else set()
+            awake = {"dock"} if t - seen_s <= awake_hold_s else set()
             result = ExpertResult({entry.outputs[0].name: np.asarray(out[0])}, k, t)
             decision = arbiter.decide(t, {"dock": result}, awake,
                                       pose=Pose(truth.x_mm, truth.y_mm, truth.heading_rad),
