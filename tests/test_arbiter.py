@@ -559,6 +559,27 @@ def test_a_door_gone_by_while_another_expert_drove_is_passed_too():
     assert (d.expert, d.reason) == ("exit_find", "seek")
 
 
+def test_a_door_gone_through_is_passed_though_the_next_door_was_seen_at_once():
+    """Seen in the demo: through the first door, the way-on finder saw the next zone's door at
+    once, never losing sight of 'a door'; one remembered sighting (the next door's) let the
+    door just gone through be forgotten unpassed, and turned round, the robot was led back
+    through it. Targets seen lately are told apart by place."""
+    arb = arbiter(experts(exit_find=dict(drive={"seek": {**EXIT["seek"], "no_return_deg": 60}})),
+                  idle="stop")
+    at = lambda t, row, pose: arb.decide(t, {"exit_find": result(*row, t_s=t)}, {"exit_find"},
+                                         pose=pose)
+    t = 0.0
+    for x in range(0, 900, 50):                       # door A at x=1000, seen ahead, never
+        at(t, (3.0, 0.0, (1000 - x) / 1000), facing(0.0, float(x)))    # arrived at
+        t += 0.1
+    for x in range(900, 1500, 50):                    # through it: door B at x=3000 in sight
+        at(t, (3.0, 0.0, (3000 - x) / 1000), facing(0.0, float(x)))
+        t += 0.1
+    assert arb.counts.seeks["exit_find"]["gone_by"] == 1
+    # At x=2000, turned round: door A, 1 m ahead, is not the way on.
+    assert at(t + 1.0, (3.0, 0.0, 1.0), facing(math.pi, 2000.0)).reason == "idle"
+
+
 def test_a_coast_to_a_phantom_does_not_make_the_real_way_on_the_way_back():
     """Seen in the demo: after the door, the way-on finder coasted to a phantom the other way;
     remembered as 'the way back' by heading, that put the real exit behind, and the door it
@@ -588,10 +609,11 @@ def test_a_coast_through_a_door_remembers_the_way_back_even_if_another_expert_ta
     assert at(0.0, {"exit_find": (3.0, 0.0, 0.6), "ball_find": no_ball},
               facing(0.0, 400.0)).reason == "seek"
     d = at(0.1, {"exit_find": (-3.0, 0.0, 0.0), "ball_find": no_ball}, facing(0.0, 400.0))
-    assert d.reason == "coast"                                    # lost at 0.6 m: committed
-    for k in range(50):                                           # taken over mid-coast; the
-        d = at(0.3 + 0.1 * k, {"exit_find": (-3.0, 0.0, 0.0),     # coast runs out meanwhile
-                               "ball_find": (3.0, 0.5, 1.0)}, facing(0.05 * k, 600.0))
+    assert d.reason == "coast"                                    # lost at 0.6 m
+    for k in range(50):                                           # taken over mid-coast (the
+        d = at(0.3 + 0.1 * k, {"exit_find": (-3.0, 0.0, 0.0),     # coast runs out meanwhile),
+                               "ball_find": (3.0, 0.5, 1.0)},     # it drives on through the
+               facing(0.01 * k, 600.0 + 20.0 * k))                # door (x=1000) to x=1580
         assert d.expert == "ball_find"
     # At x=1800, turned round, the door it came through (x=1000) reads as the way on: not
     # sought; a door to the side is.
@@ -599,6 +621,24 @@ def test_a_coast_through_a_door_remembers_the_way_back_even_if_another_expert_ta
               facing(math.pi, 1800.0)).reason == "idle"
     assert at(30.1, {"exit_find": (3.0, 0.0, 0.8), "ball_find": no_ball},
               facing(math.pi / 2, 1800.0)).reason == "seek"
+
+
+def test_a_coast_cut_short_before_the_target_does_not_make_it_passed():
+    """Seen in the demo: the way-on finder took a sign board for a door and coasted toward it;
+    the range guard stopped the robot 0.2 m from the board, short of the 'door'. Taken for
+    passed when the coast began, it hid the real exit, seen beyond it, for 20 s as 'the way
+    back'. Not gone by, it is not passed."""
+    arb = arbiter(experts(exit_find=dict(drive={"seek": {**EXIT["seek"], "no_return_deg": 60}})),
+                  idle="stop")
+    at = lambda t, row, pose: arb.decide(t, {"exit_find": result(*row, t_s=t)}, {"exit_find"},
+                                         pose=pose)
+    assert at(0.0, (3.0, 0.0, 0.7), facing(0.0)).reason == "seek"    # a phantom at x=700
+    assert at(0.1, (-3.0, 0.0, 0.0), facing(0.0)).reason == "coast"
+    for k in range(40):                                               # held at x=200 (the
+        at(0.2 + 0.1 * k, (-3.0, 0.0, 0.0), facing(0.0, 200.0))       # coast runs out)
+    # The real exit, seen 1.1 m ahead (as far along as the phantom was, and beyond it): sought.
+    assert at(10.0, (3.0, 0.1, 1.1), facing(0.0, 200.0)).reason == "seek"
+    assert "gone_by" not in arb.counts.seeks.get("exit_find", {})
 
 
 def test_just_through_a_door_the_door_glimpsed_behind_is_not_sought_a_way_on_elsewhere_is():
@@ -610,8 +650,11 @@ def test_just_through_a_door_the_door_glimpsed_behind_is_not_sought_a_way_on_els
     at = lambda t, row, pose: arb.decide(t, {"exit_find": result(*row, t_s=t)}, {"exit_find"},
                                          pose=pose)
     assert at(0.0, (3.0, 0.0, 0.6), facing(0.0)).reason == "seek"
-    assert at(0.1, (-3.0, 0.0, 0.0), facing(0.0)).reason == "coast"    # passed: (0,0) -> (600,0)
-    behind = facing(math.pi, 650.0, -100.0)
+    assert at(0.1, (-3.0, 0.0, 0.0), facing(0.0)).reason == "coast"    # to (600,0)
+    for k in range(1, 15):                                  # through, 0.5 m past it, turned
+        at(0.1 + 0.2 * k, (-3.0, 0.0, 0.0), facing(0.0 if k < 14 else math.pi, 50.0 * min(k, 13),
+                                                   -100.0))
+    behind = facing(math.pi, 650.0, -100.0)                 # passed: (0,0) -> (600,0)
     assert at(20.0, (3.0, 0.0, 0.5), behind).reason == "idle"          # the door behind
     assert arb.counts.seeks["exit_find"]["ignored_passed"] >= 1
     assert at(25.0, (3.0, 0.0, 1.2), facing(math.pi / 2, 650.0, -100.0)).reason == "seek"

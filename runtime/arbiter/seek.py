@@ -25,9 +25,10 @@ What it remembers, and when it lets go:
   the robot does not stop and turn away to look round between two sightings.
 - with a pose: a target it gets no nearer to (GIVE_UP_S) is given up for
   GIVEN_UP_S: not sought, wherever it is seen near where it was. With
-  no_return_deg, a target passed (coasted through, or arrived at) is remembered
-  where it is and where the robot passed it from, and one seen there again, or on the
-  way between (the door just come through, seen from its far side), is not sought.
+  no_return_deg, a target passed (arrived at, or gone by: the robot near it and it beside
+  or behind, whoever drove) is remembered where it is and where the robot passed it from,
+  and one seen there again, or on the way between (the door just come through, seen from
+  its far side), is not sought. A coast is not a pass until the robot gets there.
 - off_axis: in along the target's axis, square onto it, or back out and come in again
   (axis.py: AxisApproach).
 """
@@ -55,7 +56,7 @@ class _Coast:
 
 
 # no_return_deg: the last PASSED_KEPT targets passed are remembered where they are and where
-# the robot was when it passed them (the coast's or the arrival's start); one seen within
+# the robot was when it passed them (the arrival's start, or its last sighting); one seen within
 # no_return_deg of where one is, and as far within PASSED_SLACK_MM or PASSED_SLACK of its
 # distance (an estimate from the other side of a door, and odometry's drift), is not sought;
 # nor one whose point is within PASSED_NEAR_MM or PASSED_SLACK of its distance of the way
@@ -145,9 +146,10 @@ class SeekRule:
         #                                          ignored as PASSED or as GIVEN_UP; BACKING
         self._axis = None if contract.off_axis is None else AxisApproach(contract, wheels,
                                                                          self.counts)
-        self._ahead: tuple[float, tuple[float, float], tuple[float, float]] | None = None
+        self._ahead: list[tuple[float, tuple[float, float], tuple[float, float]]] = []
         #             no_return_deg, with a pose: (when, where the robot was, the target's
-        #             point) of its last sighting, until it is gone by
+        #             point) of the last sighting of each target seen lately, by place,
+        #             until it is gone by
 
     @property
     def passed(self) -> tuple[Passed, ...]:
@@ -158,6 +160,7 @@ class SeekRule:
         c = self.contract
         self._pose = pose
         if not awake:
+            self._gone_by(now_s, None)          # it cannot see, but the robot still moves
             self._held = self._coast = self._sighting = self._last_seen = None   # let go
             if self._axis is not None:
                 self._axis.let_go()
@@ -270,9 +273,10 @@ class SeekRule:
         if point is not None:
             seconds = COAST_SLACK * distance_m * 1000.0 / (self.wheels.limits.cruise_mm_s
                                                           * c.speed) + COAST_SLACK_S
-        # Committed to going through: the way back is behind the target from here on, even
-        # if another expert takes the robot over before the coast ends.
-        self._passing(bearing_rad, distance_m * 1000.0)
+        # Not passed yet: only once the robot has gone by the point (_gone_by), whoever drove
+        # it there. Seen in the demo: a coast to a phantom (a sign board the way-on finder
+        # took for a door), stopped 0.2 m short by the range guard, was remembered as a door
+        # passed, and the real exit, seen 0.4 m beyond it, was ignored as the way back for 20 s.
         return _Coast(Bid(*self.wheels.steer(steering, c.speed), COASTING, False, frame_id),
                       now_s + seconds, point)
 
@@ -322,23 +326,29 @@ class SeekRule:
         return False
 
     def _gone_by(self, now_s: float, row) -> None:
-        """no_return_deg, with a pose: a target last seen ahead and now beside or behind the
-        robot, within GONE_BY_MM, is passed, whoever drove; `row` sees it again, or is None."""
+        """no_return_deg, with a pose: a target seen ahead lately and now beside or behind the
+        robot, within GONE_BY_MM, is passed, whoever drove; `row` sees it again, or is None.
+        Targets are told apart by place: seen in the demo, the way-on finder saw the next
+        zone's door the moment the robot was through one, and only one remembered sighting
+        let the door just gone through be forgotten, unpassed."""
         if self.contract.no_return_deg is None or self._pose is None:
             return
-        ahead = self._ahead
-        if ahead is not None and now_s - ahead[0] <= GONE_BY_FORGET_S:
-            bearing, distance_mm = self._pose.toward(ahead[2])
+        kept = []
+        for seen_s, robot_at, point in self._ahead:
+            if now_s - seen_s > GONE_BY_FORGET_S:
+                continue
+            bearing, distance_mm = self._pose.toward(point)
             if distance_mm <= GONE_BY_MM and abs(bearing) >= math.pi / 2:
-                if not any(math.dist(p.point, ahead[2]) <= SAME_TARGET_MM for p in self._passed):
-                    self._passed.append(Passed(ahead[1], ahead[2]))
+                if not any(math.dist(p.point, point) <= SAME_TARGET_MM for p in self._passed):
+                    self._passed.append(Passed(robot_at, point))
                     self.counts[GONE_BY] += 1
-                ahead = None
-        elif ahead is not None:
-            ahead = None
+                continue
+            kept.append((seen_s, robot_at, point))
         if row is not None:
-            ahead = (now_s, (self._pose.x_mm, self._pose.y_mm), self._point(row))
-        self._ahead = ahead
+            point = self._point(row)
+            kept = [k for k in kept if math.dist(k[2], point) > SAME_TARGET_MM]
+            kept.append((now_s, (self._pose.x_mm, self._pose.y_mm), point))
+        self._ahead = kept[-PASSED_KEPT:]
 
     def _passing(self, bearing_rad: float, distance_mm: float) -> None:
         """With no_return_deg: remember where a target passed (at `bearing_rad`,
