@@ -580,6 +580,46 @@ def test_a_door_gone_through_is_passed_though_the_next_door_was_seen_at_once():
     assert at(t + 1.0, (3.0, 0.0, 1.0), facing(math.pi, 2000.0)).reason == "idle"
 
 
+def test_turning_on_the_spot_beside_a_door_read_short_does_not_pass_it():
+    """Seen in the demo: the way-on finder read the sign zone's exit 0.4 m away (it was 1 m);
+    turning on the spot there, the robot brought that point beside it, and the exit was taken
+    for passed. Gone by means the robot came as deep as the target was seen."""
+    arb = arbiter(experts(exit_find=dict(drive={"seek": {**EXIT["seek"], "no_return_deg": 60}})),
+                  idle="stop")
+    at = lambda t, row, pose: arb.decide(t, {"exit_find": result(*row, t_s=t)}, {"exit_find"},
+                                         pose=pose)
+    assert at(0.0, (3.0, 0.0, 0.3), facing(0.0)).reason == "seek"       # read at (300, 0)
+    for k in range(1, 40):                                             # a whole turn on the
+        at(0.1 * k, (-3.0, 0.0, 0.0), facing(k * math.pi / 20))       # spot: it comes beside
+    assert "gone_by" not in arb.counts.seeks.get("exit_find", {})
+    assert at(5.0, (3.0, 0.0, 1.0), facing(0.0)).reason == "seek"      # the exit, sought
+
+
+def test_facing_a_way_back_the_line_follower_does_not_drive():
+    """Seen in the demo: turned round in the sign zone, the line follower saw the line zone's
+    line through the door the robot had come by, and followed it home. A steer keeps no
+    memory of the way back; facing one, its bid is not taken (counted)."""
+    arb = arbiter(experts(line_follow=dict(drive=LINE),
+                          exit_find=dict(drive={"seek": {**EXIT["seek"], "no_return_deg": 60}})),
+                  idle="stop")
+    awake = {"line_follow", "exit_find"}
+    t = 0.0
+    for x in range(0, 1500, 100):                     # through the door at x=1000, no line
+        arb.decide(t, {"line_follow": result(0.0, -5.0, t_s=t),
+                       "exit_find": result(*((3.0, 0.0, (1000 - x) / 1000) if x < 900
+                                             else (-3.0, 0.0, 0.0)), t_s=t)},
+                   awake, pose=facing(0.0, float(x)))
+        t += 0.1
+    assert arb.counts.seeks["exit_find"]["gone_by"] == 1
+    line_ahead = {"line_follow": line(0.1, t_s=t), "exit_find": result(-3.0, 0.0, 0.0, t_s=t)}
+    d = arb.decide(t, line_ahead, awake, pose=facing(math.pi, 1500.0))        # turned round
+    assert d.reason == "idle" and arb.counts.steers_facing_back == 1
+    t += 0.1
+    line_ahead = {"line_follow": line(0.1, t_s=t), "exit_find": result(-3.0, 0.0, 0.0, t_s=t)}
+    d = arb.decide(t, line_ahead, awake, pose=facing(math.pi / 2, 1500.0))   # across: it drives
+    assert d.expert == "line_follow"
+
+
 def test_a_coast_to_a_phantom_does_not_make_the_real_way_on_the_way_back():
     """Seen in the demo: after the door, the way-on finder coasted to a phantom the other way;
     remembered as 'the way back' by heading, that put the real exit behind, and the door it

@@ -112,7 +112,13 @@ def test_the_idle_search_does_not_drive_back_through_a_door_the_way_on_finder_pa
     arb.decide(0.0, {"exit_find": result(3.0, 0.0, 0.6, t_s=0.0)}, {"exit_find"}, pose=came_from)
     d = arb.decide(0.1, {"exit_find": result(-3.0, 0.0, 0.0, t_s=0.1)}, {"exit_find"},
                    pose=came_from)
-    assert d.reason == "coast"                            # lost at 0.6 m: committed, passed
+    assert d.reason == "coast"                            # lost at 0.6 m
+    for k in range(1, 11):                                # through it, to the origin
+        back = 1000.0 - 100.0 * k
+        arb.decide(0.1 + 0.1 * k, {"exit_find": result(-3.0, 0.0, 0.0, t_s=0.1 + 0.1 * k)},
+                   {"exit_find"}, pose=facing(2.0, back * math.cos(2.0 + math.pi),
+                                              back * math.sin(2.0 + math.pi)))
+    assert arb.counts.seeks["exit_find"]["gone_by"] == 1  # passed
     (way, half), = arb.ways_back(facing(0.3))             # from the origin, past the door
     assert way == pytest.approx(2.0 - math.pi, abs=1e-6) and half == pytest.approx(math.radians(60))
     assert arb.ways_back(None) == ()

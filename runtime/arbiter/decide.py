@@ -128,6 +128,7 @@ class ArbiterCounts:
     stale_results: Counter = field(default_factory=Counter)
     bad_output_results: Counter = field(default_factory=Counter)
     nonfinite_results: Counter = field(default_factory=Counter)
+    steers_facing_back: int = 0        # cycles steer bids were not taken, facing a way back
     seeks: dict = field(default_factory=dict)   # seek expert -> its SeekRule.counts: targets
     #            it gave up (got no nearer), cycles a seen target was ignored as one passed or
     #            as one given up (seek.py)
@@ -227,6 +228,14 @@ class Arbiter:
         safety = [b for b in bids if b[2].safety_stop]
         if safety:
             return _decision(min(safety, key=lambda b: b[:2]), silent)
+        if pose is not None and any(self._experts[name][0].drive.name == STEER
+                                    for _, name, _ in bids) and self._facing_back(pose):
+            # A steer (line follower, avoider) keeps no memory of where the robot came from:
+            # facing a way back, it does not drive (seen in the demo: turned round in the sign
+            # zone, the line follower saw the line zone's line through the door it came by,
+            # and followed it home). The others, and the idle search, decide.
+            self.counts.steers_facing_back += 1
+            bids = [b for b in bids if self._experts[b[1]][0].drive.name != STEER]
         winner = min(bids, key=lambda b: b[:2], default=None)
         for name, fault in silent.items():
             entry, rule = self._experts[name]
@@ -244,6 +253,17 @@ class Arbiter:
                             None, IDLE, False, None, silent)
         return Decision(0.0, 0.0, None, IDLE, False, None, silent)
 
+    def _facing_back(self, pose: Pose) -> bool:
+        """True with the robot's heading within a way back (ways_back)."""
+        return any(abs(wrap_angle(pose.heading_rad - heading)) <= half
+                   for heading, half in self.ways_back(pose))
+
+    def passed(self) -> dict[str, tuple]:
+        """Per seek expert with no_return_deg, the targets it remembers passed (seek.Passed:
+        where the robot passed each from and where it is, odometry mm), oldest first."""
+        return {name: rule.passed for name, (_, rule) in self._experts.items()
+                if isinstance(rule, SeekRule) and rule.contract.no_return_deg is not None}
+
     def ways_back(self, pose: Pose | None) -> tuple[tuple[float, float], ...]:
         """(heading rad, half-width rad) from `pose` toward where the robot was when it passed
         each target a seek with no_return_deg passed (a door it went through), if at least
@@ -252,13 +272,12 @@ class Arbiter:
         if pose is None:
             return ()
         ways = []
-        for _, rule in self._experts.values():
-            if isinstance(rule, SeekRule) and rule.contract.no_return_deg is not None:
-                half = math.radians(rule.contract.no_return_deg)
-                for passed in rule.passed:
-                    bearing, distance_mm = pose.toward(passed.start)
-                    if distance_mm >= WAY_BACK_MIN_MM:
-                        ways.append((float(wrap_angle(pose.heading_rad + bearing)), half))
+        for name, passed in self.passed().items():
+            half = math.radians(self._experts[name][1].contract.no_return_deg)
+            for p in passed:
+                bearing, distance_mm = pose.toward(p.start)
+                if distance_mm >= WAY_BACK_MIN_MM:
+                    ways.append((float(wrap_angle(pose.heading_rad + bearing)), half))
         return tuple(ways)
 
     def _clipped(self, d: Decision) -> Decision:
