@@ -75,6 +75,26 @@ class Latest:
             return None, version
 
 
+class AwakeHold:
+    """Which experts are awake for a frame: fired on it or within `hold_s` before it (by the
+    captures' times), and the always-awake, less those asleep. Pure given its inputs: the
+    vision loop's, and tools/recipes/course_trials.py's, which steps the chain on the sim's
+    clock (one rule, never a second copy)."""
+
+    def __init__(self, names, hold_s: float, always_awake: tuple[str, ...] = ()):
+        self.names, self.hold_s = tuple(names), float(hold_s)
+        self.always_awake = tuple(always_awake)
+        self._last_fired_s = np.full(len(self.names), -np.inf)
+
+    def step(self, t_s: float, expert_spikes: np.ndarray, asleep=frozenset()) -> tuple[str, ...]:
+        """The awake experts for the frame captured at `t_s` whose units spiked `expert_spikes`
+        (per expert, in `names` order); the always-awake ones last."""
+        self._last_fired_s[np.asarray(expert_spikes) > 0] = t_s
+        held = t_s - self._last_fired_s <= self.hold_s
+        woken = [n for n, a in zip(self.names, held) if a and n not in asleep]
+        return tuple(dict.fromkeys(woken + list(self.always_awake)))
+
+
 class VisionLoop:
     def __init__(self, source, encoder, activator, pager, stage_clock: StageClock, *,
                  max_frame_age_ms: float, awake_hold_s: float, always_awake: tuple[str, ...] = (),
@@ -88,7 +108,7 @@ class VisionLoop:
         self.clock = clock
         self.names = tuple(activator.network.expert_names)
         self.always_awake = tuple(always_awake)
-        self._last_fired_s = np.full(len(self.names), -np.inf)
+        self._awake = AwakeHold(self.names, awake_hold_s, self.always_awake)
         self._last_id = -1
         self.frames = 0                # new frames through the activator
         self.lost_since_s: float | None = None   # the source is lost since then (None: it is not)
@@ -143,13 +163,9 @@ class VisionLoop:
             self.pager.observe([n for n in result.fired if n not in asleep],
                                {n: 0.0 if n in asleep and n not in waking else w
                                 for n, w in result.warmth.items()}, wanted=waking)
-        fired_mask = result.expert_spikes > 0
-        self._last_fired_s[fired_mask] = capture.t_monotonic_s
-        awake_mask = capture.t_monotonic_s - self._last_fired_s <= self.awake_hold_s
-        woken = [n for n, a in zip(self.names, awake_mask) if a and n not in asleep]
+        awake = self._awake.step(capture.t_monotonic_s, result.expert_spikes, asleep)
         seen = Seen(capture, result.expert_spikes.copy(), result.expert_warmth.copy(),
-                    tuple(result.fired), tuple(dict.fromkeys(woken + list(self.always_awake))),
-                    float(result.energy_uj), now,
+                    tuple(result.fired), awake, float(result.energy_uj), now,
                     tuple(n for n in self.names if n in asleep))
         self.frames += 1
         self.seen.put(seen)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -53,7 +54,7 @@ def test_every_recipe_is_smoke_tested():
     """A new recipe joins FINISHED (and `make experts`) or this fails."""
     scripts = {p.name for p in RECIPES.glob("*.py")} - {"common.py", "frames.py", "nets.py", "rewake.py",
                                                           "ball_eval.py", "dock_eval.py",
-                                                          "dock_trials.py"}
+                                                          "dock_trials.py", "course_trials.py"}
     assert scripts == set(FINISHED)
 
 
@@ -107,6 +108,30 @@ def test_dock_trials_drive_the_demo_boxs_dock_in_the_sim_and_count():
     cycles = sum(figures["reasons"].values())
     assert 0 < cycles <= 2 * 3 * 30
     assert (figures["median_s"] is None) == (figures["docked"] == 0)
+
+
+@pytest.mark.timeout(600)
+def test_course_trials_run_the_demo_boxs_whole_chain_on_the_sims_clock_and_count():
+    """Two short trials of the whole chain: every frame gets its control cycles (the arbiter's
+    reasons counted), the robot moves off the start, and the box's figures add up the trials'."""
+    run = subprocess.run([sys.executable, str(RECIPES / "course_trials.py"), "--trials", "2",
+                          "--seconds", "3", "--control-per-frame", "2", "--each", "--json",
+                          str(RECIPES.parents[1] / "models" / "demo.box")],
+                         capture_output=True, text=True, timeout=600, cwd=RECIPES)
+    assert run.returncode == 0, run.stderr[-3000:]
+    *trials, figures = [json.loads(line) for line in run.stdout.splitlines()]
+    assert [t["seed"] for t in trials] == [2001, 2002]
+    assert figures["trials"] == 2 and figures["completed"] == 0 and figures["median_s"] is None
+    for t in trials:
+        assert t["frames"] == 3 * 30 and t["cycles"] == t["frames"] * 2
+        assert sum(t["reasons"].values()) == t["cycles"]
+        assert t["zones_visited"][0] == "open" and t["zone_at_end"][1] == t["zones_visited"][-1]
+        assert t["distance_mm"] > 50                     # the firmware moved the robot
+        assert t["completed"] is False and t["seconds"] is None
+    assert figures["cycles"] == sum(t["cycles"] for t in trials)
+    assert figures["collisions"] == sum(t["collisions"] for t in trials)
+    assert figures["reasons"] == dict(sum((Counter(t["reasons"]) for t in trials),
+                                          Counter()).most_common())
 
 
 @pytest.mark.timeout(600)
