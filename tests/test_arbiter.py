@@ -56,8 +56,8 @@ def test_a_line_follower_steers_by_the_robots_kinematics():
 
 
 def test_the_higher_priority_drives_and_ties_go_to_the_first_name():
-    # 0.5 m clear: near enough that the avoider speaks (it yields beyond 0.6 m)
-    both = {"line_follow": line(0.5, t_s=0.0), "obstacle_avoid": result(-0.5, 0.5, t_s=0.0)}
+    # 0.3 m clear: near enough that the avoider speaks (it yields beyond 0.4 m)
+    both = {"line_follow": line(0.5, t_s=0.0), "obstacle_avoid": result(-0.5, 0.3, t_s=0.0)}
     awake = set(both)
     d = arbiter(demo_experts()).decide(0.0, both, awake)
     assert (d.expert, d.reason) == ("obstacle_avoid", "steer")     # 30 over 0
@@ -227,7 +227,7 @@ def test_a_silent_expert_that_could_outrank_the_driver_stops_the_robot():
     assert (d.reason, d.expert, d.safety_stop, d.left_mm_s) == ("stale", None, True, 0.0)
     # The line follower is below the avoider and cannot stop: the avoider drives on.
     d = arb.decide(5.0, {"line_follow": line(0.1, t_s=4.0),
-                         "obstacle_avoid": result(0.3, 0.5, t_s=5.0)}, awake)
+                         "obstacle_avoid": result(0.3, 0.3, t_s=5.0)}, awake)
     assert (d.expert, d.silent) == ("obstacle_avoid", {"line_follow": "stale"})
     # Missing: awake, no result yet (just paged in).
     d = arb.decide(5.0, {"line_follow": line(0.1, t_s=5.0)}, awake)
@@ -618,6 +618,37 @@ def test_facing_a_way_back_the_line_follower_does_not_drive():
     line_ahead = {"line_follow": line(0.1, t_s=t), "exit_find": result(-3.0, 0.0, 0.0, t_s=t)}
     d = arb.decide(t, line_ahead, awake, pose=facing(math.pi / 2, 1500.0))   # across: it drives
     assert d.expert == "line_follow"
+
+
+def test_a_target_back_through_a_door_passed_is_not_sought():
+    """Seen in the lockstep trials: from the obstacle field, the ball finder saw the ball it
+    had been to through the door the robot came by, and led it back into the ball zone. A
+    seek that keeps no passes of its own is not taken for a target on the near side of a
+    passed door (within 1.5 m of it along the door) while the robot is on its far side."""
+    arb = arbiter(experts(ball_find=dict(drive=BALL),
+                          exit_find=dict(drive={"seek": {**EXIT["seek"], "no_return_deg": 60}})),
+                  idle="stop")
+    awake = {"ball_find", "exit_find"}
+    no_ball, t = (-3.0, 0.0, 0.0), 0.0
+    for x in range(0, 1500, 100):                     # through the door at x=1000
+        exit_row = (3.0, 0.0, (1000 - x) / 1000) if x < 900 else (-3.0, 0.0, 0.0)
+        arb.decide(t, {"ball_find": result(*no_ball, t_s=t), "exit_find": result(*exit_row, t_s=t)},
+                   awake, pose=facing(0.0, float(x)))
+        t += 0.1
+    assert arb.counts.seeks["exit_find"]["gone_by"] == 1
+
+    def ball_at(t, ball, pose):
+        return arb.decide(t, {"ball_find": result(*ball, t_s=t),
+                              "exit_find": result(*no_ball, t_s=t)}, awake, pose=pose)
+
+    # At x=2000, turned round: the ball 1.5 m ahead, at x=500, back through the door.
+    assert ball_at(5.0, (3.0, 0.0, 1.5), facing(math.pi, 2000.0)).reason == "idle"
+    assert arb.counts.targets_back_through["ball_find"] >= 1
+    # A ball on this side of the door (facing north, 1 m ahead), or beyond it but 2 m along
+    # the door from it (at x=500, y=2000), is sought.
+    assert ball_at(10.0, (3.0, 0.0, 1.0), facing(math.pi / 2, 2000.0)).expert == "ball_find"
+    assert ball_at(20.0, (3.0, 0.0, math.hypot(1000.0, 2000.0) / 1000.0),
+                   facing(math.atan2(2000.0, -1000.0), 1500.0)).expert == "ball_find"
 
 
 def test_a_coast_to_a_phantom_does_not_make_the_real_way_on_the_way_back():

@@ -58,6 +58,7 @@ IDLE_MODES = (IDLE_STOP, IDLE_CRUISE, IDLE_SEARCH)
 IDLE = "idle"                                      # Decision.reason with nobody to drive
 BLIND = "blind"                                    # Decision.reason with no fresh frame
 WAY_BACK_MIN_MM = 300.0    # a passed door nearer than this: which way is back is not known
+BACK_THROUGH_MM = 1500.0   # a target this far along a passed door from it: not through it
 # Why an awake expert is silent this cycle: Decision.reason when that stops the robot.
 MISSING, STALE, BAD_OUTPUT, NONFINITE = "missing", "stale", "bad_output", "nonfinite"
 FAULTS = (MISSING, STALE, BAD_OUTPUT, NONFINITE)
@@ -129,6 +130,8 @@ class ArbiterCounts:
     bad_output_results: Counter = field(default_factory=Counter)
     nonfinite_results: Counter = field(default_factory=Counter)
     steers_facing_back: int = 0        # cycles steer bids were not taken, facing a way back
+    targets_back_through: Counter = field(default_factory=Counter)   # seek expert -> cycles
+    #                                  its target lay back through a door passed: not taken
     seeks: dict = field(default_factory=dict)   # seek expert -> its SeekRule.counts: targets
     #            it gave up (got no nearer), cycles a seen target was ignored as one passed or
     #            as one given up (seek.py)
@@ -236,6 +239,11 @@ class Arbiter:
             # and followed it home). The others, and the idle search, decide.
             self.counts.steers_facing_back += 1
             bids = [b for b in bids if self._experts[b[1]][0].drive.name != STEER]
+        if pose is not None:
+            back = [b for b in bids if self._back_through(b[1], pose)]
+            for _, name, _ in back:
+                self.counts.targets_back_through[name] += 1
+            bids = [b for b in bids if b not in back]
         winner = min(bids, key=lambda b: b[:2], default=None)
         for name, fault in silent.items():
             entry, rule = self._experts[name]
@@ -252,6 +260,33 @@ class Arbiter:
                                                self.ways_back(pose)),
                             None, IDLE, False, None, silent)
         return Decision(0.0, 0.0, None, IDLE, False, None, silent)
+
+    def _back_through(self, name: str, pose: Pose) -> bool:
+        """True for a seek that keeps no passes of its own (no no_return_deg) driving to a
+        target back through a door the robot passed: the target on the door's near side
+        (toward where the robot passed it from), within BACK_THROUGH_MM of the door along
+        it, and the robot on its far side. Seen in the trials: from the obstacle field,
+        the ball finder saw the ball it had been to through the door, and led the robot
+        back into the ball zone."""
+        rule = self._experts[name][1]
+        if not isinstance(rule, SeekRule) or rule.contract.no_return_deg is not None:
+            return False
+        target = rule.target
+        if target is None:
+            return False
+        for passed in self.passed().values():
+            for p in passed:
+                nx, ny = p.start[0] - p.point[0], p.start[1] - p.point[1]
+                norm = math.hypot(nx, ny)
+                if norm == 0:
+                    continue
+                nx, ny = nx / norm, ny / norm
+                tx, ty = target[0] - p.point[0], target[1] - p.point[1]
+                near_side = tx * nx + ty * ny > 0 and abs(tx * ny - ty * nx) <= BACK_THROUGH_MM
+                robot_far = (pose.x_mm - p.point[0]) * nx + (pose.y_mm - p.point[1]) * ny < 0
+                if near_side and robot_far:
+                    return True
+        return False
 
     def _facing_back(self, pose: Pose) -> bool:
         """True with the robot's heading within a way back (ways_back)."""

@@ -156,6 +156,16 @@ class SeekRule:
         """The targets it passed, oldest first (no_return_deg only): the ways back."""
         return tuple(self._passed)
 
+    @property
+    def target(self) -> tuple[float, float] | None:
+        """Where what it drives to this cycle is, in odometry mm, if known: the sighting's
+        point while seeking, the coast's while coasting, the last sighting's in between."""
+        if self._sighting is not None:
+            return self._sighting[3]
+        if self._coast is not None:
+            return self._coast.point
+        return None if self._last_seen is None else self._last_seen[1]
+
     def step(self, now_s, row, awake, frame_id, pose=None):
         c = self.contract
         self._pose = pose
