@@ -57,6 +57,11 @@ def printable(text: str) -> str:
     return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
 
 
+def wheel_setpoint(mm_s: float, max_wheel_mm_s: float) -> int:
+    """A wheel speed as a DRIVE carries it: rounded to whole mm/s, within the limit."""
+    return int(max(-max_wheel_mm_s, min(max_wheel_mm_s, round(mm_s))))
+
+
 _HELLO_STATUS = {1: "protocol version mismatch", 2: "schema mismatch"}
 
 
@@ -148,9 +153,8 @@ class Link:
     def send_drive(self, left_mm_s: float, right_mm_s: float) -> DriveSent | None:
         """Send a wheel setpoint (mm/s, clipped). None when the link is down: never blocks."""
         self._check_started()
-        lim = self.config.max_wheel_mm_s
-        left = int(max(-lim, min(lim, round(left_mm_s))))
-        right = int(max(-lim, min(lim, round(right_mm_s))))
+        left, right = (wheel_setpoint(v, self.config.max_wheel_mm_s)
+                       for v in (left_mm_s, right_mm_s))
         if self._book.latched:
             self._decoder.counters.drives_held += 1
             return None

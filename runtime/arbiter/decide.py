@@ -239,8 +239,9 @@ class Arbiter:
             # and followed it home). The others, and the idle search, decide.
             self.counts.steers_facing_back += 1
             bids = [b for b in bids if self._experts[b[1]][0].drive.name != STEER]
-        if pose is not None:
-            back = [b for b in bids if self._back_through(b[1], pose)]
+        doors = [p for passed in self.passed().values() for p in passed]
+        if pose is not None and doors:
+            back = [b for b in bids if self._back_through(b[1], pose, doors)]
             for _, name, _ in back:
                 self.counts.targets_back_through[name] += 1
             bids = [b for b in bids if b not in back]
@@ -261,7 +262,7 @@ class Arbiter:
                             None, IDLE, False, None, silent)
         return Decision(0.0, 0.0, None, IDLE, False, None, silent)
 
-    def _back_through(self, name: str, pose: Pose) -> bool:
+    def _back_through(self, name: str, pose: Pose, doors) -> bool:
         """True for a seek that keeps no passes of its own (no no_return_deg) driving to a
         target back through a door the robot passed: the target on the door's near side
         (toward where the robot passed it from), within BACK_THROUGH_MM of the door along
@@ -274,18 +275,17 @@ class Arbiter:
         target = rule.target
         if target is None:
             return False
-        for passed in self.passed().values():
-            for p in passed:
-                nx, ny = p.start[0] - p.point[0], p.start[1] - p.point[1]
-                norm = math.hypot(nx, ny)
-                if norm == 0:
-                    continue
-                nx, ny = nx / norm, ny / norm
-                tx, ty = target[0] - p.point[0], target[1] - p.point[1]
-                near_side = tx * nx + ty * ny > 0 and abs(tx * ny - ty * nx) <= BACK_THROUGH_MM
-                robot_far = (pose.x_mm - p.point[0]) * nx + (pose.y_mm - p.point[1]) * ny < 0
-                if near_side and robot_far:
-                    return True
+        for p in doors:                    # seek.Passed, of the seeks that keep them
+            nx, ny = p.start[0] - p.point[0], p.start[1] - p.point[1]
+            norm = math.hypot(nx, ny)
+            if norm == 0:
+                continue
+            nx, ny = nx / norm, ny / norm
+            tx, ty = target[0] - p.point[0], target[1] - p.point[1]
+            near_side = tx * nx + ty * ny > 0 and abs(tx * ny - ty * nx) <= BACK_THROUGH_MM
+            robot_far = (pose.x_mm - p.point[0]) * nx + (pose.y_mm - p.point[1]) * ny < 0
+            if near_side and robot_far:
+                return True
         return False
 
     def _facing_back(self, pose: Pose) -> bool:

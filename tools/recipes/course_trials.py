@@ -45,6 +45,7 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 
 from spikebox.firmware_bridge.framing import FrameDecoder, encode_frame
+from spikebox.firmware_bridge.link import wheel_setpoint
 from spikebox.firmware_bridge.protocol import PROTOCOL_VERSION, SCHEMA_HASH
 from spikebox.firmware_bridge.telemetry import Telemetry
 from spikebox.runtime.activator import make_activator
@@ -90,8 +91,7 @@ class _Wire:
         return None if t is None or (now_s - t.received_at) * 1000.0 > max_age_ms else t
 
     def drive(self, left_mm_s: float, right_mm_s: float) -> tuple[int, int]:
-        lim = self.max_wheel_mm_s
-        sent = tuple(int(max(-lim, min(lim, round(v)))) for v in (left_mm_s, right_mm_s))
+        sent = tuple(wheel_setpoint(v, self.max_wheel_mm_s) for v in (left_mm_s, right_mm_s))
         self.send("DRIVE", {"left_mm_s": sent[0], "right_mm_s": sent[1]})
         self.send("HEARTBEAT", {"uptime_ms": self.mcu.now_ms & 0xFFFFFFFF, "state": 0})
         return sent
