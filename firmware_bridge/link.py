@@ -10,9 +10,9 @@
     link.clear()                        # lifts it; wheels wait for a fresh send_drive
     link.close()
 
-One reader thread owns the port: it decodes frames, keeps the latest
-telemetry, answers nothing on its own except the handshake, and when the port
-disappears (USB unplugged, MCU reset, virtual MCU killed) re-opens it with
+One reader thread (link_reader.py) owns the port: it decodes frames, keeps the
+latest telemetry, answers nothing on its own except the handshake, and when the
+port disappears (USB unplugged, MCU reset, virtual MCU killed) re-opens it with
 backoff and handshakes again. Callers are never blocked by a missing MCU:
 `send_drive` just reports that nothing was sent. Ports are opened with
 `serial.serial_for_url`, so `loop://`, `spy://`, pty paths and /dev/tty* work.
@@ -39,30 +39,22 @@ import serial
 
 from .commands import CommandBook, LatchKeeper
 from .framing import Frame, FrameDecoder, LinkCounters, encode_frame
-from .protocol import (ACK_REFUSED, ACK_STALE, HELLO_OK, PROTOCOL_VERSION,
-                       SCHEMA_HASH, STATE_ESTOPPED, STATE_HANDSHAKEN)
+from .protocol import ACK_REFUSED, ACK_STALE
 from .link_types import (BridgeError, CommandRefused, CommandSuperseded, CommandTimeout,
                          DriveSent, HandshakeTimeout, LinkConfig, LinkDownError, McuInfo,
                          NotConnectedError, ProtocolMismatch, percentile)
+# printable is imported from here too (tests): it stays part of this module's face.
+from .link_reader import LinkReader, printable
 from .port_write import write_frame
 from .telemetry import Telemetry
 
 logger = logging.getLogger(__name__)
-mcu_logger = logging.getLogger("spikebox.mcu")
 
-
-
-def printable(text: str) -> str:
-    """Text from the MCU with control characters (terminal escapes) shown as \\xNN."""
-    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
 
 
 def wheel_setpoint(mm_s: float, max_wheel_mm_s: float) -> int:
     """A wheel speed as a DRIVE carries it: rounded to whole mm/s, within the limit."""
     return int(max(-max_wheel_mm_s, min(max_wheel_mm_s, round(mm_s))))
-
-
-_HELLO_STATUS = {1: "protocol version mismatch", 2: "schema mismatch"}
 
 
 @dataclass
@@ -79,8 +71,9 @@ class _HostCounters(LinkCounters):
     retries: int = 0            # command resends
 
 
-class Link:
-    """Host end of the spikebox serial protocol. Thread-safe; see the module docstring."""
+class Link(LinkReader):
+    """Host end of the spikebox serial protocol. Thread-safe; see the module docstring.
+    The reader thread's methods are LinkReader's (link_reader.py)."""
 
     def __init__(self, config: LinkConfig, *, rx_filter: Callable[[bytes], bytes] | None = None,
                  on_frame: Callable[[Frame], None] | None = None):
@@ -314,170 +307,5 @@ class Link:
             f"{name} not acknowledged after {self.config.max_retries + 1} tries "
             f"of {self.config.ack_timeout_ms} ms on {self.config.url}")
 
-    # ---- the reader thread ------------------------------------------------------------
-    def _run(self) -> None:
-        backoff = self.config.backoff_min_ms / 1000
-        next_hello = 0.0
-        while not self._stop.is_set():
-            if self._port is None:
-                if not self._open():
-                    self._stop.wait(backoff)
-                    backoff = min(backoff * 2, self.config.backoff_max_ms / 1000)
-                    continue
-                backoff = self.config.backoff_min_ms / 1000
-                next_hello = 0.0
-            now = time.monotonic()
-            self._keeper.step(now)
-            if not self._handshaken.is_set() and now >= next_hello:
-                interval = self.config.hello_interval_ms / 1000
-                next_hello = now + (interval if self._mismatch is None else 10 * interval)
-                if self._send("HELLO", dict(proto_version=PROTOCOL_VERSION,
-                                            schema_hash=SCHEMA_HASH))[0] is not None:
-                    self._hellos_unanswered += 1
-            try:
-                port = self._port
-                data = port.read(port.in_waiting or 1) if port is not None else b""
-            except (serial.SerialException, OSError, TypeError) as e:
-                # TypeError: pyserial's read on a port closed under it by close()
-                self._lost(f"read failed: {e}")
-                continue
-            if data and self._rx_filter is not None:
-                data = self._rx_filter(data)
-            for frame in self._decoder.feed(data) if data else ():
-                # Alive means a valid frame, not bytes: a line of garbage (a
-                # wrong baud rate, a crashed MCU babbling) must not keep it up.
-                self._last_rx = time.monotonic()
-                if self._on_frame is not None:
-                    self._on_frame(frame)
-                self._handle(frame)
-            if (self._handshaken.is_set()
-                    and (time.monotonic() - self._last_rx) * 1000 > self.config.link_timeout_ms):
-                self._decoder.counters.timeouts += 1
-                self._lost(f"MCU silent for {self.config.link_timeout_ms} ms")
-
-    def _open(self) -> bool:
-        try:
-            port = serial.serial_for_url(self.config.url, baudrate=self.config.baudrate,
-                                         timeout=0.005,
-                                         write_timeout=self.config.write_timeout_ms / 1000)
-        except (serial.SerialException, OSError, ValueError) as e:
-            logger.debug("open %s failed: %s", self.config.url, e)
-            return False
-        with self._lock:
-            self._port = port
-        self._opened_at = self._last_rx = time.monotonic()
-        self._decoder.reset_sequence()
-        logger.info("opened %s", self.config.url)
-        return True
-
-    def _lost(self, why: str) -> None:
-        was_up = self._handshaken.is_set()
-        self._handshaken.clear()
-        self._keeper.end()
-        with self._lock:
-            self._close_port()
-        if was_up:
-            logger.warning("link to %s lost (%s); re-connecting", self.config.url, why)
-
-    def _close_port(self) -> None:
-        if self._port is not None:
-            try:
-                self._port.close()
-            except (serial.SerialException, OSError):
-                pass
-            self._port = None
-
-    def _handle(self, frame: Frame) -> None:
-        name = frame.name
-        f = frame.fields()
-        if name == "HELLO_ACK":
-            self._on_hello_ack(f)
-        elif name == "TELEMETRY":
-            t = Telemetry.from_fields(f, received_at=time.monotonic())
-            self._telemetry = t
-            sent = self._drive_sent_at.pop(t.last_drive_seq, None)
-            if sent is not None:
-                self._rtt_ms.append((t.received_at - sent) * 1000)
-            self._check_mcu_state(t.state)
-            self._enforce_latch(t.state, t.received_at)
-        elif name == "HEARTBEAT":
-            self._check_mcu_state(f["state"])
-            self._enforce_latch(f["state"], time.monotonic())
-        elif name == "ACK":
-            with self._lock:
-                self._book.acked(f["cmd_id"], f["result"])
-        elif name == "LOG":
-            text = printable(f["text"])   # the MCU's bytes must not drive our terminal
-            self.logs.append((f["level"], text))
-            mcu_logger.log(f["level"] or logging.INFO, "%s", text)
-        # HELLO, DRIVE, ESTOP, CLEAR from the MCU side mean a crossed or looped
-        # link (loop://): the decoder counted them; nothing to act on.
-
-    def _on_hello_ack(self, f: dict) -> None:
-        info = McuInfo(printable(f["firmware_id"]), f["proto_version"], f["schema_hash"],
-                       f["watchdog_ms"])
-        self._hellos_unanswered = max(self._hellos_unanswered - 1, -1)
-        if f["status"] != HELLO_OK or info.proto_version != PROTOCOL_VERSION \
-                or info.schema_hash != SCHEMA_HASH:
-            why = _HELLO_STATUS.get(f["status"], "mismatch")
-            msg = (f"MCU at {self.config.url} refused the handshake ({why}): host speaks "
-                   f"protocol {PROTOCOL_VERSION} schema 0x{SCHEMA_HASH:08x}, MCU "
-                   f"'{info.firmware_id}' speaks protocol {info.proto_version} schema "
-                   f"0x{info.schema_hash:08x}. Flash firmware built from this spikebox "
-                   f"version, or install the spikebox version that matches the firmware.")
-            if self._mismatch is None:
-                logger.error(msg)
-            self._mismatch = ProtocolMismatch(msg)
-            if self._handshaken.is_set():
-                # The MCU now refuses us (re-flashed, or answering another host) and
-                # has dropped our session: ours is over too. HELLO again, slowly.
-                self._decoder.counters.stray_hello_acks += 1
-                self._handshaken.clear()
-            return
-        if self._handshaken.is_set():
-            if self._hellos_unanswered >= 0:
-                return  # a late answer to one of our repeated HELLOs
-            # An answer to no HELLO of ours: the MCU began a new session (another
-            # host on the line, a replayed frame) and our frames may now be stale
-            # to it. Make the session ours again.
-            logger.warning("MCU at %s answered a HELLO this host did not send; "
-                           "handshaking again", self.config.url)
-            self._decoder.counters.stray_hello_acks += 1
-            self._hellos_unanswered = 0
-            self._handshaken.clear()
-            return
-        self._mismatch = None
-        self._mcu = info
-        self._decoder.reset_sequence()
-        self._handshakes += 1
-        if self._handshakes > 1:
-            self._decoder.counters.reconnects += 1
-            self._reconnect_ms.append((time.monotonic() - self._opened_at) * 1000)
-        self._last_rx = time.monotonic()
-        if self._book.latched:
-            self._keeper.start()       # the MCU may have rebooted and forgotten the ESTOP
-            self._decoder.counters.estop_reasserts += 1
-        self._handshaken.set()
-        logger.info("handshake with '%s' (protocol %d, watchdog %d ms)",
-                    info.firmware_id, info.proto_version, info.watchdog_ms)
-
     def _send_estop(self, cmd_id: int, reason: int) -> None:
         self._send("ESTOP", dict(cmd_id=cmd_id, reason=reason))
-
-    def _enforce_latch(self, mcu_state: int, received_at: float) -> None:
-        """Latched here, and the MCU says (after the latch) that it does not hold the
-        e-stop: every try of estop() was lost. Send it again until it does."""
-        if (self._handshaken.is_set() and mcu_state & STATE_HANDSHAKEN
-                and not mcu_state & STATE_ESTOPPED and self._keeper.idle()
-                and self._book.latched and received_at > self._book.latched_at
-                and not self._book.in_flight("ESTOP")):
-            self._keeper.start()
-            self._decoder.counters.estop_reasserts += 1
-
-    def _check_mcu_state(self, state: int) -> None:
-        if self._handshaken.is_set() and not state & STATE_HANDSHAKEN:
-            # The MCU rebooted behind an open port (a reset button, a brown-out).
-            logger.warning("MCU at %s lost its handshake (rebooted?); handshaking again",
-                           self.config.url)
-            self._opened_at = time.monotonic()
-            self._handshaken.clear()
