@@ -2,16 +2,15 @@
 sign: box_sign.py).
 
 Every change is staged beside the current files under new names and then
-committed by one atomic replace of manifest.json (the box's signature is removed
-just before it: a changed box is unsigned); files the old manifest named are
-removed only after the commit. An export interrupted at any point leaves the
-box as it was, or unsigned (plus unreferenced leftovers that the next change
-sweeps away).
+committed by one atomic replace of manifest.json (box_commit.py; the box's
+signature is removed just before it: a changed box is unsigned); files the old
+manifest named are removed only after the commit. An export interrupted at any
+point leaves the box as it was, or unsigned (plus unreferenced leftovers that
+the next change sweeps away).
 """
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import math
 import os
@@ -29,18 +28,18 @@ import numpy as np
 from spikebox import __version__
 from spikebox.runtime.activator import ActivatorNetwork
 from spikebox.runtime.arbiter import DriveContract
-from spikebox.runtime.box import (EXPERT_NAME_RULE, MANIFEST, METRIC_NAME_RULE, SCHEMA_VERSION,
-                                  SIGNATURE, WOKEN_BY_ACTIVATOR, WOKEN_BY_NAME, Box, BoxError,
+from spikebox.runtime.box import (EXPERT_NAME_RULE, METRIC_NAME_RULE, SCHEMA_VERSION,
+                                  WOKEN_BY_ACTIVATOR, WOKEN_BY_NAME, Box, BoxError,
                                   ExpertEntry, ExpertFiles, Manifest, OutputEntry, TensorEntry,
-                                  read_frames, sha256_file, valid_expert_name, valid_metric_name)
+                                  read_frames, valid_expert_name, valid_metric_name)
 from spikebox.runtime.box_report import shapes_text
 from spikebox.runtime.config_fields import ConfigError
 from spikebox.runtime.encoder import Encoder, EncoderConfig
 from spikebox.runtime.experts.preprocess import frame_to_tensor
-from spikebox.runtime.files import atomic_write, fsync_dir, fsync_files
 from spikebox.runtime.schema import Invalid
 
 from .activator_training import UnitTrainingConfig, train_expert_units
+from .box_commit import _commit, _refuse_links, _rehash, _sweep
 from .drive_spec import check_drive_fits, outputs_of_onnx
 from .model_check import DEFAULT_MEMORY_LIMIT_BYTES, ModelReport, check_model
 from .quantize import DEFAULT_TOLERANCE, QuantReport, quantize_expert
@@ -120,44 +119,6 @@ def init_box(path: str | os.PathLike, name: str | None = None,
                         examples={}, files={}, encoder=encoder or NEW_BOX_ENCODER)
     _commit(path, manifest)
     return Box.open(path)
-
-
-def _commit(path: Path, manifest: Manifest) -> None:
-    data = manifest.to_json()
-    Manifest.from_json(data, path / MANIFEST)       # the robot's checks, before it is written
-    fsync_files(path / rel for rel in manifest.files)   # what it names is on the disk first
-    # A changed box is unsigned until its owner signs it again. The signature goes first, and
-    # durably: a crash between the two steps leaves the old manifest unsigned, never a new
-    # manifest beside an old signature.
-    if os.path.lexists(path / SIGNATURE):
-        (path / SIGNATURE).unlink()
-        fsync_dir(path)
-    atomic_write(path / MANIFEST, (json.dumps(data, indent=1) + "\n").encode())
-
-
-def _refuse_links(box: Path, manifest: Manifest) -> list[str]:
-    """BoxError if any path in the box is or passes through a symlink; else the unlisted
-    paths. Called before a change touches anything."""
-    unlisted = Box(box, manifest).unlisted()
-    links = [rel for rel in unlisted if (box / rel).is_symlink()]
-    links += [rel for rel in manifest.files
-              if any(p.is_symlink() for p in [box / rel, *(box / rel).parents][:-len(box.parts)])]
-    if links:
-        raise BoxError(f"{box}: {links[0]} is a symlink{' (and more)' if len(links) > 1 else ''}; "
-                       f"a box is a closed world: replace it with the file or folder itself")
-    return unlisted
-
-
-def _sweep(box: Path, manifest: Manifest) -> None:
-    """Remove what the manifest does not list: leftovers of an interrupted or replaced
-    export. A box is a closed world: a symlink anywhere in it is refused, untouched (a
-    symlinked folder used to be followed, and folders outside the box deleted)."""
-    for rel in _refuse_links(box, manifest):
-        p = box / rel
-        if p.is_dir():
-            shutil.rmtree(p)           # a real folder inside the box (no link on its way)
-        else:
-            p.unlink(missing_ok=True)
 
 
 def _copy_frames(frames: list[np.ndarray], dest: Path) -> None:
@@ -365,22 +326,6 @@ def _entry(name: str, staged: Path, report: ModelReport, int8: QuantReport | Non
         metrics=dict(options.metrics) or None,
         drive=options.drive,
     )
-
-
-def _rehash(bp: Path, manifest: Manifest) -> None:
-    """sha256 of every file under the directories the manifest names."""
-    roots = [Path(rel).parent for e in manifest.experts.values()
-             for rel in (e.files.source, e.files.optimized)]
-    roots += [Path(rel) for rel in manifest.examples.values()]
-    if manifest.activator:
-        roots.append(Path(manifest.activator))
-    files = {}
-    for root in sorted(set(roots)):
-        for p in sorted((bp / root).rglob("*")):
-            if p.is_file():
-                rel = p.relative_to(bp).as_posix()
-                files[rel] = manifest.files.get(rel) or sha256_file(p)
-    manifest.files = files
 
 
 def remove_expert(path: str | os.PathLike, name: str) -> None:

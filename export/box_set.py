@@ -20,7 +20,7 @@ import os
 from spikebox.runtime.arbiter import DriveContract
 from spikebox.runtime.box import Box, BoxError, ExpertEntry
 
-from .box_edit import _commit
+from .box_commit import _commit
 from .drive_spec import check_drive_fits
 
 KEEP = object()          # set_expert's default: leave this field as it is

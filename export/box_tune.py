@@ -44,7 +44,7 @@ from spikebox.runtime.experts.session import (SessionConfig, load_session, warm_
                                               zero_inputs)
 from spikebox.runtime.manifest import TunedFile
 
-from .box_edit import _commit, _refuse_links, _rehash, _sweep
+from .box_commit import _commit, _refuse_links, _rehash, _sweep
 from .model_check import random_inputs
 
 RUNS = 15                     # interleaved timed runs of each file, at least ...
