@@ -946,6 +946,43 @@ def test_the_range_guard_turns_the_way_the_robot_last_turned_in_place():
     assert d.left_mm_s < 0 < d.right_mm_s                                    # way, as the step
 
 
+def test_after_turning_away_the_range_guard_sidesteps_before_letting_the_robot_turn_back():
+    """Seen in the trials: a coast toward a door behind a sign's board turned back into the
+    board as soon as the guard let go, and the two took turns on one spot for 5 s. Once clear,
+    for SIDESTEP_MM of driving, a decision turning back toward the side turned from goes
+    straight on instead (reason sidestep, at least idle speed), a turn in place back too;
+    turns the other way, reversing and safety stops pass; then the decision passes again."""
+    from spikebox.runtime.arbiter import Decision
+    from spikebox.runtime.arbiter.near import NEAR, SIDESTEP, SIDESTEP_MM, RangeGuard
+    cfg = ArbiterConfig(range_stop_mm=100, range_slow_mm=300, range_release_mm=200,
+                        idle_speed_mm_s=80)
+    guard = RangeGuard(cfg)
+    coast_left = Decision(60.0, 160.0, "exit_find", "coast", False, 3)     # toward a door, left
+    d = guard.step(0.0, Decision(170.0, 150.0, "x", "steer", False), 90)   # right: turn right
+    assert d.reason == NEAR and d.left_mm_s > 0 > d.right_mm_s
+    step = guard.step(0.1, coast_left, 600)                                # clear: would turn back
+    assert (step.reason, step.expert, step.frame_id, step.safety_stop) == (
+        SIDESTEP, "exit_find", 3, False)
+    assert step.left_mm_s == step.right_mm_s == pytest.approx(110.0)      # straight, its speed
+    slow_left = Decision(10.0, 50.0, "exit_find", "coast", False)
+    assert guard.step(0.2, slow_left, 600).left_mm_s == pytest.approx(80.0)   # at least idle
+    away = Decision(160.0, 60.0, "x", "steer", False)                      # further right: passes
+    assert guard.step(0.3, away, 600) is away
+    spin_back = guard.step(0.3, Decision(-90.0, 90.0, None, "idle", False), 600)
+    assert spin_back.reason == SIDESTEP and spin_back.left_mm_s == spin_back.right_mm_s == 80.0
+    for passes in (Decision(90.0, -90.0, None, "idle", False),           # a turn in place away,
+                   Decision(-50.0, -80.0, None, "stalled", True),        # a reverse,
+                   Decision(0.0, 0.0, "sign_read", "stop_sign", True)):   # a safety stop
+        assert guard.step(0.3, passes, 600) is passes
+    t = 0.3
+    while guard.step(t, coast_left, 600).reason == SIDESTEP:
+        t += 0.05
+        assert t < 10.0
+    driven = lambda until: 110.0 * 0.1 + 80.0 * 0.1 + 110.0 * (until - 0.3)   # as sent
+    assert driven(t - 0.05) < SIDESTEP_MM <= driven(t)                     # then it is let be
+    assert guard.step(t + 0.05, coast_left, 600) is coast_left and guard.sidesteps > 0
+
+
 def test_the_range_guard_stops_a_robot_boxed_in_rather_than_spin_for_ever():
     """Turned a full revolution and still nothing clear (boxed in, or the sensor stuck): stop,
     reason boxed_in, until the range reads clear again."""

@@ -313,6 +313,7 @@ class Daemon:
         near, stall, stuck = control.near, control.stall, control.stuck
         return {"range_turns": near and near.turns, "range_slowed_cycles": near and near.slowed,
                 "range_boxed_in": near and near.boxed_in,
+                "range_sidestep_cycles": near and near.sidesteps,
                 "stall_back_offs": stall and stall.stalls,
                 "stuck_escapes": stuck and stuck.escapes}
 

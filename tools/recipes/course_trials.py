@@ -186,6 +186,7 @@ def trial(box_path: str, course: str, seed: int, seconds: float, per_frame: int,
                 "frames": frames, "cycles": arbiter.counts.cycles,
                 "reasons": dict(arbiter.counts.reasons.most_common()),
                 "guards": {"stuck_escapes": stuck.escapes, "range_turns": near.turns,
+                           "range_sidesteps": near.sidesteps,
                            "range_boxed_in": near.boxed_in, "stall_back_offs": stall.stalls},
                 "seeks": arbiter.counts.seeks, "slept": dict(verdicts.slept)}
     finally:
