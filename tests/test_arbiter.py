@@ -130,7 +130,7 @@ def test_an_avoider_that_acts_lets_go_only_a_margin_beyond_where_it_started():
     from spikebox.runtime.arbiter.behaviours import YIELD_HYSTERESIS_M
     avoid = {"steer": {**AVOID["steer"], "yield_beyond_m": 0.6}}
     arb = arbiter(experts(obstacle_avoid=dict(like="obstacle_avoid", drive=avoid)),
-                  idle="search")
+                  idle="cruise")    # (a look round under way the avoider's steer leaves be)
     who = lambda t, clear: arb.decide(t, {"obstacle_avoid": result(-0.5, clear, t_s=t)},
                                       {"obstacle_avoid"}).expert
     assert who(0.0, 0.65) is None                                 # not yet acting: yields

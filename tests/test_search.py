@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from arbiterkit import arbiter, demo_experts, facing
+from arbiterkit import arbiter, demo_experts, experts, facing, result
 from spikebox.runtime.arbiter.search import FACE, GO, GO_UNTIL_MM, LOOK, RESUME_S, Search
 
 DT = 0.02
@@ -128,3 +128,44 @@ def test_the_idle_search_does_not_drive_back_through_a_door_the_way_on_finder_pa
     _, moved, seen = _drive(arb, 30.0, t0=5.0, room=back_room)
     going = seen[[p for p, _ in seen].index(GO)][1]
     assert abs(math.remainder(going - (math.pi - 1.0), 2 * math.pi)) < 0.45 and moved > 300.0
+
+
+def test_a_look_round_under_way_is_not_cut_short_by_an_avoiders_steer():
+    """Seen in the trials: by a wall the avoider steered the robot away, the look turned it
+    back into the wall each time the avoider let go, and the robot crawled along the wall for
+    9 s with the way on behind it. A look under way turns on through the avoider's steer (a
+    turn in place moves the robot into nothing); the avoider's safety stop still wins, and
+    with any other expert bidding the choice is as ever; once the search drives (GO), the
+    avoider steers as before."""
+    avoid = {"steer": {"output": "cat", "steering": 0, "speed": 0.7, "clear_ahead": 1,
+                       "stop_within_m": 0.2, "yield_beyond_m": 0.4}}
+    ball = {"seek": {"output": "cat", "visible": 0, "bearing": 1, "distance": 2,
+                     "arrive_m": 0.33, "on_arrival": "release", "rearm_s": 3.0}}
+    arb = arbiter(experts(obstacle_avoid=dict(like="obstacle_avoid", drive=avoid, priority=30),
+                          ball_find=dict(like="ball_find", drive=ball, priority=10)),
+                  idle="search")
+    awake = {"obstacle_avoid", "ball_find"}
+    unseen = result(-5.0, 0.0, 1.0, t_s=0.0)
+    look = arb.decide(0.0, {"obstacle_avoid": result(0.5, 1.5, t_s=0.0), "ball_find": unseen},
+                      awake, pose=facing(0.0), range_mm=900)
+    assert look.reason == "idle" and look.left_mm_s == -look.right_mm_s       # looking round
+    near = lambda t, clear: {"obstacle_avoid": result(0.5, clear, t_s=t),
+                             "ball_find": result(-5.0, 0.0, 1.0, t_s=t)}
+    d = arb.decide(0.1, near(0.1, 0.3), awake, pose=facing(0.1), range_mm=900)
+    assert (d.reason, d.left_mm_s, d.right_mm_s) == (look.reason, look.left_mm_s,
+                                                     look.right_mm_s)   # the look goes on
+    d = arb.decide(0.2, near(0.2, 0.1), awake, pose=facing(0.2), range_mm=900)
+    assert (d.expert, d.reason, d.safety_stop) == ("obstacle_avoid", "obstacle", True)
+    seen = {"obstacle_avoid": result(0.5, 0.3, t_s=0.3), "ball_find": result(3.0, 0.2, 1.5, t_s=0.3)}
+    d = arb.decide(0.3, seen, awake, pose=facing(0.3), range_mm=900)
+    assert (d.expert, d.reason) == ("obstacle_avoid", "steer")    # a bid besides: as ever
+    # Driving toward the room it chose (GO): the avoider steers again. The robot turned by
+    # its wheels until the look is done and it drives, the avoider reading clear meanwhile.
+    t, h = 5.0, 0.0
+    while arb._search.phase != GO and t < 40.0:
+        d = arb.decide(t, near(t, 1.5), awake, pose=facing(h), range_mm=_room(h))
+        h += (d.right_mm_s - d.left_mm_s) / arb.config.wheelbase_mm * DT
+        t += DT
+    assert arb._search.phase == GO and not arb._search.turning(t)
+    d = arb.decide(t, near(t, 0.3), awake, pose=facing(h), range_mm=_room(h))
+    assert (d.expert, d.reason) == ("obstacle_avoid", "steer")

@@ -27,6 +27,9 @@ The choice:
    toward a target it sought, or the way the last safety turn in place went,
    never back toward what it turned from), then drive toward the most room the
    range sensor read, and look round again, until some expert sees what it is for;
+   a look round under way (a turn in place) is not cut short by an avoider's steer
+   (a steer with yield_beyond_m: it keeps forward motion off what is near), only by
+   its safety stop or by another expert's bid;
 5. but blind (`awake` is None: no fresh frame, the camera lost or stalled) the
    robot stops, whatever the idle behaviour: it never cruises on what it cannot see.
 The wheels are then scaled down together (the arc kept) to ±max_wheel_mm_s.
@@ -245,6 +248,14 @@ class Arbiter:
             for _, name, _ in back:
                 self.counts.targets_back_through[name] += 1
             bids = [b for b in bids if b not in back]
+        if (bids and self.config.idle == IDLE_SEARCH and self._search.turning(now_s)
+                and all(self._yields(name) for _, name, _ in bids)):
+            # A look round turns in place: an avoider's steer, there only to keep forward
+            # motion off what is near, does not cut it short. It did: the avoider turned the
+            # robot away from a wall, the look turned it back each time the avoider let go,
+            # and the robot crawled along the wall for 9 s with the way on behind it (seen in
+            # the trials). The avoider's safety stop still wins (above).
+            bids = []
         winner = min(bids, key=lambda b: b[:2], default=None)
         for name, fault in silent.items():
             entry, rule = self._experts[name]
@@ -261,6 +272,11 @@ class Arbiter:
                                                self.ways_back(pose)),
                             None, IDLE, False, None, silent)
         return Decision(0.0, 0.0, None, IDLE, False, None, silent)
+
+    def _yields(self, name: str) -> bool:
+        """True for an expert whose steer yields when nothing is near (an avoider)."""
+        drive = self._experts[name][0].drive
+        return drive.name == STEER and drive.behaviour.yield_beyond_m is not None
 
     def _back_through(self, name: str, pose: Pose, doors) -> bool:
         """True for a seek that keeps no passes of its own (no no_return_deg) driving to a

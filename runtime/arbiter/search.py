@@ -83,6 +83,12 @@ class Search:
             self._look()
         return spin
 
+    def turning(self, now_s: float) -> bool:
+        """True while a look round (or the turn to face the way chosen) is under way: it ran
+        within RESUME_S, so a step now goes on with it rather than starting again."""
+        return (self._last_s is not None and now_s - self._last_s <= RESUME_S
+                and self.phase in (LOOK, FACE))
+
     def _look(self) -> None:
         self.phase, self._start, self._seen, self._target = LOOK, None, [], None
 
