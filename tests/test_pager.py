@@ -368,6 +368,29 @@ def test_background_prefetch_loads_a_warming_expert(box):
     pager.close()
 
 
+def test_once_paging_stops_nothing_more_is_paged_in_and_the_residents_stay(box):
+    """The daemon stops paging before its observers hear of the end of a run: a prefetch
+    landing after a recorder had stopped listening left the recording's residency short of
+    the pager's (seen in CI). Residency changes after stop_paging: none."""
+    paths, footprints = box
+    config = PagerConfig(sum(footprints.values()), policy="activator", prefetch_warmth=0.5,
+                         prefetch="background")
+    pager = Pager(config, SessionLoader(paths), footprints)
+    changes = []
+    pager.on_residency.append(changes.append)
+    with pager.use("e1") as session:
+        _run(session)
+    pager.stop_paging()
+    seen, resident = len(changes), set(pager.resident())
+    assert resident == {"e1"}
+    assert not pager._background._thread.is_alive()     # the page-in thread has ended
+    pager.observe([], {"e2": 0.6})                      # a rise that would prefetch e2
+    pager.observe([], {"e2": 0.9})
+    assert set(pager.resident()) == resident and len(changes) == seen
+    pager.close()
+    assert not pager.resident()
+
+
 def test_prefetch_never_evicts_running_or_pinned_experts(box):
     paths, footprints = box
     budget = footprints["e0"] + footprints["e1"]

@@ -223,6 +223,7 @@ class Daemon:
                 t.join(JOIN_TIMEOUT_S)
                 if t.is_alive():
                     logger.error("the %s loop did not stop within %.0f s", t.name, JOIN_TIMEOUT_S)
+            pager.stop_paging()         # what the observers see at the end is the pager's last word
             for o in self.observers:
                 if hasattr(o, "stopped"):
                     try:

@@ -192,8 +192,10 @@ class Pager:
         with self._lock:
             return self._ledger.resident_bytes + self._ledger.shell_bytes
 
-    def close(self) -> None:
-        """Stop the prefetch thread and drop every session."""
+    def stop_paging(self) -> None:
+        """No page-in starts after this, none is in flight when it returns, the sessions stay.
+        The daemon calls it before its observers hear of the stop: a prefetch landing after a
+        recorder stopped listening left the recording's residency short (seen in CI)."""
         with self._lock:
             self._closed = True
             self._lock.notify_all()
@@ -201,6 +203,11 @@ class Pager:
         with self._lock:
             while self._loading:                        # a demand load in another thread
                 self._lock.wait()
+
+    def close(self) -> None:
+        """Stop paging (stop_paging) and drop every session."""
+        self.stop_paging()
+        with self._lock:
             dropped = self._ledger.clear()
         del dropped
         if self.trim_after_evict:
