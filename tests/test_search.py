@@ -3,7 +3,9 @@ again; a robot turned by its own wheels in a made-up room whose range reading de
 heading."""
 import math
 
+import numpy as np
 import pytest
+from hypothesis import given, strategies as st
 
 from arbiterkit import arbiter, demo_experts, experts, facing, result
 from spikebox.runtime.arbiter.search import FACE, GO, GO_UNTIL_MM, LOOK, RESUME_S, Search
@@ -98,6 +100,62 @@ def test_the_most_room_is_not_chosen_back_the_way_the_robot_came_while_another_w
     dead_end = _readings(lambda h: 1800.0 if abs(math.remainder(h - 2.0, 2 * math.pi)) < 0.4
                          else 300.0)
     assert most_room(dead_end, back, GO_ROOM_MM)[0] == pytest.approx(2.0, abs=0.45)
+
+
+def _room_by_every_pair(seen):
+    """most_room's room per reading, as its definition reads: the least reading within
+    ROOM_WINDOW_RAD, comparing every pair."""
+    from spikebox.runtime.arbiter.kinematics import wrap_angle
+    from spikebox.runtime.arbiter.search import ROOM_WINDOW_RAD
+    h, r = np.asarray(seen, dtype=float).T
+    near = np.abs(wrap_angle(h[:, None] - h[None, :])) <= ROOM_WINDOW_RAD
+    return np.where(near, r[None, :], np.inf).min(axis=1)
+
+
+# Headings on a 0.7 degree grid (over several turns, as odometry counts them): repeats and
+# ties, but no pair exactly 15 degrees apart, where rounding may fall either way.
+_READINGS = st.lists(st.tuples(st.integers(-2000, 2000).map(lambda k: math.radians(0.7 * k)),
+                               st.one_of(st.integers(0, 6).map(lambda k: 300.0 * k),
+                                         st.floats(0.0, 5000.0))),
+                     min_size=1, max_size=300)
+
+
+@given(_READINGS, st.lists(st.tuples(st.floats(-7.0, 7.0), st.floats(0.0, 1.5)), max_size=2),
+       st.floats(0.0, 2000.0))
+def test_the_most_room_is_each_headings_least_reading_within_its_window(seen, back, enough_mm):
+    from spikebox.runtime.arbiter.search import _window_min, ROOM_WINDOW_RAD, most_room
+    h, r = np.asarray(seen, dtype=float).T
+    expected = _room_by_every_pair(seen)
+    assert np.array_equal(_window_min(h, r, ROOM_WINDOW_RAD), expected)
+    way_back = np.zeros(len(h), dtype=bool)
+    for heading, half_rad in back:
+        way_back |= np.abs(np.remainder(h - heading + np.pi, 2 * np.pi) - np.pi) <= half_rad
+    if way_back.any() and np.any(expected[~way_back] >= enough_mm):
+        expected = np.where(way_back, -np.inf, expected)
+    best = int(np.argmax(expected))
+    assert most_room(seen, back, enough_mm) == (h[best], expected[best])
+
+
+def test_a_long_look_is_weighed_without_comparing_every_pair_of_readings():
+    """The stuck guard weighs 15 s of control cycles and more (~1,500 readings); comparing
+    every pair held the control loop for up to 330 ms, past the MCU's 200 ms watchdog. The
+    memory it takes shows which: every pair of 10,000 readings would be 0.8 GB."""
+    import tracemalloc
+    from spikebox.runtime.arbiter.search import most_room
+    n = 10_000
+    h = np.linspace(0.0, 8 * math.pi, n)
+    seen = np.column_stack((h, 1000.0 + 500.0 * np.sin(3 * h)))
+    tracemalloc.start()
+    try:
+        heading, room = most_room(seen)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 200 * n * 8                   # a few arrays per level, not n * n
+    coarse = _room_by_every_pair(seen[::25])       # a coarser look agrees
+    assert abs(math.remainder(heading - seen[::25][int(np.argmax(coarse)), 0],
+                              2 * math.pi / 3)) < 0.05      # the openings repeat every third turn
+    assert room == pytest.approx(coarse.max(), abs=20.0)
 
 
 def test_the_idle_search_does_not_drive_back_through_a_door_the_way_on_finder_passed():
