@@ -712,6 +712,27 @@ def test_a_coast_cut_short_before_the_target_does_not_make_it_passed():
     assert "gone_by" not in arb.counts.seeks.get("exit_find", {})
 
 
+def test_a_door_read_short_and_passed_does_not_hide_the_way_on_straight_ahead():
+    """Seen in the trials: in the obstacle field the way-on finder read the exit at half its
+    distance, so the robot 'passed' it halfway there; the real exit, seen straight on ahead
+    a moment later, lay within 60 deg of that point and about as far, and was ignored as the
+    way back until the search led the robot out of the field. Looked at along the way a
+    target was passed in, a target is not that one, however far it reads; turned round, the
+    one passed still is."""
+    arb = arbiter(experts(exit_find=dict(drive={"seek": {**EXIT["seek"], "no_return_deg": 60}})),
+                  idle="stop")
+    at = lambda t, row, pose: arb.decide(t, {"exit_find": result(*row, t_s=t)}, {"exit_find"},
+                                         pose=pose)
+    assert at(0.0, (3.0, 0.0, 0.8), facing(0.0)).reason == "seek"          # "at x=800"
+    assert at(0.1, (3.0, 0.0, 0.08), facing(0.0, 700.0)).reason == "idle"  # there: passed
+    assert at(5.0, (3.0, 0.0, 0.6), facing(0.0, 700.0)).reason == "seek"   # on ahead: sought
+    assert at(5.1, (3.0, math.radians(50), 0.6), facing(0.3, 700.0)).reason == "seek"
+    assert "ignored_passed" not in arb.counts.seeks.get("exit_find", {})
+    arb.decide(5.2, {}, {"exit_find"}, pose=facing(0.3, 700.0))        # no result: no sighting
+    assert at(9.0, (3.0, 0.0, 0.3), facing(math.pi, 1000.0)).reason == "idle"   # turned round
+    assert arb.counts.seeks["exit_find"]["ignored_passed"] == 1
+
+
 def test_just_through_a_door_the_door_glimpsed_behind_is_not_sought_a_way_on_elsewhere_is():
     """Seen in the demo: 0.5 m past the aim point it had coasted to, the robot turned round,
     glimpsed the door it had just come through, across the aim point (63 degrees off where

@@ -77,6 +77,9 @@ GAVE_UP, PASSED, GIVEN_UP = "gave_up", "ignored_passed", "ignored_given_up"   # 
 PASSED_SLACK_MM = 700.0
 PASSED_SLACK = 0.35
 PASSED_NEAR_MM = 500.0
+# ... but one looked at along the way one was passed in is not it, however far it reads (seen:
+# an exit read at 0.8 m for 1.6 m, "passed" halfway, hid the real exit ahead as the way back).
+PASSED_AHEAD_DEG = 75.0
 
 # A seek that gets no nearer gives its target up (a phantom the expert sees where the robot
 # cannot go, a ball behind a wall): having driven the robot toward it (its bid chosen: drove())
@@ -318,15 +321,19 @@ class SeekRule:
                    COASTING, False, coast.bid.frame_id)
 
     def _behind(self, row) -> bool:
-        """True for a target that is one passed: from here, within no_return_deg of where a
-        passed one is, and about as far (a door seen again from its other side)."""
+        """True for a target that is one passed: not looked at along the way it was passed in,
+        and within no_return_deg of where it is and about as far (a door seen from its far side)."""
         if not self._passed or self._pose is None:
             return False
         c = self.contract
         bearing, distance_mm = float(row[c.bearing]), float(row[c.distance]) * 1000.0
         seen = self._pose.point_at(bearing, distance_mm)
         near_mm = max(PASSED_NEAR_MM, PASSED_SLACK * distance_mm)
+        sight = self._pose.heading_rad + bearing
         for passed in self._passed:
+            way = math.atan2(passed.point[1] - passed.start[1], passed.point[0] - passed.start[0])
+            if abs(wrap_angle(sight - way)) < math.radians(PASSED_AHEAD_DEG):
+                continue                 # looking on the way it was passed in: not behind
             b, d = self._pose.toward(passed.point)
             if abs(wrap_angle(bearing - b)) <= math.radians(c.no_return_deg) \
                     and abs(distance_mm - d) <= max(PASSED_SLACK_MM, PASSED_SLACK * d):
