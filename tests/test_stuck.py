@@ -86,13 +86,18 @@ def test_with_no_room_read_anywhere_it_leaves_the_range_guard_to_it():
 
 def test_it_does_not_drive_out_back_through_a_door_it_came_by_while_another_way_has_room():
     """Seen in the demo: stuck by a sign's board, the escape took the most room, back west
-    through the door the robot had come in by, and the line follower led it home."""
+    through the door the robot had come in by, and the line follower led it home. Seen in the
+    trials: in the obstacle field, with 0.6 m read the way on (room for the escape's drive),
+    it still drove back out of the field, for it asked 0.8 m of a way that is not back."""
     other = ROOM + 1.5                 # a second way out, less open, where the dither reads it
-    rng = lambda h: (1500.0 if abs(math.remainder(h - ROOM, 2 * math.pi)) < 0.3 else
-                     1000.0 if abs(math.remainder(h - other, 2 * math.pi)) < 0.3 else 50.0)
     config = ArbiterConfig()
     quiet_s = config.stuck_after_ms / 1000.0
-    for ways_back, toward in (((), ROOM), (((ROOM, math.radians(60)),), other)):
+    for other_mm, ways_back, toward in ((1000.0, (), ROOM),
+                                        (1000.0, ((ROOM, math.radians(60)),), other),
+                                        (ESCAPE_MM + 200.0, ((ROOM, math.radians(60)),), other)):
+        rng = lambda h, o=other_mm: (
+            1500.0 if abs(math.remainder(h - ROOM, 2 * math.pi)) < 0.3 else
+            o if abs(math.remainder(h - other, 2 * math.pi)) < 0.3 else 50.0)
         guard = StuckGuard(config, ways_back=lambda pose, ways=ways_back: ways)
         _, pose = _drive(guard, quiet_s + 12.0, _dither, pose=Pose(0.0, 0.0, 1.0), rng=rng)
         assert guard.escapes == 1

@@ -52,7 +52,10 @@ ESCAPE_TURN_S = 6.0            # ... or after this long
 ESCAPE_MM = 400.0              # the escape's drive: this far
 ESCAPE_DRIVE_S = 6.0           # ... or this long (at the demo's 80 mm/s, 480 mm)
 FAR_MM = 10_000.0              # "nothing in reach" (RANGE_NONE) counts as this much room
-ESCAPE_ROOM_MM = 2 * ESCAPE_MM  # room enough for the escape's drive, away from the ways back
+# Room enough for the escape's drive (the range guard after this one stops it short of
+# anything): asking 2 * ESCAPE_MM of a way that is not back drove the robot out of the
+# obstacle field the way it came in, with 0.6 m read toward the way on (seen in the trials).
+ESCAPE_ROOM_MM = ESCAPE_MM + 100.0
 LOOK, TURN, DRIVE = "look", "turn", "drive"
 
 
