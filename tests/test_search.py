@@ -158,6 +158,33 @@ def test_a_long_look_is_weighed_without_comparing_every_pair_of_readings():
     assert room == pytest.approx(coarse.max(), abs=20.0)
 
 
+def test_the_search_heads_where_the_way_on_was_last_seen_if_there_is_room_that_way():
+    """Seen in the trials: in the obstacle field the way-on finder saw the exit, then lost it
+    behind an obstacle; the search drove where it read the most room, away from the exit,
+    and the robot wandered the field for a minute or more. Room enough that way (within 90
+    deg of where the way on was seen, nearest it first), it goes that way; else as before."""
+    from test_arbiter import EXIT
+    from spikebox.runtime.arbiter.decide import WAY_ON_S
+    from spikebox.runtime.arbiter.search import GO_ROOM_MM, most_room
+    seen = _readings(_two_ways)                       # 1,800 mm at 2.0 rad, 1,500 at -1.0
+    off = lambda heading, want: abs(math.remainder(heading - want, 2 * math.pi))
+    # the corridor's nearest heading whose window (15 deg either side) is all corridor
+    assert off(most_room(seen, (), GO_ROOM_MM, toward=-0.3)[0], -1.0 + 0.4 - 0.26) < 0.05
+    assert off(most_room(seen, (), GO_ROOM_MM, toward=0.5)[0], 2.0) < 0.45   # nearer
+    assert off(most_room(seen, (), 1600.0, toward=-0.3)[0], 2.0) < 0.45      # too little
+    exit_find = dict(drive={"seek": {**EXIT["seek"], "no_return_deg": 60}})
+    for sighted, toward in ((True, -1.0), (False, 2.0)):
+        arb = arbiter(experts(exit_find=exit_find), idle="search")
+        if sighted:                                   # 2.5 m off at -0.9 rad: beyond a coast
+            arb.decide(0.0, {"exit_find": result(3.0, 0.0, 2.5, t_s=0.0)}, {"exit_find"},
+                       pose=facing(-0.9))
+            assert arb.way_on(1.0) == pytest.approx(-0.9)
+            assert arb.way_on(WAY_ON_S + 0.1) is None
+        _, moved, phases = _drive(arb, 30.0, t0=0.1, room=_two_ways)
+        going = phases[[p for p, _ in phases].index(GO)][1]
+        assert moved > 0 and off(going, toward) < 0.45
+
+
 def test_the_idle_search_does_not_drive_back_through_a_door_the_way_on_finder_passed():
     """The way-on finder coasted through a door 0.6 m ahead, from 1 m back along 2.0 rad + pi;
     looking round past the door, the search reads the most room back that way, and drives

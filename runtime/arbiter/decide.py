@@ -62,6 +62,7 @@ IDLE = "idle"                                      # Decision.reason with nobody
 BLIND = "blind"                                    # Decision.reason with no fresh frame
 WAY_BACK_MIN_MM = 300.0    # a passed door nearer than this: which way is back is not known
 BACK_THROUGH_MM = 1500.0   # a target this far along a passed door from it: not through it
+WAY_ON_S = 20.0           # the way on seen this lately still says which way it lies (way_on)
 # Why an awake expert is silent this cycle: Decision.reason when that stops the robot.
 MISSING, STALE, BAD_OUTPUT, NONFINITE = "missing", "stale", "bad_output", "nonfinite"
 FAULTS = (MISSING, STALE, BAD_OUTPUT, NONFINITE)
@@ -269,7 +270,7 @@ class Arbiter:
         if self.config.idle == IDLE_SEARCH:
             heading = None if pose is None else pose.heading_rad
             return Decision(*self._search.step(now_s, self._search_side, heading, range_mm,
-                                               self.ways_back(pose)),
+                                               self.ways_back(pose), self.way_on(now_s)),
                             None, IDLE, False, None, silent)
         return Decision(0.0, 0.0, None, IDLE, False, None, silent)
 
@@ -330,6 +331,20 @@ class Arbiter:
                 if distance_mm >= WAY_BACK_MIN_MM:
                     ways.append((float(wrap_angle(pose.heading_rad + bearing)), half))
         return tuple(ways)
+
+    def way_on(self, now_s: float) -> float | None:
+        """The heading (rad, odometry) along which a seek with no_return_deg last saw a target
+        it has not passed, within WAY_ON_S: which way the way on lies, whatever its distance
+        read (the way-on finder reads doors short among obstacles). None: none seen lately."""
+        last = None
+        for name, (_, rule) in self._experts.items():
+            if isinstance(rule, SeekRule) and rule.contract.no_return_deg is not None:
+                for seen_s, robot_at, point in rule.ahead:
+                    if now_s - seen_s <= WAY_ON_S and (last is None or seen_s > last[0]) \
+                            and point != robot_at:
+                        last = (seen_s, math.atan2(point[1] - robot_at[1],
+                                                   point[0] - robot_at[0]))
+        return None if last is None else last[1]
 
     def _clipped(self, d: Decision) -> Decision:
         """Both wheels scaled by one factor so the faster is within ±max_wheel_mm_s: the

@@ -13,7 +13,8 @@ gyro) and how far it could drive straight on (telemetry range_mm):
 2. FACE: turn to the heading with the most room (each heading scored by the least range
    within ROOM_WINDOW_RAD of it, so a wide opening beats a slit), but not back the way the
    robot came (`ways_back`: toward a door it passed, decide.py) while another heading reads
-   GO_ROOM_MM;
+   GO_ROOM_MM; and with the way on seen lately (`way_on`: the heading a door finder last saw
+   it along, decide.py), the heading nearest it (within TOWARD_RAD) that reads GO_ROOM_MM;
 3. GO: drive straight on at idle_speed_mm_s, until the range falls to GO_UNTIL_MM, or for
    as long as half the room seen allows (at most GO_MAX_S); then LOOK again.
 
@@ -37,6 +38,7 @@ GO_UNTIL_MM = 450.0
 GO_MAX_S = 6.0
 GO_ROOM_MM = 2 * GO_UNTIL_MM + 300.0   # room enough to drive a little way (the search's GO)
 RESUME_S = 1.0
+TOWARD_RAD = math.radians(90)
 
 
 class Search:
@@ -51,7 +53,8 @@ class Search:
         self._last_s: float | None = None
 
     def step(self, now_s: float, side: float, heading_rad: float | None,
-             range_mm: float | None, ways_back=()) -> tuple[float, float]:
+             range_mm: float | None, ways_back=(), way_on: float | None = None
+             ) -> tuple[float, float]:
         """ways_back: (heading rad, half-width rad) of the ways the robot came (decide.py)."""
         resumed = self._last_s is None or now_s - self._last_s > RESUME_S
         self._last_s = now_s
@@ -67,7 +70,7 @@ class Search:
             self._seen.append((heading_rad, float(range_mm)))
             if abs(heading_rad - self._start) < 2 * math.pi:
                 return spin
-            self._target, room = most_room(self._seen, ways_back, GO_ROOM_MM)
+            self._target, room = most_room(self._seen, ways_back, GO_ROOM_MM, way_on)
             self.phase = FACE
             self._room_mm = room
         if self.phase == FACE:
@@ -93,7 +96,8 @@ class Search:
         self.phase, self._start, self._seen, self._target = LOOK, None, [], None
 
 
-def most_room(seen, ways_back=(), enough_mm: float = 0.0) -> tuple[float, float]:
+def most_room(seen, ways_back=(), enough_mm: float = 0.0, toward: float | None = None
+              ) -> tuple[float, float]:
     """Of (heading rad, range mm) readings, the heading whose neighbourhood (ROOM_WINDOW_RAD)
     reads the most room (its least reading: a wide opening beats a slit), and that room.
     ways_back: (heading rad, half-width rad) not to choose while a heading outside them all
@@ -106,6 +110,12 @@ def most_room(seen, ways_back=(), enough_mm: float = 0.0) -> tuple[float, float]
         back |= np.abs(wrap_angle(h - heading)) <= half_rad
     if back.any() and np.any(room[~back] >= enough_mm):
         room = np.where(back, -np.inf, room)
+    if toward is not None:
+        off = np.abs(wrap_angle(h - toward))
+        on = (room >= enough_mm) & (off <= TOWARD_RAD)
+        if on.any():
+            best = int(np.argmin(np.where(on, off, np.inf)))
+            return float(h[best]), float(room[best])
     best = int(np.argmax(room))
     return float(h[best]), float(room[best])
 

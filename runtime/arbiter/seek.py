@@ -160,6 +160,12 @@ class SeekRule:
         return tuple(self._passed)
 
     @property
+    def ahead(self) -> tuple[tuple[float, tuple[float, float], tuple[float, float]], ...]:
+        """no_return_deg: (when, where the robot was, where it was) of targets seen lately
+        and not yet gone by, oldest first: the ways on."""
+        return tuple(self._ahead)
+
+    @property
     def target(self) -> tuple[float, float] | None:
         """Where what it drives to this cycle is, in odometry mm, if known: the sighting's
         point while seeking, the coast's while coasting, the last sighting's in between."""
