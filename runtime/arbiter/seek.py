@@ -28,13 +28,12 @@ What it remembers, and when it lets go:
   no_return_deg, a target passed (arrived at, or gone by: the robot near it and it beside
   or behind, whoever drove) is remembered where it is and where the robot passed it from,
   and one seen there again, or on the way between (the door just come through, seen from
-  its far side), is not sought. A coast is not a pass until the robot gets there.
+  its far side), is not sought (passes.py). A coast is not a pass until the robot gets there.
 - off_axis: in along the target's axis, square onto it, or back out and come in again
   (axis.py: AxisApproach).
 """
 from __future__ import annotations
 
-import collections
 import math
 from collections import Counter
 from dataclasses import dataclass
@@ -44,6 +43,7 @@ from .behaviours import ALIGNING, ARRIVED, COASTING, SEEKING, Bid, Unseen, Wheel
 from .contract import HOLD, SeekDrive
 from .kinematics import wrap_angle
 from .odometry import Pose
+from .passes import HOME_MM, SAME_TARGET_MM, Passed, Passes
 
 
 @dataclass(frozen=True)
@@ -55,31 +55,10 @@ class _Coast:
     point: tuple[float, float] | None
 
 
-# no_return_deg: the last PASSED_KEPT targets passed are remembered where they are and where
-# the robot was when it passed them (the arrival's start, or its last sighting); one seen within
-# no_return_deg of where one is, and as far within PASSED_SLACK_MM or PASSED_SLACK of its
-# distance (an estimate from the other side of a door, and odometry's drift), is not sought;
-# nor one whose point is within PASSED_NEAR_MM or PASSED_SLACK of its distance of the way
-# between (seen in the demo: just through a door, the robot glimpsed that door 0.5 m behind
-# it, across the aim point it had passed, coasted back through it, and the line follower led
-# it home). Remembered by place, not by the way back: a coast to a phantom does not make the
-# real way on "back".
-PASSED_KEPT = 3
-# ... and so is one it saw and then went by while another expert drove (seen in the demo: the
-# line follower took the robot through the door; the way-on finder, which had seen that door
-# ahead all the way, never passed it itself, and took it for the way on once turned round,
-# coasting back through it): with the robot within GONE_BY_MM of where it last saw it, the
-# target beside or behind it, within GONE_BY_FORGET_S of that sighting.
-GONE_BY_MM = 350.0
-GONE_BY_FORGET_S = 20.0
+# no_return_deg: the targets passed, and those seen ahead until gone by, are remembered by
+# place (passes.py); one passed, seen again, is not sought (counted as PASSED).
 GONE_BY = "gone_by"        # SeekRule.counts: targets passed while others drove
 GAVE_UP, PASSED, GIVEN_UP = "gave_up", "ignored_passed", "ignored_given_up"   # SeekRule.counts
-PASSED_SLACK_MM = 700.0
-PASSED_SLACK = 0.35
-PASSED_NEAR_MM = 500.0
-# ... but one looked at along the way one was passed in is not it, however far it reads (seen:
-# an exit read at 0.8 m for 1.6 m, "passed" halfway, hid the real exit ahead as the way back).
-PASSED_AHEAD_DEG = 75.0
 
 # A seek that gets no nearer gives its target up (a phantom the expert sees where the robot
 # cannot go, a ball behind a wall): having driven the robot toward it (its bid chosen: drove())
@@ -90,32 +69,14 @@ PASSED_AHEAD_DEG = 75.0
 GIVE_UP_S = 10.0
 PROGRESS_MM = 250.0
 GIVEN_UP_S = 30.0
-SAME_TARGET_MM = 700.0
 FORGET_S = 10.0            # a pursuit not sought this long is over (its target left alone)
 DROVE_GAP_S = 0.5          # chosen again within this: the time between counts as driven
-HOME_MM = 150.0            # driving on to a point this near, it is there (bearings swing)
 COAST_SLACK = 1.5          # a coast steered by the pose gives up after this many times the
 COAST_SLACK_S = 1.0        # straight drive's time, plus this
 # Seen in the demo: the way-on finder, 1.5-1.9 m from the obstacle field's exit, saw it on
 # every other frame; between two sightings the idle search turned the robot away to look
 # round, and it took 30 s to cross 0.3 m.
 SEEN_GRACE_S = 0.6
-
-
-@dataclass(frozen=True)
-class Passed:
-    """A target passed (no_return_deg), in odometry mm: where the robot was, where it was."""
-    start: tuple[float, float]
-    point: tuple[float, float]
-
-
-def _to_segment(p, a, b) -> float:
-    """Distance (mm) from point p to the segment a-b."""
-    ax, ay = b[0] - a[0], b[1] - a[1]
-    length2 = ax * ax + ay * ay
-    t = 0.0 if length2 == 0 else min(1.0, max(0.0, ((p[0] - a[0]) * ax + (p[1] - a[1]) * ay)
-                                              / length2))
-    return math.dist(p, (a[0] + t * ax, a[1] + t * ay))
 
 
 @dataclass
@@ -138,8 +99,7 @@ class SeekRule:
         #                 the last cycle's seek: (bearing rad, distance m, frame id, the
         #                 target's point in odometry mm or None), else None
         self._coast: _Coast | None = None
-        self._passed: collections.deque = collections.deque(maxlen=PASSED_KEPT)   # Passed,
-        #                                   the targets passed (no_return_deg)
+        self._passes = None if contract.no_return_deg is None else Passes(contract.no_return_deg)
         self._pose: Pose | None = None
         self._pursuit: _Pursuit | None = None
         self._last_seen: tuple[float, tuple[float, float], int | None] | None = None
@@ -149,21 +109,17 @@ class SeekRule:
         #                                          ignored as PASSED or as GIVEN_UP; BACKING
         self._axis = None if contract.off_axis is None else AxisApproach(contract, wheels,
                                                                          self.counts)
-        self._ahead: list[tuple[float, tuple[float, float], tuple[float, float]]] = []
-        #             no_return_deg, with a pose: (when, where the robot was, the target's
-        #             point) of the last sighting of each target seen lately, by place,
-        #             until it is gone by
 
     @property
     def passed(self) -> tuple[Passed, ...]:
         """The targets it passed, oldest first (no_return_deg only): the ways back."""
-        return tuple(self._passed)
+        return () if self._passes is None else tuple(self._passes.passed)
 
     @property
     def ahead(self) -> tuple[tuple[float, tuple[float, float], tuple[float, float]], ...]:
         """no_return_deg: (when, where the robot was, where it was) of targets seen lately
         and not yet gone by, oldest first: the ways on."""
-        return tuple(self._ahead)
+        return () if self._passes is None else tuple(self._passes.ahead)
 
     @property
     def target(self) -> tuple[float, float] | None:
@@ -327,76 +283,26 @@ class SeekRule:
                    COASTING, False, coast.bid.frame_id)
 
     def _behind(self, row) -> bool:
-        """True for a target that is one passed: not looked at along the way it was passed in,
-        and within no_return_deg of where it is and about as far (a door seen from its far side)."""
-        if not self._passed or self._pose is None:
+        """True for a sighting of a target passed (passes.py)."""
+        if self._passes is None or self._pose is None:
             return False
         c = self.contract
-        bearing, distance_mm = float(row[c.bearing]), float(row[c.distance]) * 1000.0
-        seen = self._pose.point_at(bearing, distance_mm)
-        near_mm = max(PASSED_NEAR_MM, PASSED_SLACK * distance_mm)
-        sight = self._pose.heading_rad + bearing
-        for passed in self._passed:
-            way = math.atan2(passed.point[1] - passed.start[1], passed.point[0] - passed.start[0])
-            if abs(wrap_angle(sight - way)) < math.radians(PASSED_AHEAD_DEG):
-                continue                 # looking on the way it was passed in: not behind
-            b, d = self._pose.toward(passed.point)
-            if abs(wrap_angle(bearing - b)) <= math.radians(c.no_return_deg) \
-                    and abs(distance_mm - d) <= max(PASSED_SLACK_MM, PASSED_SLACK * d):
-                return True
-            if _to_segment(seen, passed.start, passed.point) <= near_mm:
-                return True
-        return False
+        return self._passes.behind(self._pose, float(row[c.bearing]),
+                                   float(row[c.distance]) * 1000.0)
 
     def _gone_by(self, now_s: float, row) -> None:
-        """no_return_deg, with a pose: a target seen ahead lately and now beside or behind the
-        robot, within GONE_BY_MM, is passed, whoever drove; `row` sees it again, or is None.
-        Targets are told apart by place: seen in the demo, the way-on finder saw the next
-        zone's door the moment the robot was through one, and only one remembered sighting
-        (or a place moved on with each reading) let the door just gone through be forgotten,
-        unpassed."""
-        if self.contract.no_return_deg is None or self._pose is None:
-            return
-        kept = []
-        for seen_s, robot_at, point in self._ahead:
-            if now_s - seen_s > GONE_BY_FORGET_S:
-                continue
-            bearing, distance_mm = self._pose.toward(point)
-            if distance_mm <= GONE_BY_MM and abs(bearing) >= math.pi / 2 \
-                    and self._advanced(robot_at, point):
-                if not any(math.dist(p.point, point) <= SAME_TARGET_MM for p in self._passed):
-                    self._passed.append(Passed(robot_at, point))
-                    self.counts[GONE_BY] += 1
-                continue
-            kept.append((seen_s, robot_at, point))
-        if row is not None:
-            # The same target again (within SAME_TARGET_MM): its point is the one seen from
-            # nearest (an estimate is best near), so a door's place is not dragged on toward
-            # the next door by the readings in between.
-            point, here = self._point(row), (self._pose.x_mm, self._pose.y_mm)
-            same = [k for k in kept if math.dist(k[2], point) <= SAME_TARGET_MM]
-            kept = [k for k in kept if k not in same]
-            nearest = min(same + [(now_s, here, point)], key=lambda k: math.dist(k[1], k[2]))
-            kept.append((now_s, nearest[1], nearest[2]))
-        self._ahead = kept[-PASSED_KEPT:]
-
-    def _advanced(self, robot_at, point) -> bool:
-        """True once the robot has come, from `robot_at`, as deep as `point` was seen from
-        there (less HOME_MM): seen in the demo, turning on the spot 0.3 m from a door it had
-        read short, the door came beside the robot and was taken for passed."""
-        depth = math.dist(robot_at, point)
-        if depth == 0:
-            return True
-        ux, uy = (point[0] - robot_at[0]) / depth, (point[1] - robot_at[1]) / depth
-        come = (self._pose.x_mm - robot_at[0]) * ux + (self._pose.y_mm - robot_at[1]) * uy
-        return come >= depth - HOME_MM
+        """Sightings lately of targets now beside or behind the robot: passed, whoever drove
+        (passes.py); `row` sees it again, or is None."""
+        if self._passes is not None and self._pose is not None:
+            point = None if row is None else self._point(row)
+            newly = self._passes.gone_by(now_s, self._pose, point)
+            if newly:
+                self.counts[GONE_BY] += newly
 
     def _passing(self, bearing_rad: float, distance_mm: float) -> None:
-        """With no_return_deg: remember where a target passed (at `bearing_rad`,
-        `distance_mm` from here) is."""
-        if self.contract.no_return_deg is not None and self._pose is not None:
-            self._passed.append(Passed((self._pose.x_mm, self._pose.y_mm),
-                                       self._pose.point_at(bearing_rad, distance_mm)))
+        """Arrived at a target at `bearing_rad`, `distance_mm` from here: passed."""
+        if self._passes is not None and self._pose is not None:
+            self._passes.passing(self._pose, bearing_rad, distance_mm)
 
     def _arrived(self, now_s, frame_id):
         if self.contract.on_arrival == HOLD:
