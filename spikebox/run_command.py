@@ -125,7 +125,11 @@ def _run_summary(s: dict) -> str:
             f"p99 {ms(s['latency_ms_p99'])}; {s['expert_runs']} expert runs, {s['page_ins']} "
             f"page-ins, {s['unready_frames']} frames an expert was still being paged in "
             f"(answered without it); missed deadlines "
-            f"{missed or 'none'}; motors "
+            f"{missed or 'none'}; "
+            + (f"control loop held {s['control_stalls']} times (longest gap "
+               f"{s['control_gap_ms_max']:.0f} ms; the log says where); " if s["control_stalls"]
+               else "")
+            + "motors "
             + ("confirmed at zero by the MCU" if s["motors_confirmed_zero"] else
                "NOT confirmed at zero (the MCU's watchdog stops them)"))
 

@@ -131,6 +131,15 @@ class ControlLoop:
             observe(cmd)
         return cmd
 
+    def guard_counts(self) -> dict:
+        """What the range, stall and stuck guards did (None: that guard is off)."""
+        near, stall, stuck = self.near, self.stall, self.stuck
+        return {"range_turns": near and near.turns, "range_slowed_cycles": near and near.slowed,
+                "range_boxed_in": near and near.boxed_in,
+                "range_sidestep_cycles": near and near.sidesteps,
+                "stall_back_offs": stall and stall.stalls,
+                "stuck_escapes": stuck and stuck.escapes}
+
     def stop_motors(self, confirm_s: float = STOP_CONFIRM_S) -> bool:
         """DRIVE 0,0 (with heartbeats) until the MCU's telemetry, received after the first
         zero was sent, shows both wheels at zero. True if confirmed."""

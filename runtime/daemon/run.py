@@ -39,6 +39,7 @@ from .experts_loop import ExpertsLoop, Results
 from .pace import Pace, TooSlowToDrive, measure_vision
 from .refusals import DaemonError, check_always_awake, check_budget
 from .stages import STAGES, StageClock
+from .stall_watch import StallWatch
 from .status import StatusBoard
 from .verdicts import Verdicts
 from .vision import VisionLoop
@@ -47,6 +48,7 @@ logger = logging.getLogger(__name__)
 
 DEMO_BOX = Path(__file__).resolve().parents[2] / "models" / "demo.box"
 JOIN_TIMEOUT_S = 2.0
+STALL_DEFAULT_MS = 200.0   # the MCU's watchdog, when its HELLO_ACK did not say (the reference's)
 DEMO_SECONDS = 120.0       # `spikebox run` on the sim with no --seconds/--frames ends after this
 # The demo (the sim, no --config) looks round where no expert speaks (its way-on finder then
 # finds the next door); a robot's default stands still.
@@ -213,9 +215,17 @@ class Daemon:
                 o.start(self)
         threads = [self._thread("vision", lambda: self._vision_loop(vision, source)),
                    self._thread("experts", lambda: self._experts_loop(experts))]
+        # Half the MCU's watchdog: the host says where its loop was held before the MCU acts.
+        mcu = link.mcu
+        watch = StallWatch(threading.get_ident(), clock=self.clock, silent_ms=(
+            mcu.watchdog_ms if mcu is not None and mcu.watchdog_ms else STALL_DEFAULT_MS) / 2)
+        self.parts["stall_watch"] = watch
+        control.on_command.append(lambda command: watch.beat())
+        watch.start()
         try:
             self._control_loop(control, board, source)
         finally:
+            watch.stop()               # stopping sends no cycles: not a stall
             # Motors first, whatever ended the run (a signal, a failure, the clock).
             control.stop_motors()
             self._stop.set()
@@ -223,6 +233,7 @@ class Daemon:
                 t.join(JOIN_TIMEOUT_S)
                 if t.is_alive():
                     logger.error("the %s loop did not stop within %.0f s", t.name, JOIN_TIMEOUT_S)
+            watch.join(JOIN_TIMEOUT_S)
             pager.stop_paging()         # what the observers see at the end is the pager's last word
             for o in self.observers:
                 if hasattr(o, "stopped"):
@@ -308,16 +319,6 @@ class Daemon:
         return (truth is not None and truth.zone == len(source.world.course.zones) - 1
                 and truth.zone_kind == "dock" and docked(truth))
 
-    @staticmethod
-    def _guards(control) -> dict:
-        """What the range and stall guards did (None: that guard is off)."""
-        near, stall, stuck = control.near, control.stall, control.stuck
-        return {"range_turns": near and near.turns, "range_slowed_cycles": near and near.slowed,
-                "range_boxed_in": near and near.boxed_in,
-                "range_sidestep_cycles": near and near.sidesteps,
-                "stall_back_offs": stall and stall.stalls,
-                "stuck_escapes": stuck and stuck.escapes}
-
     def summary(self) -> dict:
         p = self.parts
         if not p:
@@ -333,6 +334,8 @@ class Daemon:
             "fps": vision.frames / elapsed,
             "control_cycles": control.cycles,
             "drives_not_sent": control.not_sent,
+            "control_stalls": p["stall_watch"].stalls,      # silences of half the MCU's watchdog
+            "control_gap_ms_max": p["stall_watch"].worst_ms,
             "latency_ms_p50": percentile(lat, 50),
             "latency_ms_p99": percentile(lat, 99),
             "stalled_frames": experts.stalled_frames,
@@ -344,7 +347,7 @@ class Daemon:
             "refused": dict(experts.refused),
             "slept": dict(p["verdicts"].slept),
             "motors_confirmed_zero": control.motors_confirmed_zero,
-            "guards": self._guards(control),
+            "guards": control.guard_counts(),
             "stages": p["stages"].as_dict(),
             "pager": {k: v for k, v in p["pager"].metrics().items()
                       if isinstance(v, (int, float, str, list))},
