@@ -337,7 +337,7 @@ class Arbiter:
         it has not passed, within WAY_ON_S: which way the way on lies, whatever its distance
         read (the way-on finder reads doors short among obstacles). None: none seen lately."""
         last = None
-        for name, (_, rule) in self._experts.items():
+        for _, rule in self._experts.values():
             if isinstance(rule, SeekRule) and rule.contract.no_return_deg is not None:
                 for seen_s, robot_at, point in rule.ahead:
                     if now_s - seen_s <= WAY_ON_S and (last is None or seen_s > last[0]) \

@@ -203,9 +203,14 @@ class Daemon:
         board = StatusBoard(started_s=self.started_s, clock=self.clock, vision=vision,
                             experts=experts, control=control, pager=pager, link=link,
                             stage_clock=stages, truth_of=truth_of)
+        # Half the MCU's watchdog: the host says where its loop was held before the MCU acts.
+        mcu = link.mcu
+        watch = StallWatch(threading.get_ident(), clock=self.clock, silent_ms=(
+            mcu.watchdog_ms if mcu is not None and mcu.watchdog_ms else STALL_DEFAULT_MS) / 2)
+        control.on_command.append(lambda command: watch.beat())
         self.parts = dict(box=box, source=source, vision=vision, experts=experts,
                           control=control, pager=pager, link=link, stages=stages, board=board,
-                          arbiter=arbiter, results=results, verdicts=verdicts)
+                          arbiter=arbiter, results=results, verdicts=verdicts, stall_watch=watch)
         for o in self.observers:
             if hasattr(o, "seen"):
                 vision.on_seen.append(o.seen)
@@ -215,12 +220,6 @@ class Daemon:
                 o.start(self)
         threads = [self._thread("vision", lambda: self._vision_loop(vision, source)),
                    self._thread("experts", lambda: self._experts_loop(experts))]
-        # Half the MCU's watchdog: the host says where its loop was held before the MCU acts.
-        mcu = link.mcu
-        watch = StallWatch(threading.get_ident(), clock=self.clock, silent_ms=(
-            mcu.watchdog_ms if mcu is not None and mcu.watchdog_ms else STALL_DEFAULT_MS) / 2)
-        self.parts["stall_watch"] = watch
-        control.on_command.append(lambda command: watch.beat())
         watch.start()
         try:
             self._control_loop(control, board, source)
