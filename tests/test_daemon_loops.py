@@ -101,6 +101,39 @@ def test_vision_keeps_an_expert_awake_for_the_hold_after_its_units_last_fired(de
     assert stages.as_dict()["activator"]["calls"] == 120
 
 
+def test_the_pager_is_told_the_awake_experts_as_in_use_held_through_a_flicker(demo):
+    """What the pager hears is in use (and so never evicts for a prefetch) is what the
+    experts loop will ask it for: the awake experts, an expert held after its units went
+    quiet among them, not this frame's spikes; the always-awake (pinned) ones left out.
+    Told only this frame's spikes, the pager evicted a held expert for a prefetch and paged
+    it straight back in (a demo run: 2 page-ins and a miss, ten times in 150 s)."""
+    network, encoder = demo.load_activator()
+    source = SimSource(seed=0, realtime=False, serial=False, fps=20.0)
+    source.open()
+    host = source.world.mcu.host()
+    host.hello()
+    act = make_activator(network, backend="numpy")
+
+    class Told:
+        def observe(self, fired, warmth, wanted=()):
+            self.fired = list(fired)
+
+    pager = Told()
+    vision = VisionLoop(source, encoder, act, pager, StageClock(STAGES, RunConfig()),
+                        max_frame_age_ms=10_000, awake_hold_s=0.5, always_awake=("exit_find",))
+    held = 0
+    try:
+        for _ in range(120):
+            host.drive(60, 260)
+            seen = vision.cycle()
+            assert pager.fired == [n for n in seen.awake if n != "exit_find"]
+            held += len(set(seen.awake) - set(seen.fired) - {"exit_find"})
+    finally:
+        act.close()
+        source.close()
+    assert held > 0, "no frame held an expert whose units had gone quiet"
+
+
 def test_always_awake_experts_are_awake_on_every_frame_whatever_their_units_say(demo):
     """always_awake: one the camera never wakes and one with units are in every frame's awake
     set, once; another with units is awake only when they fire."""

@@ -4,7 +4,7 @@
     seen = vision.cycle()          # a Seen for a new fresh frame, else None (counted)
 
 Data path steps 1-4 up to the pager's forecast. Each new frame's spikes go through
-the activator; the pager learns from which experts fired and how warm the rest are
+the activator; the pager learns from which experts are awake and how warm the rest are
 (and may prefetch). What the experts loop needs is published as a `Seen`: the
 frame, and the experts *awake* for it — fired on this frame, or within
 `awake_hold_s` before it. The hold is the robot's hysteresis: a skill whose units
@@ -157,13 +157,18 @@ class VisionLoop:
             asleep = self.verdicts.asleep(now, None if self.pager is None
                                           else self.pager.resident)
             waking = [n for n in self.verdicts.waking(now) if n in result.fired]
+        awake = self._awake.step(capture.t_monotonic_s, result.expert_spikes, asleep)
         if self.pager is not None:
-            # An expert asleep is neither needed nor about to be: the pager may evict it. One
-            # whose sleep is over, and whose units fire, is loaded in the background.
-            self.pager.observe([n for n in result.fired if n not in asleep],
+            # What the pager is told is in use is what the experts loop will ask it for: the
+            # awake experts, held through a flicker of their units, not this frame's spikes. A
+            # prefetch never evicts one (it evicted a held expert, which was paged straight
+            # back in: two page-ins and a miss). The always-awake ones are pinned and say
+            # nothing about what comes next. An expert asleep is neither needed nor about to
+            # be: the pager may evict it. One whose sleep is over, and whose units fire, is
+            # loaded in the background.
+            self.pager.observe([n for n in awake if n not in self.always_awake],
                                {n: 0.0 if n in asleep and n not in waking else w
                                 for n, w in result.warmth.items()}, wanted=waking)
-        awake = self._awake.step(capture.t_monotonic_s, result.expert_spikes, asleep)
         seen = Seen(capture, result.expert_spikes.copy(), result.expert_warmth.copy(),
                     tuple(result.fired), awake, float(result.energy_uj), now,
                     tuple(n for n in self.names if n in asleep))
