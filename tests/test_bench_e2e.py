@@ -16,5 +16,9 @@ def test_e2e_modes_report_every_key_and_the_resident_mode_never_pages():
         assert m["collisions"] == 0 and m["course_completed"] is False
         assert m["peak_rss_mb"] > 20
     assert r["resident"]["stalled_frames"] == 0 and r["resident"]["page_ins"] == 0
+    assert r["resident"]["prefetch_recall_bound"] is None      # nothing to recall
+    bound = r["activator_cold"]["prefetch_recall_bound"]
+    if bound is not None:           # no pager beats the misses no pager avoids
+        assert r["activator_cold"]["prefetch_recall"] <= bound <= 1.0
     assert r["resident"]["budget_mb"] > r["activator_cold"]["budget_mb"]
     assert set(MODES) == {"resident", "lru", "activator", "activator_cold"}

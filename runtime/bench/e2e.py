@@ -25,8 +25,12 @@ skill: the activator's top expert, by spikes, is that skill's), course_completed
 the end), collisions, peak_rss_mb (the process's resident set, sampled through the mode),
 budget_mb, pagein_ms_p99 (every page-in the pager made in the mode, asked for or
 prefetched, timed by the pager), prefetch_recall, prefetch_precision (the pager's); and
-unready_frames, zone_reached (the furthest zone of the course the robot was in, 0 the first) and
-zone_at_end (where it was when the mode ended).
+unready_frames, zone_reached (the furthest zone of the course the robot was in, 0 the first),
+zone_at_end (where it was when the mode ended), and prefetch_recall_bound: the most recall any
+prefetcher could have reported on this mode's own awake experts at its budget, 1 - the misses no
+prefetcher avoids (pager/offline/unavoidable.py, on the awake set of every frame seen) / the
+mode's would-be misses (prefetches used + misses); None when nothing was ever paged in on
+demand or by prefetch (every expert resident): there is nothing to recall.
 """
 from __future__ import annotations
 
@@ -40,6 +44,7 @@ import numpy as np
 from spikebox.runtime.daemon import RunConfig
 from spikebox.runtime.daemon.run import Daemon, default_box, demo_overrides
 from spikebox.runtime.experts.box_loader import BoxLoader
+from spikebox.runtime.pager.offline import unavoidable_misses
 from spikebox.runtime.procmem import rss_bytes
 from spikebox.runtime.sim.layout import DEMO_EXPERT_OF_SKILL
 
@@ -97,12 +102,14 @@ class _Watch:
         self.peak_rss = 0
         self.budget_bytes = None
         self.pagein_ms: list[float] = []
-        self._frames = 0
+        self.awake: list[tuple[list[str], dict]] = []   # per frame seen: (awake, {}) as the
+        self._frames = 0                                # offline tools take frames
 
     def start(self, daemon) -> None:
         self.source = daemon.parts["source"]
         self.names = daemon.parts["vision"].names
-        self.budget_bytes = daemon.parts["pager"].budget_bytes
+        self.pager = daemon.parts["pager"]
+        self.budget_bytes = self.pager.budget_bytes
         daemon.parts["pager"].on_residency.append(self._residency)
         self.peak_rss = rss_bytes()
 
@@ -111,6 +118,7 @@ class _Watch:
             self.pagein_ms.append(change.pagein_ms)
 
     def seen(self, seen) -> None:
+        self.awake.append((list(seen.awake), {}))
         truth = self.source.truth(seen.capture.frame_id)
         if truth is not None:
             self.last_truth = truth
@@ -125,6 +133,15 @@ class _Watch:
         self._frames += 1
         if self._frames % RSS_EVERY_FRAMES == 0:
             self.peak_rss = max(self.peak_rss, rss_bytes())
+
+    def recall_bound(self, pager_metrics: dict) -> float | None:
+        """1 - unavoidable misses / would-be misses (module docstring); None if there were none."""
+        would_be = pager_metrics["prefetches_used"] + pager_metrics["misses"]
+        if not would_be:
+            return None
+        floor = unavoidable_misses(self.awake, self.pager.footprints, self.budget_bytes,
+                                   pinned=self.pager.pinned)
+        return max(0.0, 1.0 - floor / would_be)
 
 
 def _pct(values, q):
@@ -163,6 +180,7 @@ def run_mode(mode: Mode, box_path, *, course=COURSE, seed=SEED, fps=FPS,
         "pagein_ms_p99": _pct(watch.pagein_ms, 99),
         "prefetch_recall": pager.get("prefetch_recall"),
         "prefetch_precision": pager.get("prefetch_precision"),
+        "prefetch_recall_bound": watch.recall_bound(pager),
         "ended_by": s["ended_by"],
         "seconds": s["seconds"],
         "zone_reached": watch.furthest_zone,       # the furthest, not where the run ended
@@ -222,8 +240,9 @@ def format_table(r: dict) -> str:
     lines = [f"spikebox bench e2e: course {r['course']} seed {r['seed']}, {r['fps_asked']:g} fps "
              f"asked, up to {r['seconds_max']:g} s a mode, box {r['box']}", ""]
     lines.append(f"{'':22}" + "".join(f"{m:>16}" for m in modes))
-    for key in KEYS:
-        fmt = "{:.3f}" if key in ("routing_accuracy", "prefetch_recall", "prefetch_precision") \
+    for key in KEYS + ("prefetch_recall_bound",):
+        fmt = "{:.3f}" if key in ("routing_accuracy", "prefetch_recall", "prefetch_precision",
+                                  "prefetch_recall_bound") \
             else "{:.0f}" if key in ("frames", "stalled_frames", "collisions") else "{:.1f}"
         lines.append(f"{key:22}" + "".join(f"{_f(r[m][key], fmt):>16}" for m in modes))
     lines.append(f"{'ended by':22}" + "".join(f"{r[m]['ended_by'][:15]:>16}" for m in modes))
