@@ -1,7 +1,7 @@
 """`spikebox bench e2e` on short runs: the keys the issue names, per mode, with sane values."""
 import pytest
 
-from spikebox.runtime.bench.e2e import KEYS, MODES, run_e2e_bench
+from spikebox.runtime.bench.e2e import KEYS, MODES, recall_bound, run_e2e_bench
 
 
 @pytest.mark.timeout(120)
@@ -22,3 +22,18 @@ def test_e2e_modes_report_every_key_and_the_resident_mode_never_pages():
         assert r["activator_cold"]["prefetch_recall"] <= bound <= 1.0
     assert r["resident"]["budget_mb"] > r["activator_cold"]["budget_mb"]
     assert set(MODES) == {"resident", "lru", "activator", "activator_cold"}
+
+
+def test_the_recall_bound_counts_the_misses_no_prefetcher_avoids_against_the_would_be_misses():
+    """Room for one of a and b beside the pinned p: a on the first frame (nothing warned of
+    it), b beside a, and a again beside b all miss whatever the policy; b running on alone
+    does not. Three unavoidable misses of six would-be misses: at most half recalled."""
+    sizes, budget = {"a": 3, "b": 3, "p": 1}, 4
+    frames = [(["p", "a"], {}), (["p", "a", "b"], {}), (["p", "b"], {}), (["p", "b"], {}),
+              (["p", "a"], {})]
+    assert recall_bound(frames, sizes, budget, {"p"},
+                        {"prefetches_used": 2, "misses": 4}) == pytest.approx(0.5)
+    assert recall_bound(frames, sizes, budget, {"p"},
+                        {"prefetches_used": 0, "misses": 0}) is None     # nothing to recall
+    assert recall_bound(frames, sizes, 10, {"p"},                      # all fit: only the first
+                        {"prefetches_used": 3, "misses": 1}) == pytest.approx(0.75)

@@ -106,7 +106,7 @@ def test_the_pager_is_told_the_awake_experts_as_in_use_held_through_a_flicker(de
     experts loop will ask it for: the awake experts, an expert held after its units went
     quiet among them, not this frame's spikes; the always-awake (pinned) ones left out.
     Told only this frame's spikes, the pager evicted a held expert for a prefetch and paged
-    it straight back in (a demo run: 2 page-ins and a miss, ten times in 150 s)."""
+    it straight back in (a 150 s demo run: 23 times, each 2 page-ins and a miss)."""
     network, encoder = demo.load_activator()
     source = SimSource(seed=0, realtime=False, serial=False, fps=20.0)
     source.open()

@@ -135,13 +135,19 @@ class _Watch:
             self.peak_rss = max(self.peak_rss, rss_bytes())
 
     def recall_bound(self, pager_metrics: dict) -> float | None:
-        """1 - unavoidable misses / would-be misses (module docstring); None if there were none."""
-        would_be = pager_metrics["prefetches_used"] + pager_metrics["misses"]
-        if not would_be:
-            return None
-        floor = unavoidable_misses(self.awake, self.pager.footprints, self.budget_bytes,
-                                   pinned=self.pager.pinned)
-        return max(0.0, 1.0 - floor / would_be)
+        return recall_bound(self.awake, self.pager.footprints, self.budget_bytes,
+                            self.pager.pinned, pager_metrics)
+
+
+def recall_bound(frames, footprints: dict[str, int], budget_bytes: int, pinned,
+                 pager_metrics: dict) -> float | None:
+    """1 - the misses no prefetcher avoids on `frames` / the would-be misses the pager counted
+    (prefetches used + misses); None if it counted none (module docstring)."""
+    would_be = pager_metrics["prefetches_used"] + pager_metrics["misses"]
+    if not would_be:
+        return None
+    floor = unavoidable_misses(frames, footprints, budget_bytes, pinned=pinned)
+    return max(0.0, 1.0 - floor / would_be)
 
 
 def _pct(values, q):
