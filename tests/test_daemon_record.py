@@ -274,3 +274,27 @@ def test_the_pager_tells_who_came_in_why_and_who_left(demo):
     assert said == [(second, True, "demand", None), (second, False, "evicted", big),
                     (big, True, "demand", None)]
     assert all(a.t_s <= b.t_s for a, b in zip(changes, changes[1:]))
+
+
+def test_a_recording_replays_through_the_pager_offline_by_either_rule(run):
+    """tools/pager_replay.py: the recording's frames through a real Pager again, told what is
+    in use by the daemon's rule (the awake experts) or the one before (this frame's spikes):
+    every recorded frame replayed, and no recall above the bound no prefetcher passes."""
+    import subprocess
+    import sys
+    tool = Path(__file__).resolve().parent.parent / "tools" / "pager_replay.py"
+    folder = run["folder"] / "full"
+    frames = len(record.read_recording(folder).frames)
+    for told in ("awake", "fired"):
+        done = subprocess.run([sys.executable, str(tool), str(folder), "--told", told, "--json"],
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        out = json.loads(done.stdout)
+        assert out["frames"] == frames and out["told"] == told
+        replayed = out["replayed"]
+        assert replayed["requests"] > 0
+        if out["prefetch_recall_bound"] is not None:
+            assert replayed["prefetch_recall"] <= out["prefetch_recall_bound"] <= 1.0
+    bad = subprocess.run([sys.executable, str(tool), str(folder), "--set",
+                          "prefetch_confidence=2"], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "pager.prefetch_confidence" in bad.stderr

@@ -75,6 +75,11 @@ class Latest:
             return None, version
 
 
+def told_in_use(awake, always_awake) -> list[str]:
+    """What the pager is told is in use on a frame: the awake experts, but the always-awake."""
+    return [n for n in awake if n not in always_awake]
+
+
 class AwakeHold:
     """Which experts are awake for a frame: fired on it or within `hold_s` before it (by the
     captures' times), and the always-awake, less those asleep. Pure given its inputs: the
@@ -166,7 +171,7 @@ class VisionLoop:
             # nothing about what comes next. An expert asleep is neither needed nor about to
             # be: the pager may evict it. One whose sleep is over, and whose units fire, is
             # loaded in the background.
-            self.pager.observe([n for n in awake if n not in self.always_awake],
+            self.pager.observe(told_in_use(awake, self.always_awake),
                                {n: 0.0 if n in asleep and n not in waking else w
                                 for n, w in result.warmth.items()}, wanted=waking)
         seen = Seen(capture, result.expert_spikes.copy(), result.expert_warmth.copy(),
