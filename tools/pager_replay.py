@@ -10,11 +10,12 @@ with the run's own config, budget and pinned experts, and the box's footprints a
 daemon's loops feed it (runtime/daemon/vision.py, experts_loop.py): `observe` with what the
 vision loop tells it is in use (`--told awake`, the daemon's rule; `--told fired`, the rule
 before session 17: this frame's spikes only), the sleepers that wake on the frame as `wanted`,
-then a `use` of each awake expert the budget holds beside the others, by priority. Loads are
-tokens, and prefetches complete within their frame (prefetch "inline"), so a replay is exact and
-repeatable; the live run's background thread and turn-taking differ a little (the live figures
-are printed beside). A sleeper's waking is read from the recording: it fired while asleep and
-was awake on the next frame.
+then a `use` of each awake expert whose turn it is (experts_loop.take_turns, the daemon's
+rule: those that fit by priority, the rest in turn, one page-in a frame while taking turns).
+Loads are tokens, and prefetches complete within their frame (prefetch "inline"), so a
+replay is exact and repeatable; the live run's background thread differs a little (the live
+figures are printed beside). A sleeper's waking is read from the recording: it fired while
+asleep and was awake on the next frame.
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from spikebox.runtime.bench.e2e import recall_bound
 from spikebox.runtime.box import Box, BoxError
 from spikebox.runtime.config_fields import ConfigError
 from spikebox.runtime.daemon import RunConfig
+from spikebox.runtime.daemon.experts_loop import take_turns
 from spikebox.runtime.daemon.record import RecordError, read_recording
 from spikebox.runtime.daemon.vision import told_in_use
 from spikebox.runtime.experts.box_loader import BoxLoader
@@ -55,7 +57,7 @@ def replay(folder, told: str = "awake", options: dict | None = None, box_path=No
                                       prefetch="inline", trim_after_evict=False),
                   _TokenLoader(footprints, shells), footprints, shell_footprints=shells)
     priority = {n: e.priority for n, e in box.experts.items()}
-    room = budget - sum(footprints[n] for n in pinned)
+    last_ran: dict[str, int] = {}
     frames = recording.frames
     for k, f in enumerate(frames):
         asleep = set(f.asleep)
@@ -66,15 +68,19 @@ def replay(folder, told: str = "awake", options: dict | None = None, box_path=No
         in_use = (told_in_use(f.awake, always) if told == "awake"
                   else [n for n in f.fired if n not in asleep])
         pager.observe(in_use, warmth, wanted=waking)
-        used = 0
-        for name in sorted((n for n in f.awake if n not in pinned), key=lambda n: -priority[n]):
-            if used + footprints[name] <= room:
-                used += footprints[name]
-                try:
-                    with pager.use(name):
-                        pass
-                except ExpertRefused:
-                    pass
+        awake = sorted((n for n in f.awake if n in footprints), key=lambda n: (-priority[n], n))
+        chosen, all_fit = take_turns(awake, footprints, pager.pinned, budget, last_ran, k)
+        resident, asked = pager.resident(), False
+        for name in sorted(chosen, key=lambda n: n not in resident):
+            if name not in resident:
+                if asked and not all_fit:       # taking turns: one page-in a frame
+                    continue
+                asked = True
+            try:
+                with pager.use(name):
+                    last_ran[name] = k
+            except ExpertRefused:
+                pass
     replayed = pager.metrics()
     replayed["pageins"] = replayed["pageins"] - len(pinned)
     awake = [(list(f.awake), {}) for f in frames]
@@ -96,7 +102,8 @@ def _value(text: str):
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("recording", help="a recording folder (spikebox run --report DIR: DIR/recording)")
+    p.add_argument("recording",
+                   help="a recording folder (spikebox run --report DIR: DIR/recording)")
     p.add_argument("--told", choices=("awake", "fired"), default="awake",
                    help="what the pager is told is in use (default awake: the daemon's rule)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -122,9 +129,11 @@ def main(argv=None) -> int:
           f"options {out['options'] or 'the run config'}")
     for k in KEYS:
         live = out["live"].get(k)
-        print(f"  {k:20} {out['replayed'][k]:>10.3f}   live {'-' if live is None else f'{live:.3f}'}"
-              if isinstance(out["replayed"][k], float) else
-              f"  {k:20} {out['replayed'][k]:>10}   live {'-' if live is None else live}")
+        value = out["replayed"][k]
+        if isinstance(value, float):
+            print(f"  {k:20} {value:>10.3f}   live {'-' if live is None else f'{live:.3f}'}")
+        else:
+            print(f"  {k:20} {value:>10}   live {'-' if live is None else live}")
     bound = out["prefetch_recall_bound"]
     print(f"  prefetch_recall_bound {'-' if bound is None else f'{bound:.3f}'}")
     return 0

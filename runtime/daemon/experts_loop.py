@@ -82,6 +82,31 @@ def frame_fed(entry) -> bool:
     return len(shape) == 4 and 3 in (shape[1], shape[3])
 
 
+def take_turns(awake: list[str], sizes: dict[str, int], pinned, budget_bytes: int,
+               last_ran: dict[str, int], frame: int) -> tuple[list[str], bool]:
+    """Which of the `awake` experts (highest priority first) run on the loop's `frame`-th
+    frame. All of them if they fit the budget together; else the highest-priority ones that
+    fit, and of the rest the one that ran longest ago (`last_ran`: name -> frame), if that
+    was ROTATE_FRAMES frames ago or more: a few page-ins a second instead of experts evicting
+    one another on every frame. Pinned experts are resident whatever runs: they always run,
+    and the others share what the budget has beside them. Also says whether they all fit.
+    The experts loop's rule, and tools/pager_replay.py's (one rule, never a second copy)."""
+    room = budget_bytes - sum(sizes.get(n, 0) for n in pinned)
+    if sum(sizes.get(n, 0) for n in awake if n not in pinned) <= room:
+        return list(awake), True
+    chosen, used = [n for n in awake if n in pinned], 0
+    for name in awake:
+        if name not in pinned and used + sizes.get(name, 0) <= room:
+            chosen.append(name)
+            used += sizes.get(name, 0)
+    rest = [n for n in awake if n not in chosen]
+    if rest:
+        due = min(rest, key=lambda n: last_ran.get(n, -1))
+        if frame - last_ran.get(due, -ROTATE_FRAMES) >= ROTATE_FRAMES:
+            chosen.append(due)
+    return [n for n in awake if n in chosen], False
+
+
 class ExpertsLoop:
     def __init__(self, experts: dict, pager, seen: Latest, results: Results,
                  stage_clock: StageClock, *, max_frame_age_ms: float, verdicts=None,
@@ -110,28 +135,11 @@ class ExpertsLoop:
         return sorted(known, key=lambda n: (-self.experts[n].priority, n))
 
     def _this_frame(self, awake: list[str]) -> tuple[list[str], bool]:
-        """Which awake experts run on this frame. All of them if they fit the budget together;
-        else the highest-priority ones that fit, and of the rest the one that ran longest ago,
-        if that was ROTATE_FRAMES frames ago or more: a few page-ins a second instead of
-        experts evicting one another on every frame. Pinned experts are resident whatever
-        runs: they always run, and the others share what the budget has beside them.
-        Also says whether they all fit."""
-        sizes, pinned = self.pager.footprints, self.pager.pinned
-        budget = self.pager.budget_bytes - sum(sizes.get(n, 0) for n in pinned)
-        if sum(sizes.get(n, 0) for n in awake if n not in pinned) <= budget:
-            return awake, True
-        chosen, used = [n for n in awake if n in pinned], 0
-        for name in awake:
-            if name not in pinned and used + sizes.get(name, 0) <= budget:
-                chosen.append(name)
-                used += sizes.get(name, 0)
-        rest = [n for n in awake if n not in chosen]
-        if rest:
-            self.rotated_frames += 1
-            due = min(rest, key=lambda n: self._last_ran.get(n, -1))
-            if self.frames - self._last_ran.get(due, -ROTATE_FRAMES) >= ROTATE_FRAMES:
-                chosen.append(due)
-        return [n for n in awake if n in chosen], False
+        """Which awake experts run on this frame, and whether they all fit (take_turns)."""
+        chosen, all_fit = take_turns(awake, self.pager.footprints, self.pager.pinned,
+                                     self.pager.budget_bytes, self._last_ran, self.frames)
+        self.rotated_frames += not all_fit
+        return chosen, all_fit
 
     def cycle(self, timeout_s: float = 0.1) -> int:
         """Run the awake experts on the next new Seen; the number of experts run."""
