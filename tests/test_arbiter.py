@@ -1043,3 +1043,25 @@ def test_a_steer_expert_with_a_visible_column_is_silent_when_it_sees_nothing():
     assert (d.expert, d.reason) == ("exit_find", "seek")
     d = arb.decide(0.2, {"line_follow": result(0.4, 0.0, t_s=0.2)}, {"line_follow"})
     assert (d.expert, d.reason) == (None, "idle")
+
+
+def test_a_blocked_steer_keeps_its_side_while_the_way_reads_about_its_stop_distance():
+    """Seen in the trials (seed 2010): facing a notch, the clear way read 0.15-0.26 m about the
+    0.2 m stop and the steering flipped sign near 0; each new stop picked its side anew and
+    the robot swung back and forth on one spot for 13 s. The side is kept until the way reads
+    SIDE_KEPT_M beyond the stop distance."""
+    from spikebox.runtime.arbiter.behaviours import SIDE_KEPT_M
+    arb = arbiter(demo_experts())
+    awake = {"obstacle_avoid"}
+    sides = []
+    for k, (steering, clear) in enumerate(((-0.02, 0.15), (0.03, 0.25), (0.02, 0.16),
+                                           (-0.01, 0.26), (0.04, 0.15))):
+        d = arb.decide(k * 0.1, {"obstacle_avoid": result(steering, clear, t_s=k * 0.1)}, awake)
+        if d.safety_stop:
+            sides.append(d.right_mm_s > d.left_mm_s)
+    assert sides == [False, False, False]                      # right, as first chosen
+    t = 1.0
+    arb.decide(t, {"obstacle_avoid": result(0.0, 0.2 + SIDE_KEPT_M + 0.05, t_s=t)}, awake)
+    d = arb.decide(t + 0.1, {"obstacle_avoid": result(0.05, 0.1, t_s=t + 0.1)}, awake)
+    assert d.right_mm_s > d.left_mm_s                          # clear enough: chosen anew
+
