@@ -1065,3 +1065,28 @@ def test_a_blocked_steer_keeps_its_side_while_the_way_reads_about_its_stop_dista
     d = arb.decide(t + 0.1, {"obstacle_avoid": result(0.05, 0.1, t_s=t + 0.1)}, awake)
     assert d.right_mm_s > d.left_mm_s                          # clear enough: chosen anew
 
+
+def test_a_door_finders_seek_goes_round_what_the_range_sensor_read_blocked_on_its_way():
+    """The way-on finder sees the exit 1.5 m straight ahead, a box between (read by the range
+    sensor on a look round): its seek steers round the box, not at it; with nothing read in
+    the way it steers as it always did."""
+    exit_find = dict(drive={"seek": {**EXIT["seek"], "no_return_deg": 60}})
+    box = lambda h: 500.0 if abs(math.remainder(h, 2 * math.pi)) < 0.35 else 0xFFFF
+    straight = None
+    for blocked in (False, True):
+        arb = arbiter(experts(exit_find=exit_find))
+        t = 0.0
+        for k in range(72):                          # a look round from (0, 0)
+            h = math.radians(5 * k)
+            arb.decide(t, {}, set(), pose=facing(h), range_mm=box(h) if blocked else 0xFFFF)
+            t += 0.02
+        d = arb.decide(t, {"exit_find": result(3.0, 0.0, 1.5, t_s=t)}, {"exit_find"},
+                       pose=facing(0.0), range_mm=box(0.0) if blocked else 0xFFFF)
+        assert (d.expert, d.reason) == ("exit_find", "seek")
+        if not blocked:
+            straight = d
+            assert arb.counts.routed_round == 0
+        else:
+            assert arb.counts.routed_round == 1
+            assert abs(d.right_mm_s - d.left_mm_s) > abs(straight.right_mm_s
+                                                         - straight.left_mm_s) + 10.0

@@ -17,7 +17,9 @@ its manifest declares, or not finite is silent this cycle and counted
 The choice:
 1. a safety stop (a classes stop, a steer's clear way below its stop distance,
    a seek holding or squaring up on arrival) beats every drive;
-2. then the highest priority drives, ties to the first name;
+2. then the highest priority drives, ties to the first name; a door finder's seek (a seek
+   with no_return_deg) is steered round what the range sensor read blocked on its straight
+   way (ways.py, places.py);
 3. an awake expert that is silent for a fault, and that could have outranked
    the winner (it may bid a safety stop, or its priority is higher), stops the
    robot: it might have said stop, and a safe command beats a guess;
@@ -27,6 +29,8 @@ The choice:
    toward a target it sought, or the way the last safety turn in place went,
    never back toward what it turned from), then drive toward the most room the
    range sensor read, and look round again, until some expert sees what it is for;
+   or, with the way on seen and something read blocked on the straight way to it, drive
+   round that (ways.route);
    a look round under way (a turn in place) is not cut short by an avoider's steer
    (a steer with yield_beyond_m: it keeps forward motion off what is near), only by
    its safety stop or by another expert's bid;
@@ -51,6 +55,7 @@ from .kinematics import wrap_angle
 from .seek import SeekRule
 from .odometry import Pose
 from .search import Search
+from .ways import Ways
 
 if TYPE_CHECKING:                        # the config imports this module's IDLE_MODES
     from ..daemon.config import ArbiterConfig
@@ -60,9 +65,7 @@ IDLE_STOP, IDLE_CRUISE, IDLE_SEARCH = "stop", "cruise", "search"   # ArbiterConf
 IDLE_MODES = (IDLE_STOP, IDLE_CRUISE, IDLE_SEARCH)
 IDLE = "idle"                                      # Decision.reason with nobody to drive
 BLIND = "blind"                                    # Decision.reason with no fresh frame
-WAY_BACK_MIN_MM = 300.0    # a passed door nearer than this: which way is back is not known
 BACK_THROUGH_MM = 1500.0   # a target this far along a passed door from it: not through it
-WAY_ON_S = 20.0           # the way on seen this lately still says which way it lies (way_on)
 # Why an awake expert is silent this cycle: Decision.reason when that stops the robot.
 MISSING, STALE, BAD_OUTPUT, NONFINITE = "missing", "stale", "bad_output", "nonfinite"
 FAULTS = (MISSING, STALE, BAD_OUTPUT, NONFINITE)
@@ -136,6 +139,8 @@ class ArbiterCounts:
     steers_facing_back: int = 0        # cycles steer bids were not taken, facing a way back
     targets_back_through: Counter = field(default_factory=Counter)   # seek expert -> cycles
     #                                  its target lay back through a door passed: not taken
+    routed_round: int = 0              # cycles the way on was gone round a place read blocked
+    #                                  on the straight way (places.py), seeking or searching
     seeks: dict = field(default_factory=dict)   # seek expert -> its SeekRule.counts: targets
     #            it gave up (got no nearer), cycles a seen target was ignored as one passed or
     #            as one given up (seek.py)
@@ -162,6 +167,9 @@ class Arbiter:
         self._experts: dict[str, tuple[ExpertEntry, Rule]] = {
             name: (entry, make_rule(entry.drive, wheels))
             for name, entry in sorted(experts.items()) if entry.drive is not None}
+        self.ways = Ways({name: rule for name, (_, rule) in self._experts.items()   # doors
+                          if isinstance(rule, SeekRule)
+                          and rule.contract.no_return_deg is not None})
 
     @property
     def drivers(self) -> list[str]:
@@ -194,6 +202,7 @@ class Arbiter:
                 bids.append((-entry.priority, name, bid))
             elif fault:
                 silent[name] = fault
+        self.ways.see(now_s, pose, range_mm)
         decision = (Decision(0.0, 0.0, None, BLIND, True, None, silent) if blind
                     else self._clipped(self._choose(bids, silent, now_s, pose, range_mm)))
         if decision.reason == SEEKING:
@@ -236,7 +245,7 @@ class Arbiter:
         if safety:
             return _decision(min(safety, key=lambda b: b[:2]), silent)
         if pose is not None and any(self._experts[name][0].drive.name == STEER
-                                    for _, name, _ in bids) and self._facing_back(pose):
+                                    for _, name, _ in bids) and self.ways.facing_back(pose):
             # A steer (line follower, avoider) keeps no memory of where the robot came from:
             # facing a way back, it does not drive (seen in the demo: turned round in the sign
             # zone, the line follower saw the line zone's line through the door it came by,
@@ -263,14 +272,16 @@ class Arbiter:
             if winner is None or rule.can_stop or (-entry.priority, name) < winner[:2]:
                 return Decision(0.0, 0.0, None, fault, True, None, silent)
         if winner is not None:
-            return _decision(winner, silent)
+            return self._round(_decision(winner, silent), now_s, pose)
         if self.config.idle == IDLE_CRUISE:
             speed = self.config.idle_speed_mm_s
             return Decision(speed, speed, None, IDLE, False, None, silent)
         if self.config.idle == IDLE_SEARCH:
             heading = None if pose is None else pose.heading_rad
             return Decision(*self._search.step(now_s, self._search_side, heading, range_mm,
-                                               self.ways_back(pose), self.way_on(now_s)),
+                                               self.ways_back(pose), self.way_on(now_s),
+                                               self._routed(now_s, pose,
+                                                            self.ways.way_on_goal())),
                             None, IDLE, False, None, silent)
         return Decision(0.0, 0.0, None, IDLE, False, None, silent)
 
@@ -305,46 +316,35 @@ class Arbiter:
                 return True
         return False
 
-    def _facing_back(self, pose: Pose) -> bool:
-        """True with the robot's heading within a way back (ways_back)."""
-        return any(abs(wrap_angle(pose.heading_rad - heading)) <= half
-                   for heading, half in self.ways_back(pose))
-
     def passed(self) -> dict[str, tuple]:
-        """Per seek expert with no_return_deg, the targets it remembers passed (seek.Passed:
-        where the robot passed each from and where it is, odometry mm), oldest first."""
-        return {name: rule.passed for name, (_, rule) in self._experts.items()
-                if isinstance(rule, SeekRule) and rule.contract.no_return_deg is not None}
+        """Per door finder (a seek with no_return_deg), the targets it passed (ways.py)."""
+        return self.ways.passed()
 
     def ways_back(self, pose: Pose | None) -> tuple[tuple[float, float], ...]:
-        """(heading rad, half-width rad) from `pose` toward where the robot was when it passed
-        each target a seek with no_return_deg passed (a door it went through), if at least
-        WAY_BACK_MIN_MM away: the ways the robot came, which the idle search and the stuck
-        guard do not head back along while another way has room. Empty without a pose."""
-        if pose is None:
-            return ()
-        ways = []
-        for name, passed in self.passed().items():
-            half = math.radians(self._experts[name][1].contract.no_return_deg)
-            for p in passed:
-                bearing, distance_mm = pose.toward(p.start)
-                if distance_mm >= WAY_BACK_MIN_MM:
-                    ways.append((float(wrap_angle(pose.heading_rad + bearing)), half))
-        return tuple(ways)
+        """(heading rad, half-width rad) toward each door passed (ways.py)."""
+        return self.ways.ways_back(pose)
 
     def way_on(self, now_s: float) -> float | None:
-        """The heading (rad, odometry) along which a seek with no_return_deg last saw a target
-        it has not passed, within WAY_ON_S: which way the way on lies, whatever its distance
-        read (the way-on finder reads doors short among obstacles). None: none seen lately."""
-        last = None
-        for _, rule in self._experts.values():
-            if isinstance(rule, SeekRule) and rule.contract.no_return_deg is not None:
-                for seen_s, robot_at, point in rule.ahead:
-                    if now_s - seen_s <= WAY_ON_S and (last is None or seen_s > last[0]) \
-                            and point != robot_at:
-                        last = (seen_s, math.atan2(point[1] - robot_at[1],
-                                                   point[0] - robot_at[0]))
-        return None if last is None else last[1]
+        """The heading (rad, odometry) the way on was last seen along (ways.py)."""
+        return self.ways.way_on(now_s)
+
+    def _round(self, d: Decision, now_s: float, pose: Pose | None) -> Decision:
+        """A door finder's seek or coast `d`, steered round what was read blocked on its way."""
+        rule = self._experts[d.expert][1] if d.expert is not None else None
+        if (d.reason not in (SEEKING, COASTING) or not isinstance(rule, SeekRule)
+                or rule.contract.no_return_deg is None or pose is None or rule.target is None):
+            return d
+        heading = self._routed(now_s, pose, self.ways.door_goal(pose, rule.target))
+        if heading is None:
+            return d
+        steering = self._wheels.steering_to(wrap_angle(heading - pose.heading_rad))
+        return Decision(*self._wheels.steer(steering, rule.contract.speed), d.expert, d.reason,
+                        d.safety_stop, d.frame_id, d.silent)
+
+    def _routed(self, now_s: float, pose: Pose | None, goal) -> float | None:
+        heading = self.ways.route(now_s, pose, goal)
+        self.counts.routed_round += heading is not None
+        return heading
 
     def _clipped(self, d: Decision) -> Decision:
         """Both wheels scaled by one factor so the faster is within ±max_wheel_mm_s: the

@@ -18,6 +18,8 @@ gyro) and how far it could drive straight on (telemetry range_mm):
 3. GO: drive straight on at idle_speed_mm_s, until the range falls to GO_UNTIL_MM, or for
    as long as half the room seen allows (at most GO_MAX_S); then LOOK again.
 
+With a `route` (the heading round what the range sensor read blocked on the straight way to
+the way on: ways.py, places.py) it turns to that heading and drives, instead of all three.
 Without a heading or a range this cycle it turns in place, as before. Taken over by an
 expert for more than RESUME_S, it starts again with LOOK: the robot has moved. The range
 and stall guards still act on what it asks for.
@@ -32,6 +34,7 @@ from .kinematics import wrap_angle
 
 SEARCH_TURN = 0.5          # turns in place at this share of a full turn rate
 LOOK, FACE, GO = "look", "face", "go"
+ROUTE_TURN, ROUTE = "route_turn", "route"   # turning to a route's heading; driving along it
 ROOM_WINDOW_RAD = math.radians(15)
 FACED_RAD = math.radians(8)
 GO_UNTIL_MM = 450.0
@@ -39,6 +42,8 @@ GO_MAX_S = 6.0
 GO_ROOM_MM = 2 * GO_UNTIL_MM + 300.0   # room enough to drive a little way (the search's GO)
 RESUME_S = 1.0
 TOWARD_RAD = math.radians(90)
+ROUTE_FACED_RAD = math.radians(20)   # a route's heading this near: drive on (it is steered
+#                                      again each cycle)
 
 
 class Search:
@@ -53,16 +58,25 @@ class Search:
         self._last_s: float | None = None
 
     def step(self, now_s: float, side: float, heading_rad: float | None,
-             range_mm: float | None, ways_back=(), way_on: float | None = None
-             ) -> tuple[float, float]:
-        """ways_back: (heading rad, half-width rad) of the ways the robot came (decide.py)."""
+             range_mm: float | None, ways_back=(), way_on: float | None = None,
+             route: float | None = None) -> tuple[float, float]:
+        """ways_back: (heading rad, half-width rad) of the ways the robot came (decide.py);
+        route: the heading round what was read blocked toward the way on (places.py)."""
         resumed = self._last_s is None or now_s - self._last_s > RESUME_S
         self._last_s = now_s
         spin = self.wheels.turn_in_place(side * SEARCH_TURN)
         if heading_rad is None or range_mm is None:
             self._look()                           # blind to its own turn: turn, as before
             return spin
-        if resumed:
+        if route is not None:
+            # A way round to the way on is known: take it; a look round starts afresh after.
+            self._look()
+            off = wrap_angle(route - heading_rad)
+            self.phase = ROUTE_TURN if abs(off) > ROUTE_FACED_RAD else ROUTE
+            if self.phase == ROUTE_TURN:
+                return self.wheels.turn_in_place(math.copysign(SEARCH_TURN, off))
+            return (self.speed_mm_s, self.speed_mm_s)
+        if resumed or self.phase in (ROUTE, ROUTE_TURN):
             self._look()
         if self.phase == LOOK:
             if self._start is None:
@@ -90,7 +104,7 @@ class Search:
         """True while a look round (or the turn to face the way chosen) is under way: it ran
         within RESUME_S, so a step now goes on with it rather than starting again."""
         return (self._last_s is not None and now_s - self._last_s <= RESUME_S
-                and self.phase in (LOOK, FACE))
+                and self.phase in (LOOK, FACE, ROUTE_TURN, ROUTE))
 
     def _look(self) -> None:
         self.phase, self._start, self._seen, self._target = LOOK, None, [], None

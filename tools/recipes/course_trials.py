@@ -188,7 +188,8 @@ def trial(box_path: str, course: str, seed: int, seconds: float, per_frame: int,
                 "guards": {"stuck_escapes": stuck.escapes, "range_turns": near.turns,
                            "range_sidesteps": near.sidesteps,
                            "range_boxed_in": near.boxed_in, "stall_back_offs": stall.stalls},
-                "seeks": arbiter.counts.seeks, "slept": dict(verdicts.slept)}
+                "seeks": arbiter.counts.seeks, "routed_round": arbiter.counts.routed_round,
+                "slept": dict(verdicts.slept)}
     finally:
         activator.close()
         world.close()
