@@ -6,7 +6,8 @@
 
 Data path: experts → **arbiter** → firmware_bridge. How an expert's outputs
 drive is its manifest entry's drive contract (contract.py); the choice and its
-faults are decide.py's, each behaviour's memory behaviours.py's (a seek's, seek.py), and steering
+faults are decide.py's, each behaviour's memory behaviours.py's (a seek's, seek.py), the ways
+back and on ways.py's (what the range sensor read, by place, places.py), and steering
 → wheel speeds kinematics.py's (the sim's autopilot drives by it too).
 """
 from .contract import (ARRIVALS, BEHAVIOURS, CLASS_ACTIONS, ClassesDrive, DriveContract,
