@@ -31,7 +31,7 @@ The choice:
    range sensor read, and look round again, until some expert sees what it is for;
    or, with the way on seen and something read blocked on the straight way to it, drive
    round that (ways.route);
-   a look round under way (a turn in place) is not cut short by an avoider's steer
+   a look round under way (a turn in place), or a route, is not cut short by an avoider's steer
    (a steer with yield_beyond_m: it keeps forward motion off what is near), only by
    its safety stop or by another expert's bid;
 5. but blind (`awake` is None: no fresh frame, the camera lost or stalled) the
