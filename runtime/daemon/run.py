@@ -345,6 +345,7 @@ class Daemon:
             "page_ins": p["pager"].page_ins,
             "refused": dict(experts.refused),
             "slept": dict(p["verdicts"].slept),
+            "woken_into_full_budget": dict(p["verdicts"].forced),
             "motors_confirmed_zero": control.motors_confirmed_zero,
             "guards": control.guard_counts(),
             "stages": p["stages"].as_dict(),

@@ -16,6 +16,16 @@ it again: if they fire, the pager is asked to load it in the background, and it 
 resident (no stall), or after another `wake_wait_s` if the budget is taken by experts at
 work. A target that came into view meanwhile is seen after `sleep_s` to twice that.
 
+A wake into a budget taken by experts at work is paid by them: the sleeper is paged in on
+demand, evicts the one at work, and the two take turns (two page-ins a turn) until its own
+runs put it back to sleep. In the demo the dock's approach lost the ball finder's turns
+this way every 3.5 s, 46 of a run's 71 misses, while the ball finder's units kept firing
+on the same view. So such a wake is a probe: its first run decides (quiet: back to sleep),
+and each probe that finds nothing doubles the next wait, up to MAX_WAIT_DOUBLINGS times: a
+view that keeps waking an expert by mistake is asked again less often, and each asking
+costs the expert at work one turn. A run that finds something, or a wake with room to
+spare, starts it over.
+
 Why it matters: two experts awake that the RAM budget cannot hold together take turns, one
 page-in each turn (a stall, and a read of the store: 1.5 GB/s here, 10-50x slower on an SD
 card). In the demo the ball finder and the dock were awake together on a third of the
@@ -32,6 +42,8 @@ from collections import Counter
 from typing import Protocol
 
 from spikebox.runtime.arbiter.decide import drive_row
+
+MAX_WAIT_DOUBLINGS = 2   # wake_wait_s at most x4 (demo: 1.5 s asleep, then up to 6 s more)
 
 
 class Sleepers(Protocol):
@@ -52,33 +64,53 @@ class Verdicts:
         self._lock = threading.Lock()
         self._quiet: Counter = Counter()              # name -> quiet runs in a row
         self._until: dict[str, float] = {}            # name -> asleep until (monotonic s)
+        self._doublings: Counter = Counter()          # name -> its wake wait doubled so often
+        self._forced: set[str] = set()                # woken into a budget held by others
         self.slept: Counter = Counter()               # name -> times put to sleep
+        self.forced: Counter = Counter()              # name -> times so woken
 
     def ran(self, name: str, entry, outputs: dict, now_s: float) -> None:
         """One run of `name` (its manifest entry) gave `outputs` (output name -> array)."""
         if self.quiet_runs <= 0 or name in self.never or not quiet(entry, outputs):
             with self._lock:
                 self._quiet.pop(name, None)
+                self._doublings.pop(name, None)       # it found something: start over
+                self._forced.discard(name)
             return
         with self._lock:
             self._quiet[name] += 1
-            if self._quiet[name] >= self.quiet_runs:
+            # A forced wake is a probe of a view already judged: one quiet run decides, so the
+            # expert at work loses one turn to it, not one every ROTATE_FRAMES for three.
+            if self._quiet[name] >= (1 if name in self._forced else self.quiet_runs):
                 del self._quiet[name]
                 self._until[name] = now_s + self.sleep_s
                 self.slept[name] += 1
+                if name in self._forced:              # a wake others paid for found nothing
+                    self._forced.discard(name)
+                    self._doublings[name] = min(self._doublings[name] + 1, MAX_WAIT_DOUBLINGS)
+
+    def wake_wait(self, name: str) -> float:
+        """How long `name`, its sleep over, may wait to be resident before it wakes anyway."""
+        return self.wake_wait_s * 2 ** self._doublings[name]
 
     def asleep(self, now_s: float, resident=None) -> frozenset[str]:
         """The experts put to sleep and not yet woken at `now_s`. With `resident` (a callable:
         the names the pager holds; asked only when a sleep is over), one whose sleep is over
         wakes once it is resident (waking(): the pager loads it in the background, so its
-        first run does not wait for a page-in), or `wake_wait_s` after its time (the budget
-        holds others that are at work)."""
+        first run does not wait for a page-in), or wake_wait(name) after its time (the budget
+        holds others that are at work: a forced wake, module docstring)."""
         with self._lock:
             over = [(n, until) for n, until in self._until.items() if now_s >= until]
             held = resident() if over and resident is not None else None
             for name, until in over:
-                if held is None or name in held or now_s >= until + self.wake_wait_s:
+                if held is None or name in held:
                     del self._until[name]
+                    self._forced.discard(name)
+                    self._doublings.pop(name, None)   # room to spare: start over
+                elif now_s >= until + self.wake_wait(name):
+                    del self._until[name]
+                    self._forced.add(name)
+                    self.forced[name] += 1
             return frozenset(self._until)
 
     def waking(self, now_s: float) -> list[str]:
