@@ -64,6 +64,7 @@ class Background:
             name, victims = chosen
             sessions = p._evict(victims, name)
             shell = p._ledger.reserve(name, prefetch=prefetch)
+            p._lock.notify_all()                    # a load has begun: whoever waits on one
         p._release_sessions(sessions, evicted=bool(victims))
         p._load(name, prefetch=prefetch, shell=shell)
         return True
