@@ -293,6 +293,7 @@ def test_a_recording_replays_through_the_pager_offline_by_either_rule(run):
         assert out["frames"] == frames and out["told"] == told
         replayed = out["replayed"]
         assert replayed["requests"] > 0
+        assert sum(out["misses_by_kind"].values()) == replayed["misses"]   # each told once
         if out["prefetch_recall_bound"] is not None:
             assert replayed["prefetch_recall"] <= out["prefetch_recall_bound"] <= 1.0
     bad = subprocess.run([sys.executable, str(tool), str(folder), "--set",

@@ -16,6 +16,10 @@ Loads are tokens, and prefetches complete within their frame (prefetch "inline")
 replay is exact and repeatable; the live run's background thread differs a little (the live
 figures are printed beside). A sleeper's waking is read from the recording: it fired while
 asleep and was awake on the next frame.
+
+Each replayed miss is also told by what the expert was on the frame before (`misses_by_kind`):
+`started` (not awake: a start, warned of or not), `woken` (asleep: its sleep ran out while its
+units fired) or `turns` (awake: another awake expert held its room, the two taking turns).
 """
 from __future__ import annotations
 
@@ -23,6 +27,7 @@ import argparse
 import dataclasses
 import json
 import sys
+from collections import Counter
 from pathlib import Path
 
 from spikebox.runtime.bench.e2e import recall_bound
@@ -59,6 +64,7 @@ def replay(folder, told: str = "awake", options: dict | None = None, box_path=No
     priority = {n: e.priority for n, e in box.experts.items()}
     last_ran: dict[str, int] = {}
     frames = recording.frames
+    kinds: Counter = Counter()
     for k, f in enumerate(frames):
         asleep = set(f.asleep)
         after = set(frames[k + 1].asleep) if k + 1 < len(frames) else asleep
@@ -80,7 +86,11 @@ def replay(folder, told: str = "awake", options: dict | None = None, box_path=No
                 with pager.use(name):
                     last_ran[name] = k
             except ExpertRefused:
-                pass
+                continue
+            if name not in resident:
+                before = frames[k - 1] if k else None
+                kinds["woken" if before and name in before.asleep else
+                      "turns" if before and name in before.awake else "started"] += 1
     replayed = pager.metrics()
     replayed["pageins"] = replayed["pageins"] - len(pinned)
     awake = [(list(f.awake), {}) for f in frames]
@@ -89,6 +99,7 @@ def replay(folder, told: str = "awake", options: dict | None = None, box_path=No
             "options": options or {}, "budget_bytes": budget,
             "replayed": {k: replayed[k] for k in KEYS},
             "live": {k: live.get(k) for k in KEYS if k != "pageins"},
+            "misses_by_kind": {k: kinds[k] for k in ("started", "woken", "turns")},
             "prefetch_recall_bound": recall_bound(awake, footprints, budget, pinned, replayed)}
 
 
@@ -134,6 +145,7 @@ def main(argv=None) -> int:
             print(f"  {k:20} {value:>10.3f}   live {'-' if live is None else f'{live:.3f}'}")
         else:
             print(f"  {k:20} {value:>10}   live {'-' if live is None else live}")
+    print("  misses by kind       " + ", ".join(f"{k} {v}" for k, v in out["misses_by_kind"].items()))
     bound = out["prefetch_recall_bound"]
     print(f"  prefetch_recall_bound {'-' if bound is None else f'{bound:.3f}'}")
     return 0
