@@ -18,9 +18,9 @@ work. A target that came into view meanwhile is seen after `sleep_s` to twice th
 
 A wake into a budget taken by experts at work is paid by them: the sleeper is paged in on
 demand, evicts the one at work, and the two take turns (two page-ins a turn) until its own
-runs put it back to sleep. In the demo the dock's approach lost the ball finder's turns
-this way every 3.5 s, 46 of a run's 71 misses, while the ball finder's units kept firing
-on the same view. So such a wake is a probe: its first run decides (quiet: back to sleep),
+runs put it back to sleep. In the demo the dock, on its approach, lost turns to the ball
+finder this way every 3.5 s while the ball finder's units kept firing on the same view:
+turns were 48 of a run's 71 misses (tools/pager_replay.py). So such a wake is a probe: its first run decides (quiet: back to sleep),
 and each probe that finds nothing doubles the next wait, up to MAX_WAIT_DOUBLINGS times: a
 view that keeps waking an expert by mistake is asked again less often, and each asking
 costs the expert at work one turn. A run that finds something, or a wake with room to
