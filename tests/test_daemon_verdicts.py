@@ -91,35 +91,39 @@ def test_quiet_runs_in_a_row_put_an_expert_to_sleep_for_its_time():
 
 
 def test_a_wake_into_a_budget_held_by_others_that_finds_nothing_waits_longer_next_time():
-    """Each forced wake (the budget never has room for the sleeper) that ends in sleep again
-    doubles the next wait, at most twice; finding something, or waking with room, starts over."""
+    """Each forced wake (the budget never has room for the sleeper) whose first run finds
+    nothing doubles the next wait, at most twice; finding something, or waking with room,
+    starts over."""
     v = Verdicts(quiet_runs=1, sleep_s=1.0, wake_wait_s=2.0)
     no_ball, ball = out(-2.0, 0.0, 1.0), out(2.0, 0.0, 1.0)
     full = lambda: {"dock": 1}                                # as Pager.resident: no room
     room = lambda: {"ball": 1}
+    now = [0.0]
 
-    def woke_after(t_sleep: float, resident=full, step=0.05) -> float:
-        """Put to sleep at t_sleep; how long until it is awake again."""
-        v.ran("ball", E["ball"], no_ball, t_sleep)
-        t = t_sleep
-        while "ball" in v.asleep(t, resident=resident):
-            t = round(t + step, 6)
-        return round(t - t_sleep, 6)
+    def asleep_for(resident=full, seen=no_ball, step=0.05) -> float:
+        """It runs now (0.1 s after it woke); how long until it is awake again."""
+        now[0] = round(now[0] + 0.1, 6)
+        v.ran("ball", E["ball"], seen, now[0])
+        t = now[0]
+        while "ball" in v.asleep(now[0], resident=resident):
+            now[0] = round(now[0] + step, 6)
+        return round(now[0] - t, 6)
 
-    assert woke_after(0.0) == 3.0                             # 1 s asleep + 2 s waiting
-    assert woke_after(10.0) == 5.0                            # that wake found nothing: x2
-    assert woke_after(20.0) == 9.0                            # x4
-    assert woke_after(30.0) == 9.0                            # at most x4
+    assert asleep_for() == 3.0                                # 1 s asleep + 2 s waiting
+    assert asleep_for() == 5.0                                # that probe found nothing: x2
+    assert asleep_for() == 9.0                                # x4
+    assert asleep_for() == 9.0                                # at most x4
     assert v.forced == {"ball": 4} and v.slept == {"ball": 4}
-    v.ran("ball", E["ball"], ball, 40.0)                      # a ball seen: back to the start
-    assert woke_after(41.0) == 3.0 and woke_after(50.0) == 5.0
-    assert woke_after(60.0, resident=room) == 1.0             # resident at once: room to spare
-    assert woke_after(70.0) == 3.0                            # ... so the wait started over
+    v.ran("ball", E["ball"], ball, now[0] + 0.05)             # a ball seen: back to the start
+    now[0] += 0.05
+    assert asleep_for() == 3.0 and asleep_for() == 5.0
+    assert asleep_for(resident=room) == 1.0                   # resident at once: room to spare
+    assert asleep_for() == 3.0                                # ... so the wait started over
     assert v.forced == {"ball": 7}
-    v.ran("ball", E["ball"], ball, 80.0)
     # Another expert's forced wakes are its own count.
-    v.ran("sign", E["signs"], out(0.0, 0.2, 3.0), 90.0)
-    assert v.wake_wait("sign") == 2.0 and v.wake_wait("ball") == 2.0
+    v.ran("ball", E["ball"], no_ball, now[0] + 0.1)           # the probe finds nothing
+    v.ran("sign", E["signs"], out(0.0, 0.2, 3.0), now[0] + 0.1)
+    assert v.wake_wait("sign") == 2.0 and v.wake_wait("ball") == 4.0
 
 
 def test_a_wake_into_a_budget_held_by_others_is_decided_by_its_first_run():
@@ -137,6 +141,14 @@ def test_a_wake_into_a_budget_held_by_others_is_decided_by_its_first_run():
     assert v.asleep(5.5) == frozenset()                                   # three it takes
     v.ran("ball", E["ball"], no_ball, 5.6)
     assert v.asleep(5.6) == {"ball"} and v.slept == {"ball": 3}
+    # Woken into a full budget, but its units fell silent and it did not run: no probe. Its
+    # next run, much later (a new view), is judged as any other's.
+    assert v.asleep(7.6, resident=lambda: {"dock": 1}) == frozenset()     # forced awake
+    v.ran("ball", E["ball"], no_ball, 20.0)
+    assert v.asleep(20.0) == frozenset() and v.slept == {"ball": 3}
+    v.ran("ball", E["ball"], no_ball, 20.1)
+    v.ran("ball", E["ball"], no_ball, 20.2)
+    assert v.asleep(20.2) == {"ball"} and v.wake_wait("ball") == 1.0      # nor doubled
 
 
 def test_an_expert_asleep_is_not_awake_nor_firing_to_the_pager_whatever_its_units_say():

@@ -145,7 +145,8 @@ def main(argv=None) -> int:
             print(f"  {k:20} {value:>10.3f}   live {'-' if live is None else f'{live:.3f}'}")
         else:
             print(f"  {k:20} {value:>10}   live {'-' if live is None else live}")
-    print("  misses by kind       " + ", ".join(f"{k} {v}" for k, v in out["misses_by_kind"].items()))
+    kinds = ", ".join(f"{k} {v}" for k, v in out["misses_by_kind"].items())
+    print(f"  misses by kind       {kinds}")
     bound = out["prefetch_recall_bound"]
     print(f"  prefetch_recall_bound {'-' if bound is None else f'{bound:.3f}'}")
     return 0

@@ -20,11 +20,11 @@ A wake into a budget taken by experts at work is paid by them: the sleeper is pa
 demand, evicts the one at work, and the two take turns (two page-ins a turn) until its own
 runs put it back to sleep. In the demo the dock, on its approach, lost turns to the ball
 finder this way every 3.5 s while the ball finder's units kept firing on the same view:
-turns were 48 of a run's 71 misses (tools/pager_replay.py). So such a wake is a probe: its first run decides (quiet: back to sleep),
-and each probe that finds nothing doubles the next wait, up to MAX_WAIT_DOUBLINGS times: a
-view that keeps waking an expert by mistake is asked again less often, and each asking
-costs the expert at work one turn. A run that finds something, or a wake with room to
-spare, starts it over.
+turns were 48 of a run's 71 misses (tools/pager_replay.py). So such a wake is a probe: its
+first run within sleep_s decides (quiet: back to sleep), and each probe that finds nothing
+doubles the next wait, up to MAX_WAIT_DOUBLINGS times: a view that keeps waking an expert by
+mistake is asked again less often, and each asking costs the expert at work one turn. A run
+that finds something, or a wake with room to spare, starts it over.
 
 Why it matters: two experts awake that the RAM budget cannot hold together take turns, one
 page-in each turn (a stall, and a read of the store: 1.5 GB/s here, 10-50x slower on an SD
@@ -65,7 +65,8 @@ class Verdicts:
         self._quiet: Counter = Counter()              # name -> quiet runs in a row
         self._until: dict[str, float] = {}            # name -> asleep until (monotonic s)
         self._doublings: Counter = Counter()          # name -> its wake wait doubled so often
-        self._forced: set[str] = set()                # woken into a budget held by others
+        self._forced: dict[str, float] = {}           # name -> when woken into a budget
+                                                      # held by others (a probe)
         self.slept: Counter = Counter()               # name -> times put to sleep
         self.forced: Counter = Counter()              # name -> times so woken
 
@@ -75,18 +76,21 @@ class Verdicts:
             with self._lock:
                 self._quiet.pop(name, None)
                 self._doublings.pop(name, None)       # it found something: start over
-                self._forced.discard(name)
+                self._forced.pop(name, None)
             return
         with self._lock:
             self._quiet[name] += 1
-            # A forced wake is a probe of a view already judged: one quiet run decides, so the
-            # expert at work loses one turn to it, not one every ROTATE_FRAMES for three.
-            if self._quiet[name] >= (1 if name in self._forced else self.quiet_runs):
+            forced_at = self._forced.pop(name, None)
+            # Not run within sleep_s of a forced wake (its units fell silent): no probe, and
+            # its next run is judged as any other's.
+            probe = forced_at is not None and now_s - forced_at <= self.sleep_s
+            # A probe is of a view already judged: one quiet run decides, so the expert at
+            # work loses one turn to it, not one every ROTATE_FRAMES for three.
+            if self._quiet[name] >= (1 if probe else self.quiet_runs):
                 del self._quiet[name]
                 self._until[name] = now_s + self.sleep_s
                 self.slept[name] += 1
-                if name in self._forced:              # a wake others paid for found nothing
-                    self._forced.discard(name)
+                if probe:                             # a wake others paid for found nothing
                     self._doublings[name] = min(self._doublings[name] + 1, MAX_WAIT_DOUBLINGS)
 
     def wake_wait(self, name: str) -> float:
@@ -105,11 +109,11 @@ class Verdicts:
             for name, until in over:
                 if held is None or name in held:
                     del self._until[name]
-                    self._forced.discard(name)
+                    self._forced.pop(name, None)
                     self._doublings.pop(name, None)   # room to spare: start over
                 elif now_s >= until + self.wake_wait(name):
                     del self._until[name]
-                    self._forced.add(name)
+                    self._forced[name] = now_s
                     self.forced[name] += 1
             return frozenset(self._until)
 
