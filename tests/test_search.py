@@ -223,9 +223,9 @@ def test_a_look_round_under_way_is_not_cut_short_by_an_avoiders_steer():
     """Seen in the trials: by a wall the avoider steered the robot away, the look turned it
     back into the wall each time the avoider let go, and the robot crawled along the wall for
     9 s with the way on behind it. A look under way turns on through the avoider's steer (a
-    turn in place moves the robot into nothing); the avoider's safety stop still wins, and
-    with any other expert bidding the choice is as ever; once the search drives (GO), the
-    avoider steers as before."""
+    turn in place moves the robot into nothing), and through its escape (a safety stop: the
+    next test); with any other expert bidding the choice is as ever; once the search drives
+    (GO), the avoider steers as before."""
     avoid = {"steer": {"output": "cat", "steering": 0, "speed": 0.7, "clear_ahead": 1,
                        "stop_within_m": 0.2, "yield_beyond_m": 0.4}}
     ball = {"seek": {"output": "cat", "visible": 0, "bearing": 1, "distance": 2,
@@ -244,7 +244,8 @@ def test_a_look_round_under_way_is_not_cut_short_by_an_avoiders_steer():
     assert (d.reason, d.left_mm_s, d.right_mm_s) == (look.reason, look.left_mm_s,
                                                      look.right_mm_s)   # the look goes on
     d = arb.decide(0.2, near(0.2, 0.1), awake, pose=facing(0.2), range_mm=900)
-    assert (d.expert, d.reason, d.safety_stop) == ("obstacle_avoid", "obstacle", True)
+    assert (d.expert, d.reason, d.safety_stop) == (None, "idle", True)   # its escape too
+    assert (d.left_mm_s, d.right_mm_s) == (look.left_mm_s, look.right_mm_s)
     seen = {"obstacle_avoid": result(0.5, 0.3, t_s=0.3), "ball_find": result(3.0, 0.2, 1.5, t_s=0.3)}
     d = arb.decide(0.3, seen, awake, pose=facing(0.3), range_mm=900)
     assert (d.expert, d.reason) == ("obstacle_avoid", "steer")    # a bid besides: as ever
@@ -258,3 +259,49 @@ def test_a_look_round_under_way_is_not_cut_short_by_an_avoiders_steer():
     assert arb._search.phase == GO and not arb._search.turning(t)
     d = arb.decide(t, near(t, 0.3), awake, pose=facing(h), range_mm=_room(h))
     assert (d.expert, d.reason) == ("obstacle_avoid", "steer")
+
+
+def test_an_avoiders_escape_lets_a_look_round_and_the_turn_to_the_room_chosen_go_on():
+    """Seen in the trials (seeds 2002, 2009): between two obstacles the avoider's escape turned
+    the robot one way at each, the look round turned on the way the last escape went, and it
+    never came round; facing the room it chose past an obstacle, the turn to it and the escape
+    took turns on one spot for 10-15 s. An escape forbids forward motion, not a side: a turn
+    in place of the search's own goes on, a safety stop all the same; an escape with another
+    expert's bid besides wins as ever."""
+    avoid = {"steer": {"output": "cat", "steering": 0, "speed": 0.7, "clear_ahead": 1,
+                       "stop_within_m": 0.2, "yield_beyond_m": 0.4}}
+    arb = arbiter(experts(obstacle_avoid=dict(like="obstacle_avoid", drive=avoid, priority=30)),
+                  idle="search")
+    awake = {"obstacle_avoid"}
+
+    def camera(h, t):
+        """Near at 1.0 rad (escape to the right) and at 3.5 rad (escape to the left)."""
+        off = lambda h0: abs(math.remainder(h - h0, 2 * math.pi))
+        if off(1.0) < 0.3:
+            return {"obstacle_avoid": result(-0.5, 0.1, t_s=t)}
+        if off(3.5) < 0.3:
+            return {"obstacle_avoid": result(0.5, 0.1, t_s=t)}
+        return {"obstacle_avoid": result(0.0, 1.5, t_s=t)}
+
+    h, t, turned, phases = 0.3, 0.0, 0.0, []
+    while t < 60.0 and arb._search.phase != GO:
+        d = arb.decide(t, camera(h, t), awake, pose=facing(h), range_mm=_room(h))
+        if arb._search.phase == GO:
+            break                                          # faced the room chosen: drives
+        assert d.left_mm_s + d.right_mm_s == pytest.approx(0.0, abs=1e-6)   # turns in place
+        step = (d.right_mm_s - d.left_mm_s) / arb.config.wheelbase_mm * DT
+        h, turned, t = h + step, turned + step, t + DT
+        phases.append(arb._search.phase)
+    assert arb.counts.escapes_let_turn > 0                 # the escapes did come up
+    assert FACE in phases and turned >= 2 * math.pi        # the look came round
+    assert arb._search.phase == GO and _room(h) == 1800.0       # faces the corridor
+    # An escape with another expert's bid besides: the escape, as ever.
+    line = {"steer": {"output": "cat", "steering": 0, "speed": 1.0, "visible": 1}}
+    both = experts(obstacle_avoid=dict(like="obstacle_avoid", drive=avoid, priority=30),
+                   line_follow=dict(like="line_follow", drive=line))
+    arb = arbiter(both, idle="search")
+    arb.decide(0.0, {}, set(), pose=facing(0.0), range_mm=900)           # a look under way
+    d = arb.decide(0.1, {**camera(1.0, 0.1), "line_follow": result(0.0, 1.0, t_s=0.1)},
+                   {"obstacle_avoid", "line_follow"}, pose=facing(1.0), range_mm=900)
+    assert (d.expert, d.reason, d.safety_stop) == ("obstacle_avoid", "obstacle", True)
+    assert d.right_mm_s < 0 < d.left_mm_s                  # its own side: right

@@ -16,7 +16,8 @@ its manifest declares, or not finite is silent this cycle and counted
 
 The choice:
 1. a safety stop (a classes stop, a steer's clear way below its stop distance,
-   a seek holding or squaring up on arrival) beats every drive;
+   a seek holding or squaring up on arrival) beats every drive; but an avoider's escape
+   (a turn in place) lets the idle search's own turn in place, under way, stand (step 4);
 2. then the highest priority drives, ties to the first name; a door finder's seek (a seek
    with no_return_deg) is steered round what the range sensor read blocked on its straight
    way (ways.py, places.py);
@@ -44,12 +45,12 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, AbstractSet, Mapping
 
 import numpy as np
 
-from .behaviours import COASTING, SEEKING, Bid, ClassesRule, Rule, SteerRule, Wheels
+from .behaviours import COASTING, OBSTACLE, SEEKING, Bid, ClassesRule, Rule, SteerRule, Wheels
 from .contract import CLASSES, SEEK, STEER, DriveContract
 from .kinematics import wrap_angle
 from .seek import SeekRule
@@ -139,6 +140,8 @@ class ArbiterCounts:
     steers_facing_back: int = 0        # cycles steer bids were not taken, facing a way back
     targets_back_through: Counter = field(default_factory=Counter)   # seek expert -> cycles
     #                                  its target lay back through a door passed: not taken
+    escapes_let_turn: int = 0          # cycles an avoider's escape (a turn in place) let the
+    #                                  idle search's turn in place stand (_choose)
     routed_round: int = 0              # cycles the way on was gone round a place read blocked
     #                                  on the straight way (places.py), seeking or searching
     seeks: dict = field(default_factory=dict)   # seek expert -> its SeekRule.counts: targets
@@ -212,7 +215,7 @@ class Arbiter:
             # A search goes on the way the robot last turned toward what it sought: lost
             # from sight, it is likelier there than behind.
             self._search_side = 1.0 if spin > 0 else -1.0
-        elif decision.safety_stop and spin_side(decision):
+        elif decision.safety_stop and decision.expert is not None and spin_side(decision):
             # ... or the way a safety turn in place went, instead of turning straight back
             # to what the robot just turned from.
             self._search_side = 1.0 if spin > 0 else -1.0
@@ -243,6 +246,18 @@ class Arbiter:
                 pose: Pose | None, range_mm: float | None) -> Decision:
         safety = [b for b in bids if b[2].safety_stop]
         if safety:
+            if not silent and all(self._yields(name) for _, name, _ in bids) and all(
+                    b[2].reason == OBSTACLE and spin_side(b[2]) for b in safety):
+                # An avoider's escape is a turn in place: it forbids forward motion, not a
+                # side. With no other bid, a look round, or the turn to the way chosen, turns
+                # in place too, and goes on. Seen in the trials (seeds 2002, 2009): the escape turned one way,
+                # the search's turn the other each time the avoider let go, on one spot for
+                # 10-15 s until the stuck guard; a look round between two obstacles reversed
+                # at each, and never came round.
+                turn = self._search_turn(now_s, pose, range_mm, silent)
+                if turn is not None:
+                    self.counts.escapes_let_turn += 1
+                    return turn
             return _decision(min(safety, key=lambda b: b[:2]), silent)
         if pose is not None and any(self._experts[name][0].drive.name == STEER
                                     for _, name, _ in bids) and self.ways.facing_back(pose):
@@ -277,13 +292,27 @@ class Arbiter:
             speed = self.config.idle_speed_mm_s
             return Decision(speed, speed, None, IDLE, False, None, silent)
         if self.config.idle == IDLE_SEARCH:
-            heading = None if pose is None else pose.heading_rad
-            return Decision(*self._search.step(now_s, self._search_side, heading, range_mm,
-                                               self.ways_back(pose), self.way_on(now_s),
-                                               self._routed(now_s, pose,
-                                                            self.ways.way_on_goal())),
-                            None, IDLE, False, None, silent)
+            return self._searched(now_s, pose, range_mm, silent)
         return Decision(0.0, 0.0, None, IDLE, False, None, silent)
+
+    def _searched(self, now_s: float, pose: Pose | None, range_mm: float | None,
+                  silent: dict[str, str]) -> Decision:
+        """The idle search's step (search.py)."""
+        heading = None if pose is None else pose.heading_rad
+        return Decision(*self._search.step(now_s, self._search_side, heading, range_mm,
+                                           self.ways_back(pose), self.way_on(now_s),
+                                           self._routed(now_s, pose, self.ways.way_on_goal())),
+                        None, IDLE, False, None, silent)
+
+    def _search_turn(self, now_s: float, pose: Pose | None, range_mm: float | None,
+                     silent: dict[str, str]) -> Decision | None:
+        """The search's step, as a safety stop, if a look round or a turn under way
+        (Search.turning) turns in place this cycle; else None (it is stepped all the same:
+        a turn that reached its heading drives on next, and that waits for the way clear)."""
+        if self.config.idle != IDLE_SEARCH or not self._search.turning(now_s):
+            return None
+        d = self._searched(now_s, pose, range_mm, silent)
+        return replace(d, safety_stop=True) if spin_side(d) else None
 
     def _yields(self, name: str) -> bool:
         """True for an expert whose steer yields when nothing is near (an avoider)."""
