@@ -66,7 +66,6 @@ IDLE_STOP, IDLE_CRUISE, IDLE_SEARCH = "stop", "cruise", "search"   # ArbiterConf
 IDLE_MODES = (IDLE_STOP, IDLE_CRUISE, IDLE_SEARCH)
 IDLE = "idle"                                      # Decision.reason with nobody to drive
 BLIND = "blind"                                    # Decision.reason with no fresh frame
-BACK_THROUGH_MM = 1500.0   # a target this far along a passed door from it: not through it
 # Why an awake expert is silent this cycle: Decision.reason when that stops the robot.
 MISSING, STALE, BAD_OUTPUT, NONFINITE = "missing", "stale", "bad_output", "nonfinite"
 FAULTS = (MISSING, STALE, BAD_OUTPUT, NONFINITE)
@@ -267,9 +266,8 @@ class Arbiter:
             # and followed it home). The others, and the idle search, decide.
             self.counts.steers_facing_back += 1
             bids = [b for b in bids if self._experts[b[1]][0].drive.name != STEER]
-        doors = [p for passed in self.passed().values() for p in passed]
-        if pose is not None and doors:
-            back = [b for b in bids if self._back_through(b[1], pose, doors)]
+        if pose is not None:
+            back = [b for b in bids if self._back_through(b[1], pose)]
             for _, name, _ in back:
                 self.counts.targets_back_through[name] += 1
             bids = [b for b in bids if b not in back]
@@ -319,31 +317,15 @@ class Arbiter:
         drive = self._experts[name][0].drive
         return drive.name == STEER and drive.behaviour.yield_beyond_m is not None
 
-    def _back_through(self, name: str, pose: Pose, doors) -> bool:
+    def _back_through(self, name: str, pose: Pose) -> bool:
         """True for a seek that keeps no passes of its own (no no_return_deg) driving to a
-        target back through a door the robot passed: the target on the door's near side
-        (toward where the robot passed it from), within BACK_THROUGH_MM of the door along
-        it, and the robot on its far side. Seen in the trials: from the obstacle field,
-        the ball finder saw the ball it had been to through the door, and led the robot
-        back into the ball zone."""
+        target back through a door the robot passed (Ways.back_through). Seen in the trials:
+        from the obstacle field, the ball finder saw the ball it had been to through the
+        door, and led the robot back into the ball zone."""
         rule = self._experts[name][1]
         if not isinstance(rule, SeekRule) or rule.contract.no_return_deg is not None:
             return False
-        target = rule.target
-        if target is None:
-            return False
-        for p in doors:                    # seek.Passed, of the seeks that keep them
-            nx, ny = p.start[0] - p.point[0], p.start[1] - p.point[1]
-            norm = math.hypot(nx, ny)
-            if norm == 0:
-                continue
-            nx, ny = nx / norm, ny / norm
-            tx, ty = target[0] - p.point[0], target[1] - p.point[1]
-            near_side = tx * nx + ty * ny > 0 and abs(tx * ny - ty * nx) <= BACK_THROUGH_MM
-            robot_far = (pose.x_mm - p.point[0]) * nx + (pose.y_mm - p.point[1]) * ny < 0
-            if near_side and robot_far:
-                return True
-        return False
+        return rule.target is not None and self.ways.back_through(pose, rule.target)
 
     def passed(self) -> dict[str, tuple]:
         """Per door finder (a seek with no_return_deg), the targets it passed (ways.py)."""

@@ -4,6 +4,7 @@ A door finder is a seek with no_return_deg (seek.py): it remembers the doors it 
 
     ways = Ways({"exit_find": seek_rule})          # the arbiter's (decide.py)
     ways.ways_back(pose)                           # (heading, half-width): doors passed
+    ways.back_through(pose, target)                # a seek's target back through one?
     ways.way_on(now_s)                             # the heading the way on was seen along
     ways.see(now_s, pose, range_mm)                # once a control cycle
     ways.route(now_s, pose, ways.way_on_goal())    # round what was read blocked, or None
@@ -32,6 +33,7 @@ DOOR_GOAL_MM, DOOR_NEAR_MM = 1200.0, 200.0
 # trials (seed 2010), the exit hidden behind a box from where the robot stood, the search
 # forgot which way it lay after WAY_ON_S and went to the corner with the most room.
 WAY_ON_GOAL_S = 60.0
+BACK_THROUGH_MM = 1500.0   # a target this far along a passed door from it: not through it
 
 
 def at_least(start, point, mm: float) -> tuple[float, float]:
@@ -70,6 +72,23 @@ class Ways:
                 if distance_mm >= WAY_BACK_MIN_MM:
                     ways.append((float(wrap_angle(pose.heading_rad + bearing)), half))
         return tuple(ways)
+
+    def back_through(self, pose: Pose, target: tuple[float, float]) -> bool:
+        """True for a `target` (odometry mm) back through a door passed: on the door's near
+        side (toward where the robot passed it from), within BACK_THROUGH_MM of the door along
+        it, and the robot on its far side."""
+        for p in (p for passed in self.passed().values() for p in passed):
+            nx, ny = p.start[0] - p.point[0], p.start[1] - p.point[1]
+            norm = math.hypot(nx, ny)
+            if norm == 0:
+                continue
+            nx, ny = nx / norm, ny / norm
+            tx, ty = target[0] - p.point[0], target[1] - p.point[1]
+            near_side = tx * nx + ty * ny > 0 and abs(tx * ny - ty * nx) <= BACK_THROUGH_MM
+            robot_far = (pose.x_mm - p.point[0]) * nx + (pose.y_mm - p.point[1]) * ny < 0
+            if near_side and robot_far:
+                return True
+        return False
 
     def facing_back(self, pose: Pose) -> bool:
         """True with the robot's heading within a way back (ways_back)."""
