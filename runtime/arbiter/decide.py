@@ -249,10 +249,10 @@ class Arbiter:
                     b[2].reason == OBSTACLE and spin_side(b[2]) for b in safety):
                 # An avoider's escape is a turn in place: it forbids forward motion, not a
                 # side. With no other bid, a look round, or the turn to the way chosen, turns
-                # in place too, and goes on. Seen in the trials (seeds 2002, 2009): the escape turned one way,
-                # the search's turn the other each time the avoider let go, on one spot for
-                # 10-15 s until the stuck guard; a look round between two obstacles reversed
-                # at each, and never came round.
+                # in place too, and goes on. Seen in the trials (seeds 2002, 2009): the escape
+                # turned one way, the search's turn the other each time the avoider let go,
+                # on one spot for 10-15 s until the stuck guard; a look round between two
+                # obstacles reversed at each, and never came round.
                 turn = self._search_turn(now_s, pose, range_mm, silent)
                 if turn is not None:
                     self.counts.escapes_let_turn += 1
