@@ -26,7 +26,10 @@ the end), collisions, peak_rss_mb (the process's resident set, sampled through t
 budget_mb, pagein_ms_p99 (every page-in the pager made in the mode, asked for or
 prefetched, timed by the pager), prefetch_recall, prefetch_precision (the pager's); and
 unready_frames, zone_reached (the furthest zone of the course the robot was in, 0 the first),
-zone_at_end (where it was when the mode ended), and prefetch_recall_bound: the most recall any
+zone_at_end (where it was when the mode ended), dock_at_end (the sim's view of the dock at the
+end, with the marker in view: distance_mm to the marker's face, off_axis_deg, bearing_deg,
+aligned and docked by the sim's test; else None: a hold short of docked shows here), and
+prefetch_recall_bound: the most recall any
 prefetcher could have reported on this mode's own awake experts at its budget, 1 - the misses no
 prefetcher avoids (pager/offline/unavoidable.py, on the awake set of every frame seen) / the
 mode's would-be misses (prefetches used + misses); None when nothing was ever paged in on
@@ -35,6 +38,7 @@ demand or by prefetch (every expert resident): there is nothing to recall.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import time
 from pathlib import Path
@@ -47,6 +51,7 @@ from spikebox.runtime.experts.box_loader import BoxLoader
 from spikebox.runtime.pager.offline import unavoidable_misses
 from spikebox.runtime.procmem import rss_bytes
 from spikebox.runtime.sim.layout import DEMO_EXPERT_OF_SKILL
+from spikebox.runtime.sim.truth import docked
 
 from .steady import drop_from_page_cache
 from .targets import Target, stamp
@@ -154,6 +159,16 @@ def _pct(values, q):
     return float(np.percentile(values, q)) if len(values) else None
 
 
+def _dock_at_end(truth) -> dict | None:
+    """The sim's view of the dock in `truth` (the mode's last), if its marker is in view."""
+    if truth is None or not truth.dock.visible or truth.dock.distance_mm is None:
+        return None
+    d = truth.dock
+    deg = lambda rad: None if rad is None else round(math.degrees(rad), 1)
+    return {"distance_mm": round(d.distance_mm), "off_axis_deg": deg(d.off_axis_rad),
+            "bearing_deg": deg(d.bearing_rad), "aligned": d.aligned, "docked": docked(truth)}
+
+
 def run_mode(mode: Mode, box_path, *, course=COURSE, seed=SEED, fps=FPS,
              seconds=SECONDS) -> dict:
     box_path = Path(box_path)
@@ -191,6 +206,7 @@ def run_mode(mode: Mode, box_path, *, course=COURSE, seed=SEED, fps=FPS,
         "seconds": s["seconds"],
         "zone_reached": watch.furthest_zone,       # the furthest, not where the run ended
         "zone_at_end": None if truth is None else truth.zone,
+        "dock_at_end": _dock_at_end(truth),
         "page_ins": len(watch.pagein_ms),
         "unready_frames": s["unready_frames"],
         "missed_deadlines": {k: v["missed_deadlines"] for k, v in s["stages"].items()},
