@@ -1,7 +1,11 @@
 """`spikebox bench e2e` on short runs: the keys the issue names, per mode, with sane values."""
+import math
+
 import pytest
 
-from spikebox.runtime.bench.e2e import KEYS, MODES, recall_bound, run_e2e_bench
+from spikebox.runtime.bench.e2e import KEYS, MODES, _dock_at_end, recall_bound, run_e2e_bench
+from spikebox.runtime.sim import SimWorld, WorldConfig
+from spikebox.runtime.sim.layout import DOCK_STOP_MM
 
 
 @pytest.mark.timeout(120)
@@ -43,17 +47,13 @@ def test_the_recall_bound_counts_the_misses_no_prefetcher_avoids_against_the_wou
 def test_the_dock_at_the_end_is_reported_as_the_sim_sees_it_docked_or_held_short():
     """dock_at_end tells a hold short of docked (seen in e2e runs 39-40: 30-37 s `arrived` at
     the dock, not docked) from a docked robot: the sim's own view and test."""
-    import math as m
-    from spikebox.runtime.bench.e2e import _dock_at_end
-    from spikebox.runtime.sim import SimWorld, WorldConfig
-    from spikebox.runtime.sim.layout import DOCK_STOP_MM
     world = SimWorld(WorldConfig(course="tour", width_px=160, height_px=120), seed=2001)
     try:
         dock = world.course.docks[0]
-        out = (m.cos(dock.facing_rad), m.sin(dock.facing_rad))
+        out = (math.cos(dock.facing_rad), math.sin(dock.facing_rad))
         for away_mm, docked in ((DOCK_STOP_MM, True), (DOCK_STOP_MM + 150.0, False)):
             world.place_robot(dock.x + out[0] * away_mm, dock.y + out[1] * away_mm,
-                              dock.facing_rad + m.pi)
+                              dock.facing_rad + math.pi)
             d = _dock_at_end(world.truth())
             assert d["docked"] is docked and d["aligned"] is True
             assert abs(d["distance_mm"] - away_mm) <= 20 and abs(d["off_axis_deg"]) < 1.0

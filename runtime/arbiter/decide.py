@@ -245,7 +245,7 @@ class Arbiter:
                 pose: Pose | None, range_mm: float | None) -> Decision:
         safety = [b for b in bids if b[2].safety_stop]
         if safety:
-            if not silent and all(self._yields(name) for _, name, _ in bids) and all(
+            if not silent and self._search_under_way(now_s, bids) and all(
                     b[2].reason == OBSTACLE and spin_side(b[2]) for b in safety):
                 # An avoider's escape is a turn in place: it forbids forward motion, not a
                 # side. With no other bid, a look round, or the turn to the way chosen, turns
@@ -253,10 +253,12 @@ class Arbiter:
                 # turned one way, the search's turn the other each time the avoider let go,
                 # on one spot for 10-15 s until the stuck guard; a look round between two
                 # obstacles reversed at each, and never came round.
-                turn = self._search_turn(now_s, pose, range_mm, silent)
-                if turn is not None:
+                # (The search is stepped all the same: a turn that reached its heading drives
+                # on next, and that waits for the way clear.)
+                turn = self._searched(now_s, pose, range_mm, silent)
+                if spin_side(turn):
                     self.counts.escapes_let_turn += 1
-                    return turn
+                    return replace(turn, safety_stop=True)
             return _decision(min(safety, key=lambda b: b[:2]), silent)
         if pose is not None and any(self._experts[name][0].drive.name == STEER
                                     for _, name, _ in bids) and self.ways.facing_back(pose):
@@ -271,8 +273,7 @@ class Arbiter:
             for _, name, _ in back:
                 self.counts.targets_back_through[name] += 1
             bids = [b for b in bids if b not in back]
-        if (bids and self.config.idle == IDLE_SEARCH and self._search.turning(now_s)
-                and all(self._yields(name) for _, name, _ in bids)):
+        if self._search_under_way(now_s, bids):
             # A look round turns in place: an avoider's steer, there only to keep forward
             # motion off what is near, does not cut it short. It did: the avoider turned the
             # robot away from a wall, the look turned it back each time the avoider let go,
@@ -302,15 +303,12 @@ class Arbiter:
                                            self._routed(now_s, pose, self.ways.way_on_goal())),
                         None, IDLE, False, None, silent)
 
-    def _search_turn(self, now_s: float, pose: Pose | None, range_mm: float | None,
-                     silent: dict[str, str]) -> Decision | None:
-        """The search's step, as a safety stop, if a look round or a turn under way
-        (Search.turning) turns in place this cycle; else None (it is stepped all the same:
-        a turn that reached its heading drives on next, and that waits for the way clear)."""
-        if self.config.idle != IDLE_SEARCH or not self._search.turning(now_s):
-            return None
-        d = self._searched(now_s, pose, range_mm, silent)
-        return replace(d, safety_stop=True) if spin_side(d) else None
+    def _search_under_way(self, now_s: float, bids) -> bool:
+        """True with the idle search's look round or route under way (Search.turning) and
+        no bid but avoiders' (steers that yield when nothing is near), which only keep
+        forward motion off what is near: what they bid does not cut the search short."""
+        return (bool(bids) and self.config.idle == IDLE_SEARCH and self._search.turning(now_s)
+                and all(self._yields(name) for _, name, _ in bids))
 
     def _yields(self, name: str) -> bool:
         """True for an expert whose steer yields when nothing is near (an avoider)."""
