@@ -14,7 +14,8 @@ import pytest
 
 from arbiterkit import arbiter, experts, facing, result
 from spikebox.runtime.arbiter.kinematics import axis_aim
-from spikebox.runtime.arbiter.axis import BACKING, SQUARE_FRAMES
+from spikebox.runtime.arbiter.axis import BACKING, SQUARE_FRAMES, AxisMemory
+from spikebox.runtime.arbiter.odometry import Pose
 from spikebox.runtime.sim.layout import DOCK_STOP_MM
 from spikebox.runtime.sim.truth import ALIGNED_HEADING_RAD, ALIGNED_OFFSET_MM
 
@@ -126,7 +127,36 @@ def test_backing_out_reverses_and_is_not_a_safety_stop_and_one_noisy_frame_is_no
     rows = [askew] * SQUARE_FRAMES
     d = [at(k, row) for k, row in enumerate(rows, start=SQUARE_FRAMES)][-1]
     assert d.reason == BACKING and not d.safety_stop
-    assert d.left_mm_s == d.right_mm_s < 0
+    # At (390, 80) facing the marker, the axis lies to its right: reversing toward it swings
+    # the rear that way (the left wheel backs slower), not straight back along its own line.
+    assert d.right_mm_s < d.left_mm_s < 0
+
+
+def test_a_frame_acted_on_by_several_control_cycles_counts_once_in_squaring_up():
+    """Control runs faster than frames come: SQUARE_FRAMES cycles on fewer frames do not
+    judge it square, SQUARE_FRAMES frames do."""
+    arb = arbiter(experts(dock=dict(drive=AXIS)))
+    square = _row(395.0, 0.0, math.pi)
+    reasons = [arb.decide(k / 60, {"dock": result(*square, t_s=k / 60, frame_id=k // 2)},
+                          {"dock"}).reason for k in range(2 * SQUARE_FRAMES)]
+    assert reasons[:2 * SQUARE_FRAMES - 2] == ["align"] * (2 * SQUARE_FRAMES - 2)
+    assert reasons[-1] == "arrived"
+
+
+def test_the_remembered_target_is_where_the_nearest_looks_put_it_not_the_looks_read_nearest():
+    """Looks from where the robot stood nearest decide; one that read too near does not pull
+    the remembered target toward the robot (it held a robot 75 mm short of the dock)."""
+    memory = AxisMemory()
+    far, near = Pose(-1500.0, 0.0, 0.0), Pose(-475.0, 0.0, 0.0)
+    for k in range(10):                     # from afar: the axis read 15 degrees off
+        memory.seen(k / 30, far, k, 0.0, 1500.0, math.radians(15))
+    for k in range(10, 20):                 # from near: square, every 4th look reads 150 short
+        memory.seen(k / 30, near, k, 0.0, 325.0 if k % 4 == 0 else 475.0, 0.0)
+    seen = memory.toward(20 / 30, near)
+    assert seen.distance_mm == pytest.approx(475.0, abs=1.0)
+    assert abs(seen.off_axis_rad) < math.radians(1) and seen.frame_id == 19
+    memory.seen(21 / 30, near, 19, 0.0, 300.0, 0.0)        # the same frame again: no new look
+    assert memory.toward(21 / 30, near).distance_mm == pytest.approx(475.0, abs=1.0)
 
 
 @pytest.mark.parametrize("bearing, off_axis", [(0.0, 0.0), (0.3, 0.3), (-0.2, 0.4), (0.5, -0.1)])
