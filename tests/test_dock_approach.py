@@ -171,3 +171,20 @@ def test_the_aim_point_lies_on_the_axis_lead_nearer_the_target(bearing, off_axis
     heading = math.atan2(-ry, -rx) - bearing
     want = (max(400.0, along - 250.0), 0.0)
     assert _wrap(math.atan2(want[1] - ry, want[0] - rx) - heading) == pytest.approx(aim, abs=1e-9)
+
+
+def test_a_pose_that_is_not_a_finite_number_is_not_remembered_and_not_a_crash():
+    """A pose with NaN or infinity in it is no pose (unknown this cycle: the seek steers by
+    the row alone), not an exception in the control loop, and it is not remembered."""
+    arb = arbiter(experts(dock=dict(drive=AXIS)))
+    row = (5.0, 0.1, 0.9, 0.1, -3.0)
+    for k, bad in enumerate([math.nan, math.inf, -math.inf] * 2):
+        arb.decide(k / 30, {"dock": result(*row, t_s=k / 30, frame_id=2 * k)}, {"dock"},
+                   pose=Pose(0.0, 0.0, 0.0))
+        d = arb.decide(k / 30 + 0.01, {"dock": result(*row, t_s=k / 30, frame_id=2 * k + 1)},
+                       {"dock"}, pose=Pose(bad, 0.0, bad))
+        assert d.reason == "seek" and math.isfinite(d.left_mm_s + d.right_mm_s)
+    memory = AxisMemory()
+    memory.seen(0.0, Pose(math.nan, 0.0, 0.0), 1, 0.0, 500.0, 0.0)
+    memory.seen(0.0, Pose(0.0, 0.0, 0.0), 2, 0.0, math.inf, 0.0)
+    assert memory.toward(0.0, Pose(0.0, 0.0, 0.0)) is None

@@ -94,6 +94,9 @@ class AxisMemory:
         nothing (control runs faster than frames come)."""
         if self._seen and frame_id is not None and self._seen[-1].frame_id == frame_id:
             return
+        if not all(math.isfinite(v) for v in (pose.x_mm, pose.y_mm, pose.heading_rad,
+                                              bearing_rad, distance_mm, off_axis_rad)):
+            return                      # nothing to remember by (a robot's word, not trusted)
         outward = pose.heading_rad + bearing_rad + math.pi - off_axis_rad
         self._seen.append(_Sighting(now_s, pose.point_at(bearing_rad, distance_mm), outward,
                                     (pose.x_mm, pose.y_mm), frame_id))

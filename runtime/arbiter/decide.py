@@ -186,8 +186,11 @@ class Arbiter:
         wants now (`awake`; None when there is no fresh frame to know it from: a stop).
         pose: the robot's pose by dead reckoning (odometry.py), for rules that remember the
         way they came or where a target was, and range_mm: the MCU's range reading, for the
-        idle search (search.py); None: unknown this cycle."""
+        idle search (search.py); None (or a pose that is not finite): unknown this cycle."""
         blind = awake is None
+        if pose is not None and not all(map(math.isfinite, (pose.x_mm, pose.y_mm,
+                                                            pose.heading_rad))):
+            pose = None                  # not a place: unknown this cycle, as without telemetry
         awake = frozenset() if blind else awake
         bids: list[tuple[int, str, Bid]] = []
         silent: dict[str, str] = {}
