@@ -159,19 +159,6 @@ def test_the_remembered_target_is_where_the_nearest_looks_put_it_not_the_looks_r
     assert memory.toward(21 / 30, near).distance_mm == pytest.approx(475.0, abs=1.0)
 
 
-
-def test_looks_of_another_marker_a_moment_ago_do_not_decide_where_this_one_is():
-    """Marker A at (1000, 0) seen from 0.5 m, then marker B at (2000, 0) seen from 2 m: the
-    looks of A were taken from nearer B than B's own, but they are another target's."""
-    memory = AxisMemory()
-    for k in range(10):
-        memory.seen(k / 30, Pose(1500.0, 0.0, math.pi), k, 0.0, 500.0, 0.0)
-    here = Pose(0.0, 0.0, 0.0)
-    for k in range(20, 30):
-        memory.seen(k / 30, here, k, 0.0, 2000.0, 0.0)
-    assert memory.toward(30 / 30, here).distance_mm == pytest.approx(2000.0, abs=1.0)
-
-
 @pytest.mark.parametrize("bearing, off_axis", [(0.0, 0.0), (0.3, 0.3), (-0.2, 0.4), (0.5, -0.1)])
 def test_the_aim_point_lies_on_the_axis_lead_nearer_the_target(bearing, off_axis):
     """Put the target at the origin facing +x: the aim point, seen from the robot at its

@@ -48,7 +48,6 @@ from .behaviours import ALIGNING, ARRIVED, SEEKING, Bid, Wheels
 from .contract import SeekDrive
 from .kinematics import axis_aim, wrap_angle
 from .odometry import Pose
-from .passes import SAME_TARGET_MM
 
 AXIS_KEEP_S = 6.0         # sightings this much older than the last are forgotten
 NEAREST_SHARE = 1.25      # of those, the ones seen from within this share of the nearest
@@ -114,8 +113,6 @@ class AxisMemory:
         latest = recent[-LATEST_LOOKS:]
         here = (statistics.median(s.point[0] for s in latest),
                 statistics.median(s.point[1] for s in latest))
-        # Looks of this target only: another marker seen a few seconds ago is another target.
-        recent = [s for s in recent if math.dist(s.point, here) <= SAME_TARGET_MM] or latest[-1:]
         ranges = [math.dist(s.seen_from, here) for s in recent]
         nearest = min(ranges)
         recent = [s for s, r in zip(recent, ranges) if r <= nearest * NEAREST_SHARE]
