@@ -32,7 +32,8 @@ import numpy as np
 
 from .kinematics import wrap_angle
 
-SEARCH_TURN = 0.5          # turns in place at this share of a full turn rate
+SEARCH_TURN = 0.75         # turns in place at this share of a full turn rate (a look round
+#                            takes ~5 s; 0.5 took ~8 s and completed fewer lockstep tours)
 LOOK, FACE, GO = "look", "face", "go"
 ROUTE_TURN, ROUTE = "route_turn", "route"   # turning to a route's heading; driving along it
 ROOM_WINDOW_RAD = math.radians(15)
