@@ -113,3 +113,16 @@ def test_a_pose_or_goal_that_is_not_finite_is_ignored_not_a_crash():
     assert places.route(t, Pose(0.0, 0.0, 0.0), (nan, 0.0)) is None
     assert not places.blocked_on(t, Pose(0.0, 0.0, 0.0), (nan, 0.0), 200.0)
     assert places.blocked_on(t, Pose(0.0, 0.0, 0.0), (1500.0, 0.0), 200.0)   # still known
+
+
+def test_where_the_robot_stood_is_kept_by_place_for_memory_s():
+    places = Places()
+    for k in range(20):                       # 1 m east, 50 mm a step
+        places.see(k * 0.1, Pose(k * 50.0, 0.0, 0.0), 300.0)
+    stood = places.stood(2.0)
+    assert len(stood) == 20 and stood[:, 0].min() < 50.0 < 950.0 < stood[:, 0].max()
+    assert abs(stood[:, 1]).max() <= 50.0
+    places.see(2.0, None, 300.0)              # no pose: nowhere stood
+    assert len(places.stood(2.0)) == 20
+    assert len(places.stood(1.0 + MEMORY_S)) == 10       # the first ten forgotten
+    assert places.stood(2.0 + MEMORY_S).shape == (0, 2)

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, strategies as st
 
 from arbiterkit import arbiter, demo_experts, experts, facing, result
-from spikebox.runtime.arbiter.search import (FACE, GO, GO_UNTIL_MM, LOOK, RESUME_S, ROUTE,
-                                             Search)
+from spikebox.runtime.arbiter.search import (EXPLORE_MM, FACE, GO, GO_MAX_S, GO_UNTIL_MM, LOOK,
+                                             RESUME_S, ROUTE, Search)
 
 DT = 0.02
 
@@ -58,8 +58,9 @@ def test_it_looks_round_once_then_drives_into_the_widest_opening_not_the_slit():
     assert abs((going - 2.0 + math.pi) % (2 * math.pi) - math.pi) < 0.45
     assert LOOK in phases[first_go:]                      # and then looked round again
     first_leg = phases[first_go:].index(LOOK) * DT * arb.config.idle_speed_mm_s
-    assert first_leg == pytest.approx(1800.0 / 2 - GO_UNTIL_MM, abs=20)  # half the room seen,
-    #                                                                     less the stop
+    # Nothing was stood on but where it is: a go toward new places, less the stop, capped
+    go_mm = min(EXPLORE_MM, 1800.0 - GO_UNTIL_MM, GO_MAX_S * arb.config.idle_speed_mm_s)
+    assert first_leg == pytest.approx(go_mm, abs=20)
 
 
 def test_without_a_heading_or_a_range_it_turns_in_place_as_before():
@@ -305,3 +306,42 @@ def test_an_avoiders_escape_lets_a_look_round_and_the_turn_to_the_room_chosen_go
                    {"obstacle_avoid", "line_follow"}, pose=facing(1.0), range_mm=900)
     assert (d.expert, d.reason, d.safety_stop) == ("obstacle_avoid", "obstacle", True)
     assert d.right_mm_s < 0 < d.left_mm_s                  # its own side: right
+
+
+def test_with_no_way_on_seen_the_search_goes_where_the_robot_has_not_stood():
+    """Came in from the corridor toward 2.0 rad (1,800 mm of room), with one toward -1.0 rad
+    (1,500 mm): the most room is back where it has been; it goes the other way. (In the
+    obstacle field the most room alone led the robot back over the same spots.)"""
+    arb = arbiter(demo_experts(), idle="search")
+    t = 0.0
+    for k in range(60):                       # walked in from 1.2 m out along 2.0 rad
+        d = 1200.0 * (1 - k / 59)
+        arb.decide(t, {}, set(), pose=facing(2.0 + math.pi, d * math.cos(2.0),
+                                             d * math.sin(2.0)), range_mm=_two_ways(2.0))
+        t += DT
+    _, _, seen = _drive(arb, 20.0, start_heading=0.3, t0=t + RESUME_S + DT, room=_two_ways)
+    phases = [p for p, _ in seen]
+    going = seen[phases.index(GO)][1]
+    assert abs((going + 1.0 + math.pi) % (2 * math.pi) - math.pi) < 0.45
+    # and a robot that has stood nowhere else goes into the most room, as before
+    _, _, seen = _drive(arbiter(demo_experts(), idle="search"), 20.0, room=_two_ways)
+    phases = [p for p, _ in seen]
+    assert abs((seen[phases.index(GO)][1] - 2.0 + math.pi) % (2 * math.pi) - math.pi) < 0.45
+
+
+def test_freshest_ends_its_go_farthest_from_where_the_robot_stood_and_keeps_off_ways_back():
+    from spikebox.runtime.arbiter.search import EXPLORE_MIN_MM, freshest
+    seen = _readings(_two_ways)
+    stood = np.array([[600.0 * math.cos(2.0), 600.0 * math.sin(2.0)], [0.0, 0.0]])
+    heading, go_mm = freshest(seen, (), (0.0, 0.0), stood)
+    off = lambda a, b: abs((a - b + math.pi) % (2 * math.pi) - math.pi)
+    assert off(heading, -1.0) < 0.45 and go_mm == pytest.approx(min(EXPLORE_MM, 1500 - GO_UNTIL_MM))
+    # the fresh way is a way back: the other
+    heading, _ = freshest(seen, ((-1.0, 0.5),), (0.0, 0.0), stood)
+    assert off(heading, 2.0) < 0.45
+    # nothing stood on, or no heading with EXPLORE_MIN_MM to go outside the ways back: no word
+    assert freshest(seen, (), (0.0, 0.0), np.empty((0, 2))) is None
+    assert freshest(seen, ((2.0, 0.5), (-1.0, 0.5)), (0.0, 0.0), stood) is None
+    walls = [(h, GO_UNTIL_MM + EXPLORE_MIN_MM - 1.0) for h, _ in seen]
+    assert freshest(walls, (), (0.0, 0.0), stood) is None
+

@@ -301,9 +301,11 @@ class Arbiter:
                   silent: dict[str, str]) -> Decision:
         """The idle search's step (search.py)."""
         heading = None if pose is None else pose.heading_rad
+        here = None if pose is None else (pose.x_mm, pose.y_mm)
         return Decision(*self._search.step(now_s, self._search_side, heading, range_mm,
                                            self.ways_back(pose), self.way_on(now_s),
-                                           self._routed(now_s, pose, self.ways.way_on_goal())),
+                                           self._routed(now_s, pose, self.ways.way_on_goal()),
+                                           here, lambda: self.ways.places.stood(now_s)),
                         None, IDLE, False, None, silent)
 
     def _search_under_way(self, now_s: float, bids) -> bool:

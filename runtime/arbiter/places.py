@@ -83,6 +83,7 @@ class Places:
     def __init__(self):
         self._free: dict[tuple[int, int], float] = {}      # cell -> when last read free
         self._blocked: dict[tuple[int, int], float] = {}   # cell -> when last read blocked
+        self._stood: dict[tuple[int, int], float] = {}     # cell -> when the robot last stood there
         self._plan: _Plan | None = None
         self._pruned_s = -math.inf
         self._reads = 0            # places newly read blocked so far (a new plan is due)
@@ -93,6 +94,7 @@ class Places:
             return
         far = REACH_MM if range_mm >= RANGE_NONE else float(range_mm)
         here = (pose.x_mm, pose.y_mm)
+        self._stood[_cell(*here)] = now_s
         free_to = pose.point_at(0.0, max(0.0, far - MARGIN_MM))
         for c in _line(here, free_to):
             self._free[c] = now_s
@@ -103,6 +105,11 @@ class Places:
             self._blocked[hit] = now_s
         if now_s - self._pruned_s > 1.0:
             self._prune(now_s)
+
+    def stood(self, now_s: float) -> np.ndarray:
+        """(n, 2) odometry mm: the middles of the cells the robot stood in within MEMORY_S."""
+        cells = [c for c, t in self._stood.items() if now_s - t <= MEMORY_S]
+        return np.array([_centre(c) for c in cells], np.float64).reshape(-1, 2)
 
     def blocked_at(self, now_s: float, cell: tuple[int, int]) -> bool:
         """The latest word on `cell`, within MEMORY_S, is that the robot cannot stand there."""
@@ -150,7 +157,7 @@ class Places:
 
     def _prune(self, now_s: float) -> None:
         self._pruned_s = now_s
-        for memory in (self._free, self._blocked):
+        for memory in (self._free, self._blocked, self._stood):
             for c in [c for c, t in memory.items() if now_s - t > MEMORY_S]:
                 del memory[c]
 
