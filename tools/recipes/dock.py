@@ -80,9 +80,12 @@ RECIPE = Recipe(
     # avoider steered the robot away ~0.6 m short of the dock every time (its stop under
     # 0.2 m, a safety stop, and the range guard still beat the dock).
     priority=40,
-    # In along the marker's axis, square onto it and stay there: the course's end.
+    # In along the marker's axis, square onto it and stay there: the course's end. Square
+    # within 3 degrees by its own reading, not the default 4: near the marker its off-axis
+    # reading errs by ~3 degrees (median), and at 4 the daemon held 5-6 degrees off the axis
+    # on about half of its runs from the dock's door (BENCHMARKS.md, session 22).
     drive={"seek": {"output": "cat", "visible": 0, "bearing": 1, "distance": 2, "off_axis": 3,
-                    "arrive_m": 0.4, "on_arrival": "hold", "speed": 0.5}})
+                    "square_deg": 3.0, "arrive_m": 0.4, "on_arrival": "hold", "speed": 0.5}})
 
 if __name__ == "__main__":
     run_recipe(RECIPE)
