@@ -139,9 +139,7 @@ def most_room(seen, ways_back=(), enough_mm: float = 0.0, toward: float | None =
     seen = np.asarray(seen, dtype=np.float64)
     h, r = seen[:, 0], seen[:, 1]
     room = _window_min(h, r, ROOM_WINDOW_RAD)
-    back = np.zeros(len(h), dtype=bool)
-    for heading, half_rad in ways_back:
-        back |= np.abs(wrap_angle(h - heading)) <= half_rad
+    back = _back(h, ways_back)
     if back.any() and np.any(room[~back] >= enough_mm):
         room = np.where(back, -np.inf, room)
     if toward is not None:
@@ -165,9 +163,7 @@ def freshest(seen, ways_back, here: tuple[float, float], stood: np.ndarray
     h = seen[:, 0]
     room = _window_min(h, seen[:, 1], ROOM_WINDOW_RAD)
     reach = np.clip(room - GO_UNTIL_MM, 0.0, EXPLORE_MM)
-    ok = reach >= EXPLORE_MIN_MM
-    for heading, half_rad in ways_back:
-        ok &= np.abs(wrap_angle(h - heading)) > half_rad
+    ok = (reach >= EXPLORE_MIN_MM) & ~_back(h, ways_back)
     if not ok.any() or not len(stood):
         return None
     ends = np.asarray(here, np.float64) + reach[:, None] * np.stack((np.cos(h), np.sin(h)), 1)
@@ -176,6 +172,14 @@ def freshest(seen, ways_back, here: tuple[float, float], stood: np.ndarray
     pick = fresh >= FRESH_SHARE * fresh.max()
     best = int(np.argmax(np.where(pick, room, -np.inf)))
     return float(h[best]), float(reach[best])
+
+
+def _back(h: np.ndarray, ways_back) -> np.ndarray:
+    """True for each heading within one of the ways back ((heading, half-width) rad)."""
+    back = np.zeros(len(h), dtype=bool)
+    for heading, half_rad in ways_back:
+        back |= np.abs(wrap_angle(h - heading)) <= half_rad
+    return back
 
 
 def _window_min(h: np.ndarray, r: np.ndarray, half_rad: float) -> np.ndarray:
